@@ -1,0 +1,170 @@
+//! What the core hears: everything the PBX reports, translated into the core's own terms, plus
+//! command results, rule changes and timer ticks.
+
+use crate::command::CommandId;
+use crate::config::RoutingConfig;
+use crate::ids::{AgentId, CallId, QueueId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Bits of IP Office's `featuresavailable` for a call: an action is only possible when its bit
+/// is set, and IP Office silently ignores actions that are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Features(pub u32);
+
+impl Features {
+    pub const DROP: u32 = 1 << 0;
+    pub const BLIND_TRANSFER: u32 = 1 << 4;
+    pub const SET_PRIORITY: u32 = 1 << 29;
+    pub const FINISH: u32 = 1 << 30;
+    pub const ALL_QUEUE_ACTIONS: Features =
+        Features(Self::DROP | Self::BLIND_TRANSFER | Self::SET_PRIORITY | Self::FINISH);
+
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit == bit
+    }
+}
+
+/// The trunk a call came in on, as IP Office reports it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub enum TrunkKind {
+    #[default]
+    None,
+    Sip,
+    Isdn,
+    H323,
+    T1,
+    R2,
+    Analog,
+}
+
+/// The attributes of a call that routes can match on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CallAttributes {
+    /// Calling party number (CLI); empty when withheld.
+    pub calling_number: String,
+    /// The dialled number (DID) the call arrived on.
+    pub did: String,
+    pub trunk: TrunkKind,
+    /// Language code from IP Office's call data (for example `eng`, `deu`).
+    pub language: String,
+    pub tag: String,
+}
+
+/// A call waiting in a queue, as reported by a queue subscription: a complete snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedCall {
+    pub call: CallId,
+    pub queue: QueueId,
+    pub attributes: CallAttributes,
+    pub features: Features,
+    /// IP Office's own queue priority, 1 (low) to 3 (high).
+    pub pbx_priority: u8,
+}
+
+/// How an agent's phone looks from IP Office, derived from the user's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PhoneState {
+    #[default]
+    Idle,
+    Ringing,
+    OnCall,
+    /// IP Office's own after-call-work state on the user.
+    AfterCallWork,
+}
+
+/// Whether the user can take calls at all, from the user notify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Presence {
+    pub logged_in: bool,
+    pub dnd: bool,
+    /// `extnfault`: the user has no working phone.
+    pub phone_fault: bool,
+}
+
+/// The full PBX-side state of one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSnapshot {
+    pub agent: AgentId,
+    pub name: String,
+    pub presence: Presence,
+    pub phone: PhoneState,
+}
+
+/// Whether a hunt group is answering, in night service or out of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum QueueServiceMode {
+    #[default]
+    Active,
+    NightService,
+    OutOfService,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMember {
+    pub agent: AgentId,
+    pub enabled: bool,
+}
+
+/// The PBX-side configuration of one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    pub queue: QueueId,
+    pub extension: String,
+    pub members: Vec<QueueMember>,
+    pub service_mode: QueueServiceMode,
+}
+
+/// The outcome of a command, as IP Office's RequestResponse reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    Success,
+    /// An IP Office result code (see the wire layer's `ResultCode` for names), or a timeout
+    /// reported by the wire layer as 5001 (REQUESTTIMEOUT).
+    Failed(u32),
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A call appeared in a queue or its snapshot changed (priority, features, attributes).
+    CallQueued(QueuedCall),
+    /// The queue subscription stopped reporting the call: it left the queue (answered natively,
+    /// transferred, abandoned). The core works out which from its own state.
+    CallLeftQueue {
+        call: CallId,
+        queue: QueueId,
+    },
+    /// An agent's phone is ringing with this call.
+    CallRinging {
+        call: CallId,
+        agent: AgentId,
+    },
+    /// An agent answered this call.
+    CallAnswered {
+        call: CallId,
+        agent: AgentId,
+    },
+    /// The call is gone from the PBX entirely (caller hung up or call cleared).
+    CallEnded {
+        call: CallId,
+    },
+    /// The first snapshot of a queue after (re)subscribing: the calls listed are the truth,
+    /// any other call the core held for this queue is gone.
+    QueueSnapshotCalls {
+        queue: QueueId,
+        calls: Vec<CallId>,
+    },
+    AgentChanged(AgentSnapshot),
+    AgentRemoved(AgentId),
+    QueueChanged(QueueSnapshot),
+    QueueRemoved(QueueId),
+    CommandResult {
+        id: CommandId,
+        outcome: CommandOutcome,
+    },
+    RulesChanged(Arc<RoutingConfig>),
+    /// The engine's wake-up time has come (or any periodic tick): run timed steps.
+    Tick,
+}

@@ -1,0 +1,35 @@
+//! Virtual time. The core never reads a clock: callers pass `now` with every event, so a
+//! simulated hour and a real hour run the same code.
+
+use serde::{Deserialize, Serialize};
+
+/// A duration in milliseconds.
+pub type Millis = u64;
+
+/// A point in time: milliseconds since the Unix epoch (UTC) in production, or since the start
+/// of a simulation in virtual time. Only differences and calendar lookups are ever taken.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    pub fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// Milliseconds elapsed since `earlier`, zero if `earlier` is in the future.
+    pub fn since(self, earlier: Timestamp) -> Millis {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    pub fn plus(self, ms: Millis) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+}

@@ -1,0 +1,1 @@
+//! Routing-rule files (work in progress).

@@ -1,0 +1,1 @@
+//! Versioned ruleset storage (work in progress).

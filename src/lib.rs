@@ -1,0 +1,3 @@
+//! The `acd` engine: wire layer (MT-CTI3 over websocket), simulator, daemon.
+
+pub mod wire;

@@ -1,0 +1,7 @@
+//! The wire layer: the only part of the engine that knows MT-CTI3's protobuf messages.
+
+/// Types generated from `proto/ipo_mtcti3.proto` by `build.rs`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/mtcti3.rs"));
+}
