@@ -1,0 +1,504 @@
+//! The daemon's configuration file: where IP Office is, who the engine logs in as, which
+//! queues it controls, where it keeps its data and serves its metrics.
+//!
+//! Every value is checked at load time and every mistake is reported with the key it concerns,
+//! because an operator reading `journalctl` at 3 a.m. should not have to guess.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variables that override the file (handy in containers and systemd drop-ins).
+pub const ENV_PASSWORD: &str = "ACD_PBX_PASSWORD";
+pub const ENV_USERNAME: &str = "ACD_PBX_USERNAME";
+pub const ENV_ENDPOINTS: &str = "ACD_PBX_ENDPOINTS";
+pub const ENV_METRICS_LISTEN: &str = "ACD_METRICS_LISTEN";
+pub const ENV_DATA_DIR: &str = "ACD_DATA_DIR";
+pub const ENV_RULES_DIR: &str = "ACD_RULES_DIR";
+pub const ENV_LOG_FORMAT: &str = "ACD_LOG_FORMAT";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("cannot read the password file {path} (pbx.password_file): {source}")]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The whole configuration, as parsed and checked.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub pbx: PbxConfig,
+    pub routing: RoutingSection,
+    pub data_dir: PathBuf,
+    pub metrics_listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// How long SIGTERM waits for in-flight commands before exiting.
+    pub drain_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct PbxConfig {
+    /// Primary first, then an optional secondary for failover.
+    pub endpoints: Vec<String>,
+    pub username: String,
+    pub password: String,
+    pub unframed: bool,
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 of the server certificate (DER), 32 bytes.
+    pub pin_sha256: Option<[u8; 32]>,
+    pub insecure: bool,
+    pub request_timeout: Duration,
+    pub subscription_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for PbxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PbxConfig")
+            .field("endpoints", &self.endpoints)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("unframed", &self.unframed)
+            .field("ca_file", &self.ca_file)
+            .field("pin_sha256", &self.pin_sha256.map(hex::encode))
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingSection {
+    /// IP Office queue names the engine controls; the others keep their hunt-group behaviour.
+    pub queues: Vec<String>,
+    pub rules_dir: PathBuf,
+    /// Watch `rules_dir` and apply valid changes automatically (SIGHUP always does).
+    pub watch_rules: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    pbx: RawPbx,
+    #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    shutdown: RawShutdown,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPbx {
+    #[serde(default)]
+    endpoints: Vec<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    framing: Option<String>,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    request_timeout: Option<String>,
+    #[serde(default)]
+    subscription_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    pin_sha256: Option<String>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    #[serde(default)]
+    queues: Vec<String>,
+    rules_dir: Option<PathBuf>,
+    watch_rules: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawShutdown {
+    drain_timeout: Option<String>,
+}
+
+/// Where the engine keeps its rules store by default.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/acd";
+pub const DEFAULT_RULES_DIR: &str = "/etc/acd/routing-rules";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+impl DaemonConfig {
+    /// Loads `path`, applies environment overrides from `env`, and checks every value.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, env)
+    }
+
+    /// Parses configuration text; `origin` names it in errors.
+    pub fn parse(
+        text: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base_dir = origin.parent().unwrap_or(Path::new("."));
+
+        let endpoints = match env(ENV_ENDPOINTS) {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => raw.pbx.endpoints,
+        };
+        if endpoints.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "pbx.endpoints",
+                message: "give at least one IP Office address, e.g. [\"wss://192.0.2.10:443\"]"
+                    .into(),
+            });
+        }
+        if endpoints.len() > 2 {
+            return Err(ConfigError::Invalid {
+                key: "pbx.endpoints",
+                message: "at most two addresses: the primary and a secondary for failover".into(),
+            });
+        }
+        for e in &endpoints {
+            check_endpoint(e)?;
+        }
+
+        let username = env(ENV_USERNAME)
+            .or(raw.pbx.username)
+            .filter(|u| !u.is_empty())
+            .ok_or(ConfigError::Invalid {
+                key: "pbx.username",
+                message: "the IP Office service user name is required".into(),
+            })?;
+        let password = match env(ENV_PASSWORD) {
+            Some(p) => p,
+            None => match (raw.pbx.password, raw.pbx.password_file) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::Invalid {
+                        key: "pbx.password",
+                        message: "set either password or password_file, not both".into(),
+                    })
+                }
+                (Some(p), None) => p,
+                (None, Some(file)) => {
+                    let file = resolve(base_dir, &file);
+                    let p = std::fs::read_to_string(&file)
+                        .map_err(|source| ConfigError::PasswordFile { path: file, source })?;
+                    p.trim_end_matches(['\n', '\r']).to_string()
+                }
+                (None, None) => {
+                    return Err(ConfigError::Invalid {
+                        key: "pbx.password",
+                        message: format!(
+                            "give the service user's password as password_file (recommended), \
+                             password, or the {ENV_PASSWORD} environment variable"
+                        ),
+                    })
+                }
+            },
+        };
+        if password.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "pbx.password",
+                message: "the password is empty".into(),
+            });
+        }
+
+        let unframed = match raw.pbx.framing.as_deref() {
+            None | Some("framed") => false,
+            Some("unframed") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "pbx.framing",
+                    message: format!("`{other}` is not one of \"framed\", \"unframed\""),
+                })
+            }
+        };
+        let pin_sha256 = raw
+            .pbx
+            .tls
+            .pin_sha256
+            .as_deref()
+            .map(parse_fingerprint)
+            .transpose()?;
+        let request_timeout =
+            parse_duration("pbx.request_timeout", raw.pbx.request_timeout.as_deref())?
+                .unwrap_or(Duration::from_secs(10));
+        let subscription_timeout = parse_duration(
+            "pbx.subscription_timeout",
+            raw.pbx.subscription_timeout.as_deref(),
+        )?;
+        if let Some(t) = subscription_timeout {
+            if t.as_secs() < 60 || t.as_secs() > 86_400 {
+                return Err(ConfigError::Invalid {
+                    key: "pbx.subscription_timeout",
+                    message: "must be between 60s and 24h (or left out: never expires)".into(),
+                });
+            }
+        }
+
+        let metrics_text = env(ENV_METRICS_LISTEN)
+            .or(raw.metrics.listen)
+            .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.to_string());
+        let metrics_listen: SocketAddr =
+            metrics_text.parse().map_err(|_| ConfigError::Invalid {
+                key: "metrics.listen",
+                message: format!("`{metrics_text}` is not an address like 127.0.0.1:9464"),
+            })?;
+
+        let data_dir = env(ENV_DATA_DIR)
+            .map(PathBuf::from)
+            .or(raw.storage.data_dir.map(|d| resolve(base_dir, &d)))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let rules_dir = env(ENV_RULES_DIR)
+            .map(PathBuf::from)
+            .or(raw.routing.rules_dir.map(|d| resolve(base_dir, &d)))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES_DIR));
+
+        let log_format = match env(ENV_LOG_FORMAT).as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "log.format",
+                    message: format!("`{other}` is not one of \"text\", \"json\""),
+                })
+            }
+            None => raw.log.format.unwrap_or_default(),
+        };
+        let drain_timeout = parse_duration(
+            "shutdown.drain_timeout",
+            raw.shutdown.drain_timeout.as_deref(),
+        )?
+        .unwrap_or(Duration::from_secs(10));
+
+        Ok(DaemonConfig {
+            pbx: PbxConfig {
+                endpoints,
+                username,
+                password,
+                unframed,
+                ca_file: raw.pbx.tls.ca_file.map(|f| resolve(base_dir, &f)),
+                pin_sha256,
+                insecure: raw.pbx.tls.insecure,
+                request_timeout,
+                subscription_timeout,
+            },
+            routing: RoutingSection {
+                queues: raw.routing.queues,
+                rules_dir,
+                watch_rules: raw.routing.watch_rules.unwrap_or(true),
+            },
+            data_dir,
+            metrics_listen,
+            log_format,
+            log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            drain_timeout,
+        })
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn check_endpoint(e: &str) -> Result<(), ConfigError> {
+    let rest = e
+        .strip_prefix("wss://")
+        .or_else(|| e.strip_prefix("ws://"))
+        .ok_or_else(|| ConfigError::Invalid {
+            key: "pbx.endpoints",
+            message: format!(
+                "`{e}` must start with wss:// (IP Office serves MT-CTI3 over HTTPS only)"
+            ),
+        })?;
+    let host_port = rest.split('/').next().unwrap_or("");
+    if host_port.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "pbx.endpoints",
+            message: format!("`{e}` has no host"),
+        });
+    }
+    Ok(())
+}
+
+/// Parses `ab:cd:…` or plain hex SHA-256 fingerprints, as browsers and openssl print them.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], ConfigError> {
+    let cleaned: String = text.chars().filter(|c| *c != ':' && *c != ' ').collect();
+    let bytes = hex::decode(&cleaned).map_err(|_| ConfigError::Invalid {
+        key: "pbx.tls.pin_sha256",
+        message: "not a hex SHA-256 fingerprint (64 hex digits, colons allowed)".into(),
+    })?;
+    bytes.try_into().map_err(|_| ConfigError::Invalid {
+        key: "pbx.tls.pin_sha256",
+        message: "a SHA-256 fingerprint has exactly 32 bytes (64 hex digits)".into(),
+    })
+}
+
+fn parse_duration(key: &'static str, text: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+    text.map(|t| {
+        humantime::parse_duration(t).map_err(|e| ConfigError::Invalid {
+            key,
+            message: format!("`{t}` is not a duration like \"10s\" or \"1h\": {e}"),
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    const MINIMAL: &str = r#"
+        [pbx]
+        endpoints = ["wss://192.0.2.10:443"]
+        username = "acd"
+        password = "s3cret"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = DaemonConfig::parse(MINIMAL, Path::new("/etc/acd/acd.toml"), &no_env).unwrap();
+        assert_eq!(c.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.pbx.request_timeout, Duration::from_secs(10));
+        assert!(!c.pbx.unframed);
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "password leaked in Debug"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = |k: &str| match k {
+            ENV_PASSWORD => Some("from-env".to_string()),
+            ENV_METRICS_LISTEN => Some("0.0.0.0:9999".to_string()),
+            _ => None,
+        };
+        let c = DaemonConfig::parse(MINIMAL, Path::new("acd.toml"), &env).unwrap();
+        assert_eq!(c.pbx.password, "from-env");
+        assert_eq!(c.metrics_listen.port(), 9999);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        let cases = [
+            ("[pbx]\nusername=\"a\"\npassword=\"b\"", "pbx.endpoints"),
+            (
+                "[pbx]\nendpoints=[\"http://x\"]\nusername=\"a\"\npassword=\"b\"",
+                "pbx.endpoints",
+            ),
+            ("[pbx]\nendpoints=[\"wss://x\"]\npassword=\"b\"", "pbx.username"),
+            ("[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"", "pbx.password"),
+            (
+                "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword=\"b\"\nframing=\"zip\"",
+                "pbx.framing",
+            ),
+            (
+                "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword=\"b\"\n[pbx.tls]\npin_sha256=\"abc\"",
+                "pbx.tls.pin_sha256",
+            ),
+            (
+                "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword=\"b\"\n[metrics]\nlisten=\"nope\"",
+                "metrics.listen",
+            ),
+            (
+                "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword=\"b\"\nsubscription_timeout=\"5s\"",
+                "pbx.subscription_timeout",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = DaemonConfig::parse(text, Path::new("acd.toml"), &no_env).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let text = format!("{MINIMAL}\n[metrics]\nlisten_addr = \"127.0.0.1:1\"");
+        let err = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env).unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn fingerprints_accept_colons() {
+        let hex64 = "AB".repeat(32);
+        let colons: Vec<String> = (0..32).map(|_| "ab".to_string()).collect();
+        assert_eq!(parse_fingerprint(&hex64).unwrap(), [0xab; 32]);
+        assert_eq!(parse_fingerprint(&colons.join(":")).unwrap(), [0xab; 32]);
+    }
+}

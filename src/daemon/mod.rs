@@ -1,0 +1,7 @@
+//! The daemon: ties the wire session, the routing core and the rules store together and makes
+//! the result observable (metrics, health, logs) and operable (signals, config file).
+
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod telemetry;

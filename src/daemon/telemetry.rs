@@ -1,0 +1,140 @@
+//! Metric names, their help texts and the Prometheus recorder.
+//!
+//! Names live here in one place so the Grafana dashboard, the alert rules and the code cannot
+//! drift apart silently: `deploy/` queries exactly these. Prometheus conventions: base units
+//! (seconds), `_total` for counters, HELP on every metric, no per-call or per-caller labels.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const QUEUE_WAITING: &str = "acd_queue_calls_waiting";
+pub const QUEUE_LONGEST_WAIT: &str = "acd_queue_longest_wait_seconds";
+pub const QUEUE_OFFERED: &str = "acd_queue_calls_offered_total";
+pub const QUEUE_ANSWERED: &str = "acd_queue_calls_answered_total";
+pub const QUEUE_ABANDONED: &str = "acd_queue_calls_abandoned_total";
+pub const QUEUE_OVERFLOWED: &str = "acd_queue_calls_overflowed_total";
+pub const QUEUE_ANSWER_WAIT: &str = "acd_queue_answer_wait_seconds";
+pub const QUEUE_ABANDON_WAIT: &str = "acd_queue_abandon_wait_seconds";
+pub const QUEUE_SL_TARGET: &str = "acd_queue_service_level_threshold_seconds";
+pub const AGENTS: &str = "acd_agents";
+pub const DECISIONS: &str = "acd_routing_decisions_total";
+pub const DECISION_LATENCY: &str = "acd_routing_decision_duration_seconds";
+pub const RULES_VERSION: &str = "acd_rules_active_version";
+pub const RULES_RELOAD_FAILURES: &str = "acd_rules_reload_failures_total";
+pub const RULES_RELOADS: &str = "acd_rules_reloads_total";
+pub const READY: &str = "acd_ready";
+
+/// Histogram buckets for waits, in seconds. Service-level thresholds are merged in so that the
+/// share of calls answered within each threshold is read off a bucket exactly.
+pub fn wait_buckets(service_level_thresholds_s: &[f64]) -> Vec<f64> {
+    let mut b = vec![
+        1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0,
+    ];
+    b.extend(
+        service_level_thresholds_s
+            .iter()
+            .copied()
+            .filter(|t| *t > 0.0),
+    );
+    b.sort_by(f64::total_cmp);
+    b.dedup();
+    b
+}
+
+/// Decision latency buckets: the core decides in microseconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 5e-3, 20e-3,
+];
+
+/// Installs the global Prometheus recorder and returns the handle that renders `/metrics`.
+pub fn install(service_level_thresholds_s: &[f64]) -> Result<PrometheusHandle, BuildError> {
+    let waits = wait_buckets(service_level_thresholds_s);
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(QUEUE_ANSWER_WAIT.into()), &waits)?
+        .set_buckets_for_metric(Matcher::Full(QUEUE_ABANDON_WAIT.into()), &waits)?
+        .set_buckets_for_metric(Matcher::Full(DECISION_LATENCY.into()), &LATENCY_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+/// HELP texts for the daemon's own metrics (the wire layer describes its own).
+pub fn describe() {
+    describe_gauge!(
+        QUEUE_WAITING,
+        Unit::Count,
+        "Calls waiting in the queue now."
+    );
+    describe_gauge!(
+        QUEUE_LONGEST_WAIT,
+        Unit::Seconds,
+        "Wait of the longest-waiting call in the queue now."
+    );
+    describe_counter!(
+        QUEUE_OFFERED,
+        Unit::Count,
+        "Calls that arrived in the queue."
+    );
+    describe_counter!(QUEUE_ANSWERED, Unit::Count, "Calls answered by an agent.");
+    describe_counter!(
+        QUEUE_ABANDONED,
+        Unit::Count,
+        "Calls whose caller hung up before an agent answered."
+    );
+    describe_counter!(
+        QUEUE_OVERFLOWED,
+        Unit::Count,
+        "Calls the engine sent elsewhere (overflow, exit, night service)."
+    );
+    describe_histogram!(
+        QUEUE_ANSWER_WAIT,
+        Unit::Seconds,
+        "Wait from arrival to answer, answered calls; buckets include each service-level threshold."
+    );
+    describe_histogram!(
+        QUEUE_ABANDON_WAIT,
+        Unit::Seconds,
+        "Wait from arrival to hang-up, abandoned calls."
+    );
+    describe_gauge!(
+        QUEUE_SL_TARGET,
+        Unit::Seconds,
+        "Service-level threshold configured for the queue."
+    );
+    describe_gauge!(AGENTS, Unit::Count, "Agents by availability state.");
+    describe_counter!(DECISIONS, Unit::Count, "Routing decisions taken, by kind.");
+    describe_histogram!(
+        DECISION_LATENCY,
+        Unit::Seconds,
+        "Time the routing core took to handle one event."
+    );
+    describe_gauge!(
+        RULES_VERSION,
+        Unit::Count,
+        "Version number of the active ruleset."
+    );
+    describe_counter!(
+        RULES_RELOAD_FAILURES,
+        Unit::Count,
+        "Rule reloads refused because the files did not validate."
+    );
+    describe_counter!(RULES_RELOADS, Unit::Count, "Rule reloads applied.");
+    describe_gauge!(
+        READY,
+        Unit::Count,
+        "1 when the engine is connected and subscribed, 0 otherwise."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_level_thresholds_become_exact_buckets() {
+        let b = wait_buckets(&[20.0, 25.0, 0.0]);
+        assert!(b.contains(&25.0));
+        assert_eq!(b.iter().filter(|x| **x == 20.0).count(), 1);
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+    }
+}
