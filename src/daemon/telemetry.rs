@@ -15,7 +15,7 @@ pub const QUEUE_ABANDONED: &str = "acd_queue_calls_abandoned_total";
 pub const QUEUE_OVERFLOWED: &str = "acd_queue_calls_overflowed_total";
 pub const QUEUE_ANSWER_WAIT: &str = "acd_queue_answer_wait_seconds";
 pub const QUEUE_ABANDON_WAIT: &str = "acd_queue_abandon_wait_seconds";
-pub const QUEUE_SL_TARGET: &str = "acd_queue_service_level_threshold_seconds";
+pub const QUEUE_AGENTS_LOGGED_IN: &str = "acd_queue_agents_logged_in";
 pub const AGENTS: &str = "acd_agents";
 pub const DECISIONS: &str = "acd_routing_decisions_total";
 pub const DECISION_LATENCY: &str = "acd_routing_decision_duration_seconds";
@@ -97,9 +97,9 @@ pub fn describe() {
         "Wait from arrival to hang-up, abandoned calls."
     );
     describe_gauge!(
-        QUEUE_SL_TARGET,
-        Unit::Seconds,
-        "Service-level threshold configured for the queue."
+        QUEUE_AGENTS_LOGGED_IN,
+        Unit::Count,
+        "Agents of the queue who are logged in (available or busy)."
     );
     describe_gauge!(AGENTS, Unit::Count, "Agents by availability state.");
     describe_counter!(DECISIONS, Unit::Count, "Routing decisions taken, by kind.");
