@@ -794,8 +794,9 @@ fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> O
         &format!("a step of route \"{route}\""),
     );
     let loc = w.loc(item.span());
+    // Every field is read before giving up, so all of a step's problems are reported.
     let after = match t.get("after") {
-        Some(v) => w.duration(v, "after", DAY_MS)?,
+        Some(v) => w.duration(v, "after", DAY_MS),
         None => {
             w.error_help(
                 item.span(),
@@ -804,7 +805,7 @@ fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> O
                 "when does this step fire?",
                 "add for example after = \"30s\" (waiting time since the call arrived)".into(),
             );
-            return None;
+            None
         }
     };
     let require = match (t.get_key_value("require"), t.get_key_value("widen")) {
@@ -841,7 +842,7 @@ fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> O
     }
     Some(StepDef {
         loc,
-        after,
+        after: after?,
         require,
         priority,
         overflow,
