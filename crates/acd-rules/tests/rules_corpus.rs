@@ -17,8 +17,12 @@ fn run_case(name: &str) -> String {
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&expected_path, &actual).unwrap();
     }
-    let expected = std::fs::read_to_string(&expected_path)
-        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_SNAPSHOTS=1", expected_path.display()));
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+        panic!(
+            "missing {}; run with UPDATE_SNAPSHOTS=1",
+            expected_path.display()
+        )
+    });
     assert_eq!(actual, expected, "snapshot mismatch for case {name}");
     actual
 }

@@ -64,7 +64,12 @@ fn abort_at_every_write_step() {
             apply(&store, &v1(), 1_000);
         }
         let status = Command::new(&exe)
-            .args(["child_apply_then_abort", "--exact", "--ignored", "--nocapture"])
+            .args([
+                "child_apply_then_abort",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
             .env(DIR_VAR, dir.path())
             .env(STEP_VAR, format!("{step:?}"))
             .status()
