@@ -1,1 +1,136 @@
-//! Routing-rule files (work in progress).
+//! Routing-rule files: parse, validate with diagnostics, graph checks, compile to the core's
+//! [`acd_core::RoutingConfig`].
+//!
+//! Supervisors edit TOML files (format: `FORMAT.md` beside this crate). A typo must never take
+//! the contact centre down, so nothing here panics on input, every problem is reported at once
+//! with file, line, column and a hint, and the daemon only swaps in a ruleset that compiled
+//! without errors. The `commands` module is the `acd rules …` CLI as a library.
+
+pub mod calendar;
+pub mod commands;
+pub mod diag;
+pub mod duration;
+pub mod explain;
+pub mod graph;
+pub mod model;
+pub mod parse;
+pub mod resolve;
+pub mod skill_expr;
+pub mod target;
+pub mod walk;
+
+pub use acd_store::SourceFile;
+pub use diag::{Diag, Loc, Report, Severity};
+
+use acd_core::RoutingConfig;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Reading the rules directory failed (as opposed to the rules being wrong).
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read rules directory {path}: {source}")]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read rule file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result of checking a ruleset: the compiled config (meaningful only without errors) and
+/// every finding.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub config: RoutingConfig,
+    pub report: Report,
+}
+
+impl Checked {
+    pub fn is_ok(&self) -> bool {
+        !self.report.has_errors()
+    }
+
+    /// The config if there were no errors, else the report.
+    pub fn into_result(self) -> Result<(RoutingConfig, Report), Report> {
+        if self.is_ok() {
+            Ok((self.config, self.report))
+        } else {
+            Err(self.report)
+        }
+    }
+}
+
+/// Reads every `*.toml` file directly in `dir`, sorted by name (which is also the order in
+/// which their routes are tried).
+pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| LoadError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        files.push(SourceFile::new(name, text));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Checks and compiles a set of rule files.
+pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
+    files.sort();
+    let mut diags = Vec::new();
+    let mut report = Report {
+        files,
+        diags: Vec::new(),
+    };
+    if report.files.is_empty() {
+        diags.push(
+            Diag::error("rules::no-files", "no rule files found")
+                .help("put one or more *.toml files in the rules directory"),
+        );
+    }
+    let mut defs = Vec::new();
+    let mut syntax_ok = true;
+    for (i, file) in report.files.iter().enumerate() {
+        match parse::parse_file(i, &file.text, &mut diags) {
+            Some(def) => defs.push(def),
+            None => syntax_ok = false,
+        }
+    }
+    let mut config = RoutingConfig::default();
+    // Names and graphs span files: with a file unreadable, they would report phantom
+    // "unknown" names, so they wait until the syntax is fixed.
+    if syntax_ok && !report.files.is_empty() {
+        let position = |loc: &Loc| report.position(loc);
+        let merged = resolve::merge(defs, &mut diags, &position);
+        config = resolve::compile(&merged, &mut diags);
+        graph::check(&merged, &config, &mut diags, &position);
+    }
+    report.diags = diags;
+    report.sort();
+    Checked { config, report }
+}
+
+/// Reads and checks a rules directory.
+pub fn check_dir(dir: &Path) -> Result<Checked, LoadError> {
+    Ok(check_sources(read_dir(dir)?))
+}

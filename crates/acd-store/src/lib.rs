@@ -1,1 +1,21 @@
-//! Versioned ruleset storage (work in progress).
+//! Versioned storage of applied routing rulesets.
+//!
+//! Supervisors change routing every week and must be able to go back to yesterday's rules with
+//! one command, so every applied ruleset is kept as an immutable, numbered version holding the
+//! source files themselves (not only the compiled result): the engine recompiles the active
+//! version at start, even when the files on disk have since been broken, and `diff` can show
+//! what a supervisor actually wrote.
+//!
+//! The [`RulesStore`] trait is the whole contract; [`SledRulesStore`] implements it on sled with
+//! atomic commits. Rollback is *append-only*: rolling back to version N creates a new version
+//! whose content is N's, so the history records that a rollback happened and when.
+
+mod error;
+mod record;
+mod sled_store;
+mod store;
+
+pub use error::StoreError;
+pub use record::{content_hash, SourceFile, VersionRecord};
+pub use sled_store::{ApplyStep, FaultHook, SledRulesStore};
+pub use store::{NewVersion, RulesStore};

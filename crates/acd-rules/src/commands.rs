@@ -1,0 +1,360 @@
+//! `acd rules check|apply|history|diff|rollback|explain` as library functions.
+//!
+//! Each returns the text to print and the process exit code, so the binary's argument parsing
+//! stays a thin shell and the behaviour is testable without spawning processes. The store lives
+//! in `<data-dir>/rules`. Exit codes: 0 success, 1 the rules (or the request) were refused,
+//! 2 the data could not be read or written.
+//!
+//! The daemon uses [`apply_dir`] and [`load_active`] for start-up and hot reload.
+
+use crate::{check_sources, read_dir, Checked, LoadError, Report};
+use acd_core::{RoutingConfig, Timestamp};
+use acd_store::{NewVersion, RulesStore, SledRulesStore, StoreError, VersionRecord};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// What a command prints and how the process should exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    pub text: String,
+    pub exit_code: i32,
+}
+
+impl CommandOutput {
+    fn ok(text: String) -> Self {
+        CommandOutput { text, exit_code: 0 }
+    }
+
+    fn refused(text: String) -> Self {
+        CommandOutput { text, exit_code: 1 }
+    }
+
+    fn failed(text: String) -> Self {
+        CommandOutput { text, exit_code: 2 }
+    }
+}
+
+/// Where the rules store lives inside the daemon's data directory.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("rules")
+}
+
+pub fn open_store(data_dir: &Path) -> Result<SledRulesStore, StoreError> {
+    SledRulesStore::open(&store_path(data_dir))
+}
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("the rules have {} error(s)", .0.errors())]
+    Invalid(Report),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug)]
+pub enum ApplyOutcome {
+    /// A new version was stored and is active; `config.version` is its number.
+    Applied {
+        record: VersionRecord,
+        config: RoutingConfig,
+        report: Report,
+    },
+    /// The files are identical to the active version; nothing was written.
+    Unchanged {
+        record: VersionRecord,
+        config: RoutingConfig,
+        report: Report,
+    },
+}
+
+/// Validates `dir` and, if it has no errors and differs from the active version, stores it as
+/// a new active version. Invalid rules leave the store untouched.
+pub fn apply_dir(
+    store: &dyn RulesStore,
+    dir: &Path,
+    message: &str,
+    now: Timestamp,
+) -> Result<ApplyOutcome, ApplyError> {
+    let files = read_dir(dir)?;
+    let checked = check_sources(files.clone());
+    let (mut config, report) = checked.into_result().map_err(ApplyError::Invalid)?;
+    if let Some(active) = store.active()? {
+        if active.content_hash == acd_store::content_hash(&files) {
+            config.version = active.number;
+            return Ok(ApplyOutcome::Unchanged {
+                record: active,
+                config,
+                report,
+            });
+        }
+    }
+    let record = store.apply(NewVersion {
+        files: &files,
+        message,
+        applied_at: now,
+    })?;
+    config.version = record.number;
+    Ok(ApplyOutcome::Applied {
+        record,
+        config,
+        report,
+    })
+}
+
+#[derive(Debug, Error)]
+pub enum ActiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Only possible if the rules format changed incompatibly since the version was stored.
+    #[error("stored version {number} no longer compiles:\n{rendered}")]
+    Invalid { number: u64, rendered: String },
+}
+
+/// Compiles the active stored version: what the engine runs at start, whatever the state of
+/// the files on disk.
+pub fn load_active(
+    store: &dyn RulesStore,
+) -> Result<Option<(RoutingConfig, VersionRecord)>, ActiveError> {
+    let Some(record) = store.active()? else {
+        return Ok(None);
+    };
+    compile_record(&record).map(|config| Some((config, record)))
+}
+
+fn compile_record(record: &VersionRecord) -> Result<RoutingConfig, ActiveError> {
+    let checked = check_sources(record.files.clone());
+    match checked.into_result() {
+        Ok((mut config, _)) => {
+            config.version = record.number;
+            Ok(config)
+        }
+        Err(report) => Err(ActiveError::Invalid {
+            number: record.number,
+            rendered: report.render(),
+        }),
+    }
+}
+
+fn describe(checked: &Checked) -> String {
+    let c = &checked.config;
+    format!(
+        "{} queue(s), {} agent(s), {} route(s)",
+        c.queues.len(),
+        c.agents.len(),
+        c.routes.len()
+    )
+}
+
+/// `acd rules check DIR`.
+pub fn check(dir: &Path) -> CommandOutput {
+    let checked = match read_dir(dir) {
+        Ok(files) => check_sources(files),
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let mut text = checked.report.render();
+    if checked.is_ok() {
+        let _ = writeln!(text, "rules OK: {}", describe(&checked));
+        CommandOutput::ok(text)
+    } else {
+        let _ = writeln!(text, "rules NOT OK: fix the errors above");
+        CommandOutput::refused(text)
+    }
+}
+
+/// `acd rules apply DIR [--message M]`.
+pub fn apply(data_dir: &Path, dir: &Path, message: Option<&str>, now: Timestamp) -> CommandOutput {
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    match apply_dir(&store, dir, message.unwrap_or(""), now) {
+        Ok(ApplyOutcome::Applied { record, report, .. }) => {
+            let mut text = if report.diags.is_empty() {
+                String::new()
+            } else {
+                report.render()
+            };
+            let _ = writeln!(
+                text,
+                "applied version {} ({} file(s), sha256 {})",
+                record.number,
+                record.files.len(),
+                short_hash(&record.content_hash)
+            );
+            CommandOutput::ok(text)
+        }
+        Ok(ApplyOutcome::Unchanged { record, .. }) => CommandOutput::ok(format!(
+            "unchanged: the files are identical to active version {}\n",
+            record.number
+        )),
+        Err(ApplyError::Invalid(report)) => {
+            let mut text = report.render();
+            let _ = writeln!(text, "not applied: the active version is unchanged");
+            CommandOutput::refused(text)
+        }
+        Err(e) => CommandOutput::failed(format!("error: {e}\n")),
+    }
+}
+
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// `acd rules history`.
+pub fn history(data_dir: &Path) -> CommandOutput {
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let (records, active) = match (store.history(), store.active()) {
+        (Ok(h), Ok(a)) => (h, a.map(|r| r.number)),
+        (Err(e), _) | (_, Err(e)) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    if records.is_empty() {
+        return CommandOutput::ok("no rules applied yet\n".into());
+    }
+    let mut text = String::from("  version  applied (UTC)        sha256        message\n");
+    for r in &records {
+        let marker = if Some(r.number) == active { '*' } else { ' ' };
+        let mut message = r.message.clone();
+        if let Some(from) = r.rollback_of {
+            if message.is_empty() {
+                message = format!("rollback to version {from}");
+            }
+        }
+        let _ = writeln!(
+            text,
+            "{marker} {:>7}  {}  {}  {}",
+            r.number,
+            format_utc(r.applied_at),
+            short_hash(&r.content_hash),
+            message
+        );
+    }
+    text.push_str("(* = active)\n");
+    CommandOutput::ok(text)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for a Unix-epoch millisecond timestamp.
+pub fn format_utc(at: Timestamp) -> String {
+    let secs = at.as_millis() / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `acd rules diff A B`: unified diff of the stored source files of two versions.
+pub fn diff(data_dir: &Path, a: u64, b: u64) -> CommandOutput {
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let get = |n: u64| match store.get(n) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(CommandOutput::refused(format!(
+            "version {n} does not exist (see `acd rules history`)\n"
+        ))),
+        Err(e) => Err(CommandOutput::failed(format!("error: {e}\n"))),
+    };
+    let (old, new) = match (get(a), get(b)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(out), _) | (_, Err(out)) => return out,
+    };
+    CommandOutput::ok(diff_records(&old, &new))
+}
+
+/// The unified diff between two versions' files (added and removed files diff against empty).
+pub fn diff_records(old: &VersionRecord, new: &VersionRecord) -> String {
+    let mut names: Vec<&str> = old
+        .files
+        .iter()
+        .chain(&new.files)
+        .map(|f| f.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let text_of = |r: &VersionRecord, name: &str| {
+        r.files
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.text.clone())
+    };
+    let mut out = String::new();
+    for name in names {
+        let (a, b) = (text_of(old, name), text_of(new, name));
+        if a == b {
+            continue;
+        }
+        let (a_text, b_text) = (a.clone().unwrap_or_default(), b.clone().unwrap_or_default());
+        let a_name = match a {
+            Some(_) => format!("v{}/{name}", old.number),
+            None => "/dev/null".to_string(),
+        };
+        let b_name = match b {
+            Some(_) => format!("v{}/{name}", new.number),
+            None => "/dev/null".to_string(),
+        };
+        let diff = similar::TextDiff::from_lines(&a_text, &b_text);
+        let _ = write!(
+            out,
+            "{}",
+            diff.unified_diff()
+                .context_radius(3)
+                .missing_newline_hint(true)
+                .header(&a_name, &b_name)
+        );
+    }
+    if out.is_empty() {
+        out = format!(
+            "versions {} and {} have identical files\n",
+            old.number, new.number
+        );
+    }
+    out
+}
+
+/// `acd rules rollback N`: makes a new version with the content of version N. Refused if N's
+/// files no longer pass the checks.
+pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let old = match store.get(number) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return CommandOutput::refused(format!(
+                "version {number} does not exist (see `acd rules history`)\n"
+            ))
+        }
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    if let Err(e) = compile_record(&old) {
+        return CommandOutput::refused(format!("not rolled back: {e}\n"));
+    }
+    match store.rollback(number, now, &format!("rollback to version {number}")) {
+        Ok(record) => CommandOutput::ok(format!(
+            "rolled back: version {} is active, with the content of version {number}\n",
+            record.number
+        )),
+        Err(e) => CommandOutput::failed(format!("error: {e}\n")),
+    }
+}

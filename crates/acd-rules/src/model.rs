@@ -1,0 +1,96 @@
+//! The rules as read from the files, before names are resolved: every value that can be wrong
+//! in relation to another keeps its location so a later check can put a caret under it.
+
+use crate::diag::Loc;
+use acd_core::{Condition, PickStrategy, Priority, Rona, ScoreWeights, SkillExpr, Target};
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SettingsDef {
+    pub loc: Option<Loc>,
+    pub utc_offset_minutes: Option<i32>,
+    pub default_wrap_up_ms: Option<u64>,
+    pub default_rona: Option<Rona>,
+    pub allowed_external: Vec<S<String>>,
+    pub weights: Option<ScoreWeights>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkillLevelDef {
+    pub skill: S<String>,
+    pub level: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProfileDef {
+    pub name: S<String>,
+    pub skills: Vec<SkillLevelDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentDef {
+    pub id: S<String>,
+    pub display_name: Option<String>,
+    pub profile: Option<S<String>>,
+    pub skills: Vec<SkillLevelDef>,
+    pub wrap_up_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CalendarDef {
+    pub open: Vec<acd_core::OpenWindow>,
+    pub closed_days: Vec<i64>,
+    pub night: S<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueDef {
+    pub name: S<String>,
+    pub strategy: PickStrategy,
+    pub weight: f64,
+    pub wrap_up_ms: Option<u64>,
+    pub rona: Option<Rona>,
+    pub max_waiting: Option<(u32, S<Target>)>,
+    pub when_no_agents: Option<S<Target>>,
+    pub calendar: Option<CalendarDef>,
+    pub service_level_ms: Vec<u64>,
+    pub agents: Vec<S<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepDef {
+    pub loc: Loc,
+    pub after: S<u64>,
+    pub require: Option<(SkillExpr, Vec<S<String>>)>,
+    pub priority: Option<Priority>,
+    pub overflow: Option<S<Target>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteDef {
+    pub name: S<String>,
+    pub conditions: Vec<Condition>,
+    /// Queues named in the `queue` condition, with locations (empty: every queue).
+    pub queue_refs: Vec<S<String>>,
+    pub requires: SkillExpr,
+    pub requires_refs: Vec<S<String>>,
+    pub priority: Option<Priority>,
+    pub steps: Vec<StepDef>,
+}
+
+/// Everything read from all files of a ruleset.
+#[derive(Debug, Clone, Default)]
+pub struct RulesDef {
+    pub settings: SettingsDef,
+    pub skills: Vec<S<String>>,
+    pub profiles: Vec<ProfileDef>,
+    pub agents: Vec<AgentDef>,
+    pub queues: Vec<QueueDef>,
+    pub routes: Vec<RouteDef>,
+}

@@ -1,0 +1,850 @@
+//! Reading one rule file into the [`RulesDef`] model, field by field, with every local problem
+//! (syntax, unknown field, wrong type, out-of-range value, bad pattern or expression) reported.
+//! Problems that need other files (unknown skills, queues, agents) are checked in `resolve`.
+
+use crate::calendar::{parse_clock_range, parse_date, parse_window};
+use crate::diag::{Diag, Loc};
+use crate::model::*;
+use crate::skill_expr::parse_skill_expr;
+use crate::target::{check_number_pattern, parse_target};
+use crate::walk::{Value, Walker};
+use acd_core::{
+    Condition, PickStrategy, Priority, QueueId, Rona, ScoreWeights, SkillExpr, Target, TrunkKind,
+};
+use toml::de::{DeTable, DeValue};
+
+const DAY_MS: u64 = 86_400_000;
+const HOUR_MS: u64 = 3_600_000;
+
+/// Parses one file's text. Returns `None` when the file has syntax errors (they are reported;
+/// the recovered tree is not trusted for further checks).
+pub fn parse_file(file: usize, text: &str, diags: &mut Vec<Diag>) -> Option<RulesDef> {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for err in errors {
+            let span = err.span().unwrap_or(0..0);
+            let message = err.message().trim().to_string();
+            let loc = Loc { file, span };
+            diags.push(
+                Diag::error("rules::syntax", format!("syntax error: {message}"))
+                    .at(&loc, "here")
+                    .help(
+                        "rule files are TOML: `key = value`, [table] headers, \"quoted strings\"",
+                    ),
+            );
+        }
+        return None;
+    }
+    let mut w = Walker { file, text, diags };
+    let mut out = RulesDef::default();
+    let table = doc.get_ref();
+    w.check_keys(
+        table,
+        &[
+            "settings", "skills", "profiles", "agents", "queues", "routes",
+        ],
+        "the top level",
+    );
+    if let Some((key, value)) = table.get_key_value("settings") {
+        out.settings.loc = Some(w.loc(key.span()));
+        if let Some(t) = w.table(value, "settings") {
+            settings(&mut w, t, &mut out.settings);
+        }
+    }
+    if let Some(value) = table.get("skills") {
+        if let Some(t) = w.table(value, "skills") {
+            for (key, desc) in t.iter() {
+                if !matches!(desc.get_ref(), DeValue::String(_)) {
+                    w.string(desc, "a skill description");
+                }
+                let name = key.get_ref().to_string();
+                if !valid_name(&name) {
+                    w.error_help(
+                        key.span(),
+                        "rules::bad-name",
+                        format!("`{name}` is not usable as a skill name"),
+                        "bad skill name",
+                        "skill names use letters, digits, `_` and `-` only".into(),
+                    );
+                    continue;
+                }
+                out.skills.push(S {
+                    value: name,
+                    loc: w.loc(key.span()),
+                });
+            }
+        }
+    }
+    if let Some(value) = table.get("profiles") {
+        if let Some(t) = w.table(value, "profiles") {
+            for (key, body) in t.iter() {
+                let name = S {
+                    value: key.get_ref().to_string(),
+                    loc: w.loc(key.span()),
+                };
+                if let Some(levels) = w.table(body, "a profile") {
+                    let skills = skill_levels(&mut w, levels);
+                    out.profiles.push(ProfileDef { name, skills });
+                }
+            }
+        }
+    }
+    if let Some(value) = table.get("agents") {
+        if let Some(t) = w.table(value, "agents") {
+            for (key, body) in t.iter() {
+                let id = S {
+                    value: key.get_ref().to_string(),
+                    loc: w.loc(key.span()),
+                };
+                if let Some(body) = w.table(body, "an agent") {
+                    out.agents.push(agent(&mut w, id, body));
+                }
+            }
+        }
+    }
+    if let Some(value) = table.get("queues") {
+        if let Some(t) = w.table(value, "queues") {
+            for (key, body) in t.iter() {
+                let name = S {
+                    value: key.get_ref().to_string(),
+                    loc: w.loc(key.span()),
+                };
+                if let Some(body) = w.table(body, "a queue") {
+                    out.queues.push(queue(&mut w, name, body));
+                }
+            }
+        }
+    }
+    if let Some(value) = table.get("routes") {
+        for item in w.list(value, "routes") {
+            if let Some(body) = w.table(item, "a route") {
+                if let Some(r) = route(&mut w, item, body) {
+                    out.routes.push(r);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        && !["and", "or", "not", "any"].contains(&name.to_ascii_lowercase().as_str())
+}
+
+fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
+    w.check_keys(
+        t,
+        &[
+            "utc_offset",
+            "default_wrap_up",
+            "default_rona",
+            "allowed_transfer_targets",
+            "weights",
+        ],
+        "[settings]",
+    );
+    if let Some(v) = t.get("utc_offset") {
+        out.utc_offset_minutes = utc_offset(w, v);
+    }
+    if let Some(v) = t.get("default_wrap_up") {
+        out.default_wrap_up_ms = w.duration(v, "default_wrap_up", HOUR_MS).map(|d| d.value);
+    }
+    if let Some(v) = t.get("default_rona") {
+        out.default_rona = rona(w, v, "default_rona");
+    }
+    if let Some(v) = t.get("allowed_transfer_targets") {
+        for pattern in w.strings(v, "allowed_transfer_targets") {
+            if number_pattern(w, &pattern) {
+                out.allowed_external.push(pattern);
+            }
+        }
+    }
+    if let Some(v) = t.get("weights") {
+        if let Some(wt) = w.table(v, "weights") {
+            w.check_keys(
+                wt,
+                &["skill", "wait_per_second", "priority", "idle_per_second"],
+                "[settings.weights]",
+            );
+            let mut weights = ScoreWeights::default();
+            let set = |key: &str, slot: &mut f64, w: &mut Walker<'_>| {
+                if let Some(v) = wt.get(key) {
+                    if let Some(n) = w.number(v, key) {
+                        *slot = n;
+                    }
+                }
+            };
+            set("skill", &mut weights.skill, w);
+            set("wait_per_second", &mut weights.wait_per_second, w);
+            set("priority", &mut weights.priority, w);
+            set("idle_per_second", &mut weights.idle_per_second, w);
+            out.weights = Some(weights);
+        }
+    }
+}
+
+/// `"+01:00"`, `"-05:30"` or whole minutes.
+fn utc_offset(w: &mut Walker<'_>, v: &Value<'_>) -> Option<i32> {
+    let minutes = match v.get_ref() {
+        DeValue::Integer(_) => w.integer(v, "utc_offset")?,
+        DeValue::String(s) => {
+            let parsed = (|| {
+                let (sign, rest) = match s.as_bytes().first()? {
+                    b'+' => (1, &s[1..]),
+                    b'-' => (-1, &s[1..]),
+                    _ => return None,
+                };
+                let (h, m) = rest.split_once(':')?;
+                let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+                (m < 60 && h.to_string().len() <= 2).then_some(sign * (h * 60 + m))
+            })();
+            match parsed {
+                Some(m) => m,
+                None => {
+                    w.error_help(
+                        v.span(),
+                        "rules::bad-utc-offset",
+                        format!("`{s}` is not a UTC offset"),
+                        "not a UTC offset",
+                        "write it as \"+01:00\" or \"-05:30\"".into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        _ => {
+            w.string(v, "utc_offset");
+            return None;
+        }
+    };
+    if (-14 * 60..=14 * 60).contains(&minutes) {
+        Some(minutes as i32)
+    } else {
+        w.error_help(
+            v.span(),
+            "rules::out-of-range",
+            "`utc_offset` is out of range".into(),
+            "out of range",
+            "UTC offsets lie between -14:00 and +14:00".into(),
+        );
+        None
+    }
+}
+
+fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
+    let t = w.table(v, field)?;
+    w.check_keys(t, &["ring", "not_ready"], &format!("`{field}`"));
+    let defaults = acd_core::RoutingConfig::default().default_rona;
+    let ring = match t.get("ring") {
+        Some(v) => w.duration(v, "ring", 10 * 60_000)?.value,
+        None => defaults.ring_timeout_ms,
+    };
+    if ring < 1_000 {
+        w.error_help(
+            v.span(),
+            "rules::out-of-range",
+            "`ring` is shorter than one second".into(),
+            "too short",
+            "give agents at least a few seconds to answer, for example \"15s\"".into(),
+        );
+        return None;
+    }
+    let not_ready = match t.get("not_ready") {
+        Some(v) => w.duration(v, "not_ready", 24 * HOUR_MS)?.value,
+        None => defaults.not_ready_ms,
+    };
+    Some(Rona {
+        ring_timeout_ms: ring,
+        not_ready_ms: not_ready,
+    })
+}
+
+/// Validates a number pattern at `s`, reporting a caret under the offending character.
+fn number_pattern(w: &mut Walker<'_>, s: &S<String>) -> bool {
+    match check_number_pattern(&s.value) {
+        Ok(()) => true,
+        Err((offset, why)) => {
+            let ch_len = s.value[offset..].chars().next().map_or(0, char::len_utf8);
+            let span = w.inner_span(&s.loc, offset..offset + ch_len);
+            let span = if span.is_empty() {
+                s.loc.span.clone()
+            } else {
+                span
+            };
+            w.error_help(
+                span,
+                "rules::bad-pattern",
+                format!("bad number pattern \"{}\": {why}", s.value),
+                "not allowed here",
+                "patterns are digits with `*` (any run of digits) and `?` (one digit), \
+                 and an optional leading `+`"
+                    .into(),
+            );
+            false
+        }
+    }
+}
+
+fn skill_levels(w: &mut Walker<'_>, t: &DeTable<'_>) -> Vec<SkillLevelDef> {
+    let mut out = Vec::new();
+    for (key, v) in t.iter() {
+        let field = key.get_ref().to_string();
+        if let Some(level) = w.integer_in(v, &field, 1..=10) {
+            out.push(SkillLevelDef {
+                skill: S {
+                    value: field,
+                    loc: w.loc(key.span()),
+                },
+                level: level as u8,
+            });
+        }
+    }
+    out
+}
+
+fn agent(w: &mut Walker<'_>, id: S<String>, t: &DeTable<'_>) -> AgentDef {
+    w.check_keys(
+        t,
+        &["name", "profile", "skills", "wrap_up"],
+        &format!("agent `{}`", id.value),
+    );
+    let display_name = t
+        .get("name")
+        .and_then(|v| w.string(v, "name"))
+        .map(|s| s.value);
+    let profile = t.get("profile").and_then(|v| w.string(v, "profile"));
+    let skills = t
+        .get("skills")
+        .and_then(|v| w.table(v, "skills"))
+        .map(|st| skill_levels(w, st))
+        .unwrap_or_default();
+    let wrap_up_ms = t
+        .get("wrap_up")
+        .and_then(|v| w.duration(v, "wrap_up", HOUR_MS))
+        .map(|d| d.value);
+    AgentDef {
+        id,
+        display_name,
+        profile,
+        skills,
+        wrap_up_ms,
+    }
+}
+
+fn target(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<S<Target>> {
+    let s = w.string(v, field)?;
+    match parse_target(&s.value) {
+        Ok(target) => Some(S {
+            value: target,
+            loc: s.loc,
+        }),
+        Err((message, help)) => {
+            w.error_help(
+                v.span(),
+                "rules::bad-target",
+                message,
+                "not a valid target",
+                help,
+            );
+            None
+        }
+    }
+}
+
+const STRATEGIES: [&str; 7] = [
+    "longest-idle",
+    "fewest-calls",
+    "least-talk-time",
+    "round-robin",
+    "linear",
+    "random",
+    "best-skill",
+];
+
+fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
+    w.check_keys(
+        t,
+        &[
+            "strategy",
+            "seed",
+            "weight",
+            "wrap_up",
+            "rona",
+            "max_waiting",
+            "when_full",
+            "when_no_agents",
+            "calendar",
+            "service_level",
+            "agents",
+        ],
+        &format!("queue `{}`", name.value),
+    );
+    let seed = t
+        .get("seed")
+        .and_then(|v| w.integer_in(v, "seed", 0..=i64::MAX))
+        .unwrap_or(0) as u64;
+    let strategy = match t.get("strategy").and_then(|v| w.string(v, "strategy")) {
+        None => PickStrategy::LongestIdle,
+        Some(s) => match s.value.as_str() {
+            "longest-idle" => PickStrategy::LongestIdle,
+            "fewest-calls" => PickStrategy::FewestCalls,
+            "least-talk-time" => PickStrategy::LeastTalkTime,
+            "round-robin" => PickStrategy::RoundRobin,
+            "linear" => PickStrategy::Linear,
+            "random" => PickStrategy::Random { seed },
+            "best-skill" => PickStrategy::BestSkill,
+            other => {
+                let help = match crate::diag::suggest(other, STRATEGIES) {
+                    Some(best) => format!("did you mean \"{best}\"?"),
+                    None => format!("strategies are: {}", STRATEGIES.join(", ")),
+                };
+                w.error_help(
+                    s.loc.span.clone(),
+                    "rules::unknown-strategy",
+                    format!("unknown strategy \"{other}\""),
+                    "unknown strategy",
+                    help,
+                );
+                PickStrategy::LongestIdle
+            }
+        },
+    };
+    let weight = match t.get("weight") {
+        Some(v) => match w.number(v, "weight") {
+            Some(n) if n > 0.0 && n <= 100.0 => n,
+            Some(_) => {
+                w.error_help(
+                    v.span(),
+                    "rules::out-of-range",
+                    "`weight` is out of range".into(),
+                    "out of range",
+                    "a queue weight is above 0 and at most 100 (1.0 is normal)".into(),
+                );
+                1.0
+            }
+            None => 1.0,
+        },
+        None => 1.0,
+    };
+    let wrap_up_ms = t
+        .get("wrap_up")
+        .and_then(|v| w.duration(v, "wrap_up", HOUR_MS))
+        .map(|d| d.value);
+    let rona = t.get("rona").and_then(|v| rona(w, v, "rona"));
+    let max_calls = t
+        .get("max_waiting")
+        .and_then(|v| w.integer_in(v, "max_waiting", 1..=10_000));
+    let when_full = t.get("when_full").and_then(|v| target(w, v, "when_full"));
+    let max_waiting = match (max_calls, when_full, t.get_key_value("max_waiting")) {
+        (Some(n), Some(target), _) => Some((n as u32, target)),
+        (Some(_), None, Some((key, _))) if t.get("when_full").is_none() => {
+            w.error_help(
+                key.span(),
+                "rules::missing-field",
+                format!(
+                    "queue `{}` sets `max_waiting` but not `when_full`",
+                    name.value
+                ),
+                "needs a target",
+                "add for example when_full = \"voicemail:Sales\"".into(),
+            );
+            None
+        }
+        _ => None,
+    };
+    if let (Some((key, _)), None) = (t.get_key_value("when_full"), t.get("max_waiting")) {
+        w.error_help(
+            key.span(),
+            "rules::missing-field",
+            format!(
+                "queue `{}` sets `when_full` but not `max_waiting`",
+                name.value
+            ),
+            "when is the queue full?",
+            "add for example max_waiting = 10".into(),
+        );
+    }
+    let when_no_agents = t
+        .get("when_no_agents")
+        .and_then(|v| target(w, v, "when_no_agents"));
+    let calendar = t.get("calendar").and_then(|v| calendar(w, v, &name.value));
+    let mut service_level_ms = Vec::new();
+    if let Some(v) = t.get("service_level") {
+        for s in w.strings(v, "service_level") {
+            let item = toml::Spanned::new(s.loc.span.clone(), DeValue::String(s.value.into()));
+            if let Some(d) = w.duration(&item, "service_level", HOUR_MS) {
+                service_level_ms.push(d.value);
+            }
+        }
+        service_level_ms.sort_unstable();
+        service_level_ms.dedup();
+    }
+    let agents = t
+        .get("agents")
+        .map(|v| w.strings(v, "agents"))
+        .unwrap_or_default();
+    QueueDef {
+        name,
+        strategy,
+        weight,
+        wrap_up_ms,
+        rona,
+        max_waiting,
+        when_no_agents,
+        calendar,
+        service_level_ms,
+        agents,
+    }
+}
+
+fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDef> {
+    let t = w.table(v, "calendar")?;
+    w.check_keys(
+        t,
+        &["open", "closed", "night"],
+        &format!("the calendar of queue `{queue}`"),
+    );
+    let mut open = Vec::new();
+    if let Some(v) = t.get("open") {
+        for s in w.strings(v, "open") {
+            match parse_window(&s.value) {
+                Ok(window) => open.push(window),
+                Err(why) => w.error_help(
+                    s.loc.span.clone(),
+                    "rules::bad-time",
+                    format!("bad opening window: {why}"),
+                    "not an opening window",
+                    "write for example \"Mon-Fri 08:00-18:00\" or \"Sat 09:00-13:00\"".into(),
+                ),
+            }
+        }
+    }
+    let mut closed_days = Vec::new();
+    if let Some(v) = t.get("closed") {
+        for item in w.list(v, "closed") {
+            let parsed = match item.get_ref() {
+                DeValue::Datetime(dt) => match (dt.date, dt.time) {
+                    (Some(d), None) => crate::calendar::days_from_civil(
+                        d.year.into(),
+                        d.month.into(),
+                        d.day.into(),
+                    ),
+                    _ => Err("give a date only, like 2025-12-25".to_string()),
+                },
+                DeValue::String(s) => parse_date(s),
+                _ => Err(format!(
+                    "expected a date, found {}",
+                    crate::walk::type_name(item.get_ref())
+                )),
+            };
+            match parsed {
+                Ok(day) => closed_days.push(day),
+                Err(why) => w.error(
+                    item.span(),
+                    "rules::bad-date",
+                    format!("bad closed day: {why}"),
+                    "not a date",
+                ),
+            }
+        }
+    }
+    closed_days.sort_unstable();
+    closed_days.dedup();
+    let night = match t.get_key_value("night") {
+        Some((_, v)) => target(w, v, "night")?,
+        None => {
+            w.error_help(
+                v.span(),
+                "rules::missing-field",
+                format!("the calendar of queue `{queue}` has no `night` target"),
+                "calendar without night target",
+                "add for example night = \"voicemail:Sales\": calls outside opening hours go there"
+                    .into(),
+            );
+            return None;
+        }
+    };
+    if open.is_empty() && t.get("open").is_none() {
+        w.error_help(
+            v.span(),
+            "rules::missing-field",
+            format!("the calendar of queue `{queue}` has no `open` windows"),
+            "never open",
+            "add for example open = [\"Mon-Fri 08:00-18:00\"]".into(),
+        );
+    }
+    Some(CalendarDef {
+        open,
+        closed_days,
+        night,
+    })
+}
+
+const TRUNKS: [&str; 7] = ["sip", "isdn", "h323", "t1", "r2", "analog", "none"];
+
+fn priority(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Priority> {
+    match v.get_ref() {
+        DeValue::String(s) => match s.to_ascii_lowercase().as_str() {
+            "low" => Some(Priority::Low),
+            "medium" => Some(Priority::Medium),
+            "high" => Some(Priority::High),
+            _ => {
+                w.error_help(
+                    v.span(),
+                    "rules::out-of-range",
+                    format!("unknown priority \"{s}\""),
+                    "unknown priority",
+                    "priorities are \"low\", \"medium\", \"high\" (or 1, 2, 3)".into(),
+                );
+                None
+            }
+        },
+        _ => w
+            .integer_in(v, "priority", 1..=3)
+            .and_then(|n| Priority::from_level(n as u8)),
+    }
+}
+
+fn skill_expr(
+    w: &mut Walker<'_>,
+    v: &Value<'_>,
+    field: &str,
+) -> Option<(SkillExpr, Vec<S<String>>)> {
+    let s = w.string(v, field)?;
+    match parse_skill_expr(&s.value) {
+        Ok((expr, refs)) => {
+            let refs = refs
+                .into_iter()
+                .map(|r| S {
+                    value: r.name,
+                    loc: w.loc(w.inner_span(&s.loc, r.span)),
+                })
+                .collect();
+            Some((expr, refs))
+        }
+        Err(err) => {
+            let span = w.inner_span(&s.loc, err.span.clone());
+            let loc = w.loc(span);
+            let mut diag = Diag::error(
+                "rules::bad-expression",
+                format!("bad skill expression: {}", err.message),
+            )
+            .at(&loc, "here");
+            diag = diag.help(err.help.unwrap_or_else(|| {
+                "write for example \"deu >= 5 AND (sales OR NOT trainee)\"".into()
+            }));
+            w.push(diag);
+            None
+        }
+    }
+}
+
+const ROUTE_KEYS: [&str; 12] = [
+    "name", "queue", "did", "calling", "language", "trunk", "tag", "time", "requires", "priority",
+    "steps", "comment",
+];
+
+fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteDef> {
+    let name = match t.get("name") {
+        Some(v) => w.string(v, "name")?,
+        None => {
+            w.error_help(
+                item.span(),
+                "rules::missing-field",
+                "a route has no `name`".into(),
+                "this route",
+                "give every route a name, for example name = \"German sales\"; \
+                 explanations and warnings use it"
+                    .into(),
+            );
+            return None;
+        }
+    };
+    w.check_keys(t, &ROUTE_KEYS, &format!("route \"{}\"", name.value));
+    if let Some(v) = t.get("comment") {
+        w.string(v, "comment");
+    }
+    let mut conditions = Vec::new();
+    let mut queue_refs = Vec::new();
+    if let Some(v) = t.get("queue") {
+        queue_refs = w.strings(v, "queue");
+        conditions.push(Condition::Queue(
+            queue_refs
+                .iter()
+                .map(|q| QueueId(q.value.clone()))
+                .collect(),
+        ));
+    }
+    for (field, is_number) in [("did", true), ("calling", true), ("tag", false)] {
+        if let Some(v) = t.get(field) {
+            let mut patterns = Vec::new();
+            for s in w.strings(v, field) {
+                let ok = if is_number {
+                    number_pattern(w, &s)
+                } else if s.value.is_empty() {
+                    w.error(
+                        s.loc.span.clone(),
+                        "rules::bad-pattern",
+                        "empty tag pattern".into(),
+                        "empty",
+                    );
+                    false
+                } else {
+                    true
+                };
+                if ok {
+                    patterns.push(acd_core::Pattern::new(s.value));
+                }
+            }
+            conditions.push(match field {
+                "did" => Condition::Did(patterns),
+                "calling" => Condition::CallingNumber(patterns),
+                _ => Condition::Tag(patterns),
+            });
+        }
+    }
+    if let Some(v) = t.get("language") {
+        let langs = w.strings(v, "language");
+        conditions.push(Condition::Language(
+            langs.into_iter().map(|s| s.value).collect(),
+        ));
+    }
+    if let Some(v) = t.get("trunk") {
+        let mut kinds = Vec::new();
+        for s in w.strings(v, "trunk") {
+            let kind = match s.value.to_ascii_lowercase().as_str() {
+                "sip" => TrunkKind::Sip,
+                "isdn" => TrunkKind::Isdn,
+                "h323" => TrunkKind::H323,
+                "t1" => TrunkKind::T1,
+                "r2" => TrunkKind::R2,
+                "analog" => TrunkKind::Analog,
+                "none" => TrunkKind::None,
+                other => {
+                    let help = match crate::diag::suggest(other, TRUNKS) {
+                        Some(best) => format!("did you mean \"{best}\"?"),
+                        None => format!("trunk kinds are: {}", TRUNKS.join(", ")),
+                    };
+                    w.error_help(
+                        s.loc.span.clone(),
+                        "rules::unknown-trunk",
+                        format!("unknown trunk kind \"{other}\""),
+                        "unknown trunk",
+                        help,
+                    );
+                    continue;
+                }
+            };
+            kinds.push(kind);
+        }
+        conditions.push(Condition::Trunk(kinds));
+    }
+    if let Some(v) = t.get("time") {
+        if let Some(s) = w.string(v, "time") {
+            match parse_clock_range(&s.value) {
+                Ok((from_minute, to_minute)) => conditions.push(Condition::TimeOfDay {
+                    from_minute,
+                    to_minute,
+                }),
+                Err(why) => w.error_help(
+                    s.loc.span.clone(),
+                    "rules::bad-time",
+                    format!("bad time window: {why}"),
+                    "not a time window",
+                    "write for example \"08:00-12:00\" (local time, see [settings] utc_offset)"
+                        .into(),
+                ),
+            }
+        }
+    }
+    let (requires, requires_refs) = match t.get("requires") {
+        Some(v) => skill_expr(w, v, "requires").unwrap_or((SkillExpr::Any, Vec::new())),
+        None => (SkillExpr::Any, Vec::new()),
+    };
+    let priority = t.get("priority").and_then(|v| priority(w, v));
+    let mut steps = Vec::new();
+    if let Some(v) = t.get("steps") {
+        for item in w.list(v, "steps") {
+            if let Some(st) = w.table(item, "a step") {
+                if let Some(step) = step(w, item, st, &name.value) {
+                    steps.push(step);
+                }
+            }
+        }
+    }
+    Some(RouteDef {
+        name,
+        conditions,
+        queue_refs,
+        requires,
+        requires_refs,
+        priority,
+        steps,
+    })
+}
+
+fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> Option<StepDef> {
+    w.check_keys(
+        t,
+        &["after", "require", "widen", "priority", "overflow"],
+        &format!("a step of route \"{route}\""),
+    );
+    let loc = w.loc(item.span());
+    // Every field is read before giving up, so all of a step's problems are reported.
+    let after = match t.get("after") {
+        Some(v) => w.duration(v, "after", DAY_MS),
+        None => {
+            w.error_help(
+                item.span(),
+                "rules::missing-field",
+                format!("a step of route \"{route}\" has no `after`"),
+                "when does this step fire?",
+                "add for example after = \"30s\" (waiting time since the call arrived)".into(),
+            );
+            None
+        }
+    };
+    let require = match (t.get_key_value("require"), t.get_key_value("widen")) {
+        (Some((_, v)), None) => skill_expr(w, v, "require"),
+        (None, Some((_, v))) => skill_expr(w, v, "widen"),
+        (Some(_), Some((key, _))) => {
+            w.error_help(
+                key.span(),
+                "rules::conflict",
+                "a step sets both `require` and `widen`".into(),
+                "second requirement",
+                "they mean the same (the new skill requirement); keep one".into(),
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    let priority = t.get("priority").and_then(|v| priority(w, v));
+    let overflow = t.get("overflow").and_then(|v| target(w, v, "overflow"));
+    if require.is_none() && priority.is_none() && overflow.is_none() {
+        let has_action = ["require", "widen", "priority", "overflow"]
+            .iter()
+            .any(|k| t.contains_key(*k));
+        if !has_action {
+            w.error_help(
+                item.span(),
+                "rules::missing-field",
+                format!("a step of route \"{route}\" does nothing"),
+                "no action",
+                "a step sets `require` (or `widen`), `priority` or `overflow`".into(),
+            );
+        }
+        return None;
+    }
+    Some(StepDef {
+        loc,
+        after: after?,
+        require,
+        priority,
+        overflow,
+    })
+}

@@ -1,0 +1,380 @@
+//! Merging the files of a ruleset, resolving every name (skills, profiles, agents, queues,
+//! targets) with "did you mean" on failure, and compiling the result into the core's
+//! [`RoutingConfig`].
+
+use crate::diag::{suggest, Diag, Loc};
+use crate::model::*;
+use crate::target::format_target;
+use acd_core::{
+    AgentId, AgentProfile, Calendar, Pattern, QueueId, QueuePolicy, Route, RoutingConfig, Step,
+    StepAction, Target,
+};
+use std::collections::BTreeMap;
+
+/// Merges per-file definitions, reporting names defined twice. Later files' duplicates are
+/// dropped so that checks go on with the first definition.
+pub fn merge(
+    defs: Vec<RulesDef>,
+    diags: &mut Vec<Diag>,
+    position: &dyn Fn(&Loc) -> String,
+) -> RulesDef {
+    let mut out = RulesDef::default();
+    fn dup(
+        diags: &mut Vec<Diag>,
+        what: &str,
+        name: &str,
+        again: &Loc,
+        first: &Loc,
+        position: &dyn Fn(&Loc) -> String,
+    ) {
+        diags.push(
+            Diag::error(
+                "rules::duplicate",
+                format!("{what} `{name}` is defined twice"),
+            )
+            .at(again, "defined again here")
+            .help(format!(
+                "first defined at {}; keep one definition",
+                position(first)
+            )),
+        );
+    }
+    for def in defs {
+        if let Some(loc) = &def.settings.loc {
+            match &out.settings.loc {
+                Some(first) => dup(diags, "section", "[settings]", loc, first, position),
+                None => out.settings = def.settings,
+            }
+        }
+        for skill in def.skills {
+            match out.skills.iter().find(|s| s.value == skill.value) {
+                Some(first) => dup(
+                    diags,
+                    "skill",
+                    &skill.value,
+                    &skill.loc,
+                    &first.loc,
+                    position,
+                ),
+                None => out.skills.push(skill),
+            }
+        }
+        for p in def.profiles {
+            match out.profiles.iter().find(|x| x.name.value == p.name.value) {
+                Some(first) => dup(
+                    diags,
+                    "profile",
+                    &p.name.value,
+                    &p.name.loc,
+                    &first.name.loc,
+                    position,
+                ),
+                None => out.profiles.push(p),
+            }
+        }
+        for a in def.agents {
+            match out.agents.iter().find(|x| x.id.value == a.id.value) {
+                Some(first) => dup(
+                    diags,
+                    "agent",
+                    &a.id.value,
+                    &a.id.loc,
+                    &first.id.loc,
+                    position,
+                ),
+                None => out.agents.push(a),
+            }
+        }
+        for q in def.queues {
+            match out.queues.iter().find(|x| x.name.value == q.name.value) {
+                Some(first) => dup(
+                    diags,
+                    "queue",
+                    &q.name.value,
+                    &q.name.loc,
+                    &first.name.loc,
+                    position,
+                ),
+                None => out.queues.push(q),
+            }
+        }
+        for r in def.routes {
+            match out.routes.iter().find(|x| x.name.value == r.name.value) {
+                Some(first) => dup(
+                    diags,
+                    "route",
+                    &r.name.value,
+                    &r.name.loc,
+                    &first.name.loc,
+                    position,
+                ),
+                None => out.routes.push(r),
+            }
+        }
+    }
+    out
+}
+
+fn unknown(
+    diags: &mut Vec<Diag>,
+    code: &'static str,
+    what: &str,
+    name: &S<String>,
+    known: &[&str],
+    declare_hint: &str,
+) {
+    let help = match suggest(&name.value, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`? {declare_hint}"),
+        None if known.is_empty() => declare_hint.to_string(),
+        None => format!("known {what}s: {}. {declare_hint}", known.join(", ")),
+    };
+    diags.push(
+        Diag::error(code, format!("unknown {what} `{}`", name.value))
+            .at(&name.loc, format!("no such {what}"))
+            .help(help),
+    );
+}
+
+/// Resolves names and compiles. Returns the config even when errors were reported (callers
+/// decide by the report), so graph checks can still run on what resolved.
+pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
+    let skills: Vec<&str> = def.skills.iter().map(|s| s.value.as_str()).collect();
+    let check_skill = |diags: &mut Vec<Diag>, name: &S<String>| {
+        if !skills.contains(&name.value.as_str()) {
+            unknown(
+                diags,
+                "rules::unknown-skill",
+                "skill",
+                name,
+                &skills,
+                "Every skill must be declared under [skills].",
+            );
+        }
+    };
+    let agent_ids: Vec<&str> = def.agents.iter().map(|a| a.id.value.as_str()).collect();
+    let queue_names: Vec<&str> = def.queues.iter().map(|q| q.name.value.as_str()).collect();
+    let profile_names: Vec<&str> = def.profiles.iter().map(|p| p.name.value.as_str()).collect();
+
+    let mut cfg = RoutingConfig::default();
+    if let Some(m) = def.settings.utc_offset_minutes {
+        cfg.utc_offset_minutes = m;
+    }
+    if let Some(ms) = def.settings.default_wrap_up_ms {
+        cfg.default_wrap_up_ms = ms;
+    }
+    if let Some(r) = def.settings.default_rona {
+        cfg.default_rona = r;
+    }
+    if let Some(wt) = def.settings.weights {
+        cfg.weights = wt;
+    }
+    cfg.allowed_external = def
+        .settings
+        .allowed_external
+        .iter()
+        .map(|p| Pattern::new(p.value.clone()))
+        .collect();
+
+    for p in &def.profiles {
+        for s in &p.skills {
+            check_skill(diags, &s.skill);
+        }
+    }
+    for a in &def.agents {
+        let mut skills_map = BTreeMap::new();
+        if let Some(profile) = &a.profile {
+            match def.profiles.iter().find(|p| p.name.value == profile.value) {
+                Some(p) => {
+                    for s in &p.skills {
+                        skills_map.insert(s.skill.value.clone(), s.level);
+                    }
+                }
+                None => unknown(
+                    diags,
+                    "rules::unknown-profile",
+                    "profile",
+                    profile,
+                    &profile_names,
+                    "Profiles are defined as [profiles.NAME].",
+                ),
+            }
+        }
+        // The agent's own levels override the profile's.
+        for s in &a.skills {
+            check_skill(diags, &s.skill);
+            skills_map.insert(s.skill.value.clone(), s.level);
+        }
+        cfg.agents.insert(
+            AgentId(a.id.value.clone()),
+            AgentProfile {
+                agent: AgentId(a.id.value.clone()),
+                skills: skills_map,
+                wrap_up_ms: a.wrap_up_ms,
+            },
+        );
+    }
+
+    let check_target = |diags: &mut Vec<Diag>, t: &S<Target>| match &t.value {
+        Target::Queue(q) => {
+            if !queue_names.contains(&q.0.as_str()) {
+                let name = S {
+                    value: q.0.clone(),
+                    loc: t.loc.clone(),
+                };
+                unknown(
+                    diags,
+                    "rules::unknown-queue",
+                    "queue",
+                    &name,
+                    &queue_names,
+                    "Queues are defined as [queues.NAME].",
+                );
+            }
+        }
+        Target::Agent(a) => {
+            if !agent_ids.contains(&a.0.as_str()) {
+                let name = S {
+                    value: a.0.clone(),
+                    loc: t.loc.clone(),
+                };
+                unknown(
+                    diags,
+                    "rules::unknown-agent",
+                    "agent",
+                    &name,
+                    &agent_ids,
+                    "Agents are defined as [agents.EXTENSION].",
+                );
+            }
+        }
+        Target::Voicemail(_) => {}
+        Target::External(number) => {
+            if !cfg.allowed_external.iter().any(|p| p.matches(number)) {
+                diags.push(
+                    Diag::error(
+                        "rules::external-not-allowed",
+                        format!("transfer to {} is not allowed", format_target(&t.value)),
+                    )
+                    .at(&t.loc, "no allowed_transfer_targets pattern matches")
+                    .help(
+                        "external numbers must match a pattern in [settings] \
+                         allowed_transfer_targets (toll-fraud guard), for example \"+4930*\"",
+                    ),
+                );
+            }
+        }
+    };
+
+    for q in &def.queues {
+        let mut agents = Vec::new();
+        for a in &q.agents {
+            if agent_ids.contains(&a.value.as_str()) {
+                agents.push(AgentId(a.value.clone()));
+            } else {
+                unknown(
+                    diags,
+                    "rules::unknown-agent",
+                    "agent",
+                    a,
+                    &agent_ids,
+                    "Agents are defined as [agents.EXTENSION].",
+                );
+            }
+        }
+        if let Some((_, t)) = &q.max_waiting {
+            check_target(diags, t);
+        }
+        if let Some(t) = &q.when_no_agents {
+            check_target(diags, t);
+        }
+        if let Some(c) = &q.calendar {
+            check_target(diags, &c.night);
+        }
+        let id = QueueId(q.name.value.clone());
+        cfg.queues.insert(
+            id.clone(),
+            QueuePolicy {
+                queue: id,
+                strategy: q.strategy,
+                weight: q.weight,
+                wrap_up_ms: q.wrap_up_ms.unwrap_or(cfg.default_wrap_up_ms),
+                rona: q.rona.unwrap_or(cfg.default_rona),
+                max_waiting: q.max_waiting.as_ref().map(|(n, t)| (*n, t.value.clone())),
+                no_agents_target: q.when_no_agents.as_ref().map(|t| t.value.clone()),
+                calendar: q.calendar.as_ref().map(|c| Calendar {
+                    utc_offset_minutes: cfg.utc_offset_minutes,
+                    open: c.open.clone(),
+                    closed_days: c.closed_days.clone(),
+                    night_target: c.night.value.clone(),
+                }),
+                service_level_ms: q.service_level_ms.clone(),
+                agents,
+            },
+        );
+    }
+
+    for r in &def.routes {
+        for q in &r.queue_refs {
+            if !queue_names.contains(&q.value.as_str()) {
+                unknown(
+                    diags,
+                    "rules::unknown-queue",
+                    "queue",
+                    q,
+                    &queue_names,
+                    "Queues are defined as [queues.NAME].",
+                );
+            }
+        }
+        for s in &r.requires_refs {
+            check_skill(diags, s);
+        }
+        let mut steps = Vec::new();
+        let mut last_after: Option<&S<u64>> = None;
+        for st in &r.steps {
+            if let Some(prev) = last_after {
+                if st.after.value < prev.value {
+                    diags.push(
+                        Diag::error(
+                            "rules::step-order",
+                            format!("steps of route \"{}\" are out of order", r.name.value),
+                        )
+                        .at(&st.after.loc, "earlier than the step before it")
+                        .help("list steps in the order they fire (ascending `after`)"),
+                    );
+                }
+            }
+            last_after = Some(&st.after);
+            if let Some((expr, refs)) = &st.require {
+                for s in refs {
+                    check_skill(diags, s);
+                }
+                steps.push(Step {
+                    after_ms: st.after.value,
+                    action: StepAction::Require(expr.clone()),
+                });
+            }
+            if let Some(p) = st.priority {
+                steps.push(Step {
+                    after_ms: st.after.value,
+                    action: StepAction::Priority(p),
+                });
+            }
+            if let Some(t) = &st.overflow {
+                check_target(diags, t);
+                steps.push(Step {
+                    after_ms: st.after.value,
+                    action: StepAction::Overflow(t.value.clone()),
+                });
+            }
+        }
+        cfg.routes.push(Route {
+            name: r.name.value.clone(),
+            conditions: r.conditions.clone(),
+            requires: r.requires.clone(),
+            steps,
+            priority: r.priority,
+        });
+    }
+    cfg
+}

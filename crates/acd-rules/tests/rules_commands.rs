@@ -1,0 +1,169 @@
+//! `acd rules apply / history / diff / rollback` end to end on a real sled store, plus the
+//! daemon-side `load_active` staying on the last good version when the files break.
+
+use acd_core::Timestamp;
+use acd_rules::commands;
+use std::path::Path;
+
+fn copy_example(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routing-rules");
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {file}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+// 2025-06-02 08:00:00 UTC
+const T0: u64 = 1_748_851_200_000;
+
+#[test]
+fn apply_history_diff_rollback() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+
+    let out = commands::history(data.path());
+    assert_eq!(out.text, "no rules applied yet\n");
+
+    let out = commands::apply(data.path(), rules.path(), Some("initial"), Timestamp(T0));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(
+        out.text
+            .starts_with("applied version 1 (4 file(s), sha256 "),
+        "{}",
+        out.text
+    );
+
+    let out = commands::apply(data.path(), rules.path(), None, Timestamp(T0 + 1));
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(
+        out.text,
+        "unchanged: the files are identical to active version 1\n"
+    );
+
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 10",
+        "max_waiting = 12",
+    );
+    let out = commands::apply(
+        data.path(),
+        rules.path(),
+        Some("more room in Sales"),
+        Timestamp(T0 + 60_000),
+    );
+    assert!(out.text.starts_with("applied version 2"), "{}", out.text);
+
+    // Broken files are refused and leave version 2 active.
+    edit(
+        rules.path(),
+        "30-routes.toml",
+        "requires = \"sales\"",
+        "requires = \"sails\"",
+    );
+    let out = commands::apply(
+        data.path(),
+        rules.path(),
+        Some("typo"),
+        Timestamp(T0 + 120_000),
+    );
+    assert_eq!(out.exit_code, 1);
+    assert!(out.text.contains("unknown skill `sails`"), "{}", out.text);
+    assert!(out
+        .text
+        .ends_with("not applied: the active version is unchanged\n"));
+    let store = commands::open_store(data.path()).unwrap();
+    let (config, record) = commands::load_active(&store).unwrap().unwrap();
+    drop(store);
+    assert_eq!(record.number, 2);
+    assert_eq!(config.version, 2);
+    let sales = &config.queues[&acd_core::QueueId::from("Sales")];
+    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(12));
+
+    let out = commands::history(data.path());
+    let lines: Vec<&str> = out.text.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.text);
+    assert!(
+        lines[1].starts_with("        1  2025-06-02 08:00:00  "),
+        "{}",
+        out.text
+    );
+    assert!(lines[1].ends_with("  initial"));
+    assert!(
+        lines[2].starts_with("*       2  2025-06-02 08:01:00  "),
+        "{}",
+        out.text
+    );
+    assert!(lines[2].ends_with("  more room in Sales"));
+
+    let out = commands::diff(data.path(), 1, 2);
+    assert_eq!(out.exit_code, 0);
+    assert!(
+        out.text
+            .starts_with("--- v1/20-queues.toml\n+++ v2/20-queues.toml\n@@ "),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("\n-max_waiting = 10 "), "{}", out.text);
+    assert!(out.text.contains("\n+max_waiting = 12 "), "{}", out.text);
+    assert_eq!(
+        out.text
+            .lines()
+            .filter(|l| l.starts_with('-') || l.starts_with('+'))
+            .count(),
+        4
+    );
+
+    let out = commands::diff(data.path(), 1, 9);
+    assert_eq!(out.exit_code, 1);
+
+    let out = commands::rollback(data.path(), 1, Timestamp(T0 + 180_000));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert_eq!(
+        out.text,
+        "rolled back: version 3 is active, with the content of version 1\n"
+    );
+    let out = commands::diff(data.path(), 1, 3);
+    assert_eq!(out.text, "versions 1 and 3 have identical files\n");
+    let out = commands::history(data.path());
+    assert!(
+        out.text.contains("*       3  2025-06-02 08:03:00  "),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("rollback to version 1"));
+
+    let out = commands::rollback(data.path(), 7, Timestamp(T0));
+    assert_eq!(out.exit_code, 1);
+
+    let store = commands::open_store(data.path()).unwrap();
+    let (config, _) = commands::load_active(&store).unwrap().unwrap();
+    assert_eq!(config.version, 3);
+    let sales = &config.queues[&acd_core::QueueId::from("Sales")];
+    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(10));
+}
+
+#[test]
+fn check_reports_unreadable_directory() {
+    let out = commands::check(Path::new("/nonexistent/rules"));
+    assert_eq!(out.exit_code, 2);
+    assert!(out.text.starts_with("error: cannot read rules directory"));
+}
+
+#[test]
+fn format_utc_known_dates() {
+    assert_eq!(commands::format_utc(Timestamp(0)), "1970-01-01 00:00:00");
+    assert_eq!(commands::format_utc(Timestamp(T0)), "2025-06-02 08:00:00");
+    assert_eq!(
+        commands::format_utc(Timestamp(951_782_400_000)),
+        "2000-02-29 00:00:00"
+    );
+}
