@@ -154,9 +154,6 @@ pub async fn run(
         );
     }
     session.shutdown().await;
-    if let Err(e) = rules.flush() {
-        tracing::error!(error = %e, "flushing the rules store failed");
-    }
     let _ = status_tx.send(state.publish(&engine));
     Ok(state.report(&engine))
 }
