@@ -13,7 +13,7 @@ use crate::skill_expr::{eval_skill_expr, format_skill_expr};
 use crate::target::format_target;
 use acd_core::{
     Calendar, CallAttributes, Condition, QueueId, Route, RoutingConfig, SkillExpr, StepAction,
-    Target, Timestamp, TrunkKind,
+    Timestamp, TrunkKind,
 };
 use std::fmt::Write as _;
 
@@ -327,6 +327,7 @@ fn or_dash(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use acd_core::Target;
 
     fn example() -> RoutingConfig {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routing-rules");
