@@ -358,3 +358,45 @@ pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
         Err(e) => CommandOutput::failed(format!("error: {e}\n")),
     }
 }
+
+/// `acd rules explain --call k=v … [--dir DIR]`: under the rules in `dir` if given, else the
+/// active stored version. `now` is used for opening hours and time-of-day conditions unless
+/// the call gives `time=HH:MM`.
+pub fn explain(
+    data_dir: &Path,
+    dir: Option<&Path>,
+    call: &[String],
+    now: Timestamp,
+) -> CommandOutput {
+    let call = match crate::explain::parse_call(call) {
+        Ok(c) => c,
+        Err(e) => return CommandOutput::refused(format!("error: {e}\n")),
+    };
+    let config = match dir {
+        Some(dir) => match crate::check_dir(dir) {
+            Ok(checked) if checked.is_ok() => checked.config,
+            Ok(checked) => {
+                let mut text = checked.report.render();
+                text.push_str("cannot explain: the rules have errors\n");
+                return CommandOutput::refused(text);
+            }
+            Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+        },
+        None => {
+            let store = match open_store(data_dir) {
+                Ok(s) => s,
+                Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+            };
+            match load_active(&store) {
+                Ok(Some((config, _))) => config,
+                Ok(None) => {
+                    return CommandOutput::refused(
+                        "no active rules version: apply one first or pass --dir\n".into(),
+                    )
+                }
+                Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+            }
+        }
+    };
+    CommandOutput::ok(crate::explain::explain_call(&config, &call, now))
+}

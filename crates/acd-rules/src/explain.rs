@@ -1,1 +1,412 @@
-//! placeholder
+//! `acd rules explain`: which route and step a hypothetical call would get, and which agents
+//! could take it, under a ruleset.
+//!
+//! This part needs only the compiled config: route matching (first route whose conditions all
+//! hold, with the reason each earlier route was passed over), the step in force after the call
+//! has waited, opening hours, and which agents of the queue satisfy the requirement. Which
+//! eligible agent actually wins depends on live state (who is idle, for how long), which only
+//! the engine has; the explanation says so instead of guessing.
+
+use crate::diag::suggest;
+use crate::duration::parse_duration;
+use crate::skill_expr::{eval_skill_expr, format_skill_expr};
+use crate::target::format_target;
+use acd_core::{
+    Calendar, CallAttributes, Condition, QueueId, Route, RoutingConfig, SkillExpr, StepAction,
+    Timestamp, TrunkKind,
+};
+use std::fmt::Write as _;
+
+const KEYS: [&str; 8] = [
+    "queue", "language", "did", "calling", "trunk", "tag", "time", "waited",
+];
+
+/// A hypothetical call as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HypotheticalCall {
+    pub queue: QueueId,
+    pub attributes: CallAttributes,
+    /// Local time of day in minutes; `None` means "now".
+    pub local_minute: Option<u16>,
+    /// How long the call has waited (selects the step in force).
+    pub waited_ms: u64,
+}
+
+/// Parses `key=value` words: queue (required), language, did, calling, trunk, tag,
+/// time (HH:MM local), waited (duration).
+pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
+    let mut queue = None;
+    let mut attributes = CallAttributes::default();
+    let mut local_minute = None;
+    let mut waited_ms = 0;
+    for word in words.iter().flat_map(|w| w.split_whitespace()) {
+        let Some((key, value)) = word.split_once('=') else {
+            return Err(format!("`{word}` is not key=value"));
+        };
+        match key {
+            "queue" => queue = Some(QueueId(value.to_string())),
+            "language" => attributes.language = value.to_string(),
+            "did" => attributes.did = value.to_string(),
+            "calling" => attributes.calling_number = value.to_string(),
+            "tag" => attributes.tag = value.to_string(),
+            "trunk" => {
+                attributes.trunk = match value.to_ascii_lowercase().as_str() {
+                    "sip" => TrunkKind::Sip,
+                    "isdn" => TrunkKind::Isdn,
+                    "h323" => TrunkKind::H323,
+                    "t1" => TrunkKind::T1,
+                    "r2" => TrunkKind::R2,
+                    "analog" => TrunkKind::Analog,
+                    "none" => TrunkKind::None,
+                    _ => return Err(format!("unknown trunk kind `{value}`")),
+                }
+            }
+            "time" => local_minute = Some(crate::calendar::parse_clock(value)?),
+            "waited" => waited_ms = parse_duration(value)?,
+            other => {
+                let hint = suggest(other, KEYS)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown call attribute `{other}`{hint}; known: {}",
+                    KEYS.join(", ")
+                ));
+            }
+        }
+    }
+    let queue = queue.ok_or("the call needs a queue, for example queue=Sales")?;
+    Ok(HypotheticalCall {
+        queue,
+        attributes,
+        local_minute,
+        waited_ms,
+    })
+}
+
+fn local_minute_of(now: Timestamp, utc_offset_minutes: i32) -> u16 {
+    let minutes = (now.as_millis() / 60_000) as i64 + i64::from(utc_offset_minutes);
+    minutes.rem_euclid(1440) as u16
+}
+
+/// Why `cond` does not hold for the call, or `None` when it holds.
+pub fn condition_miss(
+    cond: &Condition,
+    queue: &QueueId,
+    call: &CallAttributes,
+    minute: u16,
+) -> Option<String> {
+    let list = |items: Vec<String>| items.join(", ");
+    match cond {
+        Condition::Queue(qs) => (!qs.contains(queue)).then(|| {
+            format!(
+                "queue is {queue}, route wants {}",
+                list(qs.iter().map(|q| q.0.clone()).collect())
+            )
+        }),
+        Condition::Did(ps) => (!ps.iter().any(|p| p.matches(&call.did))).then(|| {
+            format!(
+                "DID \"{}\" matches none of {}",
+                call.did,
+                list(ps.iter().map(|p| p.as_str().to_string()).collect())
+            )
+        }),
+        Condition::CallingNumber(ps) => {
+            (!ps.iter().any(|p| p.matches(&call.calling_number))).then(|| {
+                format!(
+                    "calling number \"{}\" matches none of {}",
+                    call.calling_number,
+                    list(ps.iter().map(|p| p.as_str().to_string()).collect())
+                )
+            })
+        }
+        Condition::Tag(ps) => (!ps.iter().any(|p| p.matches(&call.tag))).then(|| {
+            format!(
+                "tag \"{}\" matches none of {}",
+                call.tag,
+                list(ps.iter().map(|p| p.as_str().to_string()).collect())
+            )
+        }),
+        Condition::Language(ls) => (!ls.contains(&call.language))
+            .then(|| format!("language \"{}\" is not {}", call.language, list(ls.clone()))),
+        Condition::Trunk(ts) => {
+            (!ts.contains(&call.trunk)).then(|| format!("trunk {:?} is not {:?}", call.trunk, ts))
+        }
+        Condition::TimeOfDay {
+            from_minute,
+            to_minute,
+        } => (minute < *from_minute || minute >= *to_minute).then(|| {
+            format!(
+                "local time {} is outside {}-{}",
+                clock(minute),
+                clock(*from_minute),
+                clock(*to_minute)
+            )
+        }),
+    }
+}
+
+fn clock(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// Whether the queue's calendar is open at `now`.
+pub fn calendar_open(cal: &Calendar, now: Timestamp) -> bool {
+    let local_ms = now.as_millis() as i64 + i64::from(cal.utc_offset_minutes) * 60_000;
+    let day = local_ms.div_euclid(86_400_000);
+    if cal.closed_days.contains(&day) {
+        return false;
+    }
+    // 1970-01-01 was a Thursday (index 3 with Monday = 0).
+    let weekday = (day + 3).rem_euclid(7) as u8;
+    let minute = (local_ms.rem_euclid(86_400_000) / 60_000) as u16;
+    cal.open.iter().any(|w| {
+        w.weekdays & (1 << weekday) != 0 && minute >= w.from_minute && minute < w.to_minute
+    })
+}
+
+/// The explanation text for `call` under `config` at `now`.
+pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timestamp) -> String {
+    let mut out = String::new();
+    let minute = call
+        .local_minute
+        .unwrap_or_else(|| local_minute_of(now, config.utc_offset_minutes));
+    let _ = writeln!(
+        out,
+        "call: queue={} language={} did={} calling={} trunk={:?} tag={} at {} local, waited {}s",
+        call.queue,
+        or_dash(&call.attributes.language),
+        or_dash(&call.attributes.did),
+        or_dash(&call.attributes.calling_number),
+        call.attributes.trunk,
+        or_dash(&call.attributes.tag),
+        clock(minute),
+        call.waited_ms / 1000
+    );
+    let _ = writeln!(out, "rules version: {}", config.version);
+    let Some(policy) = config.queues.get(&call.queue) else {
+        let _ = writeln!(
+            out,
+            "queue {} is not controlled by these rules: IP Office distributes its calls itself",
+            call.queue
+        );
+        return out;
+    };
+    if let Some(cal) = &policy.calendar {
+        if call.local_minute.is_none() && !calendar_open(cal, now) {
+            let _ = writeln!(
+                out,
+                "queue {} is closed now: the call goes to {}",
+                call.queue,
+                format_target(&cal.night_target)
+            );
+            return out;
+        }
+    }
+    let mut chosen: Option<&Route> = None;
+    for route in &config.routes {
+        let misses: Vec<String> = route
+            .conditions
+            .iter()
+            .filter_map(|c| condition_miss(c, &call.queue, &call.attributes, minute))
+            .collect();
+        if misses.is_empty() {
+            let _ = writeln!(out, "route \"{}\": MATCHES", route.name);
+            chosen = Some(route);
+            break;
+        }
+        let _ = writeln!(out, "route \"{}\": no ({})", route.name, misses.join("; "));
+    }
+    let mut required = SkillExpr::Any;
+    if let Some(route) = chosen {
+        required = route.requires.clone();
+        let _ = writeln!(out, "  requires {}", format_skill_expr(&required));
+        if let Some(p) = route.priority {
+            let _ = writeln!(out, "  starts at priority {:?}", p);
+        }
+        for (i, step) in route.steps.iter().enumerate() {
+            let fired = step.after_ms <= call.waited_ms;
+            let what = match &step.action {
+                StepAction::Require(e) => format!("require {}", format_skill_expr(e)),
+                StepAction::Priority(p) => format!("priority {:?}", p),
+                StepAction::Overflow(t) => format!("overflow to {}", format_target(t)),
+            };
+            let _ = writeln!(
+                out,
+                "  step {} after {}s: {what}{}",
+                i + 1,
+                step.after_ms / 1000,
+                if fired { "  (in force)" } else { "" }
+            );
+            if fired {
+                match &step.action {
+                    StepAction::Require(e) => required = e.clone(),
+                    StepAction::Overflow(t) => {
+                        let _ = writeln!(out, "the call has overflowed to {}", format_target(t));
+                        return out;
+                    }
+                    StepAction::Priority(_) => {}
+                }
+            }
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "no route matches: any agent of queue {} may take the call",
+            call.queue
+        );
+    }
+    let pool: Vec<&acd_core::AgentProfile> = if policy.agents.is_empty() {
+        config.agents.values().collect()
+    } else {
+        policy
+            .agents
+            .iter()
+            .filter_map(|a| config.agents.get(a))
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "agents of {} needing {}:",
+        call.queue,
+        format_skill_expr(&required)
+    );
+    let mut eligible = 0;
+    for agent in &pool {
+        let ok = eval_skill_expr(&required, &agent.skills);
+        eligible += usize::from(ok);
+        let skills: Vec<String> = agent
+            .skills
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {} {:<6} {}",
+            if ok { "eligible    " } else { "not eligible" },
+            agent.agent.0,
+            skills.join(" ")
+        );
+    }
+    if eligible == 0 {
+        let exit = match &policy.no_agents_target {
+            Some(t) => format!(
+                "; with nobody logged in it would go to {}",
+                format_target(t)
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "nobody can take this call now: it waits for a later step{exit}"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{eligible} eligible; among the free ones the engine picks by {:?}",
+            policy.strategy
+        );
+    }
+    if let Some((n, target)) = &policy.max_waiting {
+        let _ = writeln!(
+            out,
+            "(with more than {n} calls waiting, new calls go to {})",
+            format_target(target)
+        );
+    }
+    out
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acd_core::Target;
+
+    fn example() -> RoutingConfig {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routing-rules");
+        let checked = crate::check_dir(&dir).unwrap();
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        checked.config
+    }
+
+    fn call(words: &str) -> HypotheticalCall {
+        let words: Vec<String> = words.split(' ').map(str::to_string).collect();
+        parse_call(&words).unwrap()
+    }
+
+    #[test]
+    fn german_sales_call_matches_second_route_and_lists_agents() {
+        let text = explain_call(
+            &example(),
+            &call("queue=Sales language=deu did=4930123456 time=10:00"),
+            Timestamp(0),
+        );
+        assert!(
+            text.contains("route \"VIP German sales\": no (tag \"\" matches none of vip*)"),
+            "{text}"
+        );
+        assert!(text.contains("route \"German sales\": MATCHES"), "{text}");
+        assert!(text.contains("  eligible     201"), "{text}");
+        assert!(text.contains("  not eligible 203"), "{text}");
+    }
+
+    #[test]
+    fn steps_in_force_follow_the_waiting_time() {
+        let cfg = example();
+        let text = explain_call(
+            &cfg,
+            &call("queue=Sales language=deu time=10:00 waited=45s"),
+            Timestamp(0),
+        );
+        assert!(
+            text.contains("require deu >= 5 AND (sales OR billing)  (in force)"),
+            "{text}"
+        );
+        assert!(text.contains("  eligible     205"), "{text}");
+        let text = explain_call(
+            &cfg,
+            &call("queue=Sales language=deu time=10:00 waited=4m"),
+            Timestamp(0),
+        );
+        assert!(
+            text.contains("the call has overflowed to queue:Support"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_attributes_are_refused() {
+        assert!(parse_call(&["queue=Sales".into(), "langauge=deu".into()])
+            .unwrap_err()
+            .contains("did you mean `language`?"));
+        assert!(parse_call(&["language=deu".into()]).is_err());
+        assert!(parse_call(&["queue=Sales".into(), "waited=5".into()]).is_err());
+    }
+
+    #[test]
+    fn calendar_weekdays_and_closed_days() {
+        let cal = Calendar {
+            utc_offset_minutes: 60,
+            open: vec![acd_core::OpenWindow {
+                weekdays: 0b001_1111,
+                from_minute: 8 * 60,
+                to_minute: 18 * 60,
+            }],
+            closed_days: vec![crate::calendar::parse_date("2025-06-03").unwrap()],
+            night_target: Target::Voicemail("Sales".into()),
+        };
+        // 2025-06-02 (a Monday) 08:00 UTC = 09:00 local.
+        let monday_9 = Timestamp(1_748_851_200_000);
+        assert!(calendar_open(&cal, monday_9));
+        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 10 * 3_600_000)));
+        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 86_400_000)));
+        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 5 * 86_400_000)));
+    }
+}
