@@ -1,1 +1,140 @@
-fn main() {}
+//! `acd`: the command line of the engine. Everything here is argument parsing and wiring; the
+//! work is done by the libraries (`acd::…`, `acd_rules`, `acd_core`).
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "acd",
+    version,
+    about = "Skills-based call distribution for Avaya IP Office"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Routing rules: check, apply, history, diff, rollback, explain.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// The engine's data directory (the rules store lives in DIR/rules). Defaults to the
+    /// `storage.data_dir` of --config, else /var/lib/acd.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Read the data directory from this daemon config file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        if let Some(file) = &self.config {
+            let env = |k: &str| std::env::var(k).ok();
+            let config = acd::daemon::config::DaemonConfig::load(file, &env)
+                .with_context(|| format!("reading {}", file.display()))?;
+            return Ok(config.data_dir);
+        }
+        if let Ok(d) = std::env::var(acd::daemon::config::ENV_DATA_DIR) {
+            return Ok(PathBuf::from(d));
+        }
+        Ok(PathBuf::from(acd::daemon::config::DEFAULT_DATA_DIR))
+    }
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rules directory; exits non-zero on errors, shows warnings.
+    Check { dir: PathBuf },
+    /// Validate and store DIR as the new active version.
+    Apply {
+        dir: PathBuf,
+        #[arg(short, long)]
+        message: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List stored versions.
+    History {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Show what changed between two versions.
+    Diff {
+        a: u64,
+        b: u64,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Make version N active again (stored as a new version with N's content).
+    Rollback {
+        n: u64,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Explain how a hypothetical call would be routed, e.g.
+    /// `--call queue=Sales language=deu did=4930123456`.
+    Explain {
+        /// Call attributes as key=value words.
+        #[arg(long, num_args = 1.., required = true, value_name = "KEY=VALUE")]
+        call: Vec<String>,
+        /// Explain under this rules directory instead of the active stored version.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Rules(cmd) => rules(cmd),
+    }
+}
+
+fn print_output(out: acd_rules::commands::CommandOutput) -> ExitCode {
+    print!("{}", out.text);
+    ExitCode::from(u8::try_from(out.exit_code).unwrap_or(2))
+}
+
+fn rules(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
+    use acd_rules::commands as rc;
+    let now = acd::daemon::clock::now();
+    Ok(match cmd {
+        RulesCommand::Check { dir } => print_output(rc::check(&dir)),
+        RulesCommand::Apply { dir, message, data } => {
+            print_output(rc::apply(&data.resolve()?, &dir, message.as_deref(), now))
+        }
+        RulesCommand::History { data } => print_output(rc::history(&data.resolve()?)),
+        RulesCommand::Diff { a, b, data } => print_output(rc::diff(&data.resolve()?, a, b)),
+        RulesCommand::Rollback { n, data } => print_output(rc::rollback(&data.resolve()?, n, now)),
+        RulesCommand::Explain { call, dir, data } => print_output(rc::explain(
+            &data.resolve()?,
+            dir.as_deref().map(Path::new),
+            &call,
+            now,
+        )),
+    })
+}

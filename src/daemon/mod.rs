@@ -1,7 +1,11 @@
 //! The daemon: ties the wire session, the routing core and the rules store together and makes
 //! the result observable (metrics, health, logs) and operable (signals, config file).
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod rules_manager;
+pub mod rules_watch;
+pub mod signals;
 pub mod telemetry;

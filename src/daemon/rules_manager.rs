@@ -15,7 +15,9 @@
 
 use super::telemetry;
 use acd_core::{RoutingConfig, Timestamp};
-use acd_rules::commands::{apply_dir, load_active, open_store, ActiveError, ApplyError, ApplyOutcome};
+use acd_rules::commands::{
+    apply_dir, load_active, open_store, ActiveError, ApplyError, ApplyOutcome,
+};
 use acd_rules::read_dir;
 use acd_store::{content_hash, StoreError, VersionRecord};
 use std::path::{Path, PathBuf};
@@ -164,7 +166,10 @@ impl RulesManager {
         } else {
             match load_active(&store) {
                 Ok(Some((config, record))) if record.number != self.running => {
-                    tracing::info!(version = record.number, "switching to the store's active rules version");
+                    tracing::info!(
+                        version = record.number,
+                        "switching to the store's active rules version"
+                    );
                     self.running_now(&record);
                     metrics::counter!(telemetry::RULES_RELOADS).increment(1);
                     Reload::Applied(Arc::new(config))
