@@ -360,7 +360,10 @@ impl Engine {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if call.phase != Phase::Waiting || self.agents[a].reserved_for.is_some() {
+        if call.phase != Phase::Waiting
+            || self.agents[a].reserved_for.is_some()
+            || self.in_flight.contains_key(&id)
+        {
             return;
         }
         let target = Target::Agent(agent_id.clone());

@@ -174,20 +174,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_call_ringing(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
-        // Ringing is informational: the agent's phone state arrives with AgentChanged and
-        // RONA runs from our transfer. A call ringing someone other than the agent we offered
-        // it to means our offer did not hold: free that agent for other calls.
-        let Some(a) = self.agent_ix.get(agent).copied() else {
-            return;
-        };
-        if let Some(call) = self.calls.get(&id) {
-            if let Phase::Ringing { agent: offered, .. } = call.phase {
-                if offered != a {
-                    self.release_agent(offered, id, now);
-                }
-            }
-        }
+    pub(super) fn on_call_ringing(&mut self, _now: Timestamp, _id: CallId, _agent: &AgentId) {
+        // Informational: the agent's phone state arrives with AgentChanged, and RONA runs
+        // from our transfer. A call ringing someone other than the agent we offered it to
+        // (forwarding, native distribution) keeps our agent reserved until that agent's ring
+        // timeout or an answer report, whichever comes first, so the offer never dangles.
     }
 
     pub(super) fn on_call_answered(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
@@ -378,6 +369,34 @@ impl Engine {
         let Some(pending) = self.pending.remove(&id) else {
             return;
         };
+        let transfer_call = match pending {
+            Pending::Offer { call, .. } | Pending::Return { call } | Pending::Exit { call } => {
+                Some(call)
+            }
+            Pending::Other => None,
+        };
+        if let Some(call) = transfer_call {
+            if self.in_flight.get(&call) == Some(&id) {
+                self.in_flight.remove(&call);
+            }
+        }
+        self.apply_result(now, id, pending, outcome);
+        if let Some(call) = transfer_call {
+            // The call may have been held back only by this transfer.
+            self.index_call(call);
+            if self.calls.contains_key(&call) {
+                self.dirty_calls.insert(call);
+            }
+        }
+    }
+
+    fn apply_result(
+        &mut self,
+        now: Timestamp,
+        id: CommandId,
+        pending: Pending,
+        outcome: CommandOutcome,
+    ) {
         match pending {
             Pending::Offer { call, agent } => self.offer_result(now, id, call, agent, outcome),
             Pending::Return { call } => {

@@ -54,6 +54,9 @@ pub struct Engine {
     skill_idle: BTreeMap<String, BTreeSet<usize>>,
     timers: BTreeSet<(Timestamp, TimerKey)>,
     pending: BTreeMap<CommandId, Pending>,
+    /// The transfer in flight per call, kept apart from call records so that even a call
+    /// forgotten and seen again never gets a second transfer before the first one's result.
+    in_flight: BTreeMap<CallId, CommandId>,
     next_command: u64,
     dirty_calls: BTreeSet<CallId>,
     dirty_agents: BTreeSet<usize>,
@@ -74,6 +77,7 @@ impl Engine {
             skill_idle: BTreeMap::new(),
             timers: BTreeSet::new(),
             pending: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
             next_command: 1,
             dirty_calls: BTreeSet::new(),
             dirty_agents: BTreeSet::new(),
@@ -167,6 +171,9 @@ impl Engine {
         let id = CommandId(self.next_command);
         self.next_command += 1;
         self.pending.insert(id, pending);
+        if let CommandKind::Transfer { call, .. } = &kind {
+            self.in_flight.insert(*call, id);
+        }
         self.out.commands.push(Command { id, kind });
         id
     }
@@ -366,6 +373,7 @@ impl Engine {
         let q = call.queue;
         let routable = call.phase == Phase::Waiting
             && call.features.has(Features::BLIND_TRANSFER)
+            && !self.in_flight.contains_key(&id)
             && self.queues[q].policy.is_some();
         let want = routable.then(|| self.wait_key(call));
         let old = call.wait_key;

@@ -222,15 +222,31 @@ fn agent_freeing_up_takes_the_oldest_call_and_flow_completes() {
     sim.call(1);
     sim.at(5_000, queued_call(2, Q, 1, Features::ALL_QUEUE_ACTIONS));
     assert!(transfers(&sim.last).is_empty());
-    let out = sim.at(1_000, agent_event("2001", true, PhoneState::Idle)).clone();
+    let out = sim
+        .at(1_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
     let t = transfers(&out);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].1, CallId(1));
     sim.ok(t[0].0);
-    sim.send(Event::CallLeftQueue { call: CallId(1), queue: Q.into() });
-    sim.send(Event::CallRinging { call: CallId(1), agent: "2001".into() });
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
     sim.send(agent_event("2001", true, PhoneState::Ringing));
-    let out = sim.at(3_000, Event::CallAnswered { call: CallId(1), agent: "2001".into() }).clone();
+    let out = sim
+        .at(
+            3_000,
+            Event::CallAnswered {
+                call: CallId(1),
+                agent: "2001".into(),
+            },
+        )
+        .clone();
     assert_eq!(out.finished.len(), 1);
     assert_eq!(out.finished[0].outcome, CallOutcome::Answered);
     assert_eq!(out.finished[0].wait_ms, 9_000);
@@ -249,7 +265,10 @@ fn pick(strategy: PickStrategy, prepare: impl FnOnce(&mut Sim)) -> String {
 /// Makes agent answer and finish one call of `talk_ms`.
 fn handle_call(sim: &mut Sim, call: u64, agent: &str, talk_ms: u64) {
     sim.send(queued_call(call, "Other", 1, Features::ALL_QUEUE_ACTIONS));
-    sim.send(Event::CallAnswered { call: CallId(call), agent: agent.into() });
+    sim.send(Event::CallAnswered {
+        call: CallId(call),
+        agent: agent.into(),
+    });
     sim.send(agent_event(agent, true, PhoneState::OnCall));
     sim.at(talk_ms, agent_event(agent, true, PhoneState::Idle));
 }
@@ -285,7 +304,10 @@ fn strategy_fewest_calls() {
         let (id, _, _, _) = transfers(&out)[0].clone();
         let offered = offered_agent(&out).unwrap_or_default();
         sim.ok(id);
-        sim.send(Event::CallAnswered { call: CallId(call), agent: offered.as_str().into() });
+        sim.send(Event::CallAnswered {
+            call: CallId(call),
+            agent: offered.as_str().into(),
+        });
         assert_eq!(offered, agent);
         sim.send(Event::CallEnded { call: CallId(call) });
     }
@@ -304,7 +326,10 @@ fn strategy_least_talk_time() {
         let out = sim.call(call).clone();
         assert_eq!(offered_agent(&out).as_deref(), Some(agent));
         sim.ok(transfers(&out)[0].0);
-        sim.send(Event::CallAnswered { call: CallId(call), agent: agent.into() });
+        sim.send(Event::CallAnswered {
+            call: CallId(call),
+            agent: agent.into(),
+        });
         sim.send(agent_event(agent, true, PhoneState::OnCall));
         sim.at(talk, agent_event(agent, true, PhoneState::Idle));
         sim.send(agent_event(other, true, PhoneState::Idle));
@@ -354,7 +379,10 @@ fn strategy_linear_is_top_down() {
 #[test]
 fn strategy_random_is_seeded_and_spreads() {
     let run = |seed: u64| -> Vec<String> {
-        let mut sim = basic(PickStrategy::Random { seed }, &["2001", "2002", "2003", "2004"]);
+        let mut sim = basic(
+            PickStrategy::Random { seed },
+            &["2001", "2002", "2003", "2004"],
+        );
         for a in ["2001", "2002", "2003", "2004"] {
             sim.idle(a);
         }
@@ -414,15 +442,27 @@ fn aging_lets_low_priority_overtake_and_priority_wins_when_fresh() {
     // Default weights: priority 60 per level, 1 per second of wait.
     sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
     sim.at(30_000, queued_call(2, Q, 2, Features::ALL_QUEUE_ACTIONS));
-    let out = sim.at(1_000, agent_event("2001", true, PhoneState::Idle)).clone();
-    assert_eq!(transfers(&out)[0].1, CallId(2), "31 s of wait < one priority level");
+    let out = sim
+        .at(1_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(
+        transfers(&out)[0].1,
+        CallId(2),
+        "31 s of wait < one priority level"
+    );
 
     let mut sim = basic(PickStrategy::LongestIdle, &["2001"]);
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
     sim.at(90_000, queued_call(2, Q, 2, Features::ALL_QUEUE_ACTIONS));
-    let out = sim.at(1_000, agent_event("2001", true, PhoneState::Idle)).clone();
-    assert_eq!(transfers(&out)[0].1, CallId(1), "91 s of wait > one priority level");
+    let out = sim
+        .at(1_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(
+        transfers(&out)[0].1,
+        CallId(1),
+        "91 s of wait > one priority level"
+    );
 }
 
 #[test]
@@ -433,16 +473,24 @@ fn cross_queue_weights_decide_between_queues() {
     let mut sim = Sim::new(config(vec![gold, silver], vec![profile("2001", &[])]));
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
-    sim.at(20_000, queued_call(2, "Gold", 1, Features::ALL_QUEUE_ACTIONS));
+    sim.at(
+        20_000,
+        queued_call(2, "Gold", 1, Features::ALL_QUEUE_ACTIONS),
+    );
     // Silver waited 40 s (x1), Gold 20 s (x3 = 60).
-    let out = sim.at(20_000, agent_event("2001", true, PhoneState::Idle)).clone();
+    let out = sim
+        .at(20_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
     assert_eq!(transfers(&out)[0].1, CallId(2));
 }
 
 fn routed(steps: Vec<Step>, requires: SkillExpr) -> RoutingConfig {
     let mut c = config(
         vec![policy(Q, PickStrategy::LongestIdle, &["2001", "2002"])],
-        vec![profile("2001", &[("deu", 5)]), profile("2002", &[("deu", 9)])],
+        vec![
+            profile("2001", &[("deu", 5)]),
+            profile("2002", &[("deu", 9)]),
+        ],
     );
     c.routes.push(Route {
         name: "german".into(),
@@ -466,10 +514,16 @@ fn step_require_widens_skills_after_its_time() {
     ));
     sim.idle("2001");
     sim.send(agent_event("2002", true, PhoneState::OnCall));
-    assert!(transfers(sim.call(1)).is_empty(), "2001 is not skilled enough yet");
+    assert!(
+        transfers(sim.call(1)).is_empty(),
+        "2001 is not skilled enough yet"
+    );
     assert_eq!(sim.engine.next_wakeup(), Some(Timestamp(sim.now + 30_000)));
     let out = sim.wait(30_000);
-    assert!(matches!(out.decisions[0].action, DecisionAction::StepApplied { step: 0 }));
+    assert!(matches!(
+        out.decisions[0].action,
+        DecisionAction::StepApplied { step: 0 }
+    ));
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
     assert!(out.decisions[1].to_string().contains("step=0 req=deu>=5"));
 }
@@ -510,7 +564,10 @@ fn step_overflow_to_voicemail_then_accounted_as_overflowed() {
     let out = sim.wait(60_000);
     let t = transfers(&out);
     assert_eq!(t[0].3, "/102/200");
-    assert!(matches!(out.decisions[0].action, DecisionAction::Overflow { .. }));
+    assert!(matches!(
+        out.decisions[0].action,
+        DecisionAction::Overflow { .. }
+    ));
     let out = sim.ok(t[0].0).clone();
     assert_eq!(out.finished[0].outcome, CallOutcome::Overflowed);
     assert_eq!(out.finished[0].wait_ms, 60_000);
@@ -546,7 +603,10 @@ fn step_overflow_to_queue_and_external_guard() {
     });
     let out = sim.idle("2001").clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
-    assert!(out.decisions[0].explanation.reason.contains("transfer out failed (612)"));
+    assert!(out.decisions[0]
+        .explanation
+        .reason
+        .contains("transfer out failed (612)"));
 }
 
 #[test]
@@ -557,14 +617,19 @@ fn exit_when_no_agent_logged_in() {
     let out = sim.call(1).clone();
     assert!(matches!(
         out.decisions[0].action,
-        DecisionAction::Exit { reason: ExitReason::NoAgents, .. }
+        DecisionAction::Exit {
+            reason: ExitReason::NoAgents,
+            ..
+        }
     ));
     assert_eq!(transfers(&out)[0].3, "/102/300");
     // With an agent logged in (even busy), calls wait instead; when the last one logs off,
     // waiting calls exit.
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     assert!(sim.call(2).commands.is_empty());
-    let out = sim.send(agent_event("2001", false, PhoneState::Idle)).clone();
+    let out = sim
+        .send(agent_event("2001", false, PhoneState::Idle))
+        .clone();
     assert_eq!(transfers(&out)[0].1, CallId(2));
 }
 
@@ -609,7 +674,10 @@ fn night_service_by_calendar() {
     assert_eq!(transfers(&out)[0].3, "/102/night");
     assert!(matches!(
         out.decisions[0].action,
-        DecisionAction::Exit { reason: ExitReason::Closed, .. }
+        DecisionAction::Exit {
+            reason: ExitReason::Closed,
+            ..
+        }
     ));
     // A call arriving while closed leaves at once.
     let out = sim.call(2).clone();
@@ -622,26 +690,44 @@ fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
     sim.idle("2001");
     let out = sim.call(1).clone();
     sim.ok(transfers(&out)[0].0);
-    sim.send(Event::CallLeftQueue { call: CallId(1), queue: Q.into() });
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
     sim.send(agent_event("2001", true, PhoneState::Ringing));
     let out = sim.wait(15_000);
     let t = transfers(&out);
     assert_eq!(t[0].2, Target::Queue(Q.into()));
     assert_eq!(t[0].3, Q_EXT);
-    assert!(matches!(&out.decisions[0].action, DecisionAction::Rona { agent } if agent.0 == "2001"));
+    assert!(
+        matches!(&out.decisions[0].action, DecisionAction::Rona { agent } if agent.0 == "2001")
+    );
     sim.send(agent_event("2001", true, PhoneState::Idle));
     assert_eq!(sim.availability("2001"), AgentAvailability::NotReady);
     sim.ok(t[0].0);
     // Back in the queue: offered to the other agent once free, never to 2001 while not-ready.
-    let out = sim.at(1_000, queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS)).clone();
+    let out = sim
+        .at(1_000, queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
     assert!(out.commands.is_empty());
     let out = sim.idle("2002").clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
-    assert!(out.decisions[0].explanation.reason.contains("2001 did not answer"));
+    assert!(out.decisions[0]
+        .explanation
+        .reason
+        .contains("2001 did not answer"));
     let t = transfers(&out);
     sim.ok(t[0].0);
-    let out = sim.send(Event::CallAnswered { call: CallId(1), agent: "2002".into() }).clone();
-    assert_eq!(out.finished[0].wait_ms, 16_000, "arrival time kept across the requeue");
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2002".into(),
+        })
+        .clone();
+    assert_eq!(
+        out.finished[0].wait_ms, 16_000,
+        "arrival time kept across the requeue"
+    );
     // The not-ready period ends on time.
     sim.wait(30_000);
     assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
@@ -677,17 +763,25 @@ fn wrap_up_per_queue_and_agent_override() {
         let out = sim.call(call).clone();
         assert_eq!(offered_agent(&out).as_deref(), Some(agent));
         sim.ok(transfers(&out)[0].0);
-        sim.send(Event::CallAnswered { call: CallId(call), agent: agent.into() });
+        sim.send(Event::CallAnswered {
+            call: CallId(call),
+            agent: agent.into(),
+        });
         sim.send(agent_event(agent, true, PhoneState::OnCall));
         assert_eq!(sim.availability(agent), AgentAvailability::OnCall);
         sim.at(60_000, Event::CallEnded { call: CallId(call) });
         sim.send(agent_event(agent, true, PhoneState::Idle));
         assert_eq!(sim.availability(agent), AgentAvailability::WrapUp);
-        assert!(sim.call(call + 10).commands.is_empty(), "no offer during wrap-up");
+        assert!(
+            sim.call(call + 10).commands.is_empty(),
+            "no offer during wrap-up"
+        );
         let out = sim.wait(wrap);
         assert_eq!(sim.availability(agent), AgentAvailability::Reserved);
         assert_eq!(transfers(&out)[0].1, CallId(call + 10));
-        sim.send(Event::CallEnded { call: CallId(call + 10) });
+        sim.send(Event::CallEnded {
+            call: CallId(call + 10),
+        });
         sim.send(agent_event(agent, true, PhoneState::OnCall));
     }
 }
@@ -716,7 +810,10 @@ fn one_call_per_agent_and_one_transfer_per_call() {
     sim.idle("2001");
     let first = sim.call(1).clone();
     assert_eq!(transfers(&first).len(), 1);
-    assert!(sim.call(2).commands.is_empty(), "2001 is reserved for call 1");
+    assert!(
+        sim.call(2).commands.is_empty(),
+        "2001 is reserved for call 1"
+    );
     // Repeated snapshots of call 1 while its transfer is in flight do not re-offer it.
     assert!(sim.call(1).commands.is_empty());
 }
@@ -739,9 +836,18 @@ fn abandon_and_native_answer_are_told_apart() {
     sim.call(1);
     sim.call(2);
     sim.call(3);
-    sim.send(Event::CallLeftQueue { call: CallId(1), queue: Q.into() });
-    sim.send(Event::CallAnswered { call: CallId(1), agent: "2009".into() });
-    sim.send(Event::CallLeftQueue { call: CallId(2), queue: Q.into() });
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallAnswered {
+        call: CallId(1),
+        agent: "2009".into(),
+    });
+    sim.send(Event::CallLeftQueue {
+        call: CallId(2),
+        queue: Q.into(),
+    });
     sim.send(Event::CallEnded { call: CallId(3) });
     let out = sim.wait(5_000);
     assert_eq!(out.finished[0].outcome, CallOutcome::Abandoned);
@@ -755,11 +861,17 @@ fn snapshots_repair_state() {
     let mut sim = basic(PickStrategy::Linear, &["2001"]);
     sim.call(1);
     sim.call(2);
-    sim.send(Event::QueueSnapshotCalls { queue: Q.into(), calls: vec![CallId(2)] });
+    sim.send(Event::QueueSnapshotCalls {
+        queue: Q.into(),
+        calls: vec![CallId(2)],
+    });
     let out = sim.wait(5_000);
     assert_eq!(out.finished[0].call, CallId(1));
     // An agent the engine thinks is on a call but whose phone is idle is freed (after wrap).
-    sim.send(Event::CallAnswered { call: CallId(2), agent: "2001".into() });
+    sim.send(Event::CallAnswered {
+        call: CallId(2),
+        agent: "2001".into(),
+    });
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     sim.send(agent_event("2001", true, PhoneState::Idle));
     assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
@@ -771,7 +883,12 @@ fn snapshots_repair_state() {
 fn finish_after_answer_while_queue_still_reports() {
     let mut sim = basic(PickStrategy::Linear, &["2001"]);
     sim.call(1);
-    let out = sim.send(Event::CallAnswered { call: CallId(1), agent: "2001".into() }).clone();
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
     assert!(out.commands.iter().any(|c| c.kind
         == CommandKind::Finish {
             call: CallId(1),
@@ -815,9 +932,13 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
     }
     sim.at(1_000, german);
     // Both agents become members of the queue in one PBX update.
-    let out = sim.at(1_000, queue_event(Q, Q_EXT, &["2001", "2002"])).clone();
-    let mut got: Vec<(CallId, Target)> =
-        transfers(&out).into_iter().map(|(_, c, t, _)| (c, t)).collect();
+    let out = sim
+        .at(1_000, queue_event(Q, Q_EXT, &["2001", "2002"]))
+        .clone();
+    let mut got: Vec<(CallId, Target)> = transfers(&out)
+        .into_iter()
+        .map(|(_, c, t, _)| (c, t))
+        .collect();
     got.sort_by_key(|(c, _)| *c);
     assert_eq!(
         got,
@@ -826,7 +947,10 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
             (CallId(2), Target::Agent("2001".into()))
         ]
     );
-    assert!(out.decisions[0].explanation.reason.starts_with("joint assignment of 2 calls x 2 agents"));
+    assert!(out.decisions[0]
+        .explanation
+        .reason
+        .starts_with("joint assignment of 2 calls x 2 agents"));
 
     // The same ready set assigned greedily serves only one call.
     let e = &sim.engine;
@@ -838,9 +962,14 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
             ["2001", "2002"]
                 .iter()
                 .map(|a| {
-                    e.score_parts(&call, e.agent_ix[&AgentId::from(*a)], Timestamp(sim.now), false)
-                        .ok()
-                        .map(|p| p.total)
+                    e.score_parts(
+                        &call,
+                        e.agent_ix[&AgentId::from(*a)],
+                        Timestamp(sim.now),
+                        false,
+                    )
+                    .ok()
+                    .map(|p| p.total)
                 })
                 .collect()
         })
@@ -852,17 +981,25 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
 #[test]
 fn explain_answers_for_a_hypothetical_call() {
     let mut c = routed(vec![], skill("deu", 6));
-    c.queues.get_mut(&QueueId::from(Q)).map(|p| p.agents.push("2003".into()));
+    if let Some(p) = c.queues.get_mut(&QueueId::from(Q)) {
+        p.agents.push("2003".into());
+    }
     let mut sim = Sim::new(c);
     sim.idle("2001");
     sim.idle("2002");
-    let e = sim.engine.explain(Timestamp(sim.now), &Q.into(), &CallAttributes::default());
+    let e = sim
+        .engine
+        .explain(Timestamp(sim.now), &Q.into(), &CallAttributes::default());
     assert_eq!(e.route.as_deref(), Some("german"));
     assert_eq!(e.winner, Some("2002".into()));
     assert_eq!(e.candidates.len(), 3);
     assert!(e.candidates[1].note.contains("lacks required skills"));
     assert_eq!(e.candidates[2].note, "LoggedOff");
-    let e = sim.engine.explain(Timestamp(sim.now), &"Native".into(), &CallAttributes::default());
+    let e = sim.engine.explain(
+        Timestamp(sim.now),
+        &"Native".into(),
+        &CallAttributes::default(),
+    );
     assert!(e.reason.contains("unknown") || e.reason.contains("natively"));
 }
 
@@ -871,9 +1008,14 @@ fn unrouted_queues_are_left_to_ip_office() {
     let mut sim = basic(PickStrategy::Linear, &["2001"]);
     sim.idle("2001");
     sim.send(queue_event("Native", "310", &["2001"]));
-    let out = sim.send(queued_call(1, "Native", 1, Features::ALL_QUEUE_ACTIONS)).clone();
+    let out = sim
+        .send(queued_call(1, "Native", 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
     assert!(out.commands.is_empty());
-    assert!(!sim.engine.accounting().contains_key(&QueueId::from("Native")));
+    assert!(!sim
+        .engine
+        .accounting()
+        .contains_key(&QueueId::from("Native")));
 }
 
 #[test]

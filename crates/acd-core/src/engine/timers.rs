@@ -283,7 +283,9 @@ impl Engine {
             call.required.clone(),
         );
         let queue = self.queues[call.queue].id.clone();
-        let dial = if call.features.has(Features::BLIND_TRANSFER) {
+        let dial = if self.in_flight.contains_key(&id) {
+            Err("another transfer of the call is in flight".to_string())
+        } else if call.features.has(Features::BLIND_TRANSFER) {
             self.resolve_dial(&target)
         } else {
             Err("BlindTransfer not available on the call".to_string())
@@ -382,7 +384,7 @@ impl Engine {
         self.release_agent(agent, id, now);
         let agent_id = self.agents[agent].id.clone();
         let queue_target = Target::Queue(self.queues[q].id.clone());
-        let back = if features.has(Features::BLIND_TRANSFER) {
+        let back = if features.has(Features::BLIND_TRANSFER) && !self.in_flight.contains_key(&id) {
             self.resolve_dial(&queue_target).ok()
         } else {
             None
