@@ -4,17 +4,73 @@
 //! the `now` passed in: no I/O, no clock, no async runtime, no protobuf. The wire layer
 //! translates IP Office notifies into [`Event`]s and turns [`Command`]s back into MT-CTI3
 //! messages; the routing study drives the same engine in virtual time.
+//!
+//! # Using it
+//!
+//! ```text
+//! let mut engine = Engine::new(Arc::new(config));
+//! loop {
+//!     let out = engine.handle(now, event);        // commands to send, decisions, finished calls
+//!     sleep_until(engine.next_wakeup());           // then feed Event::Tick
+//! }
+//! ```
+//!
+//! # Model
+//!
+//! - **Calls** enter when a routed queue (one with a [`QueuePolicy`]) reports them
+//!   ([`Event::CallQueued`]; later snapshots of the same call are updates and keep its arrival
+//!   time). Calls in queues without a policy are left to IP Office's own distribution and are
+//!   neither routed nor accounted. The first matching [`Route`] gives the required skills,
+//!   the starting priority and timed [`Step`]s (widen skills, raise priority mirrored with
+//!   SetPriority, overflow).
+//! - **Agents** are candidates for a queue when listed in its policy (or, if the list is
+//!   empty, enabled PBX members), logged in, not DND or faulty, phone idle, and not reserved,
+//!   in engine-side wrap-up, or not-ready after a ring-no-answer; and when their skills satisfy
+//!   the call's current requirement.
+//! - **Decisions**: see [`engine`]'s dispatch notes for the score (caller urgency with aging and
+//!   queue weight, skill fit, pick strategy). When several calls and agents are ready at once
+//!   they are assigned jointly ([`assign`]), serving as many calls as possible at the best
+//!   total score.
+//! - **Call flow**: offer = `Transfer{Agent}`; on success the agent rings; an answer
+//!   ([`Event::CallAnswered`]) counts the call answered; no answer within the queue's
+//!   `ring_timeout_ms` (RONA) makes the agent not-ready and transfers the call back to its
+//!   queue, where it keeps its arrival time. A failed transfer retries another agent (the
+//!   failed one is excluded for that call for a minute); a failed exit falls back to waiting.
+//! - **Exits**: night service by calendar, no agent logged in, queue too long (checked on
+//!   arrival), and overflow steps; all by BlindTransfer, only when the call's
+//!   `featuresavailable` allows it, and external numbers only when the rules allow them.
+//! - **Safety**: at most one transfer in flight per call, at most one call offered per agent,
+//!   and the PBX snapshots are the truth (agents' presence and phone, the set of queued calls).
+//! - **Accounting**: per routed queue, `offered = answered + abandoned + overflowed + open`,
+//!   where open calls are those still in the engine's hands ([`Engine::open_calls`]).
+//!   A call that leaves its queue without our transfer and without an answer report within a
+//!   short grace period counts as abandoned.
+//!
+//! Every decision carries an [`Explanation`]; its `Display` is a one-line trace.
 
+pub mod accounting;
+pub mod assign;
+pub mod calendar;
 pub mod command;
 pub mod config;
+pub mod decision;
+pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod pattern;
+pub(crate) mod prng;
+pub mod routes;
+pub mod skill;
 pub mod time;
+pub mod view;
 
+pub use accounting::{CallOutcome, FinishedCall, QueueCounters};
 pub use command::{Command, CommandId, CommandKind, Priority, ServiceMode, Target};
 pub use config::*;
+pub use decision::{Candidate, Decision, DecisionAction, ExitReason, Explanation};
+pub use engine::{Engine, Output};
 pub use event::*;
 pub use ids::{AgentId, CallId, QueueId};
 pub use pattern::Pattern;
 pub use time::{Millis, Timestamp};
+pub use view::{AgentAvailability, EngineView, QueueView};

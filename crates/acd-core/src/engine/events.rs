@@ -1,0 +1,553 @@
+//! Applying each kind of event to the engine's state.
+//!
+//! The PBX is the truth: snapshots overwrite what the engine believed, and where the engine's
+//! own records disagree (a reservation for a call that is gone, an agent "on a call" whose
+//! phone is idle) the records are repaired from the snapshot.
+
+use super::state::{CallState, ExitKind, Pending, Phase};
+use super::Engine;
+use crate::accounting::CallOutcome;
+use crate::command::{CommandId, CommandKind, Priority};
+use crate::config::{RoutingConfig, SkillExpr};
+use crate::decision::{Decision, DecisionAction, ExitReason, Explanation};
+use crate::event::{
+    AgentSnapshot, CommandOutcome, Features, PhoneState, QueueSnapshot, QueuedCall,
+};
+use crate::ids::{AgentId, CallId, QueueId};
+use crate::routes::match_route;
+use crate::time::{Millis, Timestamp};
+use std::sync::Arc;
+
+/// How long a call that left its queue without our transfer may wait for an answer report
+/// before it is counted abandoned.
+pub(crate) const LEFT_QUEUE_GRACE_MS: Millis = 5_000;
+/// How long an agent stays excluded for a call after a failed transfer or RONA.
+pub(crate) const EXCLUDE_MS: Millis = 60_000;
+/// How long to wait before trying a failed exit again.
+pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
+
+impl Engine {
+    pub(super) fn on_call_queued(&mut self, now: Timestamp, queued: QueuedCall) {
+        let q = self.queue_slot(&queued.queue);
+        if let Some(existing) = self.calls.get(&queued.call) {
+            let same_queue = existing.queue == q;
+            if same_queue && existing.is_open() {
+                self.update_call(now, queued);
+                return;
+            }
+            if existing.is_open() {
+                // It moved to another queue without our overflow completing: it is gone from
+                // this one.
+                self.finalize(queued.call, CallOutcome::Overflowed, now);
+            } else if same_queue || self.queues[q].policy.is_some() {
+                // Answered earlier and now queued again (transferred back by the agent): a new
+                // offer to the queue. Forget the old record; the agent keeps its call.
+                self.forget_call(queued.call);
+            }
+        }
+        if self.queues[q].policy.is_some() && !self.calls.contains_key(&queued.call) {
+            self.new_call(now, q, queued);
+        }
+    }
+
+    fn new_call(&mut self, now: Timestamp, q: usize, queued: QueuedCall) {
+        let route = match_route(&self.config, &queued.queue, &queued.attributes, now);
+        let (route_name, required, route_priority) =
+            match route.and_then(|r| self.config.routes.get(r)) {
+                Some(r) => (Some(r.name.clone()), r.requires.clone(), r.priority),
+                None => (None, SkillExpr::Any, None),
+            };
+        let id = queued.call;
+        let call = CallState {
+            id,
+            queue: q,
+            arrival: now,
+            attributes: queued.attributes,
+            features: queued.features,
+            pbx_priority: queued.pbx_priority,
+            priority: route_priority.map_or(1, Priority::level),
+            route,
+            route_name,
+            required,
+            next_step: 0,
+            last_step: None,
+            phase: Phase::Waiting,
+            in_queue: true,
+            excluded: Vec::new(),
+            exit_retry_at: None,
+            last_failure: None,
+            wait_key: None,
+            timer: None,
+        };
+        let queue_full = self.queues[q]
+            .policy
+            .as_ref()
+            .and_then(|p| p.max_waiting.clone())
+            .filter(|(max, _)| self.queues[q].waiting.len() >= *max as usize);
+        if let Some(counters) = self.counters.get_mut(&queued.queue) {
+            counters.offered += 1;
+        }
+        self.calls.insert(id, call);
+        if let Some(p) = route_priority {
+            if p.level() > queued.pbx_priority && queued.features.has(Features::SET_PRIORITY) {
+                self.emit(
+                    CommandKind::SetPriority {
+                        call: id,
+                        priority: p,
+                    },
+                    Pending::Other,
+                );
+            }
+        }
+        self.index_call(id);
+        if let Some((max, target)) = queue_full {
+            let reason = format!("more than {max} calls waiting");
+            self.try_exit(
+                now,
+                id,
+                target,
+                ExitKind::Exit(ExitReason::QueueFull),
+                reason,
+            );
+        }
+        if self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.phase == Phase::Waiting)
+        {
+            self.apply_due_steps(now, id);
+        }
+        self.schedule_call(id, now);
+        self.schedule_queue(q, now);
+    }
+
+    /// A repeated snapshot of a call we know in the same queue.
+    fn update_call(&mut self, now: Timestamp, queued: QueuedCall) {
+        let id = queued.call;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.attributes = queued.attributes;
+        call.features = queued.features;
+        call.pbx_priority = queued.pbx_priority;
+        let was_in_queue = call.in_queue;
+        call.in_queue = true;
+        let back_in_queue = match call.phase {
+            Phase::Returning { .. } | Phase::LeftQueue { .. } => true,
+            // The queue reports it again after having lost it: our transfer to the agent
+            // did not hold (the PBX sent it back).
+            Phase::Ringing { .. } => !was_in_queue,
+            _ => false,
+        };
+        if back_in_queue {
+            if let Phase::Ringing { agent, .. } = call.phase {
+                call.excluded.push((agent, now.plus(EXCLUDE_MS)));
+                call.phase = Phase::Waiting;
+                self.release_agent(agent, id, now);
+            } else {
+                call.phase = Phase::Waiting;
+            }
+            self.dirty_calls.insert(id);
+            self.apply_due_steps(now, id);
+        }
+        self.index_call(id);
+        self.schedule_call(id, now);
+    }
+
+    pub(super) fn on_call_left_queue(&mut self, now: Timestamp, id: CallId, queue: &QueueId) {
+        let Some(q) = self.queue_ix.get(queue).copied() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.queue != q {
+            return;
+        }
+        call.in_queue = false;
+        if call.phase == Phase::Waiting {
+            call.phase = Phase::LeftQueue {
+                deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+            };
+            self.index_call(id);
+            self.schedule_call(id, now);
+        }
+    }
+
+    pub(super) fn on_call_ringing(&mut self, _now: Timestamp, _id: CallId, _agent: &AgentId) {
+        // Informational: the agent's phone state arrives with AgentChanged, and RONA runs
+        // from our transfer. A call ringing someone other than the agent we offered it to
+        // (forwarding, native distribution) keeps our agent reserved until that agent's ring
+        // timeout or an answer report, whichever comes first, so the offer never dangles.
+    }
+
+    pub(super) fn on_call_answered(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
+        let a = self.agent_slot(agent);
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if !call.is_open() {
+            return;
+        }
+        let q = call.queue;
+        let wants_finish = call.in_queue && call.features.has(Features::FINISH);
+        let explanation = Explanation::bare(
+            call.route_name.clone(),
+            call.last_step,
+            call.required.clone(),
+        );
+        self.finalize(id, CallOutcome::Answered, now);
+        // Keep the record so the agent's call end can start wrap-up for the right queue.
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.phase = Phase::Answered { agent: a };
+        }
+        if let Some(old) = self.agents[a].on_call.take() {
+            self.end_agent_call_record(old.call, a);
+        }
+        let agent_state = &mut self.agents[a];
+        agent_state.on_call = Some(super::state::OnCall {
+            call: id,
+            since: now,
+            queue: q,
+        });
+        agent_state.calls_answered += 1;
+        self.refresh_agent(a, now);
+        if wants_finish {
+            self.emit(
+                CommandKind::Finish {
+                    call: id,
+                    report_next: false,
+                },
+                Pending::Other,
+            );
+            let mut explanation = explanation;
+            explanation.winner = Some(agent.clone());
+            explanation.reason = "answered; stop queue reporting".into();
+            self.decide(Decision {
+                call: id,
+                queue: self.queues[q].id.clone(),
+                action: DecisionAction::Finish,
+                explanation,
+            });
+        }
+    }
+
+    pub(super) fn on_call_ended(&mut self, now: Timestamp, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        match call.phase {
+            Phase::Answered { agent } => {
+                if self.agents[agent]
+                    .on_call
+                    .as_ref()
+                    .is_some_and(|oc| oc.call == id)
+                {
+                    self.end_agent_call(now, agent);
+                }
+                self.forget_call(id);
+            }
+            _ => self.finalize(id, CallOutcome::Abandoned, now),
+        }
+    }
+
+    pub(super) fn on_queue_snapshot_calls(
+        &mut self,
+        now: Timestamp,
+        queue: &QueueId,
+        listed: &[CallId],
+    ) {
+        let q = self.queue_slot(queue);
+        let gone: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.queue == q && c.in_queue && c.is_open() && !listed.contains(&c.id))
+            .map(|c| c.id)
+            .collect();
+        for id in gone {
+            self.on_call_left_queue(now, id, queue);
+        }
+    }
+
+    pub(super) fn on_agent_changed(&mut self, now: Timestamp, snapshot: AgentSnapshot) {
+        let a = self.agent_slot(&snapshot.agent);
+        let agent = &mut self.agents[a];
+        agent.known = true;
+        agent.presence = snapshot.presence;
+        agent.phone = snapshot.phone;
+        let off_call = !matches!(snapshot.phone, PhoneState::OnCall | PhoneState::Ringing);
+        if agent.on_call.is_some() && off_call {
+            self.end_agent_call(now, a);
+        }
+        self.rona_if_unreachable(now, a);
+        self.refresh_agent(a, now);
+    }
+
+    pub(super) fn on_agent_removed(&mut self, now: Timestamp, agent: &AgentId) {
+        let Some(a) = self.agent_ix.get(agent).copied() else {
+            return;
+        };
+        self.agents[a].known = false;
+        if self.agents[a].on_call.is_some() {
+            self.end_agent_call(now, a);
+        }
+        self.rona_if_unreachable(now, a);
+        self.refresh_agent(a, now);
+    }
+
+    /// An agent we are ringing logged off, went DND or lost the phone: do not wait for the
+    /// ring timeout.
+    fn rona_if_unreachable(&mut self, now: Timestamp, a: usize) {
+        let agent = &self.agents[a];
+        let unreachable = !agent.known
+            || !agent.presence.logged_in
+            || agent.presence.dnd
+            || agent.presence.phone_fault;
+        if !unreachable {
+            return;
+        }
+        if let Some(id) = agent.reserved_for {
+            if matches!(
+                self.calls.get(&id).map(|c| &c.phase),
+                Some(Phase::Ringing { .. })
+            ) {
+                self.rona(now, id);
+            }
+        }
+    }
+
+    pub(super) fn on_queue_changed(&mut self, now: Timestamp, snapshot: QueueSnapshot) {
+        let q = self.queue_slot(&snapshot.queue);
+        let queue = &mut self.queues[q];
+        let membership_changed = queue.pbx_members != snapshot.members;
+        queue.extension = Some(snapshot.extension).filter(|e| !e.is_empty());
+        queue.pbx_members = snapshot.members;
+        queue.service_mode = snapshot.service_mode;
+        if membership_changed {
+            self.reindex_all(now);
+        }
+    }
+
+    pub(super) fn on_queue_removed(&mut self, now: Timestamp, queue: &QueueId) {
+        let Some(q) = self.queue_ix.get(queue).copied() else {
+            return;
+        };
+        self.on_queue_snapshot_calls(now, queue, &[]);
+        let state = &mut self.queues[q];
+        state.extension = None;
+        state.pbx_members.clear();
+        self.reindex_all(now);
+    }
+
+    pub(super) fn on_rules_changed(&mut self, now: Timestamp, config: Arc<RoutingConfig>) {
+        self.config = config;
+        let config = Arc::clone(&self.config);
+        for call in self.calls.values_mut() {
+            // Calls keep their route (by name) and progress; a route that disappeared leaves
+            // the call with its current requirements and no further steps.
+            call.route = call
+                .route_name
+                .as_ref()
+                .and_then(|name| config.routes.iter().position(|r| &r.name == name));
+            if call.route.is_none() {
+                call.route_name = None;
+            }
+        }
+        self.reindex_all(now);
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.schedule_call(id, now);
+        }
+    }
+
+    pub(super) fn on_command_result(
+        &mut self,
+        now: Timestamp,
+        id: CommandId,
+        outcome: CommandOutcome,
+    ) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        let transfer_call = match pending {
+            Pending::Offer { call, .. } | Pending::Return { call } | Pending::Exit { call } => {
+                Some(call)
+            }
+            Pending::Other => None,
+        };
+        if let Some(call) = transfer_call {
+            if self.in_flight.get(&call) == Some(&id) {
+                self.in_flight.remove(&call);
+            }
+        }
+        self.apply_result(now, id, pending, outcome);
+        if let Some(call) = transfer_call {
+            // The call may have been held back only by this transfer.
+            self.index_call(call);
+            if self.calls.contains_key(&call) {
+                self.dirty_calls.insert(call);
+            }
+        }
+    }
+
+    fn apply_result(
+        &mut self,
+        now: Timestamp,
+        id: CommandId,
+        pending: Pending,
+        outcome: CommandOutcome,
+    ) {
+        match pending {
+            Pending::Offer { call, agent } => self.offer_result(now, id, call, agent, outcome),
+            Pending::Return { call } => {
+                let Some(state) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let Phase::Returning {
+                    cmd: Some(cmd),
+                    deadline,
+                } = state.phase
+                else {
+                    return;
+                };
+                if cmd != id {
+                    return;
+                }
+                match outcome {
+                    CommandOutcome::Success => {
+                        state.phase = Phase::Returning {
+                            cmd: None,
+                            deadline,
+                        };
+                    }
+                    CommandOutcome::Failed(code) => {
+                        // Could not put it back in the queue: route it directly from where it
+                        // is instead.
+                        state.phase = Phase::Waiting;
+                        state.in_queue = false;
+                        state.last_failure = Some(format!("return to queue failed ({code})"));
+                        self.index_call(call);
+                        self.dirty_calls.insert(call);
+                    }
+                }
+                self.schedule_call(call, now);
+            }
+            Pending::Exit { call } => {
+                let Some(state) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let Phase::Exiting { cmd, kind, .. } = &state.phase else {
+                    return;
+                };
+                if *cmd != id {
+                    return;
+                }
+                let kind = *kind;
+                match outcome {
+                    CommandOutcome::Success => self.finalize(call, CallOutcome::Overflowed, now),
+                    CommandOutcome::Failed(code) => {
+                        // Fall back to routing in the queue; retry an exit rule later.
+                        state.phase = Phase::Waiting;
+                        state.last_failure = Some(format!("transfer out failed ({code})"));
+                        if matches!(kind, ExitKind::Exit(_)) {
+                            state.exit_retry_at = Some(now.plus(EXIT_RETRY_MS));
+                        }
+                        self.index_call(call);
+                        self.dirty_calls.insert(call);
+                        self.schedule_call(call, now);
+                    }
+                }
+            }
+            Pending::Other => {}
+        }
+    }
+
+    fn offer_result(
+        &mut self,
+        now: Timestamp,
+        id: CommandId,
+        call: CallId,
+        agent: usize,
+        outcome: CommandOutcome,
+    ) {
+        let Some(state) = self.calls.get_mut(&call) else {
+            self.release_agent(agent, call, now);
+            return;
+        };
+        let Phase::Offered {
+            agent: offered,
+            cmd,
+            at,
+        } = state.phase
+        else {
+            self.release_agent(agent, call, now);
+            return;
+        };
+        if cmd != id || offered != agent {
+            return;
+        }
+        match outcome {
+            CommandOutcome::Success => {
+                let q = state.queue;
+                let ring_timeout = self.queues[q]
+                    .policy
+                    .as_ref()
+                    .map_or(self.config.default_rona, |p| p.rona)
+                    .ring_timeout_ms;
+                let deadline = at.plus(ring_timeout).max(now.plus(1));
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.phase = Phase::Ringing { agent, deadline };
+                }
+                self.schedule_call(call, now);
+                self.rona_if_unreachable(now, agent);
+            }
+            CommandOutcome::Failed(code) => {
+                state.phase = Phase::Waiting;
+                state.excluded.push((agent, now.plus(EXCLUDE_MS)));
+                state.last_failure = Some(format!(
+                    "transfer to {} failed ({code})",
+                    self.agents[agent].id
+                ));
+                self.release_agent(agent, call, now);
+                self.index_call(call);
+                self.dirty_calls.insert(call);
+                self.schedule_call(call, now);
+            }
+        }
+    }
+
+    /// The agent's answered call is over: start wrap-up and update talk time.
+    pub(super) fn end_agent_call(&mut self, now: Timestamp, a: usize) {
+        let Some(on_call) = self.agents[a].on_call.take() else {
+            return;
+        };
+        let wrap = self.wrap_up_for(a, on_call.queue);
+        let agent = &mut self.agents[a];
+        agent.talk_ms = agent.talk_ms.saturating_add(now.since(on_call.since));
+        if wrap > 0 {
+            agent.wrap_until = Some(now.plus(wrap));
+        }
+        self.end_agent_call_record(on_call.call, a);
+        self.refresh_agent(a, now);
+    }
+
+    /// Drops the record of an answered call held only for wrap-up.
+    fn end_agent_call_record(&mut self, call: CallId, a: usize) {
+        if matches!(self.calls.get(&call).map(|c| &c.phase), Some(Phase::Answered { agent }) if *agent == a)
+        {
+            self.forget_call(call);
+        }
+    }
+
+    /// Removes a call record (already accounted) and its timer.
+    pub(super) fn forget_call(&mut self, id: CallId) {
+        self.set_timer(super::state::TimerKey::Call(id), None);
+        if let Some(call) = self.calls.get(&id) {
+            if let Some(key) = call.wait_key {
+                self.queues[call.queue].waiting.remove(&key);
+            }
+        }
+        self.calls.remove(&id);
+        self.dirty_calls.remove(&id);
+    }
+}

@@ -1,0 +1,493 @@
+//! The engine: state, the event loop entry point, and the bookkeeping every handler shares.
+//!
+//! `handle` runs in three phases: fire due timers (steps, RONA, wrap-up end, grace periods),
+//! apply the event, then dispatch: everything that changed marks calls or agents "dirty", and
+//! dispatch solves only the dirty part. Because every change that can make a call and an agent
+//! compatible marks one of them dirty, the engine keeps the invariant that at rest no free,
+//! eligible agent is left beside a routable call, so a single event never needs a full scan.
+
+mod dispatch;
+mod events;
+mod explain;
+mod state;
+mod timers;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use crate::accounting::{FinishedCall, QueueCounters};
+use crate::command::{Command, CommandId, CommandKind, Target};
+use crate::config::RoutingConfig;
+use crate::decision::Decision;
+use crate::event::{Event, Features, PhoneState};
+use crate::ids::{AgentId, CallId, QueueId};
+use crate::time::{Millis, Timestamp};
+use crate::view::AgentAvailability;
+use state::{AgentState, CallState, Pending, Phase, QueueState, TimerKey, WaitKey};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Longest dial string BlindTransfer accepts.
+const MAX_DIAL_LEN: usize = 78;
+
+/// Everything one `handle` call produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub commands: Vec<Command>,
+    pub decisions: Vec<Decision>,
+    pub finished: Vec<FinishedCall>,
+}
+
+/// The deterministic routing engine. See the crate docs for the model.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: Arc<RoutingConfig>,
+    agents: Vec<AgentState>,
+    agent_ix: BTreeMap<AgentId, usize>,
+    queues: Vec<QueueState>,
+    queue_ix: BTreeMap<QueueId, usize>,
+    calls: BTreeMap<CallId, CallState>,
+    /// Free agents per skill name.
+    skill_idle: BTreeMap<String, BTreeSet<usize>>,
+    timers: BTreeSet<(Timestamp, TimerKey)>,
+    pending: BTreeMap<CommandId, Pending>,
+    /// The transfer in flight per call, kept apart from call records so that even a call
+    /// forgotten and seen again never gets a second transfer before the first one's result.
+    in_flight: BTreeMap<CallId, CommandId>,
+    next_command: u64,
+    dirty_calls: BTreeSet<CallId>,
+    dirty_agents: BTreeSet<usize>,
+    counters: BTreeMap<QueueId, QueueCounters>,
+    last_now: Timestamp,
+    out: Output,
+}
+
+impl Engine {
+    pub fn new(config: Arc<RoutingConfig>) -> Engine {
+        let mut engine = Engine {
+            config,
+            agents: Vec::new(),
+            agent_ix: BTreeMap::new(),
+            queues: Vec::new(),
+            queue_ix: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            skill_idle: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_command: 1,
+            dirty_calls: BTreeSet::new(),
+            dirty_agents: BTreeSet::new(),
+            counters: BTreeMap::new(),
+            last_now: Timestamp::ZERO,
+            out: Output::default(),
+        };
+        engine.reindex_all(Timestamp::ZERO);
+        engine
+    }
+
+    /// Feeds one event at `now`; returns the commands to send, the decisions taken and the
+    /// calls the engine finished accounting for. `now` never goes backwards: an earlier value
+    /// is treated as the latest seen.
+    pub fn handle(&mut self, now: Timestamp, event: Event) -> Output {
+        let now = now.max(self.last_now);
+        self.last_now = now;
+        self.advance(now);
+        self.apply(now, event);
+        self.advance(now);
+        self.dispatch(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// When the engine next wants `Event::Tick`.
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Per-queue accounting counters (cumulative since start).
+    pub fn accounting(&self) -> &BTreeMap<QueueId, QueueCounters> {
+        &self.counters
+    }
+
+    pub fn config(&self) -> &RoutingConfig {
+        &self.config
+    }
+
+    fn apply(&mut self, now: Timestamp, event: Event) {
+        match event {
+            Event::CallQueued(queued) => self.on_call_queued(now, queued),
+            Event::CallLeftQueue { call, queue } => self.on_call_left_queue(now, call, &queue),
+            Event::CallRinging { call, agent } => self.on_call_ringing(now, call, &agent),
+            Event::CallAnswered { call, agent } => self.on_call_answered(now, call, &agent),
+            Event::CallEnded { call } => self.on_call_ended(now, call),
+            Event::QueueSnapshotCalls { queue, calls } => {
+                self.on_queue_snapshot_calls(now, &queue, &calls)
+            }
+            Event::AgentChanged(snapshot) => self.on_agent_changed(now, snapshot),
+            Event::AgentRemoved(agent) => self.on_agent_removed(now, &agent),
+            Event::QueueChanged(snapshot) => self.on_queue_changed(now, snapshot),
+            Event::QueueRemoved(queue) => self.on_queue_removed(now, &queue),
+            Event::CommandResult { id, outcome } => self.on_command_result(now, id, outcome),
+            Event::RulesChanged(config) => self.on_rules_changed(now, config),
+            Event::Tick => {}
+        }
+    }
+
+    // ----- interning -----
+
+    fn agent_slot(&mut self, id: &AgentId) -> usize {
+        if let Some(ix) = self.agent_ix.get(id) {
+            return *ix;
+        }
+        let ix = self.agents.len();
+        let mut agent = AgentState::new(id.clone());
+        if let Some(profile) = self.config.agents.get(id) {
+            agent.skills = profile.skills.clone();
+            agent.wrap_override = profile.wrap_up_ms;
+        }
+        self.agents.push(agent);
+        self.agent_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    fn queue_slot(&mut self, id: &QueueId) -> usize {
+        if let Some(ix) = self.queue_ix.get(id) {
+            return *ix;
+        }
+        let ix = self.queues.len();
+        let mut queue = QueueState::new(id.clone());
+        queue.policy = self.config.queues.get(id).cloned();
+        self.queues.push(queue);
+        self.queue_ix.insert(id.clone(), ix);
+        ix
+    }
+
+    // ----- commands and decisions -----
+
+    fn emit(&mut self, kind: CommandKind, pending: Pending) -> CommandId {
+        let id = CommandId(self.next_command);
+        self.next_command += 1;
+        self.pending.insert(id, pending);
+        if let CommandKind::Transfer { call, .. } = &kind {
+            self.in_flight.insert(*call, id);
+        }
+        self.out.commands.push(Command { id, kind });
+        id
+    }
+
+    fn decide(&mut self, decision: Decision) {
+        self.out.decisions.push(decision);
+    }
+
+    /// The dial string for a transfer target, or why there is none.
+    fn resolve_dial(&self, target: &Target) -> Result<String, String> {
+        let dial = match target {
+            Target::Agent(agent) => agent.0.clone(),
+            Target::Queue(queue) => self
+                .queue_ix
+                .get(queue)
+                .and_then(|q| self.queues[*q].extension.clone())
+                .ok_or_else(|| format!("extension of queue {queue} unknown"))?,
+            Target::Voicemail(mailbox) => format!("/102/{mailbox}"),
+            Target::External(number) => {
+                if self
+                    .config
+                    .allowed_external
+                    .iter()
+                    .any(|p| p.matches(number))
+                {
+                    number.clone()
+                } else {
+                    return Err(format!("external number {number} not allowed"));
+                }
+            }
+        };
+        if dial.is_empty() || dial.len() > MAX_DIAL_LEN {
+            return Err(format!(
+                "dial string {dial:?} not 1..{MAX_DIAL_LEN} characters"
+            ));
+        }
+        Ok(dial)
+    }
+
+    // ----- timers -----
+
+    fn set_timer(&mut self, key: TimerKey, at: Option<Timestamp>) {
+        let slot = match key {
+            TimerKey::Call(id) => match self.calls.get_mut(&id) {
+                Some(call) => &mut call.timer,
+                None => return,
+            },
+            TimerKey::Agent(a) => &mut self.agents[a].timer,
+            TimerKey::Queue(q) => &mut self.queues[q].timer,
+        };
+        if *slot == at {
+            return;
+        }
+        let old = std::mem::replace(slot, at);
+        if let Some(old) = old {
+            self.timers.remove(&(old, key));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, key));
+        }
+    }
+
+    // ----- agents -----
+
+    fn availability(&self, a: usize, now: Timestamp) -> AgentAvailability {
+        let agent = &self.agents[a];
+        if !agent.known || !agent.presence.logged_in {
+            return AgentAvailability::LoggedOff;
+        }
+        if agent.presence.phone_fault {
+            return AgentAvailability::PhoneFault;
+        }
+        if agent.presence.dnd {
+            return AgentAvailability::Dnd;
+        }
+        match agent.phone {
+            PhoneState::Ringing => AgentAvailability::Ringing,
+            PhoneState::OnCall => AgentAvailability::OnCall,
+            PhoneState::AfterCallWork => AgentAvailability::AfterCallWork,
+            PhoneState::Idle => {
+                if agent.reserved_for.is_some() {
+                    AgentAvailability::Reserved
+                } else if agent.on_call.is_some() {
+                    AgentAvailability::OnCall
+                } else if agent.not_ready_until.is_some_and(|t| t > now) {
+                    AgentAvailability::NotReady
+                } else if agent.wrap_until.is_some_and(|t| t > now) {
+                    AgentAvailability::WrapUp
+                } else {
+                    AgentAvailability::Idle
+                }
+            }
+        }
+    }
+
+    /// Recomputes an agent's availability and brings the indexes, logged-in counts and the
+    /// agent's timer in line with it. Every change to an agent goes through here.
+    fn refresh_agent(&mut self, a: usize, now: Timestamp) {
+        let available = self.availability(a, now) == AgentAvailability::Idle;
+        let logged_in = {
+            let agent = &self.agents[a];
+            agent.known && agent.presence.logged_in
+        };
+        if logged_in != self.agents[a].counted_logged_in {
+            self.agents[a].counted_logged_in = logged_in;
+            for qi in 0..self.agents[a].queues.len() {
+                let q = self.agents[a].queues[qi];
+                let queue = &mut self.queues[q];
+                if logged_in {
+                    queue.logged_in += 1;
+                } else {
+                    queue.logged_in = queue.logged_in.saturating_sub(1);
+                    if queue.logged_in == 0 {
+                        // The last agent left: waiting calls may now take the no-agents exit.
+                        self.dirty_calls.extend(queue.waiting.iter().map(|k| k.2));
+                    }
+                }
+            }
+        }
+        if available != self.agents[a].indexed_available {
+            let Engine {
+                agents,
+                queues,
+                skill_idle,
+                dirty_agents,
+                ..
+            } = self;
+            let agent = &mut agents[a];
+            agent.indexed_available = available;
+            for q in &agent.queues {
+                if available {
+                    queues[*q].idle.insert(a);
+                } else {
+                    queues[*q].idle.remove(&a);
+                }
+            }
+            for skill in agent.skills.keys() {
+                if available {
+                    skill_idle.entry(skill.clone()).or_default().insert(a);
+                } else if let Some(set) = skill_idle.get_mut(skill) {
+                    set.remove(&a);
+                }
+            }
+            if available {
+                agent.idle_since = now;
+                dirty_agents.insert(a);
+            }
+        }
+        let agent = &self.agents[a];
+        let wake = [agent.wrap_until, agent.not_ready_until]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min();
+        self.set_timer(TimerKey::Agent(a), wake);
+    }
+
+    /// Drops a reservation the agent holds for `call`.
+    fn release_agent(&mut self, a: usize, call: CallId, now: Timestamp) {
+        if self.agents[a].reserved_for == Some(call) {
+            self.agents[a].reserved_for = None;
+            self.refresh_agent(a, now);
+        }
+    }
+
+    // ----- calls -----
+
+    /// The time-invariant part of a waiting call's urgency, in thousandths: urgency at `now`
+    /// is `(key + wait_per_second * now_ms) / 1000`.
+    fn wait_key(&self, call: &CallState) -> WaitKey {
+        let w = &self.config.weights;
+        let prio = f64::from(call.effective_priority() - 1);
+        let key = w.priority * prio * 1000.0 - w.wait_per_second * call.arrival.as_millis() as f64;
+        (Reverse(key.round() as i64), call.arrival, call.id)
+    }
+
+    /// Urgency of a call from its wait key (the bound used when scanning a queue).
+    fn urgency_from_key(&self, key: &WaitKey, now: Timestamp) -> f64 {
+        let w = &self.config.weights;
+        (key.0 .0 as f64 + w.wait_per_second * now.as_millis() as f64) / 1000.0
+    }
+
+    /// Caller urgency: wait plus priority, so a low-priority call overtakes newer
+    /// high-priority calls once it has waited `priority / wait_per_second` seconds longer.
+    fn urgency(&self, call: &CallState, now: Timestamp) -> f64 {
+        let w = &self.config.weights;
+        let wait_s = now.since(call.arrival) as f64 / 1000.0;
+        w.wait_per_second * wait_s + w.priority * f64::from(call.effective_priority() - 1)
+    }
+
+    /// Puts the call in (or takes it out of) its queue's routable set, according to its
+    /// phase, features and the queue's policy.
+    fn index_call(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let q = call.queue;
+        let routable = call.phase == Phase::Waiting
+            && call.features.has(Features::BLIND_TRANSFER)
+            && !self.in_flight.contains_key(&id)
+            && self.queues[q].policy.is_some();
+        let want = routable.then(|| self.wait_key(call));
+        let old = call.wait_key;
+        if old == want {
+            return;
+        }
+        if let Some(old) = old {
+            self.queues[q].waiting.remove(&old);
+        }
+        if let Some(new) = want {
+            self.queues[q].waiting.insert(new);
+            self.dirty_calls.insert(id);
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.wait_key = want;
+        }
+    }
+
+    fn wrap_up_for(&self, a: usize, q: usize) -> Millis {
+        if let Some(ms) = self.agents[a].wrap_override {
+            return ms;
+        }
+        match &self.queues[q].policy {
+            Some(policy) => policy.wrap_up_ms,
+            None => self.config.default_wrap_up_ms,
+        }
+    }
+
+    // ----- rebuilding derived state -----
+
+    /// Rebuilds memberships, idle and skill indexes, logged-in counts and waiting-call keys
+    /// from scratch: after rules or queue membership change. Marks everything dirty.
+    fn reindex_all(&mut self, now: Timestamp) {
+        let config = Arc::clone(&self.config);
+        for id in config.queues.keys() {
+            self.queue_slot(id);
+        }
+        for id in config.agents.keys() {
+            self.agent_slot(id);
+        }
+        for policy in config.queues.values() {
+            for agent in &policy.agents {
+                self.agent_slot(agent);
+            }
+        }
+        for agent in &mut self.agents {
+            match config.agents.get(&agent.id) {
+                Some(profile) => {
+                    agent.skills = profile.skills.clone();
+                    agent.wrap_override = profile.wrap_up_ms;
+                }
+                None => {
+                    agent.skills.clear();
+                    agent.wrap_override = None;
+                }
+            }
+            agent.queues.clear();
+            agent.indexed_available = false;
+            agent.counted_logged_in = false;
+        }
+        self.skill_idle.clear();
+        for q in 0..self.queues.len() {
+            let policy = config.queues.get(&self.queues[q].id).cloned();
+            let member_ids: Vec<AgentId> = match &policy {
+                Some(p) if !p.agents.is_empty() => p.agents.clone(),
+                _ => self.queues[q]
+                    .pbx_members
+                    .iter()
+                    .filter(|m| m.enabled)
+                    .map(|m| m.agent.clone())
+                    .collect(),
+            };
+            let mut members = Vec::with_capacity(member_ids.len());
+            let mut member_pos = BTreeMap::new();
+            for id in &member_ids {
+                let a = self.agent_slot(id);
+                if let std::collections::btree_map::Entry::Vacant(slot) = member_pos.entry(a) {
+                    slot.insert(members.len());
+                    members.push(a);
+                }
+            }
+            for a in &members {
+                self.agents[*a].queues.push(q);
+            }
+            if let Some(p) = &policy {
+                self.counters
+                    .entry(p.queue.clone())
+                    .or_insert_with(|| QueueCounters::with_thresholds(&p.service_level_ms))
+                    .set_thresholds(&p.service_level_ms);
+            }
+            let queue = &mut self.queues[q];
+            queue.policy = policy;
+            queue.members = members;
+            queue.member_pos = member_pos;
+            queue.idle.clear();
+            queue.waiting.clear();
+            queue.logged_in = 0;
+            if queue.rr_last.is_some_and(|p| p >= queue.members.len()) {
+                queue.rr_last = None;
+            }
+        }
+        for a in 0..self.agents.len() {
+            self.refresh_agent(a, now);
+        }
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.wait_key = None;
+            }
+            self.index_call(id);
+            self.dirty_calls.insert(id);
+        }
+        for q in 0..self.queues.len() {
+            self.schedule_queue(q, now);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The engine's own records of agents, queues and calls.
+//!
+//! These hold what the PBX reported (the truth about presence and phones) next to what only
+//! the engine knows (reservations, wrap-up, not-ready, steps, commands in flight), plus the
+//! indexes that keep decisions from scanning every agent.
+
+use crate::command::{CommandId, Target};
+use crate::config::{QueuePolicy, SkillExpr, SkillLevel};
+use crate::decision::ExitReason;
+use crate::event::{CallAttributes, Features, PhoneState, Presence, QueueMember, QueueServiceMode};
+use crate::ids::{AgentId, CallId, QueueId};
+use crate::time::{Millis, Timestamp};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Order of a waiting call within its queue: highest static urgency first (see
+/// `Engine::wait_key`), then earliest arrival, then id. Because every waiting call ages at the
+/// same rate, this order never changes while time passes; only priority changes re-key a call.
+pub(crate) type WaitKey = (Reverse<i64>, Timestamp, CallId);
+
+/// An answered call the agent is still on (engine view).
+#[derive(Debug, Clone)]
+pub(crate) struct OnCall {
+    pub call: CallId,
+    pub since: Timestamp,
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AgentState {
+    pub id: AgentId,
+    /// The PBX has reported this user (and not removed it).
+    pub known: bool,
+    pub presence: Presence,
+    pub phone: PhoneState,
+    pub skills: BTreeMap<String, SkillLevel>,
+    pub wrap_override: Option<Millis>,
+    /// Queues this agent serves (indexes into `Engine::queues`).
+    pub queues: Vec<usize>,
+    /// The call the engine has offered to this agent and not yet seen answered or given up.
+    pub reserved_for: Option<CallId>,
+    pub on_call: Option<OnCall>,
+    pub wrap_until: Option<Timestamp>,
+    pub not_ready_until: Option<Timestamp>,
+    pub idle_since: Timestamp,
+    /// Whether the agent is currently in the idle indexes.
+    pub indexed_available: bool,
+    /// Whether the agent is currently counted in its queues' logged-in counts.
+    pub counted_logged_in: bool,
+    pub calls_answered: u64,
+    pub talk_ms: u64,
+    pub timer: Option<Timestamp>,
+}
+
+impl AgentState {
+    pub fn new(id: AgentId) -> Self {
+        AgentState {
+            id,
+            known: false,
+            presence: Presence::default(),
+            phone: PhoneState::Idle,
+            skills: BTreeMap::new(),
+            wrap_override: None,
+            queues: Vec::new(),
+            reserved_for: None,
+            on_call: None,
+            wrap_until: None,
+            not_ready_until: None,
+            idle_since: Timestamp::ZERO,
+            indexed_available: false,
+            counted_logged_in: false,
+            calls_answered: 0,
+            talk_ms: 0,
+            timer: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueueState {
+    pub id: QueueId,
+    /// The rules for this queue; `None` means IP Office distributes its calls natively.
+    pub policy: Option<QueuePolicy>,
+    pub extension: Option<String>,
+    pub pbx_members: Vec<QueueMember>,
+    pub service_mode: QueueServiceMode,
+    /// Agents serving the queue, in rule (or PBX member) order.
+    pub members: Vec<usize>,
+    pub member_pos: BTreeMap<usize, usize>,
+    /// Members free to take a call now.
+    pub idle: BTreeSet<usize>,
+    /// Calls the engine may offer now, best first.
+    pub waiting: BTreeSet<WaitKey>,
+    pub logged_in: usize,
+    /// Round-robin: member position of the last agent offered a call.
+    pub rr_last: Option<usize>,
+    /// Offers made from this queue (varies the seeded-random draw between picks).
+    pub picks: u64,
+    pub timer: Option<Timestamp>,
+}
+
+impl QueueState {
+    pub fn new(id: QueueId) -> Self {
+        QueueState {
+            id,
+            policy: None,
+            extension: None,
+            pbx_members: Vec::new(),
+            service_mode: QueueServiceMode::Active,
+            members: Vec::new(),
+            member_pos: BTreeMap::new(),
+            idle: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            logged_in: 0,
+            rr_last: None,
+            picks: 0,
+            timer: None,
+        }
+    }
+}
+
+/// Why a call is being transferred out of its queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ExitKind {
+    Exit(ExitReason),
+    Overflow { step: usize },
+}
+
+/// Where a call is in the engine's hands.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Phase {
+    /// Routable: waiting for an agent.
+    Waiting,
+    /// The queue stopped reporting it without our transfer: answered natively or abandoned;
+    /// decided by what comes next, or abandoned at `deadline`.
+    LeftQueue { deadline: Timestamp },
+    /// Transfer to `agent` sent, result not yet back.
+    Offered {
+        agent: usize,
+        cmd: CommandId,
+        at: Timestamp,
+    },
+    /// Transfer to `agent` succeeded; RONA at `deadline` unless answered.
+    Ringing { agent: usize, deadline: Timestamp },
+    /// RONA sent the call back to its queue (`cmd` while in flight); if it does not reappear
+    /// by `deadline`, it is routed directly from where it is.
+    Returning {
+        cmd: Option<CommandId>,
+        deadline: Timestamp,
+    },
+    /// Transfer out of the queue in flight.
+    Exiting {
+        cmd: CommandId,
+        target: Target,
+        kind: ExitKind,
+    },
+    /// Answered by `agent`: accounted; kept until the agent's call ends to start wrap-up.
+    Answered { agent: usize },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CallState {
+    pub id: CallId,
+    pub queue: usize,
+    pub arrival: Timestamp,
+    pub attributes: CallAttributes,
+    pub features: Features,
+    pub pbx_priority: u8,
+    /// Priority set by the rules (route or step); the effective one is the higher of this
+    /// and IP Office's.
+    pub priority: u8,
+    pub route: Option<usize>,
+    pub route_name: Option<String>,
+    pub required: SkillExpr,
+    pub next_step: usize,
+    pub last_step: Option<usize>,
+    pub phase: Phase,
+    /// The queue subscription currently reports the call.
+    pub in_queue: bool,
+    /// Agents not to offer this call to again until the given time (failed transfer, RONA).
+    pub excluded: Vec<(usize, Timestamp)>,
+    pub exit_retry_at: Option<Timestamp>,
+    /// Why the previous attempt failed, for the next decision's explanation.
+    pub last_failure: Option<String>,
+    pub wait_key: Option<WaitKey>,
+    pub timer: Option<Timestamp>,
+}
+
+impl CallState {
+    pub fn effective_priority(&self) -> u8 {
+        self.priority.max(self.pbx_priority).clamp(1, 3)
+    }
+
+    pub fn is_excluded(&self, agent: usize, now: Timestamp) -> bool {
+        self.excluded
+            .iter()
+            .any(|(a, until)| *a == agent && *until > now)
+    }
+
+    /// The engine still owes an outcome for this call.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.phase, Phase::Answered { .. })
+    }
+}
+
+/// What a command in flight was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pending {
+    Offer { call: CallId, agent: usize },
+    Return { call: CallId },
+    Exit { call: CallId },
+    Other,
+}
+
+/// Things that wake the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKey {
+    Call(CallId),
+    Agent(usize),
+    Queue(usize),
+}

@@ -1,0 +1,45 @@
+//! A read-only summary of the engine for metrics and wallboards.
+
+use crate::ids::QueueId;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where an agent stands, combining IP Office's view with the engine's own states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AgentAvailability {
+    LoggedOff,
+    Dnd,
+    PhoneFault,
+    /// Free to take a call.
+    Idle,
+    /// Offered a call by the engine: transfer in flight or ringing not yet reported.
+    Reserved,
+    Ringing,
+    OnCall,
+    /// IP Office's own after-call-work state.
+    AfterCallWork,
+    /// Engine-side wrap-up after a call.
+    WrapUp,
+    /// Engine-side not-ready after a ring-no-answer.
+    NotReady,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueView {
+    pub queue: QueueId,
+    /// Calls in the queue not yet offered to an agent (including ones being moved back to the
+    /// queue or out of it).
+    pub waiting: usize,
+    /// Calls offered to an agent and not yet answered (added to the contract).
+    pub offering: usize,
+    /// Wait of the oldest call still waiting, 0 if none.
+    pub oldest_wait_ms: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineView {
+    pub queues: Vec<QueueView>,
+    pub agents: BTreeMap<AgentAvailability, usize>,
+    pub rules_version: u64,
+}
