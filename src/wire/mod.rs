@@ -5,3 +5,11 @@
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/mtcti3.rs"));
 }
+
+pub mod backoff;
+pub mod connect;
+pub mod framing;
+pub mod metrics;
+pub mod result_code;
+pub mod secret;
+pub mod tls;
