@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod result_code;
 pub mod secret;
 pub mod tls;
+pub mod translate;
