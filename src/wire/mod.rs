@@ -12,5 +12,6 @@ pub mod framing;
 pub mod metrics;
 pub mod result_code;
 pub mod secret;
+pub mod session;
 pub mod tls;
 pub mod translate;
