@@ -7,7 +7,9 @@ pub mod pb {
 }
 
 pub mod backoff;
+pub mod check_connection;
 pub mod connect;
+pub mod decode;
 pub mod framing;
 pub mod metrics;
 pub mod result_code;

@@ -562,7 +562,7 @@ impl Connection {
 
     fn request(&mut self, what: Pending, now: Instant) -> i32 {
         loop {
-            self.next_request = if self.next_request >= i32::MAX {
+            self.next_request = if self.next_request == i32::MAX {
                 1
             } else {
                 self.next_request + 1
