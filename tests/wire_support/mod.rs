@@ -94,7 +94,13 @@ impl Default for PeerOptions {
 pub struct PeerConn {
     pub path: String,
     rx: mpsc::UnboundedReceiver<pb::Message>,
-    tx: mpsc::UnboundedSender<Option<pb::Message>>,
+    tx: mpsc::UnboundedSender<Out>,
+}
+
+enum Out {
+    Msg(pb::Message),
+    Raw(Vec<u8>),
+    Drop,
 }
 
 impl PeerConn {
@@ -112,12 +118,17 @@ impl PeerConn {
     }
 
     pub fn send(&self, msg: pb::Message) {
-        self.tx.send(Some(msg)).expect("peer connection gone");
+        self.tx.send(Out::Msg(msg)).expect("peer connection gone");
+    }
+
+    /// Sends bytes as one binary websocket message, as they are.
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        self.tx.send(Out::Raw(bytes)).expect("peer connection gone");
     }
 
     /// Drops the TCP connection without a websocket close (a crashed or rebooting IP Office).
     pub fn drop_connection(&self) {
-        let _ = self.tx.send(None);
+        let _ = self.tx.send(Out::Drop);
     }
 
     /// Expects a Subscribe, answers it with `result`, returns it.
@@ -213,17 +224,21 @@ where
     };
     let (mut sink, mut source) = ws.split();
     let (in_tx, rx) = mpsc::unbounded_channel();
-    let (tx, mut out_rx) = mpsc::unbounded_channel::<Option<pb::Message>>();
+    let (tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     let _ = conns.send(PeerConn { path, rx, tx });
     loop {
         tokio::select! {
             out = out_rx.recv() => match out {
-                Some(Some(msg)) => {
-                    let bytes = framing::encode(&msg, framing);
+                Some(out @ (Out::Msg(_) | Out::Raw(_))) => {
+                    let bytes = match out {
+                        Out::Msg(msg) => framing::encode(&msg, framing),
+                        Out::Raw(bytes) => bytes,
+                        Out::Drop => return,
+                    };
                     if sink.send(WsMessage::Binary(bytes.into())).await.is_err() { return; }
                 }
                 // Dropping both halves closes the socket without a close frame.
-                Some(None) | None => return,
+                Some(Out::Drop) | None => return,
             },
             incoming = source.next() => match incoming {
                 Some(Ok(WsMessage::Binary(b))) => {
