@@ -1,0 +1,460 @@
+//! Opening one MT-CTI3 websocket: TCP, TLS (for `wss`), then the HTTP upgrade with Basic auth
+//! and the `openapi` subprotocol. Every way this can fail has its own [`ConnectError`] variant
+//! whose text tells an administrator what to fix, because "connection failed" is useless when
+//! setting up a PBX connector.
+
+use super::framing::Framing;
+use super::secret::Secret;
+use super::tls::{self, CertVerdict, Fingerprint, TlsConfigError, TlsOptions};
+use base64::Engine as _;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
+use tokio_tungstenite::WebSocketStream;
+
+/// The websocket subprotocol IP Office serves MT-CTI3 on.
+pub const SUBPROTOCOL: &str = "openapi";
+
+/// Where an IP Office listens: `wss://host:port` (or `ws://` for the simulator and tests). The
+/// path follows from the [`Framing`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub secure: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("invalid IP Office address {text:?}: {reason}")]
+    Invalid { text: String, reason: String },
+}
+
+impl Endpoint {
+    /// Parses `wss://host[:port]` (port 443 by default) or `ws://host[:port]`.
+    pub fn parse(text: &str) -> Result<Endpoint, EndpointError> {
+        let invalid = |reason: &str| EndpointError::Invalid {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = url::Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
+        let secure = match url.scheme() {
+            "wss" => true,
+            "ws" => false,
+            _ => return Err(invalid("the scheme must be wss (or ws for a simulator)")),
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_string(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            None => return Err(invalid("no host")),
+        };
+        if !(url.path().is_empty() || url.path() == "/") || url.query().is_some() {
+            return Err(invalid(
+                "give only scheme://host:port; the path follows from the framing setting",
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                "credentials belong in the username/password settings, not the address",
+            ));
+        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        Ok(Endpoint { secure, host, port })
+    }
+
+    fn url(&self, framing: Framing) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}{}", self.host, self.port, framing.path())
+        } else {
+            format!("{scheme}://{}:{}{}", self.host, self.port, framing.path())
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The byte stream under the websocket: plain TCP (`ws`) or TLS over TCP (`wss`).
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type WsStream = WebSocketStream<Transport>;
+
+/// What one connection needs to know.
+#[derive(Debug, Clone)]
+pub struct ConnectParams<'a> {
+    pub endpoint: &'a Endpoint,
+    pub framing: Framing,
+    pub username: &'a str,
+    pub password: &'a Secret,
+    pub tls: &'a TlsOptions,
+    /// Limit for each step (TCP, TLS, upgrade).
+    pub timeout: Duration,
+    pub max_frame_bytes: usize,
+}
+
+/// A successful connection.
+pub struct Connected {
+    pub ws: WsStream,
+    /// The certificate's fingerprint (wss only).
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Why a connection could not be opened, in words an administrator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot resolve host {host:?}: {reason}; check the IP Office address")]
+    Resolve { host: String, reason: String },
+    #[error(
+        "IP Office at {endpoint} is unreachable ({reason}); check the address and port \
+         (web services use 443 unless changed in Security settings), firewalls, and that IP Office is running"
+    )]
+    Unreachable { endpoint: String, reason: String },
+    #[error("no answer from {endpoint} within {after:?} while {stage}; check network and address")]
+    Timeout {
+        endpoint: String,
+        stage: &'static str,
+        after: Duration,
+    },
+    #[error("TLS configuration: {0}")]
+    TlsConfig(#[from] TlsConfigError),
+    #[error(
+        "the IP Office certificate is not trusted ({reason}); certificate SHA-256 fingerprint: {fingerprint}. \
+         If this is your IP Office, configure its CA certificate as the CA file, or pin this fingerprint"
+    )]
+    CertificateNotTrusted {
+        fingerprint: Fingerprint,
+        reason: String,
+    },
+    #[error(
+        "the IP Office certificate does not match the pinned fingerprint: it presented {found}, \
+         the configuration pins {expected}. If the certificate was renewed on purpose, update the pin"
+    )]
+    PinMismatch {
+        found: Fingerprint,
+        expected: Fingerprint,
+    },
+    #[error("TLS handshake with {endpoint} failed: {reason}")]
+    TlsHandshake { endpoint: String, reason: String },
+    #[error(
+        "IP Office refused the login (HTTP 401): check the service-user name and password, and that the \
+         service user's rights group has \"Enhanced TSPI Access\""
+    )]
+    Unauthorized,
+    #[error(
+        "IP Office refused the websocket (HTTP 403): check that the service user's rights group has \
+         \"Enhanced TSPI Access\" and that \"Avaya HTTP Clients only\" is disabled in Security settings"
+    )]
+    Forbidden,
+    #[error(
+        "IP Office has no MT-CTI3 service available (HTTP {status}): too many connections (10 at most), \
+         or no CTI Link Pro licence; check licences and other connected applications"
+    )]
+    Unavailable { status: u16 },
+    #[error(
+        "IP Office answered the websocket upgrade with HTTP {status}; check that the address points at \
+         IP Office web services and that \"Avaya HTTP Clients only\" is disabled"
+    )]
+    HttpStatus { status: u16 },
+    #[error(
+        "the server did not accept the \"openapi\" websocket subprotocol ({detail}); \
+         this is not an IP Office MT-CTI3 service (IP Office 11.1 or later is required)"
+    )]
+    SubprotocolRejected { detail: String },
+    #[error("websocket handshake with {endpoint} failed: {reason}")]
+    Handshake { endpoint: String, reason: String },
+}
+
+impl ConnectError {
+    /// A stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectError::Resolve { .. } => "resolve",
+            ConnectError::Unreachable { .. } => "unreachable",
+            ConnectError::Timeout { .. } => "timeout",
+            ConnectError::TlsConfig(_) => "tls_config",
+            ConnectError::CertificateNotTrusted { .. } => "certificate_not_trusted",
+            ConnectError::PinMismatch { .. } => "pin_mismatch",
+            ConnectError::TlsHandshake { .. } => "tls_handshake",
+            ConnectError::Unauthorized => "unauthorized",
+            ConnectError::Forbidden => "forbidden",
+            ConnectError::Unavailable { .. } => "unavailable",
+            ConnectError::HttpStatus { .. } => "http_status",
+            ConnectError::SubprotocolRejected { .. } => "subprotocol_rejected",
+            ConnectError::Handshake { .. } => "handshake",
+        }
+    }
+}
+
+/// The `Authorization` header value for HTTP Basic auth.
+fn basic_auth(username: &str, password: &Secret) -> Result<HeaderValue, ConnectError> {
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{username}:{}", password.expose()));
+    let mut value =
+        HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| ConnectError::Handshake {
+            endpoint: String::new(),
+            reason: "the user name cannot be sent in an HTTP header".to_string(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+async fn with_timeout<T>(
+    params: &ConnectParams<'_>,
+    stage: &'static str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, ConnectError> {
+    tokio::time::timeout(params.timeout, fut)
+        .await
+        .map_err(|_| ConnectError::Timeout {
+            endpoint: params.endpoint.to_string(),
+            stage,
+            after: params.timeout,
+        })
+}
+
+/// Opens the websocket.
+pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectError> {
+    let endpoint = params.endpoint;
+    let tls_setup = if endpoint.secure {
+        Some(tls::client_config(params.tls)?)
+    } else {
+        None
+    };
+
+    let addrs: Vec<_> = with_timeout(
+        params,
+        "resolving the host name",
+        tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)),
+    )
+    .await?
+    .map_err(|e| ConnectError::Resolve {
+        host: endpoint.host.clone(),
+        reason: e.to_string(),
+    })?
+    .collect();
+    let tcp = with_timeout(
+        params,
+        "opening the TCP connection",
+        TcpStream::connect(addrs.as_slice()),
+    )
+    .await?
+    .map_err(|e| ConnectError::Unreachable {
+        endpoint: endpoint.to_string(),
+        reason: e.to_string(),
+    })?;
+    // Notifies are small and latency matters more than packet count.
+    let _ = tcp.set_nodelay(true);
+
+    let (transport, fingerprint) = match tls_setup {
+        None => (Transport::Plain(tcp), None),
+        Some((config, verdict)) => {
+            let server_name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+                .map_err(|e| ConnectError::TlsHandshake {
+                    endpoint: endpoint.to_string(),
+                    reason: format!("invalid server name: {e}"),
+                })?;
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let result = with_timeout(
+                params,
+                "negotiating TLS",
+                connector.connect(server_name, tcp),
+            )
+            .await?;
+            match result {
+                Ok(stream) => {
+                    let fp = match verdict.take() {
+                        Some(CertVerdict::Trusted(fp)) => Some(fp),
+                        _ => None,
+                    };
+                    (Transport::Tls(Box::new(stream)), fp)
+                }
+                Err(e) => {
+                    return Err(match verdict.take() {
+                        Some(CertVerdict::NotTrusted {
+                            fingerprint,
+                            reason,
+                        }) => ConnectError::CertificateNotTrusted {
+                            fingerprint,
+                            reason,
+                        },
+                        Some(CertVerdict::PinMismatch {
+                            fingerprint,
+                            expected,
+                        }) => ConnectError::PinMismatch {
+                            found: fingerprint,
+                            expected,
+                        },
+                        _ => ConnectError::TlsHandshake {
+                            endpoint: endpoint.to_string(),
+                            reason: e.to_string(),
+                        },
+                    })
+                }
+            }
+        }
+    };
+
+    let mut request = endpoint
+        .url(params.framing)
+        .into_client_request()
+        .map_err(|e| ConnectError::Handshake {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::AUTHORIZATION,
+        basic_auth(params.username, params.password)?,
+    );
+    headers.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+
+    // tungstenite's own limit only guards memory: it is set above ours so that a frame a bit
+    // over the limit reaches the framing layer, which counts it and keeps the session going.
+    let ws_limit = params.max_frame_bytes.saturating_mul(4).max(1 << 16);
+    let ws_config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(ws_limit))
+        .max_frame_size(Some(ws_limit));
+    let handshake = with_timeout(
+        params,
+        "upgrading to a websocket",
+        tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config)),
+    )
+    .await?;
+    let (ws, response) = handshake.map_err(|e| handshake_error(endpoint, e))?;
+    let accepted = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    if accepted != Some(SUBPROTOCOL) {
+        return Err(ConnectError::SubprotocolRejected {
+            detail: format!("server answered {accepted:?}"),
+        });
+    }
+    Ok(Connected { ws, fingerprint })
+}
+
+fn handshake_error(endpoint: &Endpoint, e: tungstenite::Error) -> ConnectError {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Http(response) => match response.status() {
+            StatusCode::UNAUTHORIZED => ConnectError::Unauthorized,
+            StatusCode::FORBIDDEN => ConnectError::Forbidden,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                ConnectError::Unavailable {
+                    status: response.status().as_u16(),
+                }
+            }
+            other => ConnectError::HttpStatus {
+                status: other.as_u16(),
+            },
+        },
+        tungstenite::Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(sub)) => {
+            ConnectError::SubprotocolRejected {
+                detail: sub.to_string(),
+            }
+        }
+        other => ConnectError::Handshake {
+            endpoint: endpoint.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            Endpoint::parse("wss://ipo.example").unwrap(),
+            Endpoint {
+                secure: true,
+                host: "ipo.example".into(),
+                port: 443
+            }
+        );
+        let e = Endpoint::parse("ws://127.0.0.1:8080/").unwrap();
+        assert_eq!((e.secure, e.port), (false, 8080));
+        assert_eq!(
+            e.url(Framing::Unframed),
+            "ws://127.0.0.1:8080/tpkt/openapinoframing"
+        );
+        assert_eq!(e.to_string(), "ws://127.0.0.1:8080");
+        assert!(Endpoint::parse("https://ipo").is_err());
+        assert!(Endpoint::parse("wss://ipo/tpkt/openapi").is_err());
+        assert!(Endpoint::parse("wss://user:pw@ipo").is_err());
+        let v6 = Endpoint::parse("wss://[::1]:444").unwrap();
+        assert_eq!(v6.to_string(), "wss://[::1]:444");
+    }
+
+    #[test]
+    fn basic_auth_header_is_sensitive_and_correct() {
+        let v = basic_auth("svc", &Secret::new("pw")).unwrap();
+        assert!(v.is_sensitive());
+        assert_eq!(v.to_str().unwrap(), "Basic c3ZjOnB3");
+    }
+}

@@ -1,0 +1,63 @@
+//! The wire layer's Prometheus metrics, named in one place so names and help texts stay
+//! consistent. The daemon installs the recorder; without one these calls are no-ops.
+
+use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+use std::sync::Once;
+
+pub const PBX_CONNECTED: &str = "acd_pbx_connected";
+pub const PBX_RECONNECTS: &str = "acd_pbx_reconnects_total";
+pub const NOTIFIES_RECEIVED: &str = "acd_notifies_received_total";
+pub const FRAME_ERRORS: &str = "acd_frame_errors_total";
+pub const COMMANDS: &str = "acd_commands_total";
+
+/// Registers HELP texts once per process.
+pub fn describe() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        describe_gauge!(
+            PBX_CONNECTED,
+            Unit::Count,
+            "1 while the MT-CTI3 websocket to this IP Office is up, else 0"
+        );
+        describe_counter!(
+            PBX_RECONNECTS,
+            Unit::Count,
+            "Connection attempts to this IP Office after the first"
+        );
+        describe_counter!(
+            NOTIFIES_RECEIVED,
+            Unit::Count,
+            "MT-CTI3 Notify messages received, by payload kind"
+        );
+        describe_counter!(
+            FRAME_ERRORS,
+            Unit::Count,
+            "Websocket messages that could not be decoded, by error kind"
+        );
+        describe_counter!(
+            COMMANDS,
+            Unit::Count,
+            "Commands sent to IP Office, by command kind and result"
+        );
+    });
+}
+
+pub fn set_connected(pbx: &str, up: bool) {
+    gauge!(PBX_CONNECTED, "pbx" => pbx.to_string()).set(if up { 1.0 } else { 0.0 });
+}
+
+pub fn reconnect(pbx: &str) {
+    counter!(PBX_RECONNECTS, "pbx" => pbx.to_string()).increment(1);
+}
+
+pub fn notify_received(kind: &'static str) {
+    counter!(NOTIFIES_RECEIVED, "kind" => kind).increment(1);
+}
+
+pub fn frame_error(kind: &'static str) {
+    counter!(FRAME_ERRORS, "kind" => kind).increment(1);
+}
+
+pub fn command(kind: &'static str, result: String) {
+    counter!(COMMANDS, "kind" => kind, "result" => result).increment(1);
+}

@@ -1,0 +1,342 @@
+//! TLS for the IP Office websocket. Verification is on by default against the webpki roots;
+//! IP Office usually carries a certificate from its own CA or a self-signed one, so a CA file
+//! can replace the roots and a SHA-256 pin of the certificate can replace the chain check.
+//! Skipping verification needs an explicit `insecure` setting.
+//!
+//! The verifier records the fingerprint of every certificate it sees, so that a refused
+//! certificate can be reported with the exact value an operator would pin.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How to verify the IP Office certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file with the CA certificate(s) to trust instead of the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 of the IP Office certificate (DER). When set, the certificate must match it and
+    /// no chain check is made (the usual way to trust a self-signed IP Office certificate).
+    pub pin_sha256: Option<[u8; 32]>,
+    /// Accept any certificate. Only for lab set-ups; the session warns at each start.
+    pub insecure: bool,
+}
+
+/// A SHA-256 certificate fingerprint, shown as colon-separated upper-case hex (the form
+/// browsers and `openssl x509 -fingerprint -sha256` print).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(cert_der: &[u8]) -> Fingerprint {
+        Fingerprint(Sha256::digest(cert_der).into())
+    }
+
+    /// Parses hex with or without `:` separators (any case).
+    pub fn parse(text: &str) -> Result<Fingerprint, FingerprintParseError> {
+        let digits: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != ':' && !c.is_whitespace())
+            .collect();
+        let bytes = hex::decode(&digits).map_err(|_| FingerprintParseError::NotHex)?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| FingerprintParseError::WrongLength(b.len()))?;
+        Ok(Fingerprint(arr))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FingerprintParseError {
+    #[error("a SHA-256 fingerprint is hex digits (optionally separated by ':')")]
+    NotHex,
+    #[error("a SHA-256 fingerprint has 32 bytes, this one has {0}")]
+    WrongLength(usize),
+}
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error("cannot read CA file {path}: {source}")]
+    CaFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CA file {path} holds no PEM certificate")]
+    CaFileEmpty { path: PathBuf },
+    #[error("CA file {path}: certificate not usable as a trust anchor: {reason}")]
+    CaFileBadCertificate { path: PathBuf, reason: String },
+    #[error("TLS set-up failed: {0}")]
+    Rustls(String),
+}
+
+/// What the verifier concluded about the last certificate it was shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertVerdict {
+    Trusted(Fingerprint),
+    NotTrusted {
+        fingerprint: Fingerprint,
+        reason: String,
+    },
+    PinMismatch {
+        fingerprint: Fingerprint,
+        expected: Fingerprint,
+    },
+}
+
+/// Shared slot where the verifier leaves its verdict for the connect code to read.
+#[derive(Debug, Clone, Default)]
+pub struct VerdictSlot(Arc<Mutex<Option<CertVerdict>>>);
+
+impl VerdictSlot {
+    fn set(&self, verdict: CertVerdict) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
+    }
+
+    pub fn take(&self) -> Option<CertVerdict> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+enum Mode {
+    Chain(Arc<WebPkiServerVerifier>),
+    Pin(Fingerprint),
+    Insecure,
+}
+
+struct IpoVerifier {
+    mode: Mode,
+    algorithms: WebPkiSupportedAlgorithms,
+    verdict: VerdictSlot,
+}
+
+impl fmt::Debug for IpoVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.mode {
+            Mode::Chain(_) => "chain".to_string(),
+            Mode::Pin(p) => format!("pin {p}"),
+            Mode::Insecure => "insecure".to_string(),
+        };
+        f.debug_struct("IpoVerifier").field("mode", &mode).finish()
+    }
+}
+
+impl ServerCertVerifier for IpoVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let fingerprint = Fingerprint::of(end_entity.as_ref());
+        match &self.mode {
+            Mode::Insecure => {
+                self.verdict.set(CertVerdict::Trusted(fingerprint));
+                Ok(ServerCertVerified::assertion())
+            }
+            Mode::Pin(expected) if *expected == fingerprint => {
+                self.verdict.set(CertVerdict::Trusted(fingerprint));
+                Ok(ServerCertVerified::assertion())
+            }
+            Mode::Pin(expected) => {
+                self.verdict.set(CertVerdict::PinMismatch {
+                    fingerprint,
+                    expected: *expected,
+                });
+                Err(rustls::Error::General(format!(
+                    "certificate fingerprint {fingerprint} does not match the pinned {expected}"
+                )))
+            }
+            Mode::Chain(inner) => {
+                match inner.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                ) {
+                    Ok(ok) => {
+                        self.verdict.set(CertVerdict::Trusted(fingerprint));
+                        Ok(ok)
+                    }
+                    Err(e) => {
+                        self.verdict.set(CertVerdict::NotTrusted {
+                            fingerprint,
+                            reason: e.to_string(),
+                        });
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The crypto provider used for every connection: ring, chosen explicitly so the process-wide
+/// default (which may be unset or different) never matters.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the client configuration and the slot its verifier reports into.
+pub fn client_config(
+    options: &TlsOptions,
+) -> Result<(Arc<rustls::ClientConfig>, VerdictSlot), TlsConfigError> {
+    let provider = provider();
+    let mode = if options.insecure {
+        Mode::Insecure
+    } else if let Some(pin) = options.pin_sha256 {
+        Mode::Pin(Fingerprint(pin))
+    } else {
+        let roots = match &options.ca_file {
+            Some(path) => load_ca_file(path)?,
+            None => RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        };
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
+        Mode::Chain(verifier)
+    };
+    let verdict = VerdictSlot::default();
+    let verifier = IpoVerifier {
+        mode,
+        algorithms: provider.signature_verification_algorithms,
+        verdict: verdict.clone(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError::Rustls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok((Arc::new(config), verdict))
+}
+
+fn load_ca_file(path: &PathBuf) -> Result<RootCertStore, TlsConfigError> {
+    let data = std::fs::read(path).map_err(|source| TlsConfigError::CaFileUnreadable {
+        path: path.clone(),
+        source,
+    })?;
+    let mut store = RootCertStore::empty();
+    let mut reader = std::io::BufReader::new(data.as_slice());
+    for cert in rustls_pemfile::certs(&mut reader) {
+        let cert = cert.map_err(|source| TlsConfigError::CaFileUnreadable {
+            path: path.clone(),
+            source,
+        })?;
+        store
+            .add(cert)
+            .map_err(|e| TlsConfigError::CaFileBadCertificate {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    if store.is_empty() {
+        return Err(TlsConfigError::CaFileEmpty { path: path.clone() });
+    }
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_parses_and_prints() {
+        let fp = Fingerprint::of(b"certificate");
+        let text = fp.to_string();
+        assert_eq!(text.len(), 32 * 3 - 1);
+        assert_eq!(Fingerprint::parse(&text).unwrap(), fp);
+        assert_eq!(Fingerprint::parse(&hex::encode(fp.0)).unwrap(), fp);
+        assert_eq!(
+            Fingerprint::parse("abcd"),
+            Err(FingerprintParseError::WrongLength(2))
+        );
+        assert_eq!(Fingerprint::parse("zz"), Err(FingerprintParseError::NotHex));
+    }
+
+    #[test]
+    fn missing_ca_file_is_a_clear_error() {
+        let err = client_config(&TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn empty_ca_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a pem").unwrap();
+        let err = client_config(&TlsOptions {
+            ca_file: Some(path),
+            ..TlsOptions::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, TlsConfigError::CaFileEmpty { .. }), "{err}");
+    }
+
+    #[test]
+    fn default_config_builds() {
+        client_config(&TlsOptions::default()).unwrap();
+        client_config(&TlsOptions {
+            pin_sha256: Some([7; 32]),
+            ..TlsOptions::default()
+        })
+        .unwrap();
+    }
+}
