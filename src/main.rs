@@ -19,9 +19,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engine against IP Office, as configured in FILE.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
+    CheckConnection {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// MT-CTI3 wire tools for support engineers.
+    #[command(subcommand)]
+    Wire(WireCommand),
     /// Routing rules: check, apply, history, diff, rollback, explain.
     #[command(subcommand)]
     Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum WireCommand {
+    /// Decode one message (framed or bare, hex) and print it as JSON.
+    Decode {
+        /// The message as hex (spaces and colons allowed).
+        #[arg(required_unless_present = "file")]
+        hex: Option<String>,
+        /// Read the message from a file (raw bytes, or hex text).
+        #[arg(long, conflicts_with = "hex")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -111,7 +137,54 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Rules(cmd) => rules(cmd),
+        Command::Run { config } => {
+            let config = load_config(&config)?;
+            runtime()?.block_on(acd::daemon::serve::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConnection { config } => {
+            let config = load_config(&config)?;
+            let session = acd::daemon::pbx_link::session_config(&config)?;
+            match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
+                Ok(report) => {
+                    print!("{report}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("connection check failed: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Wire(WireCommand::Decode { hex, file }) => {
+            let json = match (hex, file) {
+                (Some(hex), _) => {
+                    let bytes = acd::wire::decode::parse_hex(&hex)?;
+                    acd::wire::decode::decode_to_json(&bytes)?
+                }
+                (None, Some(file)) => {
+                    let content = std::fs::read(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    acd::wire::decode::decode_file_to_json(&content)?
+                }
+                (None, None) => anyhow::bail!("give the message as HEX or --file F"),
+            };
+            println!("{json}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<acd::daemon::config::DaemonConfig> {
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(acd::daemon::config::DaemonConfig::load(path, &env)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn print_output(out: acd_rules::commands::CommandOutput) -> ExitCode {

@@ -11,8 +11,10 @@ use super::config::DaemonConfig;
 use super::rules_manager::{Reload, RulesManager};
 use super::telemetry;
 use crate::wire::session::{self, LinkStatus, SessionConfig, SessionEvent, SessionHandle};
-use acd_core::engine::{DecisionAction, Engine, FinishedCall, Output};
-use acd_core::{CallOutcome, CommandId, Event, QueueCounters, QueueId};
+use acd_core::{
+    CallOutcome, CommandId, DecisionAction, Engine, Event, FinishedCall, Output, QueueCounters,
+    QueueId,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -135,7 +137,10 @@ pub async fn run(
     }
 
     // Drain: stop deciding, let commands already sent be answered, then leave cleanly.
-    tracing::info!(in_flight = state.in_flight.len(), "stopping: draining in-flight commands");
+    tracing::info!(
+        in_flight = state.in_flight.len(),
+        "stopping: draining in-flight commands"
+    );
     let deadline = Instant::now() + config.drain_timeout;
     while !state.in_flight.is_empty() && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -166,12 +171,14 @@ async fn reload(
 ) {
     if let Reload::Applied(config) = rules.reload(clock::now()) {
         state.rules_version = config.version;
-        state.handle(engine, session, Event::RulesChanged(config)).await;
+        state
+            .handle(engine, session, Event::RulesChanged(config))
+            .await;
     }
 }
 
 fn session_config(config: &DaemonConfig) -> Result<SessionConfig, RunError> {
-    SessionConfig::from_daemon(config).map_err(|e| RunError::Session(e.to_string()))
+    super::pbx_link::session_config(config).map_err(|e| RunError::Session(e.to_string()))
 }
 
 /// Bookkeeping around the engine that only the daemon needs: commands in flight (for draining
@@ -346,6 +353,7 @@ fn decision_kind(action: &DecisionAction) -> &'static str {
         DecisionAction::Overflow { .. } => "overflow",
         DecisionAction::Exit { .. } => "exit",
         DecisionAction::Finish => "finish",
+        DecisionAction::Rona { .. } => "rona",
     }
 }
 

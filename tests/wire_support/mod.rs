@@ -198,7 +198,10 @@ where
     let mut path = String::new();
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         path = req.uri().path().to_string();
-        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if auth != Some(expected.as_str()) {
             let mut err = ErrorResponse::new(Some("unauthorized".to_string()));
             *err.status_mut() = StatusCode::UNAUTHORIZED;
@@ -209,8 +212,10 @@ where
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok());
         if options.accept_subprotocol && offered == Some("openapi") {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static("openapi"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("openapi"),
+            );
         }
         Ok(resp)
     };

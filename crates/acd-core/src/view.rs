@@ -35,6 +35,9 @@ pub struct QueueView {
     pub offering: usize,
     /// Wait of the oldest call still waiting, 0 if none.
     pub oldest_wait_ms: Millis,
+    /// Agents serving this queue who are logged in (whatever else they are doing): zero with
+    /// calls waiting is what the "no agent logged in" alert looks for.
+    pub logged_in_agents: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -145,7 +145,9 @@ impl Engine {
         let mut per_queue: BTreeMap<usize, QueueView> = BTreeMap::new();
         for (q, state) in self.queues.iter().enumerate() {
             if state.policy.is_some() {
-                per_queue.insert(q, empty_view(&state.id));
+                let mut view = empty_view(&state.id);
+                view.logged_in_agents = state.logged_in as usize;
+                per_queue.insert(q, view);
             }
         }
         for call in self.calls.values() {
@@ -190,5 +192,6 @@ fn empty_view(queue: &QueueId) -> QueueView {
         waiting: 0,
         offering: 0,
         oldest_wait_ms: 0,
+        logged_in_agents: 0,
     }
 }

@@ -1,0 +1,42 @@
+//! Turns the daemon's `[pbx]` and `[routing]` settings into the wire session's configuration.
+
+use super::config::DaemonConfig;
+use crate::wire::connect::{Endpoint, EndpointError};
+use crate::wire::framing::Framing;
+use crate::wire::secret::Secret;
+use crate::wire::session::{QueueSelector, SessionConfig};
+use crate::wire::tls::TlsOptions;
+
+/// Builds the session configuration; fails only on an address the wire layer cannot parse.
+pub fn session_config(config: &DaemonConfig) -> Result<SessionConfig, EndpointError> {
+    let endpoints = config
+        .pbx
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::parse(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut session = SessionConfig::new(
+        endpoints,
+        config.pbx.username.clone(),
+        Secret::new(config.pbx.password.clone()),
+    );
+    session.tls = TlsOptions {
+        ca_file: config.pbx.ca_file.clone(),
+        pin_sha256: config.pbx.pin_sha256,
+        insecure: config.pbx.insecure,
+    };
+    session.framing = if config.pbx.unframed {
+        Framing::Unframed
+    } else {
+        Framing::Framed
+    };
+    session.routed_queues = config
+        .routing
+        .queues
+        .iter()
+        .map(|q| QueueSelector::parse(q))
+        .collect();
+    session.request_timeout = config.pbx.request_timeout;
+    session.subscription_timeout = config.pbx.subscription_timeout;
+    Ok(session)
+}

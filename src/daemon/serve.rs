@@ -1,0 +1,76 @@
+//! `acd run`: the daemon's whole life: logging, metrics, the run loop, signals, exit.
+
+use super::config::DaemonConfig;
+use super::runtime::{self, Control, LiveStatus, RunReport};
+use super::{http, logging, signals, telemetry};
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Run(#[from] runtime::RunError),
+    #[error("the run loop stopped abnormally: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
+pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
+    logging::init(config.log_format, &config.log_level);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        endpoints = ?config.pbx.endpoints,
+        queues = ?config.routing.queues,
+        "acd starting"
+    );
+    let metrics = telemetry::install(&[20.0])?;
+    let (status_tx, status_rx) = watch::channel(LiveStatus::default());
+    let ready = readiness(status_rx);
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr, http_task) = http::serve(config.metrics_listen, metrics, ready, async move {
+        let _ = stop_http_rx.await;
+    })
+    .await?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let mut signals = signals::listen().map_err(ServeError::Signals)?;
+    let forward = tokio::spawn(async move {
+        while let Some(req) = signals.recv().await {
+            let control = match req {
+                signals::SignalRequest::Stop => Control::Stop,
+                signals::SignalRequest::ReloadRules => Control::ReloadRules,
+            };
+            tracing::info!(?control, "signal received");
+            if control_tx.send(control).await.is_err() {
+                break;
+            }
+        }
+    });
+    let report = runtime::run(config, control_rx, status_tx).await;
+    forward.abort();
+    let _ = stop_http_tx.send(());
+    let _ = http_task.await;
+    let report = report?;
+    tracing::info!("acd stopped cleanly");
+    Ok(report)
+}
+
+/// `/readyz` follows the run loop's published readiness.
+pub fn readiness(mut status: watch::Receiver<LiveStatus>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        while status.changed().await.is_ok() {
+            let ready = status.borrow().ready;
+            if tx.send(ready).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
