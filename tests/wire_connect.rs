@@ -28,7 +28,12 @@ fn serve_check(mut peer: Peer) -> tokio::task::JoinHandle<Vec<pb::Message>> {
         let mut conn = peer.accept().await;
         assert_eq!(conn.path, "/tpkt/openapi");
         let sub = conn.expect_subscribe(0).await;
-        assert!(matches!(sub.payload, Some(pb::subscribe::Payload::Lines(pb::SubscribeLines { flags: 3 }))));
+        assert!(matches!(
+            sub.payload,
+            Some(pb::subscribe::Payload::Lines(pb::SubscribeLines {
+                flags: 3
+            }))
+        ));
         conn.send(notify(sub.subscribe_id, 11, lines_list()));
         vec![conn.recv().await, conn.recv().await]
     })
@@ -48,7 +53,10 @@ async fn auth_accepted_reports_users_and_queues() {
         payload_of(&seen[0]),
         pb::message::Payload::Notifyack(pb::NotifyAck { notify_id: 11, .. })
     ));
-    assert!(matches!(payload_of(&seen[1]), pb::message::Payload::Subscribeend(_)));
+    assert!(matches!(
+        payload_of(&seen[1]),
+        pb::message::Payload::Subscribeend(_)
+    ));
 }
 
 #[tokio::test]
@@ -56,9 +64,15 @@ async fn wrong_password_is_refused_with_advice_and_without_the_password() {
     let peer = Peer::start(PeerOptions::default()).await;
     let cfg = config(&peer, false, "wrong-password");
     let err = check_connection::run(&cfg).await.unwrap_err();
-    assert!(matches!(err, CheckError::Connect(ConnectError::Unauthorized)), "{err:?}");
+    assert!(
+        matches!(err, CheckError::Connect(ConnectError::Unauthorized)),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("401") && text.contains("Enhanced TSPI Access"), "{text}");
+    assert!(
+        text.contains("401") && text.contains("Enhanced TSPI Access"),
+        "{text}"
+    );
     assert!(!text.contains("wrong-password"));
     assert!(!format!("{cfg:?}").contains("wrong-password"));
 }
@@ -66,7 +80,11 @@ async fn wrong_password_is_refused_with_advice_and_without_the_password() {
 #[tokio::test]
 async fn unreachable_host_says_so() {
     // Bind then drop: the port is (almost certainly) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cfg = SessionConfig::new(
         vec![Endpoint::parse(&format!("ws://127.0.0.1:{port}")).unwrap()],
         USER,
@@ -74,7 +92,10 @@ async fn unreachable_host_says_so() {
     );
     cfg.request_timeout = Duration::from_secs(5);
     let err = check_connection::run(&cfg).await.unwrap_err();
-    assert!(matches!(err, CheckError::Connect(ConnectError::Unreachable { .. })), "{err:?}");
+    assert!(
+        matches!(err, CheckError::Connect(ConnectError::Unreachable { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("unreachable"));
 }
 
@@ -88,7 +109,10 @@ async fn missing_subprotocol_is_refused() {
     let cfg = config(&peer, false, PASSWORD);
     let err = check_connection::run(&cfg).await.unwrap_err();
     assert!(
-        matches!(err, CheckError::Connect(ConnectError::SubprotocolRejected { .. })),
+        matches!(
+            err,
+            CheckError::Connect(ConnectError::SubprotocolRejected { .. })
+        ),
         "{err:?}"
     );
 }

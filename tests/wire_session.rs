@@ -77,7 +77,9 @@ async fn set_up(conn: &mut PeerConn, first_notify_id: i32) -> Subs {
     let lines = conn.expect_subscribe(0).await;
     assert!(matches!(
         lines.payload,
-        Some(pb::subscribe::Payload::Lines(pb::SubscribeLines { flags: 3 }))
+        Some(pb::subscribe::Payload::Lines(pb::SubscribeLines {
+            flags: 3
+        }))
     ));
     conn.send(notify(lines.subscribe_id, first_notify_id, lines_list()));
     expect_ack(&conn.recv().await, lines.subscribe_id, first_notify_id);

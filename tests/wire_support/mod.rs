@@ -98,7 +98,7 @@ pub struct PeerConn {
 }
 
 enum Out {
-    Msg(pb::Message),
+    Msg(Box<pb::Message>),
     Raw(Vec<u8>),
     Drop,
 }
@@ -118,7 +118,7 @@ impl PeerConn {
     }
 
     pub fn send(&self, msg: pb::Message) {
-        self.tx.send(Out::Msg(msg)).expect("peer connection gone");
+        self.tx.send(Out::Msg(Box::new(msg))).expect("peer connection gone");
     }
 
     /// Sends bytes as one binary websocket message, as they are.
@@ -196,9 +196,14 @@ where
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
     let mut path = String::new();
+    // The callback's signature is tungstenite's, large error type included.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         path = req.uri().path().to_string();
-        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if auth != Some(expected.as_str()) {
             let mut err = ErrorResponse::new(Some("unauthorized".to_string()));
             *err.status_mut() = StatusCode::UNAUTHORIZED;
@@ -209,8 +214,10 @@ where
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok());
         if options.accept_subprotocol && offered == Some("openapi") {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static("openapi"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("openapi"),
+            );
         }
         Ok(resp)
     };
