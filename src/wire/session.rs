@@ -1175,3 +1175,161 @@ fn notify_kind(n: &pb::Notify) -> &'static str {
         Some(Payload::Refreshwrapper(_)) => "refreshwrapper",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acd_core::CommandKind;
+
+    fn config() -> SessionConfig {
+        let mut c = SessionConfig::new(
+            vec![Endpoint::parse("ws://127.0.0.1:1").unwrap()],
+            "u",
+            Secret::new("p"),
+        );
+        c.routed_queues = vec![QueueSelector::Name("Sales".into())];
+        c.subscription_timeout = Some(Duration::from_secs(100));
+        c
+    }
+
+    fn response(conn: &mut Connection, t: &mut Translator, requestid: i32, result: i32) {
+        let msg = pb::Message {
+            payload: Some(pb::message::Payload::Response(pb::RequestResponse {
+                requestid,
+                result,
+                additional: String::new(),
+            })),
+        };
+        conn.received(t, &framing::encode(&msg, Framing::Framed), Instant::now());
+    }
+
+    fn last_subscribe(conn: &mut Connection) -> pb::Subscribe {
+        match conn.out.pop().and_then(|m| m.payload) {
+            Some(pb::message::Payload::Subscribe(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_at_80_percent_and_command_timeout() {
+        let cfg = config();
+        let mut t = Translator::new();
+        let mut conn = Connection::new(&cfg);
+        conn.subscribe(&mut t, SubTarget::Lines, Instant::now());
+        let s = last_subscribe(&mut conn);
+        assert_eq!(s.timeout, 100);
+        response(&mut conn, &mut t, s.requestid, 0);
+        assert!(conn.pending.is_empty());
+
+        let deadline = conn.next_deadline().unwrap();
+        assert_eq!(deadline - Instant::now(), Duration::from_secs(80));
+        tokio::time::advance(Duration::from_secs(79)).await;
+        conn.timers(&mut t, Instant::now());
+        assert!(conn.out.is_empty());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        conn.timers(&mut t, Instant::now());
+        let refresh = last_subscribe(&mut conn);
+        assert_eq!(
+            (refresh.subscribe_id, refresh.timeout),
+            (s.subscribe_id, 100)
+        );
+        assert!(refresh.payload.is_none());
+
+        // A command without an answer becomes REQUESTTIMEOUT after request_timeout.
+        t.add_queue(50, QueueId::from("Sales"));
+        conn.command(
+            &mut t,
+            Command {
+                id: CommandId(9),
+                kind: CommandKind::SetServiceMode {
+                    queue: QueueId::from("Sales"),
+                    mode: acd_core::ServiceMode::Active,
+                },
+            },
+            Instant::now(),
+        );
+        tokio::time::advance(cfg.request_timeout).await;
+        conn.timers(&mut t, Instant::now());
+        assert!(conn.events.iter().any(|e| matches!(
+            e,
+            SessionEvent::Core(Event::CommandResult {
+                id: CommandId(9),
+                outcome: CommandOutcome::Failed(5001)
+            })
+        )));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_refusal_and_silence_are_fatal_for_the_connection() {
+        let cfg = config();
+        let mut t = Translator::new();
+        let mut conn = Connection::new(&cfg);
+        conn.subscribe(&mut t, SubTarget::Lines, Instant::now());
+        let s = last_subscribe(&mut conn);
+        response(&mut conn, &mut t, s.requestid, 5);
+        let fatal = conn.fatal.take().unwrap();
+        assert!(
+            fatal.contains("TOOMANY") && fatal.contains("10 MT-CTI3"),
+            "{fatal}"
+        );
+
+        let mut conn = Connection::new(&cfg);
+        conn.subscribe(&mut t, SubTarget::Lines, Instant::now());
+        tokio::time::advance(cfg.request_timeout).await;
+        conn.timers(&mut t, Instant::now());
+        assert!(conn.fatal.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_queue_snapshot_after_settle() {
+        let cfg = config();
+        let mut t = Translator::new();
+        let mut conn = Connection::new(&cfg);
+        conn.subscribe(
+            &mut t,
+            SubTarget::Queue {
+                queue: QueueId::from("Sales"),
+                guid: vec![1],
+            },
+            Instant::now(),
+        );
+        let s = last_subscribe(&mut conn);
+        response(&mut conn, &mut t, s.requestid, 0);
+        tokio::time::advance(SNAPSHOT_SETTLE - Duration::from_millis(1)).await;
+        conn.timers(&mut t, Instant::now());
+        assert!(conn.events.is_empty());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        conn.timers(&mut t, Instant::now());
+        assert!(matches!(
+            &conn.events[..],
+            [SessionEvent::Core(Event::QueueSnapshotCalls { calls, .. })] if calls.is_empty()
+        ));
+    }
+
+    #[test]
+    fn request_ids_wrap_and_skip_pending_ones() {
+        let cfg = config();
+        let mut conn = Connection::new(&cfg);
+        let now = Instant::now();
+        conn.next_request = i32::MAX - 1;
+        assert_eq!(conn.request(Pending::End, now), i32::MAX);
+        conn.pending.insert(1, (now, Pending::End));
+        assert_eq!(conn.request(Pending::End, now), 2);
+    }
+
+    #[test]
+    fn queue_selectors_parse() {
+        assert_eq!(
+            QueueSelector::parse("Sales"),
+            QueueSelector::Name("Sales".into())
+        );
+        assert_eq!(
+            QueueSelector::parse("guid:0a0b"),
+            QueueSelector::Guid(vec![10, 11])
+        );
+        assert_eq!(
+            QueueSelector::parse("guid:zz"),
+            QueueSelector::Name("guid:zz".into())
+        );
+    }
+}

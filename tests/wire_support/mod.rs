@@ -98,7 +98,7 @@ pub struct PeerConn {
 }
 
 enum Out {
-    Msg(pb::Message),
+    Msg(Box<pb::Message>),
     Raw(Vec<u8>),
     Drop,
 }
@@ -118,7 +118,7 @@ impl PeerConn {
     }
 
     pub fn send(&self, msg: pb::Message) {
-        self.tx.send(Out::Msg(msg)).expect("peer connection gone");
+        self.tx.send(Out::Msg(Box::new(msg))).expect("peer connection gone");
     }
 
     /// Sends bytes as one binary websocket message, as they are.
@@ -196,6 +196,8 @@ where
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
     let mut path = String::new();
+    // The callback's signature is tungstenite's, large error type included.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         path = req.uri().path().to_string();
         let auth = req
