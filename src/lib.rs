@@ -1,3 +1,4 @@
 //! The `acd` engine: wire layer (MT-CTI3 over websocket), simulator, daemon.
 
+pub mod sim;
 pub mod wire;
