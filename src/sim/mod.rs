@@ -12,6 +12,7 @@ pub mod error;
 pub mod model;
 pub mod scenario;
 pub mod scheduler;
+pub mod server;
 pub mod stats;
 
 pub use error::SimError;

@@ -15,6 +15,8 @@ mod hunt;
 mod traffic;
 pub mod types;
 
+pub use traffic::InjectedCall;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

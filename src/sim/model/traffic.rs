@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::hunt::NewCall;
-use super::{Ev, Model};
+use super::{Ev, Model, SimCallId};
 use crate::sim::dist::{seconds_to_ms, Dist};
 use crate::sim::error::SimError;
 use crate::sim::scenario::{parse_trunk, TrafficSpec, Weighted};
@@ -322,5 +322,43 @@ mod tests {
         assert!(parse_trace("at_s,queue,colour\n", &queues()).is_err());
         assert!(parse_trace("at_s,queue\n-1,Sales\n", &queues()).is_err());
         assert!(parse_trace("at_s,queue,priority\n1,Sales,7\n", &queues()).is_err());
+    }
+}
+
+/// A call placed by hand (tests, demos): everything the traffic generator would draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedCall {
+    pub attributes: CallAttributes,
+    /// IP Office queue priority, 1 (low) to 3 (high).
+    pub priority: u8,
+    pub talk_ms: Millis,
+    /// `None`: the caller never hangs up while waiting.
+    pub patience_ms: Option<Millis>,
+}
+
+impl Model {
+    /// Places a call into `queue` now, as if it had just arrived from a trunk.
+    pub fn inject_call(&mut self, queue: &str, call: InjectedCall) -> Result<SimCallId, SimError> {
+        let q = self
+            .queue_by_name(queue)
+            .ok_or_else(|| SimError::Scenario(format!("no queue named {queue}")))?;
+        if !(1..=3).contains(&call.priority) {
+            return Err(SimError::Scenario(format!(
+                "priority {} is not 1, 2 or 3",
+                call.priority
+            )));
+        }
+        let id = self.create_call(
+            q,
+            NewCall {
+                attributes: call.attributes,
+                calling_name: String::new(),
+                priority: call.priority,
+                talk_ms: call.talk_ms,
+                patience_ms: call.patience_ms,
+            },
+        );
+        self.flush();
+        Ok(id)
     }
 }
