@@ -1,4 +1,5 @@
 //! The `acd` engine: wire layer (MT-CTI3 over websocket), simulator, daemon.
 
 pub mod daemon;
+pub mod sim;
 pub mod wire;

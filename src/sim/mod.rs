@@ -1,0 +1,21 @@
+//! The IP Office simulator: a faithful MT-CTI3 peer for tests, demos, load and what-if runs.
+//!
+//! Nobody on the team has an IP Office and no contact centre lets us test rules on live
+//! callers, so this module provides one: a protocol-agnostic [`model`] of users, hunt groups
+//! and calls in virtual time, driven either by the MT-CTI3 protocol [`server`] (real time) or
+//! by the in-process virtual-time [`driver`] (an hour of traffic in seconds).
+
+pub mod dist;
+pub mod driver;
+pub mod erlang;
+pub mod error;
+pub mod model;
+pub mod scenario;
+pub mod scheduler;
+pub mod server;
+pub mod stats;
+
+pub use error::SimError;
+pub use model::{Model, ModelAction, ModelNotification, ResultCode, SimCallId, View};
+pub use scenario::Scenario;
+pub use stats::{QueueSummary, SimSummary};

@@ -1,0 +1,460 @@
+//! Scenario files: the people, hunt groups and traffic of one simulated IP Office.
+//!
+//! A scenario is plain TOML so supervisors can write one (see `scenarios/README.md`). Loading
+//! validates every cross-reference (members, overflow targets, schedules) up front so the model
+//! never meets a dangling name at run time.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::dist::Dist;
+use super::error::SimError;
+
+/// The default scenario shipped with the repository (two queues, twelve agents).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub sim: SimSettings,
+    /// Service users allowed to connect (HTTP Basic in the websocket upgrade).
+    #[serde(default, rename = "service_user")]
+    pub service_users: Vec<ServiceUser>,
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserSpec>,
+    #[serde(default, rename = "queue")]
+    pub queues: Vec<QueueSpec>,
+    /// Agents logging in and out and going DND at given times.
+    #[serde(default, rename = "schedule")]
+    pub schedule: Vec<ScheduleEntry>,
+    /// Directory relative paths in the file (the trace file) are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSettings {
+    /// Seeds every random stream: the same seed gives the same callers.
+    pub seed: u64,
+    /// Service-level threshold for the summary (seconds).
+    pub service_level_s: f64,
+    /// Replay arrivals from this CSV file in addition to any Poisson traffic.
+    pub trace_file: Option<PathBuf>,
+    /// How long a caller spends leaving a voicemail message.
+    pub voicemail_message: Dist,
+    /// Defaults for agents that do not set their own.
+    pub answer_delay: Dist,
+    pub no_answer_probability: f64,
+    pub wrap_up: Dist,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            seed: 1,
+            service_level_s: 20.0,
+            trace_file: None,
+            voicemail_message: Dist::fixed_s(20.0),
+            answer_delay: Dist::Uniform {
+                min_s: 1.0,
+                max_s: 4.0,
+            },
+            no_answer_probability: 0.0,
+            wrap_up: Dist::fixed_s(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceUser {
+    pub name: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub extn: String,
+    pub name: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default = "yes")]
+    pub logged_in: bool,
+    #[serde(default)]
+    pub dnd: bool,
+    #[serde(default)]
+    pub phone_fault: bool,
+    /// Unanswered direct calls go to the user's voicemail after `no_answer_s`.
+    #[serde(default)]
+    pub voicemail: bool,
+    #[serde(default = "fifteen")]
+    pub no_answer_s: f64,
+    #[serde(default)]
+    pub language: String,
+    pub answer_delay: Option<Dist>,
+    pub no_answer_probability: Option<f64>,
+    /// Overrides the queue's and the scenario's wrap-up.
+    pub wrap_up: Option<Dist>,
+}
+
+/// How a hunt group picks which member to ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingMode {
+    /// Ring every available member at once.
+    Collective,
+    /// Always start at the first member in list order.
+    Sequential,
+    /// Start after the member that was rung last.
+    Rotary,
+    /// Ring the member idle for longest first.
+    LongestWaiting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceModeSpec {
+    #[default]
+    Active,
+    NightService,
+    OutOfService,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    pub name: String,
+    pub extn: String,
+    #[serde(default = "longest_waiting")]
+    pub ring_mode: RingMode,
+    /// Seconds a member rings before the hunt moves on (not for collective).
+    #[serde(default = "fifteen")]
+    pub no_answer_s: f64,
+    /// Member extensions in hunt order.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Members that start disabled (not taking hunt-group calls).
+    #[serde(default)]
+    pub disabled_members: Vec<String>,
+    #[serde(default)]
+    pub service_mode: ServiceModeSpec,
+    #[serde(default)]
+    pub voicemail: bool,
+    /// Seconds in the queue before the call goes to voicemail (needs `voicemail = true`).
+    pub voicemail_after_s: Option<f64>,
+    /// Seconds in the queue before the call overflows to `overflow_to`.
+    pub overflow_after_s: Option<f64>,
+    /// A queue name, or `voicemail`.
+    pub overflow_to: Option<String>,
+    /// Where calls go in night service or out of service: a queue name or `voicemail`
+    /// (the default).
+    pub night_service_to: Option<String>,
+    pub traffic: Option<TrafficSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weighted {
+    pub value: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSpec {
+    /// Mean Poisson arrival rate.
+    pub calls_per_hour: f64,
+    pub talk: Dist,
+    #[serde(default = "never")]
+    pub patience: Dist,
+    /// Wrap-up after calls from this queue, unless the agent sets one.
+    pub wrap_up: Option<Dist>,
+    /// Call languages (IP Office call data), weighted.
+    #[serde(default)]
+    pub languages: Vec<Weighted>,
+    /// Dialled numbers the calls arrive on, weighted.
+    #[serde(default)]
+    pub dids: Vec<Weighted>,
+    #[serde(default)]
+    pub tags: Vec<Weighted>,
+    #[serde(default = "sip")]
+    pub trunk: String,
+    /// Calling numbers are this prefix plus random digits.
+    #[serde(default = "calling_prefix")]
+    pub calling_prefix: String,
+    /// Share of callers that arrive with IP Office priority 3 (high); the rest have 1.
+    #[serde(default)]
+    pub high_priority_share: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleAction {
+    Login,
+    Logout,
+    DndOn,
+    DndOff,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    pub at_s: f64,
+    pub user: String,
+    pub action: ScheduleAction,
+}
+
+fn yes() -> bool {
+    true
+}
+fn fifteen() -> f64 {
+    15.0
+}
+fn longest_waiting() -> RingMode {
+    RingMode::LongestWaiting
+}
+fn never() -> Dist {
+    Dist::Never
+}
+fn sip() -> String {
+    "sip".to_string()
+}
+fn calling_prefix() -> String {
+    "+4930555".to_string()
+}
+
+/// Parses a trunk name as scenario files and trace files write it.
+pub fn parse_trunk(name: &str) -> Option<acd_core::TrunkKind> {
+    use acd_core::TrunkKind;
+    Some(match name.to_ascii_lowercase().as_str() {
+        "" | "none" => TrunkKind::None,
+        "sip" => TrunkKind::Sip,
+        "isdn" => TrunkKind::Isdn,
+        "h323" => TrunkKind::H323,
+        "t1" => TrunkKind::T1,
+        "r2" => TrunkKind::R2,
+        "analog" | "alog" => TrunkKind::Analog,
+        _ => return None,
+    })
+}
+
+impl Scenario {
+    /// The scenario shipped in `scenarios/default.toml`.
+    pub fn default_scenario() -> Result<Scenario, SimError> {
+        Scenario::from_toml_str(DEFAULT_SCENARIO, Path::new("scenarios"))
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut scenario: Scenario =
+            toml::from_str(&text).map_err(|source| SimError::ScenarioSyntax {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        scenario.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Scenario, SimError> {
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|source| SimError::ScenarioSyntax {
+                path: PathBuf::from("<inline>"),
+                source,
+            })?;
+        scenario.base_dir = base_dir.to_path_buf();
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Checks every reference and every number; the model relies on this.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let err = |m: String| Err(SimError::Scenario(m));
+        let s = &self.sim;
+        if !(s.service_level_s.is_finite() && s.service_level_s >= 0.0) {
+            return err("sim.service_level_s must be >= 0".into());
+        }
+        s.voicemail_message.validate("sim.voicemail_message")?;
+        s.answer_delay.validate("sim.answer_delay")?;
+        s.wrap_up.validate("sim.wrap_up")?;
+        check_probability("sim.no_answer_probability", s.no_answer_probability)?;
+
+        let mut extns = BTreeSet::new();
+        let mut user_extns = BTreeSet::new();
+        for u in &self.users {
+            if u.extn.is_empty() || !extns.insert(u.extn.clone()) {
+                return err(format!(
+                    "user extension '{}' is empty or not unique",
+                    u.extn
+                ));
+            }
+            user_extns.insert(u.extn.clone());
+            check_seconds(&format!("user {}: no_answer_s", u.extn), u.no_answer_s)?;
+            if let Some(d) = &u.answer_delay {
+                d.validate(&format!("user {}: answer_delay", u.extn))?;
+            }
+            if let Some(d) = &u.wrap_up {
+                d.validate(&format!("user {}: wrap_up", u.extn))?;
+            }
+            if let Some(p) = u.no_answer_probability {
+                check_probability(&format!("user {}: no_answer_probability", u.extn), p)?;
+            }
+        }
+        let mut names = BTreeSet::new();
+        for q in &self.queues {
+            if q.extn.is_empty() || !extns.insert(q.extn.clone()) {
+                return err(format!(
+                    "queue '{}': extension '{}' is empty or already used",
+                    q.name, q.extn
+                ));
+            }
+            if q.name.is_empty() || !names.insert(q.name.clone()) {
+                return err(format!("queue name '{}' is empty or not unique", q.name));
+            }
+        }
+        for q in &self.queues {
+            let ctx = format!("queue {}", q.name);
+            check_seconds(&format!("{ctx}: no_answer_s"), q.no_answer_s)?;
+            for m in q.members.iter().chain(&q.disabled_members) {
+                if !user_extns.contains(m) {
+                    return err(format!("{ctx}: member '{m}' is not a user extension"));
+                }
+            }
+            for m in &q.disabled_members {
+                if !q.members.contains(m) {
+                    return err(format!("{ctx}: disabled member '{m}' is not in members"));
+                }
+            }
+            for (field, target) in [
+                ("overflow_to", &q.overflow_to),
+                ("night_service_to", &q.night_service_to),
+            ] {
+                if let Some(t) = target {
+                    if t != "voicemail" && !names.contains(t) {
+                        return err(format!(
+                            "{ctx}: {field} '{t}' is neither a queue nor voicemail"
+                        ));
+                    }
+                    if t == &q.name {
+                        return err(format!("{ctx}: {field} points at the queue itself"));
+                    }
+                }
+            }
+            if q.overflow_after_s.is_some() != q.overflow_to.is_some() {
+                return err(format!(
+                    "{ctx}: overflow_after_s and overflow_to go together"
+                ));
+            }
+            for (field, v) in [
+                ("overflow_after_s", q.overflow_after_s),
+                ("voicemail_after_s", q.voicemail_after_s),
+            ] {
+                if let Some(v) = v {
+                    check_seconds(&format!("{ctx}: {field}"), v)?;
+                }
+            }
+            if let Some(t) = &q.traffic {
+                if !(t.calls_per_hour.is_finite() && t.calls_per_hour >= 0.0) {
+                    return err(format!("{ctx}: calls_per_hour must be >= 0"));
+                }
+                t.talk.validate(&format!("{ctx}: talk"))?;
+                t.patience.validate(&format!("{ctx}: patience"))?;
+                if let Some(w) = &t.wrap_up {
+                    w.validate(&format!("{ctx}: wrap_up"))?;
+                }
+                check_probability(
+                    &format!("{ctx}: high_priority_share"),
+                    t.high_priority_share,
+                )?;
+                for (field, list) in [
+                    ("languages", &t.languages),
+                    ("dids", &t.dids),
+                    ("tags", &t.tags),
+                ] {
+                    for w in list {
+                        if !(w.weight.is_finite() && w.weight >= 0.0) {
+                            return err(format!("{ctx}: {field} weight must be >= 0"));
+                        }
+                    }
+                }
+                if parse_trunk(&t.trunk).is_none() {
+                    return err(format!("{ctx}: unknown trunk '{}'", t.trunk));
+                }
+            }
+        }
+        for e in &self.schedule {
+            check_seconds("schedule.at_s", e.at_s)?;
+            if !user_extns.contains(&e.user) {
+                return err(format!("schedule: '{}' is not a user extension", e.user));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_probability(what: &str, p: f64) -> Result<(), SimError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(SimError::Scenario(format!(
+            "{what} must be between 0 and 1"
+        )))
+    }
+}
+
+fn check_seconds(what: &str, s: f64) -> Result<(), SimError> {
+    if s.is_finite() && s >= 0.0 {
+        Ok(())
+    } else {
+        Err(SimError::Scenario(format!(
+            "{what} must be a finite number >= 0"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_scenario_is_valid() {
+        let s = Scenario::default_scenario().unwrap();
+        assert!(s.queues.len() >= 2);
+        assert!(s.users.len() >= 10);
+        assert!(!s.service_users.is_empty());
+    }
+
+    #[test]
+    fn dangling_references_are_rejected() {
+        let base = r#"
+            [[user]]
+            extn = "201"
+            name = "A"
+            [[queue]]
+            name = "Q"
+            extn = "300"
+        "#;
+        assert!(Scenario::from_toml_str(base, Path::new(".")).is_ok());
+        let bad_member = format!("{base}\nmembers = [\"999\"]\n");
+        let e = Scenario::from_toml_str(&bad_member, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("999"), "{e}");
+        let bad_overflow = format!("{base}\noverflow_after_s = 10\noverflow_to = \"Nowhere\"\n");
+        assert!(Scenario::from_toml_str(&bad_overflow, Path::new(".")).is_err());
+        let dup = format!("{base}\n[[queue]]\nname = \"Q2\"\nextn = \"201\"\n");
+        assert!(Scenario::from_toml_str(&dup, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let text = "[[user]]\nextn = \"1\"\nname = \"A\"\nskils = 3\n";
+        assert!(Scenario::from_toml_str(text, Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! Faults on demand, so tests can prove the engine survives what a real IP Office (or the
+//! network in front of it) does: dropped connections, restarts with new callids, slow or
+//! failing command responses, terminated subscriptions and garbage on the socket.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+
+/// Faults that every open connection acts on at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnFault {
+    /// Close the TCP connection without a websocket close handshake.
+    Drop,
+    /// Send SubscribeTerminated for every subscription and forget them.
+    TerminateSubscriptions,
+    /// Send a binary message that is not a valid frame.
+    Malformed,
+}
+
+/// Faults that apply to the next commands, whichever connection sends them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CommandFaults {
+    /// Answer the next `count` SubscribeCmds with `code` and do nothing.
+    pub reject: Option<(i32, u32)>,
+    /// Hold every RequestResponse back this long.
+    pub response_delay: Duration,
+}
+
+/// Injects faults into a running simulator (see [`super::SimHandle::faults`]).
+#[derive(Clone)]
+pub struct FaultInjector {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl FaultInjector {
+    /// Drops every open connection abruptly.
+    pub fn drop_connections(&self) {
+        self.broadcast(ConnFault::Drop);
+    }
+
+    /// Simulates an IP Office restart: every connection drops, and callids on new
+    /// subscriptions start from a new range so no old callid is valid any more.
+    pub fn restart(&self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.broadcast(ConnFault::Drop);
+    }
+
+    /// Delays every RequestResponse by `delay` (zero turns it off). Notifies are not delayed,
+    /// so a client sees the effect of a command before its acknowledgement.
+    pub fn delay_responses(&self, delay: Duration) {
+        self.shared.command_faults().response_delay = delay;
+    }
+
+    /// Rejects the next `count` commands with result `code` without executing them.
+    pub fn reject_commands(&self, code: i32, count: u32) {
+        self.shared.command_faults().reject = (count > 0).then_some((code, count));
+    }
+
+    /// Terminates every subscription on every connection (SubscribeTerminated).
+    pub fn terminate_subscriptions(&self) {
+        self.broadcast(ConnFault::TerminateSubscriptions);
+    }
+
+    /// Sends one malformed binary message on every connection.
+    pub fn send_malformed_frame(&self) {
+        self.broadcast(ConnFault::Malformed);
+    }
+
+    /// Turns off delays and pending rejections.
+    pub fn clear(&self) {
+        *self.shared.command_faults() = CommandFaults::default();
+    }
+
+    fn broadcast(&self, fault: ConnFault) {
+        // No receiver just means no connection is open: nothing to fault.
+        let _ = self.shared.conn_faults.send(fault);
+    }
+}

@@ -1,0 +1,692 @@
+//! One MT-CTI3 connection: subscriptions, commands, NotifyAck gating and timeouts.
+//!
+//! A session never queues events. Whenever the model changes (or an ack arrives) it renders
+//! what each subscription should show and sends the difference from what it showed last as
+//! one Notify carrying a `notify_id`; until that Notify is acked the subscription sends
+//! nothing more, and later changes are folded into the next snapshot, as IP Office does.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+use super::faults::ConnFault;
+use super::frame;
+use super::render::{self, lines_flags};
+use super::Shared;
+use crate::sim::model::{Model, ModelAction, ResultCode, SimCallId, View};
+use crate::wire::pb;
+use pb::call_function::Action;
+
+/// Callids of successive restarts live in disjoint ranges of this size.
+const CALLID_EPOCH_SPAN: i32 = 1_000_000;
+/// Presence subscriptions must ask for a timeout in this range (seconds).
+const PRESENCE_TIMEOUT_S: std::ops::RangeInclusive<i32> = 60..=86_400;
+/// CallLost reason "normal clearing".
+const REASON_NORMAL: i32 = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubKind {
+    Lines {
+        flags: i32,
+    },
+    User {
+        user: usize,
+        ccflags: i32,
+    },
+    Queue {
+        queue: usize,
+        flags: i32,
+        ccflags: i32,
+    },
+}
+
+#[derive(Default)]
+struct Shown {
+    lines_users: BTreeMap<Vec<u8>, pb::LinesUser>,
+    lines_queues: BTreeMap<Vec<u8>, pb::LinesQueue>,
+    user: Option<pb::NotifyUser>,
+    queue: Option<pb::NotifyQueue>,
+    /// Calls currently shown: model id -> (callid on this subscription, last CallInfo).
+    calls: BTreeMap<SimCallId, (i32, pb::CallInfo)>,
+}
+
+struct Subscription {
+    kind: SubKind,
+    expires: Option<Instant>,
+    awaiting_ack: Option<i32>,
+    next_notify_id: i32,
+    /// Nothing has been sent yet: the first Notify goes out even if it is empty.
+    fresh: bool,
+    shown: Shown,
+}
+
+struct Session {
+    framed: bool,
+    subs: BTreeMap<i32, Subscription>,
+    next_callid: i32,
+    outbox: Vec<Vec<u8>>,
+    delayed: Vec<(Instant, Vec<u8>)>,
+}
+
+fn msg(payload: pb::message::Payload) -> pb::Message {
+    pb::Message {
+        payload: Some(payload),
+    }
+}
+
+pub(super) async fn run<S>(
+    ws: WebSocketStream<S>,
+    framed: bool,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = ws.split();
+    let epoch = shared.epoch.load(Ordering::SeqCst);
+    let mut session = Session {
+        framed,
+        subs: BTreeMap::new(),
+        next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
+        outbox: Vec::new(),
+        delayed: Vec::new(),
+    };
+    let mut changed = shared.changed.subscribe();
+    let mut faults = shared.conn_faults.subscribe();
+    let far = Duration::from_secs(86_400);
+    'conn: loop {
+        let deadline = session
+            .next_deadline()
+            .unwrap_or_else(|| Instant::now() + far);
+        tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(WsMessage::Binary(bytes))) => session.on_frame(&bytes, &shared),
+                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break 'conn,
+                Some(Ok(_)) => {}
+            },
+            r = changed.changed() => if r.is_err() { break 'conn },
+            f = faults.recv() => match f {
+                Ok(ConnFault::Drop) | Err(broadcast::error::RecvError::Closed) => break 'conn,
+                Ok(ConnFault::TerminateSubscriptions) => session.terminate_all("terminated"),
+                Ok(ConnFault::Malformed) => session.outbox.push(vec![0xDE, 0xAD, 0xBE, 0xEF, 0xFF]),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => session.on_timer(),
+            _ = shutdown.changed() => break 'conn,
+        }
+        session.flush(&shared.model());
+        for bytes in session.take_due() {
+            if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                break 'conn;
+            }
+        }
+    }
+    // Dropping the sink and stream closes the TCP connection (abruptly for a Drop fault).
+}
+
+impl Session {
+    fn next_deadline(&self) -> Option<Instant> {
+        let expiries = self.subs.values().filter_map(|s| s.expires);
+        let delayed = self.delayed.iter().map(|(at, _)| *at);
+        expiries.chain(delayed).min()
+    }
+
+    fn send(&mut self, m: pb::Message) {
+        self.outbox.push(frame::encode(&m, self.framed));
+    }
+
+    fn take_due(&mut self) -> Vec<Vec<u8>> {
+        let now = Instant::now();
+        let mut out = std::mem::take(&mut self.outbox);
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.delayed = later;
+        out.extend(due.into_iter().map(|(_, b)| b));
+        out
+    }
+
+    fn respond(&mut self, requestid: i32, code: ResultCode, delay: Duration) {
+        if requestid == 0 {
+            return;
+        }
+        let m = msg(pb::message::Payload::Response(pb::RequestResponse {
+            requestid,
+            result: code.0,
+            additional: String::new(),
+        }));
+        if delay.is_zero() {
+            self.send(m);
+        } else {
+            let bytes = frame::encode(&m, self.framed);
+            self.delayed.push((Instant::now() + delay, bytes));
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<i32> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expires.is_some_and(|e| e <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.subs.remove(&id);
+            self.send_terminated(id, "subscription timed out");
+        }
+    }
+
+    fn send_terminated(&mut self, subscribe_id: i32, reason: &str) {
+        self.send(msg(pb::message::Payload::Subscribeterminated(
+            pb::SubscribeTerminated {
+                subscribe_id,
+                reason: reason.to_string(),
+            },
+        )));
+    }
+
+    fn terminate_all(&mut self, reason: &str) {
+        let ids: Vec<i32> = self.subs.keys().copied().collect();
+        self.subs.clear();
+        for id in ids {
+            self.send_terminated(id, reason);
+        }
+    }
+
+    fn on_frame(&mut self, bytes: &[u8], shared: &Shared) {
+        let m = match frame::decode(bytes, self.framed) {
+            Ok(m) => m,
+            Err(e) => {
+                // IP Office cannot answer a message it cannot read (no requestid to use).
+                tracing::debug!("simulator ignored an undecodable message: {e}");
+                return;
+            }
+        };
+        let delay = shared.command_faults().response_delay;
+        use pb::message::Payload as P;
+        match m.payload {
+            Some(P::Subscribe(s)) => {
+                let code = self.subscribe(&s, &shared.model());
+                self.respond(s.requestid, code, delay);
+            }
+            Some(P::Subscribecmd(c)) => {
+                let rejected = {
+                    let mut f = shared.command_faults();
+                    match f.reject {
+                        Some((code, n)) => {
+                            f.reject = (n > 1).then_some((code, n - 1));
+                            Some(ResultCode(code))
+                        }
+                        None => None,
+                    }
+                };
+                let code = match rejected {
+                    Some(code) => code,
+                    None => {
+                        let mut model = shared.model();
+                        let code = self.command(&c, &mut model);
+                        let version = model.version();
+                        drop(model);
+                        shared.publish(version);
+                        code
+                    }
+                };
+                self.respond(c.requestid, code, delay);
+            }
+            Some(P::Subscribeend(e)) => {
+                let code = if self.subs.remove(&e.subscribe_id).is_some() {
+                    ResultCode::SUCCESS
+                } else {
+                    ResultCode::SUBSCRIPTION_INVALID_ID
+                };
+                self.respond(e.requestid, code, delay);
+            }
+            Some(P::Notifyack(a)) => {
+                if let Some(s) = self.subs.get_mut(&a.subscribe_id) {
+                    if s.awaiting_ack == Some(a.notify_id) {
+                        s.awaiting_ack = None;
+                    }
+                }
+            }
+            Some(P::Generalcmd(g)) => {
+                let code = match g.payload {
+                    Some(pb::general_cmd::Payload::Getfile(_)) => ResultCode::NOT_FOUND,
+                    None => ResultCode::GENCMD_INVALID_PAYLOAD,
+                };
+                self.respond(g.requestid, code, delay);
+            }
+            // Messages only IP Office sends, or an empty envelope: nothing to do.
+            _ => {}
+        }
+    }
+
+    fn subscribe(&mut self, s: &pb::Subscribe, model: &Model) -> ResultCode {
+        use pb::subscribe::Payload as P;
+        if s.timeout < 0 {
+            return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+        }
+        let expires = (s.timeout > 0)
+            .then(|| Instant::now() + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
+        let Some(payload) = &s.payload else {
+            // A refresh: same subscribe_id, only a new timeout.
+            return match self.subs.get_mut(&s.subscribe_id) {
+                Some(sub) => {
+                    sub.expires = expires;
+                    ResultCode::SUCCESS
+                }
+                None => ResultCode::SUBSCRIPTION_INVALID_ID,
+            };
+        };
+        if self.subs.contains_key(&s.subscribe_id) {
+            return ResultCode::SUBSCRIPTION_INVALID_ID;
+        }
+        let kind = match payload {
+            P::Lines(l) => {
+                if self
+                    .subs
+                    .values()
+                    .any(|s| matches!(s.kind, SubKind::Lines { .. }))
+                {
+                    return ResultCode::TOO_MANY;
+                }
+                SubKind::Lines { flags: l.flags }
+            }
+            P::User(u) => match model.user_by_guid(&u.guid) {
+                Some(user) => SubKind::User {
+                    user,
+                    ccflags: u.ccflags,
+                },
+                None => return ResultCode::USER_NOT_FOUND,
+            },
+            P::Queue(q) => {
+                let found = if q.guid.is_empty() {
+                    model.queue_by_name(&q.name)
+                } else {
+                    model.queue_by_guid(&q.guid)
+                };
+                match found {
+                    Some(queue) => SubKind::Queue {
+                        queue,
+                        flags: q.flags,
+                        ccflags: q.ccflags,
+                    },
+                    None => return ResultCode::NOT_FOUND,
+                }
+            }
+            P::Presence(_) => {
+                if !PRESENCE_TIMEOUT_S.contains(&s.timeout) {
+                    return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+                }
+                return ResultCode::SERVICE_NOT_AVAILABLE;
+            }
+            P::Parkserver(_) | P::Refreshwrapper(_) => return ResultCode::SERVICE_NOT_AVAILABLE,
+        };
+        self.subs.insert(
+            s.subscribe_id,
+            Subscription {
+                kind,
+                expires,
+                awaiting_ack: None,
+                next_notify_id: 1,
+                fresh: true,
+                shown: Shown::default(),
+            },
+        );
+        ResultCode::SUCCESS
+    }
+
+    fn command(&mut self, c: &pb::SubscribeCmd, model: &mut Model) -> ResultCode {
+        use pb::subscribe_cmd::Payload as P;
+        let Some(sub) = self.subs.get_mut(&c.subscribe_id) else {
+            return ResultCode::SUBSCRIPTION_INVALID_ID;
+        };
+        let Some(payload) = &c.payload else {
+            return ResultCode::REQUEST_INVALID_PAYLOAD;
+        };
+        match payload {
+            P::Timeout(t) => {
+                if *t < 0 {
+                    return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+                }
+                sub.expires = (*t > 0)
+                    .then(|| Instant::now() + Duration::from_secs(u64::from(t.unsigned_abs())));
+                ResultCode::SUCCESS
+            }
+            P::Callcontrol(cc) => call_control(sub, cc, model),
+            P::User(update) => {
+                let SubKind::User { user, .. } = sub.kind else {
+                    return ResultCode::SUBSCRIPTION_INVALID;
+                };
+                let extn = model.users()[user].extn.clone();
+                let mut actions = Vec::new();
+                if let Some(sac) = &update.sac {
+                    actions.push(sac.set != 0);
+                }
+                for sc in &update.shortcodedata {
+                    match sc.code {
+                        7 => actions.push(true),
+                        8 => actions.push(false),
+                        _ => return ResultCode::UNSUPPORTED,
+                    }
+                }
+                if actions.is_empty() {
+                    return ResultCode::UNSUPPORTED;
+                }
+                let mut code = ResultCode::SUCCESS;
+                for on in actions {
+                    code = model.apply(ModelAction::SetDnd {
+                        user: extn.clone(),
+                        on,
+                    });
+                }
+                code
+            }
+            P::Queue(update) => {
+                let SubKind::Queue { queue, .. } = sub.kind else {
+                    return ResultCode::SUBSCRIPTION_INVALID;
+                };
+                update_queue(queue, update, model)
+            }
+            P::Presence(_) => ResultCode::SERVICE_NOT_AVAILABLE,
+        }
+    }
+
+    /// Sends, for every subscription not waiting for an ack, what changed since last time.
+    fn flush(&mut self, model: &Model) {
+        let ids: Vec<i32> = self.subs.keys().copied().collect();
+        for id in ids {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            if sub.awaiting_ack.is_some() {
+                continue;
+            }
+            if let SubKind::Queue { queue, .. } = sub.kind {
+                if model.queues().get(queue).is_none_or(|q| q.deleted) {
+                    self.subs.remove(&id);
+                    self.send_terminated(id, "queue deleted");
+                    continue;
+                }
+            }
+            if let SubKind::User { user, .. } = sub.kind {
+                if model.users().get(user).is_none_or(|u| u.deleted) {
+                    self.subs.remove(&id);
+                    self.send_terminated(id, "user deleted");
+                    continue;
+                }
+            }
+            let payload = next_notify(sub, model, &mut self.next_callid);
+            if let Some(payload) = payload {
+                let notify_id = sub.next_notify_id;
+                sub.next_notify_id = sub.next_notify_id.wrapping_add(1).max(1);
+                sub.awaiting_ack = Some(notify_id);
+                sub.fresh = false;
+                self.send(msg(pb::message::Payload::Notify(pb::Notify {
+                    subscribe_id: id,
+                    notify_id,
+                    label: String::new(),
+                    payload: Some(payload),
+                })));
+            }
+        }
+    }
+}
+
+/// The next Notify payload for a subscription, if anything changed.
+fn next_notify(
+    sub: &mut Subscription,
+    model: &Model,
+    next_callid: &mut i32,
+) -> Option<pb::notify::Payload> {
+    use pb::notify::Payload as P;
+    match sub.kind {
+        SubKind::Lines { flags } => lines_diff(sub, model, flags).map(P::Lines),
+        SubKind::User { user, ccflags } => {
+            let now = render::notify_user(model, user);
+            if sub.fresh || now != sub.shown.user {
+                sub.shown.user = now.clone();
+                return now.map(P::User);
+            }
+            if ccflags == 0 {
+                return None;
+            }
+            let visible: Vec<_> = render::user_calls(model, user)
+                .map(|c| (c.id, render::call_info(model, c, Some(user), ccflags)))
+                .collect();
+            calls_diff(&mut sub.shown, visible, next_callid).map(P::Callcontrol)
+        }
+        SubKind::Queue {
+            queue,
+            flags,
+            ccflags,
+        } => {
+            let now = render::notify_queue(model, queue, flags);
+            if sub.fresh || now != sub.shown.queue {
+                sub.shown.queue = now.clone();
+                return now.map(P::Queue);
+            }
+            if ccflags == 0 {
+                return None;
+            }
+            let visible: Vec<_> = render::queue_calls(model, queue, ccflags)
+                .map(|c| (c.id, render::call_info(model, c, None, ccflags)))
+                .collect();
+            calls_diff(&mut sub.shown, visible, next_callid).map(P::Callcontrol)
+        }
+    }
+}
+
+fn lines_diff(sub: &mut Subscription, model: &Model, flags: i32) -> Option<pb::NotifyLines> {
+    let users: BTreeMap<Vec<u8>, pb::LinesUser> = if flags & lines_flags::USERS != 0 {
+        render::lines_users(model)
+            .into_iter()
+            .map(|u| (u.guid.clone(), u))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let queues: BTreeMap<Vec<u8>, pb::LinesQueue> = if flags & lines_flags::GROUPS != 0 {
+        render::lines_queues(model)
+            .into_iter()
+            .map(|q| (q.guid.clone(), q))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let mut n = pb::NotifyLines {
+        // Bit 0: the park server can be subscribed (it cannot in the simulator).
+        flags: 0,
+        ..Default::default()
+    };
+    let shown = &mut sub.shown;
+    for (g, u) in &users {
+        match shown.lines_users.get(g) {
+            None => n.adduser.push(u.clone()),
+            Some(old) if old != u => n.changeuser.push(u.clone()),
+            _ => {}
+        }
+    }
+    for (g, u) in &shown.lines_users {
+        if !users.contains_key(g) {
+            n.deleteuser.push(u.clone());
+        }
+    }
+    for (g, q) in &queues {
+        match shown.lines_queues.get(g) {
+            None => n.addqueue.push(q.clone()),
+            Some(old) if old != q => n.changequeue.push(q.clone()),
+            _ => {}
+        }
+    }
+    for (g, q) in &shown.lines_queues {
+        if !queues.contains_key(g) {
+            n.deletequeue.push(q.clone());
+        }
+    }
+    shown.lines_users = users;
+    shown.lines_queues = queues;
+    let empty = n.adduser.is_empty()
+        && n.changeuser.is_empty()
+        && n.deleteuser.is_empty()
+        && n.addqueue.is_empty()
+        && n.changequeue.is_empty()
+        && n.deletequeue.is_empty();
+    (sub.fresh || !empty).then_some(n)
+}
+
+fn calls_diff(
+    shown: &mut Shown,
+    visible: Vec<(SimCallId, pb::CallInfo)>,
+    next_callid: &mut i32,
+) -> Option<pb::NotifyCallControl> {
+    let mut out = pb::NotifyCallControl {
+        refreshinstance: 1,
+        ..Default::default()
+    };
+    let mut now_shown = BTreeMap::new();
+    for (id, mut info) in visible {
+        let callid = match shown.calls.get(&id) {
+            Some((callid, _)) => *callid,
+            None => {
+                let c = *next_callid;
+                *next_callid = next_callid.wrapping_add(1).max(1);
+                c
+            }
+        };
+        info.callid = callid;
+        if shown.calls.get(&id).is_none_or(|(_, old)| *old != info) {
+            out.callinfo.push(info.clone());
+        }
+        now_shown.insert(id, (callid, info));
+    }
+    for (id, (callid, _)) in &shown.calls {
+        if !now_shown.contains_key(id) {
+            out.calllost.push(pb::CallLost {
+                callid: *callid,
+                reason: REASON_NORMAL,
+                ..Default::default()
+            });
+        }
+    }
+    shown.calls = now_shown;
+    (!out.callinfo.is_empty() || !out.calllost.is_empty()).then_some(out)
+}
+
+fn call_control(sub: &Subscription, cc: &pb::UpdateCallControl, model: &mut Model) -> ResultCode {
+    let (view, user) = match sub.kind {
+        SubKind::Queue { queue, ccflags, .. } if ccflags != 0 => {
+            (View::Queue(model.queues()[queue].name.clone()), None)
+        }
+        SubKind::User { user, ccflags } if ccflags != 0 => {
+            let extn = model.users()[user].extn.clone();
+            (View::User(extn.clone()), Some(extn))
+        }
+        _ => return ResultCode::SUBSCRIPTION_INVALID,
+    };
+    if cc.makecall.is_some() || cc.unparkcall.is_some() {
+        return ResultCode::UNSUPPORTED;
+    }
+    let Some(f) = &cc.callfunction else {
+        return ResultCode::REQUEST_INVALID_PAYLOAD;
+    };
+    let Some(call) = sub
+        .shown
+        .calls
+        .iter()
+        .find(|(_, (callid, _))| *callid == cc.callid)
+        .map(|(id, _)| *id)
+    else {
+        return ResultCode::CALL_NOT_FOUND;
+    };
+    let action = match Action::try_from(f.action) {
+        Ok(Action::DropCall) => ModelAction::Drop { call, view },
+        Ok(Action::AnswerCall) => match user {
+            Some(user) => ModelAction::Answer { call, user },
+            None => return ResultCode::UNSUPPORTED,
+        },
+        Ok(Action::BlindTransfer) => ModelAction::BlindTransfer {
+            call,
+            view,
+            target: f.arg1.clone(),
+        },
+        Ok(Action::SetPriority) => ModelAction::SetPriority {
+            call,
+            view,
+            level: f.arg1.clone(),
+        },
+        Ok(Action::Finish) => ModelAction::Finish {
+            call,
+            view,
+            arg: f.arg1.clone(),
+        },
+        Ok(_) => return ResultCode::UNSUPPORTED,
+        Err(_) => return ResultCode::BAD_FORMATTING,
+    };
+    model.apply(action)
+}
+
+fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> ResultCode {
+    use pb::notify_queue::ServiceMode as M;
+    let name = model.queues()[queue].name.clone();
+    let members = |list: &[pb::QueueMember]| -> Vec<acd_core::QueueMember> {
+        list.iter()
+            .map(|m| acd_core::QueueMember {
+                agent: acd_core::AgentId(m.extn.clone()),
+                enabled: !m.disabled,
+            })
+            .collect()
+    };
+    let mut actions = Vec::new();
+    if let Some(sm) = &update.setservicemode {
+        let mode = match M::try_from(sm.servicemode) {
+            Ok(M::Active) => acd_core::QueueServiceMode::Active,
+            Ok(M::Ns) => acd_core::QueueServiceMode::NightService,
+            Ok(M::Oos) => acd_core::QueueServiceMode::OutOfService,
+            Ok(M::Unset) | Err(_) => return ResultCode::BAD_FORMATTING,
+        };
+        actions.push(ModelAction::SetServiceMode {
+            queue: name.clone(),
+            mode,
+        });
+    }
+    if let Some(m) = &update.members {
+        actions.push(ModelAction::SetQueueMembers {
+            queue: name.clone(),
+            members: members(&m.member),
+        });
+    }
+    if !update.addmember.is_empty() {
+        actions.push(ModelAction::UpsertQueueMembers {
+            queue: name.clone(),
+            members: members(&update.addmember),
+        });
+    }
+    if !update.deletemember.is_empty() {
+        actions.push(ModelAction::RemoveQueueMembers {
+            queue: name.clone(),
+            extns: update.deletemember.iter().map(|m| m.extn.clone()).collect(),
+        });
+    }
+    if update.setvoicemail.is_some() {
+        return ResultCode::UNSUPPORTED;
+    }
+    if actions.is_empty() {
+        return ResultCode::REQUEST_INVALID_PAYLOAD;
+    }
+    for a in actions {
+        let code = model.apply(a);
+        if !code.is_success() {
+            return code;
+        }
+    }
+    ResultCode::SUCCESS
+}
