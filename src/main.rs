@@ -24,6 +24,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Run the engine against the embedded IP Office simulator, with the example rules, over
+    /// the real protocol (wss on loopback); prints a live line and a JSON summary at the end.
+    Demo {
+        /// How long to run (real time).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Where to serve /metrics, /healthz and /readyz.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        metrics_addr: std::net::SocketAddr,
+        /// Simulated seconds per real second (the simulator's clock; the engine's timers are real).
+        #[arg(long, default_value_t = 10.0)]
+        speed: f64,
+        /// Rules directory (default: the built-in example ruleset).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Simulator scenario (default: the built-in scenario).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Data directory for the rules store (default: a temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -140,6 +162,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             let config = load_config(&config)?;
             runtime()?.block_on(acd::daemon::serve::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            duration,
+            metrics_addr,
+            speed,
+            rules,
+            scenario,
+            data_dir,
+        } => {
+            if !(speed > 0.0 && speed <= 1000.0) {
+                anyhow::bail!("--speed must be above 0 and at most 1000");
+            }
+            let options = acd::daemon::demo::DemoOptions {
+                duration,
+                metrics_addr,
+                data_dir,
+                rules_dir: rules,
+                scenario,
+                speed,
+                live: true,
+            };
+            let summary = runtime()?.block_on(acd::daemon::demo::demo(options))?;
+            println!("{}", serde_json::to_string(&summary)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {

@@ -89,7 +89,7 @@ async fn set_up(conn: &mut PeerConn, first_notify_id: i32) -> Subs {
         panic!("{queue:?}")
     };
     assert_eq!(q.guid, vec![0xb1; 16]);
-    assert_eq!(q.ccflags, 0x4004_0041);
+    assert_eq!(q.ccflags, 0x4004_00E1);
     assert_eq!(q.flags, 2);
     conn.send(notify(
         queue.subscribe_id,

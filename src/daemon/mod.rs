@@ -3,6 +3,8 @@
 
 pub mod clock;
 pub mod config;
+pub mod demo;
+pub mod example_rules;
 pub mod http;
 pub mod logging;
 pub mod pbx_link;

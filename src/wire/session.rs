@@ -30,8 +30,9 @@ use tracing::{debug, error, info, warn};
 pub const LINES_FLAGS: i32 = 0x3;
 /// Queue flags: include the hunt-group member list (bit 1).
 pub const QUEUE_FLAGS: i32 = 0x2;
-/// Ephemeral (bit 30) | targets (bit 18) | extended queue information (bit 6) | primary (bit 0).
-pub const DEFAULT_QUEUE_CCFLAGS: u32 = 0x4004_0041;
+/// Ephemeral (bit 30) | targets (bit 18) | language (bit 7) | extended queue information
+/// (bit 6) | trunk detail with DID (bit 5) | primary (bit 0): rules match on language, DID and trunk.
+pub const DEFAULT_QUEUE_CCFLAGS: u32 = 0x4004_00E1;
 /// Primary data, dial info, extended queue information, language (the guide's suggestion).
 pub const DEFAULT_USER_CCFLAGS: u32 = 0x99;
 /// How long a queue subscription may stay without any call notify before it is taken as empty.

@@ -118,7 +118,9 @@ impl PeerConn {
     }
 
     pub fn send(&self, msg: pb::Message) {
-        self.tx.send(Out::Msg(Box::new(msg))).expect("peer connection gone");
+        self.tx
+            .send(Out::Msg(Box::new(msg)))
+            .expect("peer connection gone");
     }
 
     /// Sends bytes as one binary websocket message, as they are.

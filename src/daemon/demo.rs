@@ -1,0 +1,222 @@
+//! `acd demo`: the whole product on one machine in one command. The simulator plays IP Office
+//! (default scenario), the engine connects to it over the real protocol (wss on loopback, the
+//! simulator's self-signed certificate pinned by fingerprint), routes with the example rules,
+//! serves metrics, prints a live line every second and a JSON summary at the end.
+
+use super::config::{DaemonConfig, LogFormat, PbxConfig, RoutingSection};
+use super::runtime::{self, Control, LiveStatus, RunReport};
+use super::{example_rules, http, logging, serve, telemetry};
+use crate::sim::server::{SimServer, SimServerConfig, TlsMode};
+use crate::sim::{Scenario, SimError, SimSummary};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub duration: Duration,
+    pub metrics_addr: SocketAddr,
+    /// Where the rules store lives; a temporary directory when not given.
+    pub data_dir: Option<PathBuf>,
+    /// Rules to run; the built-in example ruleset when not given.
+    pub rules_dir: Option<PathBuf>,
+    /// Simulator scenario; the built-in default when not given.
+    pub scenario: Option<PathBuf>,
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Print the live line (off in tests).
+    pub live: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("cannot prepare the demo's directories: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error(transparent)]
+    Run(#[from] runtime::RunError),
+    #[error("the engine stopped abnormally: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("the routing rules are not valid:\n{0}")]
+    Rules(String),
+}
+
+/// What the demo prints as its last line.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub real_seconds: f64,
+    pub speed: f64,
+    pub routed_queues: Vec<String>,
+    pub engine: RunReport,
+    pub simulator: SimSummary,
+}
+
+pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
+    logging::init(LogFormat::Text, "warn");
+    let temp = tempfile::tempdir()?;
+    let rules_dir = match &opts.rules_dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = temp.path().join("routing-rules");
+            example_rules::write_to(&d)?;
+            d
+        }
+    };
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().join("data"));
+    std::fs::create_dir_all(&data_dir)?;
+
+    let checked = acd_rules::check_dir(&rules_dir).map_err(|e| DemoError::Rules(e.to_string()))?;
+    let (routing, _) = checked
+        .into_result()
+        .map_err(|report| DemoError::Rules(report.render()))?;
+
+    let mut scenario = match &opts.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::default_scenario()?,
+    };
+    // As an operator would configure IP Office for engine-routed hunt groups: members stay in
+    // the group (for reporting) but are disabled, so IP Office queues the calls and the engine
+    // does the ringing.
+    let mut routed = Vec::new();
+    for q in &mut scenario.queues {
+        if routing.queues.keys().any(|id| id.0 == q.name) {
+            q.disabled_members = q.members.clone();
+            routed.push(q.name.clone());
+        }
+    }
+    let credentials = scenario.service_users.first().cloned().ok_or_else(|| {
+        DemoError::Rules("the scenario has no [[service_user]] to log in with".into())
+    })?;
+
+    let sim = SimServer::start(SimServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        tls: TlsMode::SelfSigned,
+        scenario,
+        speed: opts.speed,
+        tick: Duration::from_millis(20),
+        max_connections: crate::sim::server::MAX_CONNECTIONS,
+    })
+    .await?;
+    let pin = sim
+        .cert_sha256()
+        .and_then(|f| super::config::parse_fingerprint(f).ok());
+
+    let config = DaemonConfig {
+        pbx: PbxConfig {
+            endpoints: vec![format!("wss://{}", sim.local_addr())],
+            username: credentials.name,
+            password: credentials.password,
+            unframed: false,
+            ca_file: None,
+            pin_sha256: pin,
+            insecure: false,
+            request_timeout: Duration::from_secs(5),
+            subscription_timeout: None,
+        },
+        routing: RoutingSection {
+            queues: routed.clone(),
+            rules_dir,
+            watch_rules: opts.rules_dir.is_some(),
+        },
+        data_dir,
+        metrics_listen: opts.metrics_addr,
+        log_format: LogFormat::Text,
+        log_level: "warn".into(),
+        drain_timeout: Duration::from_secs(3),
+    };
+
+    let thresholds: Vec<f64> = routing
+        .queues
+        .values()
+        .flat_map(|q| q.service_level_ms.iter().map(|ms| *ms as f64 / 1000.0))
+        .collect();
+    let metrics = telemetry::install(&thresholds)?;
+    let (status_tx, status_rx) = watch::channel(LiveStatus::default());
+    let ready = serve::readiness(status_rx.clone());
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr, http_task) = http::serve(opts.metrics_addr, metrics, ready, async move {
+        let _ = stop_http_rx.await;
+    })
+    .await?;
+    if opts.live {
+        eprintln!(
+            "acd demo: simulator at {} (wss, pinned), metrics at http://{addr}/metrics, \
+             {}x simulated time, routed queues: {}",
+            sim.local_addr(),
+            opts.speed,
+            routed.join(", ")
+        );
+    }
+
+    let (control_tx, control_rx) = mpsc::channel(4);
+    let engine = tokio::spawn(runtime::run(config, control_rx, status_tx));
+    let started = std::time::Instant::now();
+    let mut every_second = tokio::time::interval(Duration::from_secs(1));
+    while started.elapsed() < opts.duration {
+        every_second.tick().await;
+        if opts.live {
+            live_line(started.elapsed(), &status_rx.borrow());
+        }
+    }
+    let _ = control_tx.send(Control::Stop).await;
+    let report = engine.await??;
+    if opts.live && std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let simulator = sim.summary();
+    sim.shutdown().await;
+    let _ = stop_http_tx.send(());
+    let _ = http_task.await;
+    Ok(DemoSummary {
+        real_seconds: started.elapsed().as_secs_f64(),
+        speed: opts.speed,
+        routed_queues: routed,
+        engine: report,
+        simulator,
+    })
+}
+
+fn live_line(elapsed: Duration, s: &LiveStatus) {
+    let sl = s
+        .service_level
+        .map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0));
+    let agents: Vec<String> = s
+        .agents
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
+    let mut err = std::io::stderr().lock();
+    // On a terminal the line is redrawn in place; in a log each second gets its own line.
+    let (start, end) = if err.is_terminal() {
+        ("\r", "\x1b[K")
+    } else {
+        ("", "\n")
+    };
+    let _ = write!(
+        err,
+        "{start}[{:>4}s] {} rules v{} | waiting {} | offered {} answered {} abandoned {} overflowed {} | SL {} | agents: {}{end}",
+        elapsed.as_secs(),
+        if s.ready { "online " } else { "offline" },
+        s.rules_version,
+        s.waiting,
+        s.offered,
+        s.answered,
+        s.abandoned,
+        s.overflowed,
+        sl,
+        agents.join(", ")
+    );
+    let _ = err.flush();
+}
