@@ -5,6 +5,7 @@
 //! and calls in virtual time, driven either by the MT-CTI3 protocol [`server`] (real time) or
 //! by the in-process virtual-time [`driver`] (an hour of traffic in seconds).
 
+pub mod cli;
 pub mod dist;
 pub mod driver;
 pub mod erlang;
@@ -15,7 +16,9 @@ pub mod scheduler;
 pub mod server;
 pub mod stats;
 
+pub use cli::{run_cli, SimCliOptions};
 pub use error::SimError;
 pub use model::{Model, ModelAction, ModelNotification, ResultCode, SimCallId, View};
 pub use scenario::Scenario;
+pub use server::{SimHandle, SimServer, SimServerConfig, TlsMode};
 pub use stats::{QueueSummary, SimSummary};

@@ -17,6 +17,9 @@ pub mod types;
 
 pub use traffic::InjectedCall;
 
+#[cfg(test)]
+mod tests;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -49,6 +49,8 @@ fn credentials(req: &Request) -> Option<(String, String)> {
 }
 
 /// Checks the upgrade request; on success records the outcome in `accepted`.
+// The result type is tungstenite's handshake callback contract, not ours to shrink.
+#[allow(clippy::result_large_err)]
 pub(crate) fn check(
     shared: &Arc<Shared>,
     accepted: &Arc<Mutex<Accepted>>,

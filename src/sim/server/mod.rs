@@ -312,6 +312,8 @@ async fn accept_loop(
     }
 }
 
+// The callback's error type is fixed by tungstenite's handshake contract.
+#[allow(clippy::result_large_err)]
 async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

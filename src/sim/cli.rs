@@ -1,0 +1,123 @@
+//! `acd sim`: runs the simulator standalone for a while, shows a live status line on stderr and
+//! prints the JSON summary as the last line of stdout. The binary only parses flags into
+//! [`SimCliOptions`]; everything else lives here so it is testable.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::SimError;
+use super::scenario::Scenario;
+use super::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS, PATH_FRAMED};
+use super::stats::SimSummary;
+
+#[derive(Debug, Clone)]
+pub struct SimCliOptions {
+    pub listen: SocketAddr,
+    /// `None`: the shipped default scenario.
+    pub scenario: Option<PathBuf>,
+    /// Real time to run for.
+    pub duration: Duration,
+    /// Virtual seconds per real second.
+    pub speed: f64,
+    pub tls: TlsMode,
+    /// How often the status line is refreshed (zero: no status line).
+    pub status_every: Duration,
+}
+
+impl Default for SimCliOptions {
+    fn default() -> Self {
+        SimCliOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            scenario: None,
+            duration: Duration::from_secs(60),
+            speed: 1.0,
+            tls: TlsMode::SelfSigned,
+            status_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs the simulator until `duration` has passed or Ctrl-C, then prints and returns the
+/// summary.
+pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
+    let scenario = match &options.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::default_scenario()?,
+    };
+    let config = SimServerConfig {
+        listen: options.listen,
+        tls: options.tls.clone(),
+        scenario,
+        speed: options.speed,
+        tick: Duration::from_millis(50),
+        max_connections: MAX_CONNECTIONS,
+    };
+    let handle = SimServer::start(config).await?;
+    eprintln!(
+        "acd sim: IP Office simulator on {}",
+        handle.url(PATH_FRAMED)
+    );
+    if let Some(fp) = handle.cert_sha256() {
+        eprintln!("acd sim: certificate SHA-256 fingerprint {fp}");
+    }
+    let deadline = tokio::time::Instant::now() + options.duration;
+    let every = if options.status_every.is_zero() {
+        options.duration.max(Duration::from_secs(1))
+    } else {
+        options.status_every
+    };
+    let mut ticker = tokio::time::interval(every);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = &mut ctrl_c => break,
+            _ = ticker.tick() => {
+                if !options.status_every.is_zero() {
+                    let status = handle.status();
+                    eprint!("\r{status} connections={}  ", handle.connections());
+                    let _ = std::io::stderr().flush();
+                }
+            }
+        }
+    }
+    if !options.status_every.is_zero() {
+        eprintln!();
+    }
+    let summary = handle.summary();
+    handle.shutdown().await;
+    println!("{}", summary.to_json_line());
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_the_default_scenario_and_summarises() {
+        let options = SimCliOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            duration: Duration::from_secs(30),
+            speed: 120.0,
+            tls: TlsMode::Plain,
+            status_every: Duration::ZERO,
+            ..SimCliOptions::default()
+        };
+        let summary = run_cli(options).await.unwrap();
+        // 30 s at 120x is an hour of virtual traffic on two queues.
+        assert!(
+            summary.virtual_seconds >= 3_500.0,
+            "{}",
+            summary.virtual_seconds
+        );
+        assert!(summary.totals.offered > 50, "{:?}", summary.totals);
+        assert!(summary.totals.answered > 0);
+        assert_eq!(summary.queues.len(), 2);
+        let json: serde_json::Value = serde_json::from_str(&summary.to_json_line()).unwrap();
+        assert!(json["totals"]["service_level"].is_number());
+    }
+}

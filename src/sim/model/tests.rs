@@ -1,0 +1,420 @@
+//! Behaviour of the native hunt groups and of the model's bookkeeping.
+
+use std::path::Path;
+
+use acd_core::{CallAttributes, QueueMember, QueueServiceMode, Timestamp};
+use proptest::prelude::*;
+
+use super::*;
+use crate::sim::scenario::Scenario;
+
+/// Three agents A=201 (slow to answer), B=202, C=203; queue Q (3000) with the given ring mode
+/// and extra settings; queue R (3001) with C only.
+fn model(ring_mode: &str, extra: &str) -> Model {
+    let text = format!(
+        r#"
+        [sim]
+        seed = 3
+        answer_delay = {{ dist = "fixed", s = 1 }}
+        wrap_up = {{ dist = "fixed", s = 0 }}
+        voicemail_message = {{ dist = "fixed", s = 30 }}
+        [[user]]
+        extn = "201"
+        name = "A"
+        answer_delay = {{ dist = "fixed", s = 3 }}
+        [[user]]
+        extn = "202"
+        name = "B"
+        [[user]]
+        extn = "203"
+        name = "C"
+        [[queue]]
+        name = "R"
+        extn = "3001"
+        members = ["203"]
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        ring_mode = "{ring_mode}"
+        no_answer_s = 10
+        members = ["201", "202", "203"]
+        {extra}
+        "#
+    );
+    Model::new(&Scenario::from_toml_str(&text, Path::new(".")).unwrap()).unwrap()
+}
+
+fn inject(m: &mut Model, queue: &str, talk_s: u64, patience_s: Option<u64>) -> SimCallId {
+    m.inject_call(
+        queue,
+        InjectedCall {
+            attributes: CallAttributes::default(),
+            priority: 1,
+            talk_ms: talk_s * 1000,
+            patience_ms: patience_s.map(|s| s * 1000),
+        },
+    )
+    .unwrap()
+}
+
+fn at(m: &mut Model, s: u64) {
+    m.advance_to(Timestamp(s * 1000));
+    check_invariants(m);
+}
+
+fn ringing(m: &Model, call: SimCallId) -> Vec<String> {
+    let c = m.call(call).unwrap();
+    c.ringing
+        .iter()
+        .map(|&u| m.users()[u].extn.clone())
+        .collect()
+}
+
+fn agent(m: &Model, call: SimCallId) -> Option<String> {
+    m.call(call)
+        .and_then(|c| c.agent)
+        .map(|u| m.users()[u].extn.clone())
+}
+
+fn set_no_answer(m: &mut Model, extn: &str) {
+    let u = m.user_by_extn(extn).unwrap();
+    m.users[u].no_answer_probability = 1.0;
+}
+
+/// What must hold between users, calls and queues after every event.
+fn check_invariants(m: &Model) {
+    for (i, u) in m.users().iter().enumerate() {
+        match u.activity {
+            Activity::Ringing(c) => {
+                let call = m.call(c).expect("ringing for a call that exists");
+                assert_eq!(call.phase, CallPhase::Ringing);
+                assert!(call.ringing.contains(&i));
+            }
+            Activity::OnCall(c) => {
+                let call = m.call(c).expect("on a call that exists");
+                assert_eq!((call.phase, call.agent), (CallPhase::Connected, Some(i)));
+            }
+            Activity::WrapUp(c) => {
+                let call = m.call(c).expect("wrap-up for a call that exists");
+                assert_eq!((call.phase, call.agent), (CallPhase::AfterCall, Some(i)));
+            }
+            Activity::Idle => {}
+        }
+    }
+    for c in m.calls() {
+        for &u in &c.ringing {
+            assert_eq!(m.users()[u].activity, Activity::Ringing(c.id));
+        }
+        if let Some(q) = c.queue {
+            assert!(m.queues()[q].waiting_calls().any(|id| id == c.id));
+        }
+    }
+    for (qi, q) in m.queues().iter().enumerate() {
+        for id in q.waiting_calls() {
+            assert_eq!(m.call(id).unwrap().queue, Some(qi));
+        }
+    }
+}
+
+#[test]
+fn sequential_starts_at_the_top_and_moves_on_after_no_answer() {
+    let mut m = model("sequential", "");
+    set_no_answer(&mut m, "201");
+    let c = inject(&mut m, "Q", 60, None);
+    assert_eq!(ringing(&m, c), ["201"]);
+    at(&mut m, 9);
+    assert_eq!(ringing(&m, c), ["201"]);
+    at(&mut m, 10);
+    assert_eq!(ringing(&m, c), ["202"]);
+    at(&mut m, 11);
+    assert_eq!(agent(&m, c).as_deref(), Some("202"));
+    // Next call: top of the list again (A, who still does not answer).
+    let d = inject(&mut m, "Q", 60, None);
+    assert_eq!(ringing(&m, d), ["201"]);
+}
+
+#[test]
+fn rotary_continues_after_the_last_member_rung() {
+    let mut m = model("rotary", "");
+    let c = inject(&mut m, "Q", 1, None);
+    assert_eq!(ringing(&m, c), ["201"]);
+    at(&mut m, 10);
+    assert!(m.call(c).is_none());
+    let d = inject(&mut m, "Q", 1, None);
+    assert_eq!(ringing(&m, d), ["202"]);
+    at(&mut m, 20);
+    let e = inject(&mut m, "Q", 1, None);
+    assert_eq!(ringing(&m, e), ["203"]);
+    at(&mut m, 30);
+    let f = inject(&mut m, "Q", 1, None);
+    assert_eq!(ringing(&m, f), ["201"]);
+}
+
+#[test]
+fn longest_waiting_rings_the_agent_idle_longest() {
+    let mut m = model("longest_waiting", "");
+    // All idle since 0: ties go to list order.
+    let c = inject(&mut m, "Q", 5, None);
+    assert_eq!(ringing(&m, c), ["201"]);
+    at(&mut m, 3);
+    assert_eq!(agent(&m, c).as_deref(), Some("201"));
+    at(&mut m, 8);
+    // A has just finished; B and C have been idle since 0.
+    let d = inject(&mut m, "Q", 5, None);
+    assert_eq!(ringing(&m, d), ["202"]);
+}
+
+#[test]
+fn collective_rings_everyone_and_the_first_to_answer_wins() {
+    let mut m = model("collective", "");
+    let c = inject(&mut m, "Q", 60, None);
+    assert_eq!(ringing(&m, c), ["201", "202", "203"]);
+    at(&mut m, 1);
+    // B and C answer after 1 s, B was rung first.
+    assert_eq!(agent(&m, c).as_deref(), Some("202"));
+    let a = m.user_by_extn("201").unwrap();
+    assert_eq!(m.users()[a].activity, Activity::Idle);
+}
+
+#[test]
+fn overflow_moves_waiting_calls_and_counts_them() {
+    let mut m = model(
+        "longest_waiting",
+        "overflow_after_s = 30\noverflow_to = \"R\"\ndisabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let c = inject(&mut m, "Q", 60, None);
+    assert_eq!(m.call(c).unwrap().phase, CallPhase::Queued);
+    at(&mut m, 30);
+    // In R, C rings at once.
+    assert_eq!(ringing(&m, c), ["203"]);
+    let q = m.queue_by_name("R").unwrap();
+    assert_eq!(m.call(c).unwrap().queue, Some(q));
+    at(&mut m, 31);
+    let s = m.summary();
+    assert_eq!(s.queues["Q"].overflowed, 1);
+    assert_eq!(s.queues["Q"].answered, 1);
+    assert_eq!(s.queues["Q"].asa_s, 31.0);
+    assert_eq!(
+        s.queues["R"].offered, 0,
+        "counted on the queue it arrived at"
+    );
+}
+
+#[test]
+fn impatient_callers_abandon_and_voicemail_takes_the_rest() {
+    let mut m = model(
+        "longest_waiting",
+        "voicemail = true\nvoicemail_after_s = 20\ndisabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let impatient = inject(&mut m, "Q", 60, Some(10));
+    let patient = inject(&mut m, "Q", 60, None);
+    at(&mut m, 10);
+    assert!(m.call(impatient).is_none());
+    at(&mut m, 20);
+    assert_eq!(m.call(patient).unwrap().phase, CallPhase::Voicemail);
+    at(&mut m, 50);
+    assert!(m.call(patient).is_none());
+    let s = m.summary().queues["Q"].clone();
+    assert_eq!((s.abandoned, s.voicemail, s.in_progress), (1, 1, 0));
+    assert_eq!(s.longest_wait_s, 10.0);
+}
+
+#[test]
+fn night_service_sends_calls_to_the_fallback_and_reopening_serves_the_queue() {
+    let mut m = model(
+        "longest_waiting",
+        "service_mode = \"night_service\"\nnight_service_to = \"R\"",
+    );
+    let c = inject(&mut m, "Q", 60, None);
+    assert_eq!(m.call(c).unwrap().queue, m.queue_by_name("R"));
+    let code = m.apply(ModelAction::SetServiceMode {
+        queue: "Q".into(),
+        mode: QueueServiceMode::Active,
+    });
+    assert!(code.is_success());
+    let d = inject(&mut m, "Q", 60, None);
+    assert_eq!(ringing(&m, d), ["201"]);
+}
+
+#[test]
+fn member_updates_enable_and_disable_hunting() {
+    let mut m = model(
+        "longest_waiting",
+        "disabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let c = inject(&mut m, "Q", 60, None);
+    assert!(ringing(&m, c).is_empty());
+    let code = m.apply(ModelAction::UpsertQueueMembers {
+        queue: "Q".into(),
+        members: vec![QueueMember {
+            agent: acd_core::AgentId("202".into()),
+            enabled: true,
+        }],
+    });
+    assert!(code.is_success());
+    assert_eq!(ringing(&m, c), ["202"]);
+    let bad = m.apply(ModelAction::SetQueueMembers {
+        queue: "Q".into(),
+        members: vec![QueueMember {
+            agent: acd_core::AgentId("999".into()),
+            enabled: true,
+        }],
+    });
+    assert_eq!(bad, ResultCode::NOT_FOUND);
+}
+
+#[test]
+fn schedule_and_dnd_change_availability() {
+    let text = r#"
+        [[user]]
+        extn = "201"
+        name = "A"
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = ["201"]
+        [[schedule]]
+        at_s = 5
+        user = "201"
+        action = "dnd_on"
+        [[schedule]]
+        at_s = 9
+        user = "201"
+        action = "logout"
+    "#;
+    let mut m = Model::new(&Scenario::from_toml_str(text, Path::new(".")).unwrap()).unwrap();
+    at(&mut m, 5);
+    assert!(m.users()[0].dnd);
+    let c = inject(&mut m, "Q", 60, None);
+    assert!(ringing(&m, c).is_empty());
+    at(&mut m, 9);
+    assert!(!m.users()[0].logged_in);
+    assert_eq!(
+        m.apply(ModelAction::SetDnd {
+            user: "999".into(),
+            on: true
+        }),
+        ResultCode::USER_NOT_FOUND
+    );
+}
+
+#[test]
+fn recording_produces_complete_snapshots() {
+    let mut m = model("longest_waiting", "");
+    m.set_recording(true);
+    let c = inject(&mut m, "Q", 2, None);
+    let n = m.take_notifications();
+    let snap = n
+        .iter()
+        .find_map(|(_, n)| match n {
+            ModelNotification::Call(s) if s.call == c => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(snap.phase, CallPhase::Ringing);
+    assert_eq!(snap.queue.as_deref(), Some("Q"));
+    assert_eq!(snap.ringing, ["201"]);
+    assert!(n
+        .iter()
+        .any(|(_, n)| matches!(n, ModelNotification::User(u) if u.extn == "201")));
+    at(&mut m, 5);
+    let n = m.take_notifications();
+    assert!(n
+        .iter()
+        .any(|(t, n)| *t == Timestamp(5000) && *n == ModelNotification::CallGone { call: c }));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Call {
+        queue: bool,
+        talk_s: u64,
+        patience_s: Option<u64>,
+    },
+    Advance(u64),
+    Transfer {
+        pick: usize,
+        target: &'static str,
+    },
+    Priority {
+        pick: usize,
+        level: &'static str,
+    },
+    Drop {
+        pick: usize,
+    },
+    Dnd {
+        user: &'static str,
+        on: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<bool>(), 1u64..120, proptest::option::of(1u64..60)).prop_map(
+            |(queue, talk_s, patience_s)| Op::Call {
+                queue,
+                talk_s,
+                patience_s
+            }
+        ),
+        (1u64..30).prop_map(Op::Advance),
+        (
+            0usize..8,
+            prop::sample::select(vec!["201", "202", "203", "3000", "3001", "/102/1", "x"])
+        )
+            .prop_map(|(pick, target)| Op::Transfer { pick, target }),
+        (0usize..8, prop::sample::select(vec!["1", "2", "3", "9"]))
+            .prop_map(|(pick, level)| Op::Priority { pick, level }),
+        (0usize..8).prop_map(|pick| Op::Drop { pick }),
+        (
+            prop::sample::select(vec!["201", "202", "203"]),
+            any::<bool>()
+        )
+            .prop_map(|(user, on)| Op::Dnd { user, on }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn bookkeeping_stays_consistent(
+        mode in prop::sample::select(vec!["collective", "sequential", "rotary", "longest_waiting"]),
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        let mut m = model(mode, "overflow_after_s = 40\noverflow_to = \"R\"");
+        let mut t = 0;
+        for o in ops {
+            let ids: Vec<SimCallId> = m.calls().map(|c| c.id).collect();
+            let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(0);
+            match o {
+                Op::Call { queue, talk_s, patience_s } => {
+                    inject(&mut m, if queue { "Q" } else { "R" }, talk_s, patience_s);
+                }
+                Op::Advance(s) => {
+                    t += s;
+                    at(&mut m, t);
+                }
+                Op::Transfer { pick: i, target } => {
+                    let view = View::Queue("Q".into());
+                    m.apply(ModelAction::BlindTransfer { call: pick(i), view, target: target.into() });
+                }
+                Op::Priority { pick: i, level } => {
+                    let view = View::Queue("Q".into());
+                    m.apply(ModelAction::SetPriority { call: pick(i), view, level: level.into() });
+                }
+                Op::Drop { pick: i } => {
+                    m.apply(ModelAction::Drop { call: pick(i), view: View::Queue("Q".into()) });
+                }
+                Op::Dnd { user, on } => {
+                    m.apply(ModelAction::SetDnd { user: user.into(), on });
+                }
+            }
+            check_invariants(&m);
+        }
+        // Every offered call is accounted for exactly once.
+        let s = m.summary().totals;
+        let live = m.calls().filter(|c| !c.answered && c.phase != CallPhase::Voicemail).count() as u64;
+        prop_assert_eq!(s.in_progress, live);
+    }
+}
