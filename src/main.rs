@@ -46,6 +46,30 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Run the IP Office simulator: an MT-CTI3 peer with simulated traffic and agents.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+        /// Scenario file (TOML); the built-in default scenario when left out.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// How long to run (real time).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Serve plain ws:// instead of wss:// (local tests only).
+        #[arg(long, conflicts_with_all = ["cert", "key"])]
+        plain: bool,
+        /// PEM certificate chain to serve (with --key); a self-signed one is generated otherwise.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// PEM private key for --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -186,6 +210,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let summary = runtime()?.block_on(acd::daemon::demo::demo(options))?;
             println!("{}", serde_json::to_string(&summary)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim {
+            listen,
+            scenario,
+            duration,
+            speed,
+            plain,
+            cert,
+            key,
+        } => {
+            use acd::sim::server::TlsMode;
+            if !(speed > 0.0 && speed <= 1000.0) {
+                anyhow::bail!("--speed must be above 0 and at most 1000");
+            }
+            let tls = match (plain, cert, key) {
+                (true, _, _) => TlsMode::Plain,
+                (false, Some(cert), Some(key)) => TlsMode::FromFiles { cert, key },
+                _ => TlsMode::SelfSigned,
+            };
+            let options = acd::sim::cli::SimCliOptions {
+                listen,
+                scenario,
+                duration,
+                speed,
+                tls,
+                ..acd::sim::cli::SimCliOptions::default()
+            };
+            runtime()?.block_on(acd::sim::cli::run_cli(options))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {
