@@ -146,7 +146,7 @@ impl Engine {
         for (q, state) in self.queues.iter().enumerate() {
             if state.policy.is_some() {
                 let mut view = empty_view(&state.id);
-                view.logged_in_agents = state.logged_in as usize;
+                view.logged_in_agents = state.logged_in;
                 per_queue.insert(q, view);
             }
         }
