@@ -353,8 +353,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("route \"German sales\": MATCHES"), "{text}");
-        assert!(text.contains("  eligible     201"), "{text}");
-        assert!(text.contains("  not eligible 203"), "{text}");
+        assert!(text.contains("  eligible     2001"), "{text}");
+        assert!(text.contains("  not eligible 2003"), "{text}");
     }
 
     #[test]
@@ -369,7 +369,7 @@ mod tests {
             text.contains("require deu >= 5 AND (sales OR billing)  (in force)"),
             "{text}"
         );
-        assert!(text.contains("  eligible     205"), "{text}");
+        assert!(text.contains("  eligible     2005"), "{text}");
         let text = explain_call(
             &cfg,
             &call("queue=Sales language=deu time=10:00 waited=4m"),

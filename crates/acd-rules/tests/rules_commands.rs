@@ -51,8 +51,8 @@ fn apply_history_diff_rollback() {
     edit(
         rules.path(),
         "20-queues.toml",
-        "max_waiting = 10",
-        "max_waiting = 12",
+        "max_waiting = 15",
+        "max_waiting = 17",
     );
     let out = commands::apply(
         data.path(),
@@ -66,8 +66,8 @@ fn apply_history_diff_rollback() {
     edit(
         rules.path(),
         "30-routes.toml",
-        "requires = \"sales\"",
-        "requires = \"sails\"",
+        "requires = \"eng >= 6 AND sales >= 5\"",
+        "requires = \"eng >= 6 AND sails >= 5\"",
     );
     let out = commands::apply(
         data.path(),
@@ -86,7 +86,7 @@ fn apply_history_diff_rollback() {
     assert_eq!(record.number, 2);
     assert_eq!(config.version, 2);
     let sales = &config.queues[&acd_core::QueueId::from("Sales")];
-    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(12));
+    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(17));
 
     let out = commands::history(data.path());
     let lines: Vec<&str> = out.text.lines().collect();
@@ -112,8 +112,8 @@ fn apply_history_diff_rollback() {
         "{}",
         out.text
     );
-    assert!(out.text.contains("\n-max_waiting = 10 "), "{}", out.text);
-    assert!(out.text.contains("\n+max_waiting = 12 "), "{}", out.text);
+    assert!(out.text.contains("\n-max_waiting = 15 "), "{}", out.text);
+    assert!(out.text.contains("\n+max_waiting = 17 "), "{}", out.text);
     assert_eq!(
         out.text
             .lines()
@@ -148,7 +148,7 @@ fn apply_history_diff_rollback() {
     let (config, _) = commands::load_active(&store).unwrap().unwrap();
     assert_eq!(config.version, 3);
     let sales = &config.queues[&acd_core::QueueId::from("Sales")];
-    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(10));
+    assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(15));
 }
 
 #[test]
