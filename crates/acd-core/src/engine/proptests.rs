@@ -137,12 +137,12 @@ fn run(ops: &[Op]) -> Vec<String> {
     let mut presence: BTreeMap<usize, (bool, bool, PhoneState)> = BTreeMap::new();
     let mut trace = Vec::new();
     let step = |engine: &mut Engine,
-                    now: u64,
-                    event: Event,
-                    trace: &mut Vec<String>,
-                    outstanding: &mut Vec<CommandId>,
-                    transfer_in_flight: &mut BTreeMap<CallId, CommandId>,
-                    presence: &BTreeMap<usize, (bool, bool, PhoneState)>| {
+                now: u64,
+                event: Event,
+                trace: &mut Vec<String>,
+                outstanding: &mut Vec<CommandId>,
+                transfer_in_flight: &mut BTreeMap<CallId, CommandId>,
+                presence: &BTreeMap<usize, (bool, bool, PhoneState)>| {
         let reserved_before: Vec<Option<CallId>> =
             engine.agents.iter().map(|a| a.reserved_for).collect();
         let out = engine.handle(Timestamp(now), event);
