@@ -12,10 +12,12 @@ use crate::duration::parse_duration;
 use crate::skill_expr::{eval_skill_expr, format_skill_expr};
 use crate::target::format_target;
 use acd_core::{
-    Calendar, CallAttributes, Condition, QueueId, Route, RoutingConfig, SkillExpr, StepAction,
-    Timestamp, TrunkKind,
+    AgentSnapshot, Calendar, CallAttributes, Condition, Engine, Event, PhoneState, Presence,
+    QueueId, QueueMember, QueueServiceMode, QueueSnapshot, Route, RoutingConfig, SkillExpr,
+    StepAction, Timestamp, TrunkKind,
 };
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 const KEYS: [&str; 8] = [
     "queue", "language", "did", "calling", "trunk", "tag", "time", "waited",
@@ -313,7 +315,103 @@ pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timest
             format_target(target)
         );
     }
+    if call.waited_ms == 0 {
+        engine_verdict(&mut out, config, call, minute, now);
+    }
     out
+}
+
+/// The routing core's own answer for the call arriving now, with every agent of the queue
+/// logged in and idle: the scores it would compute and the agent it would pick. Using the
+/// engine itself (rather than re-deriving its scoring here) keeps `explain` honest.
+fn engine_verdict(
+    out: &mut String,
+    config: &RoutingConfig,
+    call: &HypotheticalCall,
+    minute: u16,
+    now: Timestamp,
+) {
+    let at = at_local_minute(now, config.utc_offset_minutes, minute);
+    let mut engine = Engine::new(Arc::new(config.clone()));
+    for policy in config.queues.values() {
+        let members = policy
+            .agents
+            .iter()
+            .map(|a| QueueMember {
+                agent: a.clone(),
+                enabled: true,
+            })
+            .collect();
+        engine.handle(
+            at,
+            Event::QueueChanged(QueueSnapshot {
+                queue: policy.queue.clone(),
+                extension: String::new(),
+                members,
+                service_mode: QueueServiceMode::Active,
+            }),
+        );
+    }
+    for agent in config.agents.values() {
+        engine.handle(
+            at,
+            Event::AgentChanged(AgentSnapshot {
+                agent: agent.agent.clone(),
+                name: String::new(),
+                presence: Presence {
+                    logged_in: true,
+                    dnd: false,
+                    phone_fault: false,
+                },
+                phone: PhoneState::Idle,
+            }),
+        );
+    }
+    let verdict = engine.explain(at, &call.queue, &call.attributes);
+    let _ = writeln!(
+        out,
+        "if every agent were logged in and idle, the engine would score:"
+    );
+    let mut candidates = verdict.candidates.clone();
+    candidates.sort_by(|a, b| {
+        b.eligible
+            .cmp(&a.eligible)
+            .then(b.score.total_cmp(&a.score))
+    });
+    for c in &candidates {
+        let mark = if verdict.winner.as_ref() == Some(&c.agent) {
+            "->"
+        } else {
+            "  "
+        };
+        if c.eligible {
+            let _ = writeln!(
+                out,
+                "  {mark} {:<6} {:>8.1}  {}",
+                c.agent.0, c.score, c.note
+            );
+        } else {
+            let _ = writeln!(out, "  {mark} {:<6} {:>8}  {}", c.agent.0, "-", c.note);
+        }
+    }
+    match &verdict.winner {
+        Some(w) => {
+            let _ = writeln!(out, "winner: {w} ({})", verdict.reason);
+        }
+        None => {
+            let _ = writeln!(out, "no winner: {}", verdict.reason);
+        }
+    }
+}
+
+/// `now` moved to `minute` (local time) of the same local day.
+fn at_local_minute(now: Timestamp, utc_offset_minutes: i32, minute: u16) -> Timestamp {
+    const DAY: i64 = 86_400_000;
+    let offset = i64::from(utc_offset_minutes) * 60_000;
+    let local = now.as_millis() as i64 + offset;
+    let day_start = local - local.rem_euclid(DAY);
+    let utc = day_start + i64::from(minute) * 60_000 - offset;
+    Timestamp::from_millis(utc.max(0) as u64)
 }
 
 fn or_dash(s: &str) -> &str {
@@ -355,6 +453,23 @@ mod tests {
         assert!(text.contains("route \"German sales\": MATCHES"), "{text}");
         assert!(text.contains("  eligible     2001"), "{text}");
         assert!(text.contains("  not eligible 2003"), "{text}");
+    }
+
+    #[test]
+    fn the_engine_names_the_winner_and_its_score() {
+        let text = explain_call(
+            &example(),
+            &call("queue=Sales language=deu time=10:00"),
+            Timestamp(0),
+        );
+        // 2002 has the best German-and-sales fit; 2003 speaks no German.
+        assert!(text.contains("winner: 2002"), "{text}");
+        assert!(text.contains("-> 2002"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("2003") && l.contains("lacks required skills")),
+            "{text}"
+        );
     }
 
     #[test]
