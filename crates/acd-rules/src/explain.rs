@@ -9,12 +9,12 @@
 
 use crate::diag::suggest;
 use crate::duration::parse_duration;
-use crate::skill_expr::{eval_skill_expr, format_skill_expr};
+use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
 use acd_core::{
-    AgentSnapshot, Calendar, CallAttributes, Condition, Engine, Event, PhoneState, Presence,
-    QueueId, QueueMember, QueueServiceMode, QueueSnapshot, Route, RoutingConfig, SkillExpr,
-    StepAction, Timestamp, TrunkKind,
+    AgentSnapshot, CallAttributes, Condition, Engine, Event, PhoneState, Presence, QueueId,
+    QueueMember, QueueServiceMode, QueueSnapshot, Route, RoutingConfig, SkillExpr, StepAction,
+    Timestamp, TrunkKind,
 };
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -86,8 +86,7 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
 }
 
 fn local_minute_of(now: Timestamp, utc_offset_minutes: i32) -> u16 {
-    let minutes = (now.as_millis() / 60_000) as i64 + i64::from(utc_offset_minutes);
-    minutes.rem_euclid(1440) as u16
+    acd_core::calendar::local_day_minute(now, utc_offset_minutes).1
 }
 
 /// Why `cond` does not hold for the call, or `None` when it holds.
@@ -151,21 +150,6 @@ fn clock(minute: u16) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 
-/// Whether the queue's calendar is open at `now`.
-pub fn calendar_open(cal: &Calendar, now: Timestamp) -> bool {
-    let local_ms = now.as_millis() as i64 + i64::from(cal.utc_offset_minutes) * 60_000;
-    let day = local_ms.div_euclid(86_400_000);
-    if cal.closed_days.contains(&day) {
-        return false;
-    }
-    // 1970-01-01 was a Thursday (index 3 with Monday = 0).
-    let weekday = (day + 3).rem_euclid(7) as u8;
-    let minute = (local_ms.rem_euclid(86_400_000) / 60_000) as u16;
-    cal.open.iter().any(|w| {
-        w.weekdays & (1 << weekday) != 0 && minute >= w.from_minute && minute < w.to_minute
-    })
-}
-
 /// The explanation text for `call` under `config` at `now`.
 pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timestamp) -> String {
     let mut out = String::new();
@@ -194,7 +178,7 @@ pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timest
         return out;
     };
     if let Some(cal) = &policy.calendar {
-        if call.local_minute.is_none() && !calendar_open(cal, now) {
+        if call.local_minute.is_none() && !acd_core::calendar::is_open(cal, now) {
             let _ = writeln!(
                 out,
                 "queue {} is closed now: the call goes to {}",
@@ -274,7 +258,7 @@ pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timest
     );
     let mut eligible = 0;
     for agent in &pool {
-        let ok = eval_skill_expr(&required, &agent.skills);
+        let ok = acd_core::skill::matches(&required, &agent.skills);
         eligible += usize::from(ok);
         let skills: Vec<String> = agent
             .skills
@@ -425,7 +409,7 @@ fn or_dash(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acd_core::Target;
+    use acd_core::{Calendar, Target};
 
     fn example() -> RoutingConfig {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routing-rules");
@@ -519,9 +503,18 @@ mod tests {
         };
         // 2025-06-02 (a Monday) 08:00 UTC = 09:00 local.
         let monday_9 = Timestamp(1_748_851_200_000);
-        assert!(calendar_open(&cal, monday_9));
-        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 10 * 3_600_000)));
-        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 86_400_000)));
-        assert!(!calendar_open(&cal, Timestamp(monday_9.0 + 5 * 86_400_000)));
+        assert!(acd_core::calendar::is_open(&cal, monday_9));
+        assert!(!acd_core::calendar::is_open(
+            &cal,
+            Timestamp(monday_9.0 + 10 * 3_600_000)
+        ));
+        assert!(!acd_core::calendar::is_open(
+            &cal,
+            Timestamp(monday_9.0 + 86_400_000)
+        ));
+        assert!(!acd_core::calendar::is_open(
+            &cal,
+            Timestamp(monday_9.0 + 5 * 86_400_000)
+        ));
     }
 }

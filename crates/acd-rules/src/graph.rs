@@ -4,7 +4,7 @@
 
 use crate::diag::{Diag, Loc};
 use crate::model::{RouteDef, RulesDef, S};
-use crate::skill_expr::{eval_skill_expr, format_skill_expr};
+use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
 use acd_core::{Condition, Pattern, QueueId, RoutingConfig, SkillExpr, Target};
 use petgraph::algo::{has_path_connecting, tarjan_scc};
@@ -220,9 +220,11 @@ fn terminals(def: &RulesDef, cfg: &RoutingConfig, diags: &mut Vec<Diag>) {
                 graph.add_edge(qn, node, ());
             }
             let agents = pool(cfg, q);
-            let servable = stages
-                .iter()
-                .any(|e| agents.iter().any(|a| eval_skill_expr(e, &a.skills)));
+            let servable = stages.iter().any(|e| {
+                agents
+                    .iter()
+                    .any(|a| acd_core::skill::matches(e, &a.skills))
+            });
             if servable {
                 graph.add_edge(node, terminal, ());
             }

@@ -284,22 +284,6 @@ pub fn format_skill_expr(expr: &SkillExpr) -> String {
     go(expr, false)
 }
 
-/// Does an agent with these skills satisfy `expr`?
-pub fn eval_skill_expr(
-    expr: &SkillExpr,
-    skills: &std::collections::BTreeMap<String, SkillLevel>,
-) -> bool {
-    match expr {
-        SkillExpr::Any => true,
-        SkillExpr::Skill { name, min_level } => {
-            skills.get(name).is_some_and(|level| level >= min_level)
-        }
-        SkillExpr::And(terms) => terms.iter().all(|t| eval_skill_expr(t, skills)),
-        SkillExpr::Or(terms) => terms.iter().any(|t| eval_skill_expr(t, skills)),
-        SkillExpr::Not(inner) => !eval_skill_expr(inner, skills),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
