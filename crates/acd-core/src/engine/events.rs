@@ -7,7 +7,7 @@
 use super::state::{CallState, ExitKind, Pending, Phase};
 use super::Engine;
 use crate::accounting::CallOutcome;
-use crate::command::{CommandId, CommandKind, Priority};
+use crate::command::{CommandId, CommandKind, Priority, Target};
 use crate::config::{RoutingConfig, SkillExpr};
 use crate::decision::{Decision, DecisionAction, ExitReason, Explanation};
 use crate::event::{
@@ -444,8 +444,48 @@ impl Engine {
                     return;
                 }
                 let kind = *kind;
+                // IP Office follows a call on one queue until the app sends Finish, so a call
+                // sent to another queue would stay invisible there; Finish "1" makes the new
+                // queue report it at once (the guide's recipe for moving calls between queues).
+                let hand_over = match &state.phase {
+                    Phase::Exiting {
+                        target: Target::Queue(next),
+                        ..
+                    } if *next != self.queues[state.queue].id
+                        && state.features.has(Features::FINISH) =>
+                    {
+                        Some((
+                            Explanation::bare(
+                                state.route_name.clone(),
+                                state.last_step,
+                                state.required.clone(),
+                            ),
+                            self.queues[state.queue].id.clone(),
+                            next.clone(),
+                        ))
+                    }
+                    _ => None,
+                };
                 match outcome {
-                    CommandOutcome::Success => self.finalize(call, CallOutcome::Overflowed, now),
+                    CommandOutcome::Success => {
+                        self.finalize(call, CallOutcome::Overflowed, now);
+                        if let Some((mut explanation, queue, next)) = hand_over {
+                            self.emit(
+                                CommandKind::Finish {
+                                    call,
+                                    report_next: true,
+                                },
+                                Pending::Other,
+                            );
+                            explanation.reason = format!("moved to queue {next}: report it there");
+                            self.decide(Decision {
+                                call,
+                                queue,
+                                action: DecisionAction::Finish,
+                                explanation,
+                            });
+                        }
+                    }
                     CommandOutcome::Failed(code) => {
                         // Fall back to routing in the queue; retry an exit rule later.
                         state.phase = Phase::Waiting;

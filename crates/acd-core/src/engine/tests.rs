@@ -646,8 +646,22 @@ fn exit_when_queue_too_long() {
     assert_eq!(transfers(&out)[0].2, Target::Queue("Overflow".into()));
     assert_eq!(transfers(&out)[0].3, "301");
     assert!(out.decisions[0].to_string().contains("QueueFull"));
-    // The overflowed call then appears in the other queue: accounted there as overflowed.
-    sim.ok(transfers(&out)[0].0);
+    // Once the transfer succeeded, Finish "1" hands the call over so the other queue reports
+    // it at once (IP Office otherwise keeps following it on this one).
+    let out = sim.ok(transfers(&out)[0].0).clone();
+    assert!(
+        out.commands.iter().any(|c| c.kind
+            == CommandKind::Finish {
+                call: CallId(3),
+                report_next: true
+            }),
+        "{:?}",
+        out.commands
+    );
+    assert!(out
+        .decisions
+        .iter()
+        .any(|d| d.action == DecisionAction::Finish && d.explanation.reason.contains("Overflow")));
     counters_balance(&sim.engine);
 }
 
