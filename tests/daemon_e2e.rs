@@ -10,7 +10,6 @@ mod daemon_support;
 
 use daemon_support::*;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 const SPEED: f64 = 20.0;
 /// Calls in tests/fixtures/e2e/calls.csv, by language; one German caller abandons by design.
@@ -39,12 +38,6 @@ fn sum_where(page: &str, name: &str, with: &[(&str, &str)]) -> f64 {
 fn queue_counter(page: &str, what: &str) -> u64 {
     let name = format!("acd_queue_calls_{what}_total");
     sample(page, &name, &[("queue", "Sales")]).unwrap_or(0.0) as u64
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let (status, page) = http_get(addr, "/metrics").expect("metrics server reachable");
-    assert_eq!(status, 200);
-    page
 }
 
 #[test]

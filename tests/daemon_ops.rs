@@ -10,7 +10,6 @@ mod daemon_support;
 use daemon_support::*;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 const SPEED: f64 = 20.0;
 
