@@ -97,6 +97,19 @@ fn calls_are_routed_by_skill_escalated_and_counted_alike_on_both_sides() {
         "{page}"
     );
 
+    // Each service-level threshold of the rules (20 s, 25 s) is an exact histogram bucket.
+    for le in ["20", "25"] {
+        let within = sample(
+            &page,
+            "acd_queue_answer_wait_seconds_bucket",
+            &[("queue", "Sales"), ("le", le)],
+        );
+        assert!(
+            within.is_some_and(|n| n <= simulated.answered as f64),
+            "no bucket at {le} s: {page}"
+        );
+    }
+
     // Routed by skill, as the simulator saw who answered what.
     let by_lang = |lang: &str| -> BTreeMap<String, u64> {
         observed
