@@ -28,7 +28,7 @@ pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
         queues = ?config.routing.queues,
         "acd starting"
     );
-    let metrics = telemetry::install(&[20.0])?;
+    let metrics = telemetry::install(&service_level_thresholds(&config))?;
     let (status_tx, status_rx) = watch::channel(LiveStatus::default());
     let ready = readiness(status_rx);
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
@@ -59,6 +59,34 @@ pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
     let report = report?;
     tracing::info!("acd stopped cleanly");
     Ok(report)
+}
+
+/// The service-level thresholds (seconds) of the rules the engine is about to run, so the
+/// wait histograms get a bucket exactly at each. Histogram buckets are fixed when the recorder
+/// is installed: a threshold added by a later reload is served by the nearest bucket until the
+/// next restart. The run loop decides (and reports) which rules really run; here a missing or
+/// broken ruleset only means the default threshold.
+fn service_level_thresholds(config: &DaemonConfig) -> Vec<f64> {
+    let from_files = acd_rules::check_dir(&config.routing.rules_dir)
+        .ok()
+        .and_then(|checked| checked.into_result().ok())
+        .map(|(routing, _)| routing);
+    let routing = from_files.or_else(|| {
+        let store = acd_rules::commands::open_store(&config.data_dir).ok()?;
+        acd_rules::commands::load_active(&store)
+            .ok()
+            .flatten()
+            .map(|(routing, _)| routing)
+    });
+    let mut thresholds: Vec<f64> = routing
+        .iter()
+        .flat_map(|r| r.queues.values())
+        .flat_map(|q| q.service_level_ms.iter().map(|ms| *ms as f64 / 1000.0))
+        .collect();
+    if thresholds.is_empty() {
+        thresholds.push(20.0);
+    }
+    thresholds
 }
 
 /// `/readyz` follows the run loop's published readiness.

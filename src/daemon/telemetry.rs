@@ -55,6 +55,10 @@ pub fn install(service_level_thresholds_s: &[f64]) -> Result<PrometheusHandle, B
         .set_buckets_for_metric(Matcher::Full(DECISION_LATENCY.into()), &LATENCY_BUCKETS)?
         .install_recorder()?;
     describe();
+    // Present from the first scrape: a probe or alert must not see "no data" while the engine
+    // is still loading its rules.
+    metrics::gauge!(READY).set(0.0);
+    metrics::counter!(RULES_RELOAD_FAILURES).increment(0);
     Ok(handle)
 }
 

@@ -96,6 +96,37 @@ pub struct QueueSummary {
     pub probability_wait: f64,
 }
 
+/// What the simulator saw a router do, so tests can check routing from IP Office's side
+/// rather than trusting the router's own account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Commands received, by action, then by result code.
+    pub commands: BTreeMap<String, BTreeMap<i32, u64>>,
+    /// Answered calls by the caller's language (empty when none), then by the answering
+    /// agent's extension.
+    pub answered_by_language: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Observed {
+    pub fn record_command(&mut self, action: &str, code: i32) {
+        *self
+            .commands
+            .entry(action.to_string())
+            .or_default()
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    pub fn record_answer(&mut self, language: String, extn: String) {
+        *self
+            .answered_by_language
+            .entry(language)
+            .or_default()
+            .entry(extn)
+            .or_default() += 1;
+    }
+}
+
 /// The run summary printed as the last line of `acd sim`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimSummary {
@@ -103,6 +134,8 @@ pub struct SimSummary {
     pub service_level_threshold_s: f64,
     pub totals: QueueSummary,
     pub queues: BTreeMap<String, QueueSummary>,
+    #[serde(default)]
+    pub observed: Observed,
 }
 
 impl SimSummary {
@@ -122,6 +155,7 @@ impl SimSummary {
             service_level_threshold_s: sl_ms as f64 / 1000.0,
             totals: total.summary(),
             queues,
+            observed: Observed::default(),
         }
     }
 

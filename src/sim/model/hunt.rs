@@ -321,6 +321,9 @@ impl Model {
             if let Some(s) = self.stats.get_mut(c.origin_queue) {
                 s.record_answer(wait, self.sl_ms);
             }
+            let language = c.attributes.language.clone();
+            let extn = self.users[a].extn.clone();
+            self.observed.record_answer(language, extn);
         }
         let talk = c.talk_ms;
         self.events.schedule(

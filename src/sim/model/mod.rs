@@ -34,7 +34,7 @@ use super::dist::{seconds_to_ms, Dist};
 use super::error::SimError;
 use super::scenario::{RingMode, Scenario, ScheduleEntry, ServiceModeSpec, UserSpec};
 use super::scheduler::Scheduler;
-use super::stats::{QueueStats, SimSummary};
+use super::stats::{Observed, QueueStats, SimSummary};
 use traffic::{TraceCall, Traffic};
 pub use types::*;
 
@@ -259,6 +259,7 @@ pub struct Model {
     schedule: Vec<ScheduleEntry>,
     trace: Vec<TraceCall>,
     stats: Vec<QueueStats>,
+    observed: Observed,
     sl_ms: Millis,
     voicemail_message: Dist,
     defaults: AgentDefaults,
@@ -319,6 +320,7 @@ impl Model {
             schedule: scenario.schedule.clone(),
             trace: Vec::new(),
             stats: Vec::new(),
+            observed: Observed::default(),
             sl_ms: seconds_to_ms(s.service_level_s),
             voicemail_message: s.voicemail_message.clone(),
             defaults: AgentDefaults {
@@ -592,14 +594,16 @@ impl Model {
     }
 
     pub fn summary(&self) -> SimSummary {
-        SimSummary::build(
+        let mut summary = SimSummary::build(
             self.now.as_millis(),
             self.sl_ms,
             self.queues
                 .iter()
                 .zip(&self.stats)
                 .map(|(q, s)| (q.name.as_str(), s)),
-        )
+        );
+        summary.observed = self.observed.clone();
+        summary
     }
 
     /// Raw counters per queue (origin queue of each call), in scenario order.
@@ -630,7 +634,9 @@ impl Model {
 
     /// Applies an action at the current time and returns IP Office's result code.
     pub fn apply(&mut self, action: ModelAction) -> ResultCode {
+        let name = action.name();
         let code = self.apply_action(action);
+        self.observed.record_command(name, code.0);
         self.flush();
         code
     }

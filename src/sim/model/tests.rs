@@ -418,3 +418,45 @@ proptest! {
         prop_assert_eq!(s.in_progress, live);
     }
 }
+
+#[test]
+fn the_summary_reports_commands_by_result_and_who_answered_which_language() {
+    let mut m = model(
+        "longest_waiting",
+        "disabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let c = m
+        .inject_call(
+            "Q",
+            InjectedCall {
+                attributes: CallAttributes {
+                    language: "deu".into(),
+                    ..CallAttributes::default()
+                },
+                priority: 1,
+                talk_ms: 60_000,
+                patience_ms: None,
+            },
+        )
+        .unwrap();
+    let ok = m.apply(ModelAction::BlindTransfer {
+        call: c,
+        view: View::Queue("Q".into()),
+        target: "202".into(),
+    });
+    assert!(ok.is_success());
+    let bad = m.apply(ModelAction::SetQueueMembers {
+        queue: "Q".into(),
+        members: vec![QueueMember {
+            agent: acd_core::AgentId("999".into()),
+            enabled: true,
+        }],
+    });
+    at(&mut m, 5);
+    assert_eq!(agent(&m, c).as_deref(), Some("202"));
+    let observed = m.summary().observed;
+    assert_eq!(observed.commands["blind_transfer"][&0], 1);
+    assert_eq!(observed.commands["set_queue_members"][&bad.0], 1);
+    assert_eq!(observed.answered_by_language["deu"]["202"], 1);
+    assert_eq!(observed.answered_by_language.len(), 1);
+}

@@ -192,6 +192,24 @@ pub enum ModelAction {
     },
 }
 
+impl ModelAction {
+    /// A stable snake_case name, for counting commands by kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelAction::BlindTransfer { .. } => "blind_transfer",
+            ModelAction::SetPriority { .. } => "set_priority",
+            ModelAction::Finish { .. } => "finish",
+            ModelAction::Drop { .. } => "drop",
+            ModelAction::Answer { .. } => "answer",
+            ModelAction::SetQueueMembers { .. } => "set_queue_members",
+            ModelAction::UpsertQueueMembers { .. } => "upsert_queue_members",
+            ModelAction::RemoveQueueMembers { .. } => "remove_queue_members",
+            ModelAction::SetServiceMode { .. } => "set_service_mode",
+            ModelAction::SetDnd { .. } => "set_dnd",
+        }
+    }
+}
+
 /// Live figures for the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Status {
