@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::error::SimError;
 use super::scenario::Scenario;
-use super::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS, PATH_FRAMED};
+use super::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS};
 use super::stats::SimSummary;
+use crate::wire::framing::Framing;
 
 #[derive(Debug, Clone)]
 pub struct SimCliOptions {
@@ -57,7 +58,7 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
     let handle = SimServer::start(config).await?;
     eprintln!(
         "acd sim: IP Office simulator on {}",
-        handle.url(PATH_FRAMED)
+        handle.url(Framing::Framed)
     );
     if let Some(fp) = handle.cert_sha256() {
         eprintln!("acd sim: certificate SHA-256 fingerprint {fp}");

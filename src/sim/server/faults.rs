@@ -7,6 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
+use crate::wire::framing::{Framing, FRAME_HEADER};
+
+/// A `Message` whose field 3 (Subscribe) announces 12 octets of which only 2 follow: no
+/// protobuf decoder can read it.
+const TRUNCATED_MESSAGE: [u8; 4] = [0x1A, 0x0C, 0x08, 0x01];
 
 /// Faults that every open connection acts on at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +22,23 @@ pub(crate) enum ConnFault {
     TerminateSubscriptions,
     /// Send a binary message that is not a valid frame.
     Malformed,
+}
+
+/// The binary message the malformed-frame fault sends. On the framed path the header is also
+/// wrong (`00 00 00 02`), so a client's header check is exercised before its decoder; on the
+/// unframed path there is no header, only the unreadable `Message`.
+pub(crate) fn malformed_frame(framing: Framing) -> Vec<u8> {
+    match framing {
+        Framing::Framed => {
+            let mut bytes = FRAME_HEADER.to_vec();
+            if let Some(last) = bytes.last_mut() {
+                *last = 2;
+            }
+            bytes.extend_from_slice(&TRUNCATED_MESSAGE);
+            bytes
+        }
+        Framing::Unframed => TRUNCATED_MESSAGE.to_vec(),
+    }
 }
 
 /// Faults that apply to the next commands, whichever connection sends them.
@@ -76,5 +98,30 @@ impl FaultInjector {
     fn broadcast(&self, fault: ConnFault) {
         // No receiver just means no connection is open: nothing to fault.
         let _ = self.shared.conn_faults.send(fault);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::framing::{decode, decode_any, FrameError, DEFAULT_MAX_FRAME_BYTES};
+
+    #[test]
+    fn malformed_frames_are_refused_by_the_wire_layer() {
+        let framed = malformed_frame(Framing::Framed);
+        assert_eq!(
+            decode(&framed, Framing::Framed, DEFAULT_MAX_FRAME_BYTES),
+            Err(FrameError::WrongHeader {
+                found: [0, 0, 0, 2]
+            })
+        );
+        let bare = malformed_frame(Framing::Unframed);
+        assert!(matches!(
+            decode(&bare, Framing::Unframed, DEFAULT_MAX_FRAME_BYTES),
+            Err(FrameError::Undecodable { len: 4, .. })
+        ));
+        // Even a client that guesses the variant cannot read either of them.
+        assert!(decode_any(&framed, DEFAULT_MAX_FRAME_BYTES).is_err());
+        assert!(decode_any(&bare, DEFAULT_MAX_FRAME_BYTES).is_err());
     }
 }

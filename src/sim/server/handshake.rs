@@ -10,15 +10,13 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use super::Shared;
-
-pub const PATH_FRAMED: &str = "/tpkt/openapi";
-pub const PATH_UNFRAMED: &str = "/tpkt/openapinoframing";
-pub const SUBPROTOCOL: &str = "openapi";
+use crate::wire::connect::SUBPROTOCOL;
+use crate::wire::framing::Framing;
 
 /// What the handshake decided, read by the connection task after the upgrade.
 #[derive(Debug, Default)]
 pub(crate) struct Accepted {
-    pub framed: bool,
+    pub framing: Framing,
     /// A connection slot was reserved and must be released when the connection ends.
     pub slot: bool,
 }
@@ -57,10 +55,12 @@ pub(crate) fn check(
     req: &Request,
     mut resp: Response,
 ) -> Result<Response, ErrorResponse> {
-    let framed = match req.uri().path() {
-        PATH_FRAMED => true,
-        PATH_UNFRAMED => false,
-        _ => return Err(reject(StatusCode::NOT_FOUND, "unknown web service")),
+    let path = req.uri().path();
+    let Some(framing) = [Framing::Framed, Framing::Unframed]
+        .into_iter()
+        .find(|f| f.path() == path)
+    else {
+        return Err(reject(StatusCode::NOT_FOUND, "unknown web service"));
     };
     let authorised = credentials(req).is_some_and(|(u, p)| {
         shared
@@ -101,7 +101,7 @@ pub(crate) fn check(
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let mut a = accepted.lock().unwrap_or_else(|e| e.into_inner());
-    a.framed = framed;
+    a.framing = framing;
     a.slot = true;
     Ok(resp)
 }

@@ -5,7 +5,6 @@
 //! Tests and the daemon start it in-process with [`SimServer::start`] on `127.0.0.1:0`.
 
 mod faults;
-mod frame;
 mod handshake;
 mod render;
 mod session;
@@ -27,10 +26,10 @@ use super::error::SimError;
 use super::model::{Model, Status};
 use super::scenario::Scenario;
 use super::stats::SimSummary;
+use crate::wire::connect::Endpoint;
+use crate::wire::framing::Framing;
 pub use faults::FaultInjector;
 use faults::{CommandFaults, ConnFault};
-pub use frame::{decode as decode_frame, encode as encode_frame, FrameError, FRAME_HEADER};
-pub use handshake::{PATH_FRAMED, PATH_UNFRAMED, SUBPROTOCOL};
 pub use render::{ccflags, lines_flags, QUEUE_FLAG_MEMBERS};
 pub use tls::TlsMode;
 
@@ -178,10 +177,19 @@ impl SimHandle {
         self.local_addr
     }
 
-    /// `ws://…/tpkt/openapi` or `wss://…` for the framed service.
-    pub fn url(&self, path: &str) -> String {
+    /// `ws://…/tpkt/openapi` or `wss://…` for the given service.
+    pub fn url(&self, framing: Framing) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
-        format!("{scheme}://{}{path}", self.local_addr)
+        format!("{scheme}://{}{}", self.local_addr, framing.path())
+    }
+
+    /// Where the engine's wire layer should connect to reach this simulator.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            secure: self.tls,
+            host: self.local_addr.ip().to_string(),
+            port: self.local_addr.port(),
+        }
     }
 
     /// SHA-256 fingerprint of the server certificate (None for plain ws).
@@ -326,12 +334,12 @@ where
         }
     };
     let ws = tokio_tungstenite::accept_hdr_async(stream, callback).await;
-    let (framed, slot) = {
+    let (framing, slot) = {
         let a = accepted.lock().unwrap_or_else(|e| e.into_inner());
-        (a.framed, a.slot)
+        (a.framing, a.slot)
     };
     match ws {
-        Ok(ws) => session::run(ws, framed, shared.clone(), shutdown).await,
+        Ok(ws) => session::run(ws, framing, shared.clone(), shutdown).await,
         Err(e) => tracing::debug!("simulator websocket handshake refused: {e}"),
     }
     if slot {

@@ -17,11 +17,11 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use super::faults::ConnFault;
-use super::frame;
+use super::faults::{malformed_frame, ConnFault};
 use super::render::{self, lines_flags};
 use super::Shared;
 use crate::sim::model::{Model, ModelAction, ResultCode, SimCallId, View};
+use crate::wire::framing::{self, Framing, DEFAULT_MAX_FRAME_BYTES};
 use crate::wire::pb;
 use pb::call_function::Action;
 
@@ -69,7 +69,7 @@ struct Subscription {
 }
 
 struct Session {
-    framed: bool,
+    framing: Framing,
     subs: BTreeMap<i32, Subscription>,
     next_callid: i32,
     outbox: Vec<Vec<u8>>,
@@ -84,7 +84,7 @@ fn msg(payload: pb::message::Payload) -> pb::Message {
 
 pub(super) async fn run<S>(
     ws: WebSocketStream<S>,
-    framed: bool,
+    framing: Framing,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -93,7 +93,7 @@ pub(super) async fn run<S>(
     let (mut sink, mut stream) = ws.split();
     let epoch = shared.epoch.load(Ordering::SeqCst);
     let mut session = Session {
-        framed,
+        framing,
         subs: BTreeMap::new(),
         next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
         outbox: Vec::new(),
@@ -116,7 +116,7 @@ pub(super) async fn run<S>(
             f = faults.recv() => match f {
                 Ok(ConnFault::Drop) | Err(broadcast::error::RecvError::Closed) => break 'conn,
                 Ok(ConnFault::TerminateSubscriptions) => session.terminate_all("terminated"),
-                Ok(ConnFault::Malformed) => session.outbox.push(vec![0xDE, 0xAD, 0xBE, 0xEF, 0xFF]),
+                Ok(ConnFault::Malformed) => session.outbox.push(malformed_frame(session.framing)),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
             },
             _ = tokio::time::sleep_until(deadline) => session.on_timer(),
@@ -140,7 +140,7 @@ impl Session {
     }
 
     fn send(&mut self, m: pb::Message) {
-        self.outbox.push(frame::encode(&m, self.framed));
+        self.outbox.push(framing::encode(&m, self.framing));
     }
 
     fn take_due(&mut self) -> Vec<Vec<u8>> {
@@ -166,7 +166,7 @@ impl Session {
         if delay.is_zero() {
             self.send(m);
         } else {
-            let bytes = frame::encode(&m, self.framed);
+            let bytes = framing::encode(&m, self.framing);
             self.delayed.push((Instant::now() + delay, bytes));
         }
     }
@@ -203,7 +203,7 @@ impl Session {
     }
 
     fn on_frame(&mut self, bytes: &[u8], shared: &Shared) {
-        let m = match frame::decode(bytes, self.framed) {
+        let m = match framing::decode(bytes, self.framing, DEFAULT_MAX_FRAME_BYTES) {
             Ok(m) => m,
             Err(e) => {
                 // IP Office cannot answer a message it cannot read (no requestid to use).
