@@ -15,7 +15,7 @@ use super::pb;
 use super::result_code::{ResultCode, WireResult};
 use super::secret::Secret;
 use super::tls::TlsOptions;
-use super::translate::{command_label, Translator};
+use super::translate::{command_label, Translated, Translator};
 use acd_core::{AgentId, Command, CommandId, CommandOutcome, Event, QueueId};
 use futures_util::{SinkExt, StreamExt};
 use rand::SeedableRng;
@@ -683,7 +683,15 @@ impl Connection {
     fn command(&mut self, translator: &mut Translator, cmd: Command, now: Instant) {
         let kind = command_label(&cmd.kind);
         match translator.command(&cmd) {
-            Ok(wire) => {
+            Ok(Translated::AlreadyDone(why)) => {
+                debug!(command = kind, "command not needed: {why}");
+                metrics::command(kind, WireResult::Known(ResultCode::Success).metric_label());
+                self.events.push(SessionEvent::Core(Event::CommandResult {
+                    id: cmd.id,
+                    outcome: CommandOutcome::Success,
+                }));
+            }
+            Ok(Translated::Send(wire)) => {
                 let requestid = self.request(Pending::Command { id: cmd.id, kind }, now);
                 debug!(
                     command = kind,

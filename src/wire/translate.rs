@@ -30,6 +30,25 @@ pub struct WireCommand {
     pub payload: pb::subscribe_cmd::Payload,
 }
 
+/// What a core command becomes on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Translated {
+    Send(Box<WireCommand>),
+    /// The command's effect already holds; nothing is sent and the core hears success. (Finish
+    /// on a call its queue no longer reports, as ephemeral subscriptions do once it left.)
+    AlreadyDone(&'static str),
+}
+
+#[cfg(test)]
+impl Translated {
+    fn sent(self) -> WireCommand {
+        match self {
+            Translated::Send(w) => *w,
+            Translated::AlreadyDone(why) => panic!("nothing sent: {why}"),
+        }
+    }
+}
+
 /// Why a core command could not be turned into a wire command. Reported to the core as a
 /// failed `CommandResult` with [`CommandRefused::result_code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -463,10 +482,31 @@ impl Translator {
     }
 
     /// Turns a core command into the wire command for the subscription that can act on it.
-    pub fn command(&self, command: &Command) -> Result<WireCommand, CommandRefused> {
+    pub fn command(&self, command: &Command) -> Result<Translated, CommandRefused> {
+        if let CommandKind::Finish { call, .. } = &command.kind {
+            let legs = self
+                .legs
+                .get(call)
+                .ok_or(CommandRefused::UnknownCall(*call))?;
+            if legs.queue.is_none() {
+                return Ok(Translated::AlreadyDone(
+                    "the queue no longer reports this call",
+                ));
+            }
+        }
+        self.wire_command(command)
+            .map(|w| Translated::Send(Box::new(w)))
+    }
+
+    fn wire_command(&self, command: &Command) -> Result<WireCommand, CommandRefused> {
         use pb::call_function::Action;
         let call_fn = |call: CallId, action: Action, arg1: &str| {
-            let (subscribe_id, callid) = self.route_call(call)?;
+            // SetPriority and Finish are queue actions: they go to the queue leg even when
+            // the call no longer queues there (a reporting subscription still knows it).
+            let (subscribe_id, callid) = match action {
+                Action::SetPriority | Action::Finish => self.route_queue_leg(call)?,
+                _ => self.route_call(call)?,
+            };
             Ok(WireCommand {
                 subscribe_id,
                 payload: pb::subscribe_cmd::Payload::Callcontrol(pb::UpdateCallControl {
@@ -542,6 +582,13 @@ impl Translator {
             return Ok((*sub, *callid));
         }
         legs.queue.ok_or(CommandRefused::UnknownCall(call))
+    }
+
+    fn route_queue_leg(&self, call: CallId) -> Result<(i32, i32), CommandRefused> {
+        self.legs
+            .get(&call)
+            .and_then(|legs| legs.queue)
+            .ok_or(CommandRefused::UnknownCall(call))
     }
 
     fn route_queue(&self, queue: &QueueId) -> Result<i32, CommandRefused> {
@@ -939,7 +986,7 @@ mod tests {
             target: Target::Agent(AgentId::from("201")),
             dial: "201".into(),
         });
-        let w = t.command(&transfer).unwrap();
+        let w = t.command(&transfer).unwrap().sent();
         assert_eq!(w.subscribe_id, Q);
         let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
             panic!()
@@ -953,7 +1000,8 @@ mod tests {
                 call: CallId(1),
                 priority: Priority::High,
             }))
-            .unwrap();
+            .unwrap()
+            .sent();
         let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
             panic!()
         };
@@ -965,7 +1013,8 @@ mod tests {
                 call: CallId(1),
                 report_next: true,
             }))
-            .unwrap();
+            .unwrap()
+            .sent();
         let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
             panic!()
         };
@@ -980,7 +1029,8 @@ mod tests {
         t.notify(&cc(Q, vec![], vec![4]), now);
         let w = t
             .command(&cmd(CommandKind::Drop { call: CallId(1) }))
-            .unwrap();
+            .unwrap()
+            .sent();
         assert_eq!(w.subscribe_id, U);
         let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
             panic!()
@@ -989,6 +1039,24 @@ mod tests {
             (ucc.callid, ucc.callfunction.as_ref().unwrap().action),
             (9, 1)
         );
+
+        // The queue no longer reports the call: Finish has nothing left to do, and SetPriority
+        // (a queue action) has nowhere to go.
+        assert_eq!(
+            t.command(&cmd(CommandKind::Finish {
+                call: CallId(1),
+                report_next: false,
+            }))
+            .unwrap(),
+            Translated::AlreadyDone("the queue no longer reports this call")
+        );
+        let err = t
+            .command(&cmd(CommandKind::SetPriority {
+                call: CallId(1),
+                priority: Priority::High,
+            }))
+            .unwrap_err();
+        assert_eq!(err.result_code(), ResultCode::CallControlCallNotFound);
 
         let err = t
             .command(&cmd(CommandKind::Drop { call: CallId(77) }))
@@ -1008,7 +1076,8 @@ mod tests {
                     enabled: false,
                 },
             })
-            .unwrap();
+            .unwrap()
+            .sent();
         assert_eq!(w.subscribe_id, Q);
         let pb::subscribe_cmd::Payload::Queue(uq) = &w.payload else {
             panic!()
@@ -1028,7 +1097,8 @@ mod tests {
                     mode: ServiceMode::OutOfService,
                 },
             })
-            .unwrap();
+            .unwrap()
+            .sent();
         let pb::subscribe_cmd::Payload::Queue(uq) = &w.payload else {
             panic!()
         };
