@@ -3,7 +3,8 @@
 //! 14 calls (tests/fixtures/e2e) with the fixture ruleset. The simulator's own account, not the
 //! engine's, shows that German callers were answered only by German speakers and English
 //! callers only by English speakers, that an escalation step raised a priority with
-//! SetPriority, and that every command succeeded; the engine's /metrics agree with the
+//! SetPriority, that the engine ended each answered call's reporting with Finish, and that
+//! every command succeeded; the engine's /metrics agree with the
 //! simulator's summary once the traffic has ended.
 
 mod daemon_support;
@@ -47,6 +48,18 @@ fn calls_are_routed_by_skill_escalated_and_counted_alike_on_both_sides() {
     let (mut sim, url) = start_sim(&pki, &fixtures().join("e2e.toml"), SPEED, "5m");
     let rules = copy_rules(dir.path());
     let config = write_config(dir.path(), &url, &pki, &rules, false);
+    // Reporting (non-ephemeral) queue subscriptions: IP Office follows each call until the
+    // engine is done with it and says so with Finish.
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("request_timeout = \"5s\""));
+    std::fs::write(
+        &config,
+        text.replace(
+            "request_timeout = \"5s\"",
+            "request_timeout = \"5s\"\nephemeral_queues = false",
+        ),
+    )
+    .unwrap();
     let (mut daemon, addr) = start_daemon(&config);
 
     // The trace ends after 14 calls; wait until the engine has seen every one of them end
@@ -149,6 +162,8 @@ fn calls_are_routed_by_skill_escalated_and_counted_alike_on_both_sides() {
     }
     let received = |action: &str| commands.get(action).and_then(|r| r.get(&0)).copied();
     assert_eq!(received("blind_transfer"), Some(simulated.answered));
+    // Once an agent answered, the engine was done with the call and ended its reporting.
+    assert_eq!(received("finish"), Some(simulated.answered), "{commands:?}");
 
     // The VIP caller's escalation step raised its priority: one SetPriority reached IP Office,
     // and the engine counts the steps it applied (priority, then widen).

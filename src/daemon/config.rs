@@ -71,6 +71,10 @@ pub struct PbxConfig {
     pub insecure: bool,
     pub request_timeout: Duration,
     pub subscription_timeout: Option<Duration>,
+    /// Subscribe to routed queues with the ephemeral flag (calls reported only while they
+    /// queue). Off: IP Office reports each call for its whole life until the engine sends
+    /// Finish.
+    pub ephemeral_queues: bool,
 }
 
 impl std::fmt::Debug for PbxConfig {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for PbxConfig {
             .field("ca_file", &self.ca_file)
             .field("pin_sha256", &self.pin_sha256.map(hex::encode))
             .field("insecure", &self.insecure)
+            .field("ephemeral_queues", &self.ephemeral_queues)
             .finish()
     }
 }
@@ -131,6 +136,8 @@ struct RawPbx {
     request_timeout: Option<String>,
     #[serde(default)]
     subscription_timeout: Option<String>,
+    #[serde(default)]
+    ephemeral_queues: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -348,6 +355,7 @@ impl DaemonConfig {
                 insecure: raw.pbx.tls.insecure,
                 request_timeout,
                 subscription_timeout,
+                ephemeral_queues: raw.pbx.ephemeral_queues.unwrap_or(true),
             },
             routing: RoutingSection {
                 queues: raw.routing.queues,

@@ -123,6 +123,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
             insecure: false,
             request_timeout: Duration::from_secs(5),
             subscription_timeout: None,
+            ephemeral_queues: true,
         },
         routing: RoutingSection {
             queues: routed.clone(),

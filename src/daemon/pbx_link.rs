@@ -7,6 +7,9 @@ use crate::wire::secret::Secret;
 use crate::wire::session::{QueueSelector, SessionConfig};
 use crate::wire::tls::TlsOptions;
 
+/// Queue ccflags bit 30: report calls only while they queue.
+pub const EPHEMERAL_CCFLAG: u32 = 0x4000_0000;
+
 /// Builds the session configuration; fails only on an address the wire layer cannot parse.
 pub fn session_config(config: &DaemonConfig) -> Result<SessionConfig, EndpointError> {
     let endpoints = config
@@ -36,6 +39,9 @@ pub fn session_config(config: &DaemonConfig) -> Result<SessionConfig, EndpointEr
         .iter()
         .map(|q| QueueSelector::parse(q))
         .collect();
+    if !config.pbx.ephemeral_queues {
+        session.queue_ccflags &= !EPHEMERAL_CCFLAG;
+    }
     session.request_timeout = config.pbx.request_timeout;
     session.subscription_timeout = config.pbx.subscription_timeout;
     Ok(session)

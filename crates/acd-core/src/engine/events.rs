@@ -190,7 +190,10 @@ impl Engine {
             return;
         }
         let q = call.queue;
-        let wants_finish = call.in_queue && call.features.has(Features::FINISH);
+        // The engine is done with an answered call: Finish ends its reporting on the queue. A
+        // non-ephemeral queue subscription would otherwise report it for its whole life; with
+        // ephemeral ones the wire layer sees there is nothing left to finish.
+        let wants_finish = call.features.has(Features::FINISH);
         let explanation = Explanation::bare(
             call.route_name.clone(),
             call.last_step,
