@@ -11,6 +11,7 @@ use super::config::DaemonConfig;
 use super::rules_manager::{Reload, RulesManager};
 use super::telemetry;
 use crate::wire::session::{self, LinkStatus, SessionConfig, SessionEvent, SessionHandle};
+use crate::wire::translate::command_label;
 use acd_core::{
     CallOutcome, CommandId, DecisionAction, Engine, Event, FinishedCall, Output, QueueCounters,
     QueueId,
@@ -225,7 +226,7 @@ impl LoopState {
             record_finished(finished);
         }
         for command in output.commands {
-            let kind = command_kind(&command.kind);
+            let kind = command_label(&command.kind);
             *self.commands_sent.entry(kind.to_string()).or_default() += 1;
             self.in_flight.insert(command.id, (kind, Instant::now()));
             if let Err(e) = session.send(command).await {
@@ -354,18 +355,6 @@ fn decision_kind(action: &DecisionAction) -> &'static str {
         DecisionAction::Exit { .. } => "exit",
         DecisionAction::Finish => "finish",
         DecisionAction::Rona { .. } => "rona",
-    }
-}
-
-fn command_kind(kind: &acd_core::CommandKind) -> &'static str {
-    use acd_core::CommandKind as K;
-    match kind {
-        K::Transfer { .. } => "blind_transfer",
-        K::SetPriority { .. } => "set_priority",
-        K::Finish { .. } => "finish",
-        K::Drop { .. } => "drop",
-        K::SetQueueMember { .. } => "set_queue_member",
-        K::SetServiceMode { .. } => "set_service_mode",
     }
 }
 
