@@ -346,9 +346,24 @@ impl Engine {
     pub(super) fn on_rules_changed(&mut self, now: Timestamp, config: Arc<RoutingConfig>) {
         self.config = config;
         let config = Arc::clone(&self.config);
+        let mut waiting = Vec::new();
         for call in self.calls.values_mut() {
-            // Calls keep their route (by name) and progress; a route that disappeared leaves
-            // the call with its current requirements and no further steps.
+            if call.phase == Phase::Waiting {
+                // Waiting calls are routed afresh under the new rules, as if they had arrived
+                // at their original time: route, requirements and every step already due.
+                let queue = &self.queues[call.queue].id;
+                call.route = match_route(&config, queue, &call.attributes, now);
+                let route = call.route.and_then(|r| config.routes.get(r));
+                call.route_name = route.map(|r| r.name.clone());
+                call.required = route.map_or(SkillExpr::Any, |r| r.requires.clone());
+                call.next_step = 0;
+                call.last_step = None;
+                waiting.push(call.id);
+                continue;
+            }
+            // Calls on their way to an agent or out of the queue keep their route (by name)
+            // and progress; a route that disappeared leaves them with their current
+            // requirements and no further steps.
             call.route = call
                 .route_name
                 .as_ref()
@@ -356,6 +371,10 @@ impl Engine {
             if call.route.is_none() {
                 call.route_name = None;
             }
+        }
+        for id in &waiting {
+            self.dirty_calls.insert(*id);
+            self.apply_due_steps(now, *id);
         }
         self.reindex_all(now);
         let ids: Vec<CallId> = self.calls.keys().copied().collect();

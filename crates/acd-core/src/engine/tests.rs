@@ -1045,3 +1045,41 @@ fn view_counts_agents_and_queues() {
     assert_eq!(v.agents[&AgentAvailability::Reserved], 1);
     assert_eq!(v.agents[&AgentAvailability::LoggedOff], 1);
 }
+
+#[test]
+fn rules_change_reroutes_waiting_calls_and_keeps_their_arrival() {
+    // Only an expert may take the call: 2001 (level 5) stays idle while it waits.
+    let mut sim = Sim::new(routed(vec![], skill("deu", 9)));
+    sim.send(agent_event("2002", true, PhoneState::OnCall));
+    sim.idle("2001");
+    assert!(transfers(sim.call(1)).is_empty());
+    sim.wait(40_000);
+
+    // The supervisor relaxes the route and adds a step that is already due for this call
+    // (it has waited 40 s): under the new rules 2001 qualifies at once.
+    let mut relaxed = routed(
+        vec![Step {
+            after_ms: 30_000,
+            action: StepAction::Require(skill("deu", 5)),
+        }],
+        skill("deu", 9),
+    );
+    relaxed.version = 2;
+    let out = sim.send(Event::RulesChanged(Arc::new(relaxed))).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+    let offer = out
+        .decisions
+        .iter()
+        .find(|d| matches!(d.action, DecisionAction::Offer { .. }))
+        .unwrap();
+    assert_eq!(offer.explanation.step, Some(0));
+    // Answered: its wait counts from the original arrival, not from the reload.
+    sim.ok(transfers(&out)[0].0);
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
+    assert_eq!(out.finished[0].wait_ms, 40_000);
+}
