@@ -243,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConnection { config } => {
             let config = load_config(&config)?;
-            let session = acd::daemon::pbx_link::session_config(&config)?;
+            let session = acd::daemon::pbx_link::session_config(&config, Vec::new())?;
             match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
                 Ok(report) => {
                     print!("{report}");

@@ -4,14 +4,19 @@ use super::config::DaemonConfig;
 use crate::wire::connect::{Endpoint, EndpointError};
 use crate::wire::framing::Framing;
 use crate::wire::secret::Secret;
-use crate::wire::session::{QueueSelector, SessionConfig};
+use crate::wire::session::{AgentSelector, QueueSelector, SessionConfig};
 use crate::wire::tls::TlsOptions;
 
 /// Queue ccflags bit 30: report calls only while they queue.
 pub const EPHEMERAL_CCFLAG: u32 = 0x4000_0000;
 
 /// Builds the session configuration; fails only on an address the wire layer cannot parse.
-pub fn session_config(config: &DaemonConfig) -> Result<SessionConfig, EndpointError> {
+/// `rule_agents` are the extensions the routing rules name: followed along with the members of
+/// the routed queues.
+pub fn session_config(
+    config: &DaemonConfig,
+    rule_agents: Vec<String>,
+) -> Result<SessionConfig, EndpointError> {
     let endpoints = config
         .pbx
         .endpoints
@@ -42,6 +47,7 @@ pub fn session_config(config: &DaemonConfig) -> Result<SessionConfig, EndpointEr
     if !config.pbx.ephemeral_queues {
         session.queue_ccflags &= !EPHEMERAL_CCFLAG;
     }
+    session.agents = AgentSelector::MembersAnd(rule_agents);
     session.request_timeout = config.pbx.request_timeout;
     session.subscription_timeout = config.pbx.subscription_timeout;
     Ok(session)

@@ -81,8 +81,9 @@ pub async fn run(
 ) -> Result<RunReport, RunError> {
     let (mut rules, routing) =
         RulesManager::start(&config.data_dir, &config.routing.rules_dir, clock::now())?;
+    let rule_agents = routing.agents.keys().map(|a| a.0.clone()).collect();
     let mut engine = Engine::new(routing);
-    let session_config = session_config(&config)?;
+    let session_config = session_config(&config, rule_agents)?;
     let (session, mut events) = session::spawn(session_config);
 
     // The watcher lives as long as the loop; without it no file events arrive.
@@ -178,8 +179,12 @@ async fn reload(
     }
 }
 
-fn session_config(config: &DaemonConfig) -> Result<SessionConfig, RunError> {
-    super::pbx_link::session_config(config).map_err(|e| RunError::Session(e.to_string()))
+fn session_config(
+    config: &DaemonConfig,
+    rule_agents: Vec<String>,
+) -> Result<SessionConfig, RunError> {
+    super::pbx_link::session_config(config, rule_agents)
+        .map_err(|e| RunError::Session(e.to_string()))
 }
 
 /// Bookkeeping around the engine that only the daemon needs: commands in flight (for draining

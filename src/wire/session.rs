@@ -73,6 +73,9 @@ pub enum AgentSelector {
     #[default]
     MembersOfRoutedQueues,
     Extensions(Vec<String>),
+    /// The members of the routed queues and these extensions (agents the rules name who are
+    /// not, or not yet, members in IP Office).
+    MembersAnd(Vec<String>),
 }
 
 /// Everything a session needs.
@@ -992,7 +995,10 @@ impl Connection {
                     sub.snapshot_at = None;
                 }
                 let events = translator.notify(&n, now);
-                if self.agents == AgentSelector::MembersOfRoutedQueues {
+                if matches!(
+                    self.agents,
+                    AgentSelector::MembersOfRoutedQueues | AgentSelector::MembersAnd(_)
+                ) {
                     for ev in &events {
                         if let Event::QueueChanged(q) = ev {
                             for m in &q.members {
@@ -1107,7 +1113,9 @@ impl Connection {
     fn agent_selected(&self, extn: &str) -> bool {
         match &self.agents {
             AgentSelector::All => true,
-            AgentSelector::Extensions(list) => list.iter().any(|e| e == extn),
+            AgentSelector::Extensions(list) | AgentSelector::MembersAnd(list) => {
+                list.iter().any(|e| e == extn)
+            }
             AgentSelector::MembersOfRoutedQueues => false,
         }
     }
