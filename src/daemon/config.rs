@@ -206,7 +206,7 @@ impl DaemonConfig {
     ) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_path_buf(),
-            message: e.to_string(),
+            message: parse_error_message(text, &e),
         })?;
         let base_dir = origin.parent().unwrap_or(Path::new("."));
 
@@ -371,6 +371,18 @@ impl DaemonConfig {
     }
 }
 
+/// Where and what, without quoting the offending line: it may hold the password (an unquoted
+/// or misspelt `password = …`), and error messages end up in the journal.
+fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
+    let position = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", position.unwrap_or_default(), e.message().trim_end())
+}
+
 fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -492,6 +504,19 @@ mod tests {
         for (text, key) in cases {
             let err = DaemonConfig::parse(text, Path::new("acd.toml"), &no_env).unwrap_err();
             assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_password() {
+        for text in [
+            "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword=Hunter2Secret\n",
+            "[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npasword=\"Hunter2Secret\"\n",
+        ] {
+            let err = DaemonConfig::parse(text, Path::new("acd.toml"), &no_env).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("Hunter2Secret"), "{shown}");
+            assert!(shown.contains("line 4"), "{shown}");
         }
     }
 

@@ -19,7 +19,7 @@ use acd_rules::commands::{
     apply_dir, load_active, open_store, ActiveError, ApplyError, ApplyOutcome,
 };
 use acd_rules::read_dir;
-use acd_store::{content_hash, StoreError, VersionRecord};
+use acd_store::{content_hash, RulesStore, StoreError, VersionRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -72,6 +72,25 @@ impl RulesManager {
         };
         manager.disk_hash = manager.current_disk_hash();
         let store = manager.open()?;
+        // Files whose content some stored version already has are not news: the active
+        // version (perhaps a rollback) wins over them, also across restarts.
+        let already_stored = match (&manager.disk_hash, store.active()) {
+            (Some(disk), Ok(Some(active))) if *disk != active.content_hash => store
+                .history()
+                .map(|h| h.iter().any(|v| v.content_hash == *disk))
+                .unwrap_or(false),
+            _ => false,
+        };
+        if already_stored {
+            if let Some((config, record)) = load_active(&store)? {
+                tracing::info!(
+                    version = record.number,
+                    "the rules files hold an older stored version; running the active version"
+                );
+                manager.running_now(&record);
+                return Ok((manager, Arc::new(config)));
+            }
+        }
         match apply_dir(&store, rules_dir, "applied at engine start", now) {
             Ok(outcome) => {
                 let config = manager.accept(outcome);
@@ -145,13 +164,19 @@ impl RulesManager {
     pub fn reload(&mut self, now: Timestamp) -> Reload {
         let disk = self.current_disk_hash();
         let disk_changed = disk.is_none() || disk != self.disk_hash;
-        self.disk_hash = disk;
         let store = match self.open() {
             Ok(s) => s,
+            // The files stay "changed": the next reload tries them again.
             Err(e) => return self.refuse(e.to_string()),
         };
         if disk_changed {
-            match apply_dir(&store, &self.rules_dir, "hot reload", now) {
+            let result = apply_dir(&store, &self.rules_dir, "hot reload", now);
+            // Remember the files as seen once they were judged (applied or invalid), not when
+            // the store could not be reached.
+            if matches!(result, Ok(_) | Err(ApplyError::Invalid(_))) {
+                self.disk_hash = disk;
+            }
+            match result {
                 Ok(outcome) => {
                     let before = self.running;
                     let config = self.accept(outcome);
@@ -202,5 +227,94 @@ fn render_apply_error(e: &ApplyError) -> String {
     match e {
         ApplyError::Invalid(report) => report.render(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::example_rules;
+
+    const T0: Timestamp = Timestamp(1_748_851_200_000);
+
+    fn edit(dir: &Path, from: &str, to: &str) {
+        let path = dir.join("20-queues.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn a_rollback_survives_reloads_and_restarts() {
+        let data = tempfile::tempdir().unwrap();
+        let rules = tempfile::tempdir().unwrap();
+        example_rules::write_to(rules.path()).unwrap();
+
+        let (mut m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        assert_eq!(config.version, 1);
+        edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
+        assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
+
+        // A supervisor rolls back to version 1 (stored as version 3) and reloads the engine.
+        let out = acd_rules::commands::rollback(data.path(), 1, T0);
+        assert_eq!(out.exit_code, 0, "{}", out.text);
+        assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 3));
+        assert!(matches!(m.reload(T0), Reload::Unchanged));
+        drop(m);
+
+        // The files on disk still hold version 2's content: a restart keeps the rollback.
+        let (m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        assert_eq!(config.version, 3);
+        assert_eq!(m.running_version(), 3);
+        let sales = &config.queues[&acd_core::QueueId::from("Sales")];
+        assert_eq!(sales.max_waiting.as_ref().map(|w| w.0), Some(15));
+
+        // A genuinely new edit still wins.
+        edit(rules.path(), "max_waiting = 16", "max_waiting = 17");
+        drop(m);
+        let (_, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        assert_eq!(config.version, 4);
+    }
+
+    #[test]
+    fn broken_files_at_start_run_the_last_good_version() {
+        let data = tempfile::tempdir().unwrap();
+        let rules = tempfile::tempdir().unwrap();
+        example_rules::write_to(rules.path()).unwrap();
+        let (m, _) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        drop(m);
+        edit(
+            rules.path(),
+            "strategy = \"longest-idle\"",
+            "strategy = \"longest-idel\"",
+        );
+        let (mut m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        assert_eq!(config.version, 1);
+        // Refused once at start; a reload without a new edit changes nothing.
+        assert!(matches!(m.reload(T0), Reload::Unchanged));
+        assert_eq!(m.running_version(), 1);
+        edit(
+            rules.path(),
+            "strategy = \"longest-idel\"",
+            "strategy = \"fewest-calls\"",
+        );
+        assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
+    }
+
+    #[test]
+    fn nothing_to_run_is_a_clear_error() {
+        let data = tempfile::tempdir().unwrap();
+        let rules = tempfile::tempdir().unwrap();
+        example_rules::write_to(rules.path()).unwrap();
+        edit(
+            rules.path(),
+            "strategy = \"longest-idle\"",
+            "strategy = \"longest-idel\"",
+        );
+        let err = RulesManager::start(data.path(), rules.path(), T0)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no usable routing rules"), "{err}");
+        assert!(err.to_string().contains("longest-idel"), "{err}");
     }
 }

@@ -184,7 +184,9 @@ enum Control {
 /// The daemon's side of a running session.
 #[derive(Debug)]
 pub struct SessionHandle {
-    control: mpsc::Sender<Control>,
+    /// Unbounded on purpose: the run loop must never block on the session while the session
+    /// blocks on handing the run loop events (each side would wait for the other).
+    control: mpsc::UnboundedSender<Control>,
     status: watch::Receiver<LinkStatus>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -194,7 +196,6 @@ impl SessionHandle {
     pub async fn send(&self, cmd: Command) -> Result<(), SessionClosed> {
         self.control
             .send(Control::Command(cmd))
-            .await
             .map_err(|_| SessionClosed)
     }
 
@@ -205,7 +206,7 @@ impl SessionHandle {
     /// Ends every subscription, closes the websocket and waits for the task to finish.
     pub async fn shutdown(self) {
         let (tx, rx) = oneshot::channel();
-        if self.control.send(Control::Shutdown(tx)).await.is_ok() {
+        if self.control.send(Control::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
         let _ = self.task.await;
@@ -216,7 +217,7 @@ impl SessionHandle {
 pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEvent>) {
     metrics::describe();
     config.warn_if_insecure();
-    let (control_tx, control_rx) = mpsc::channel(256);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (status_tx, status_rx) = watch::channel(LinkStatus::Disconnected {
         reason: "not connected yet".to_string(),
@@ -253,7 +254,7 @@ struct Orphaned;
 struct Session {
     config: SessionConfig,
     backoff: BackoffState,
-    control: mpsc::Receiver<Control>,
+    control: mpsc::UnboundedReceiver<Control>,
     events: mpsc::Sender<SessionEvent>,
     status: watch::Sender<LinkStatus>,
     translator: Translator,
