@@ -23,6 +23,11 @@ use std::sync::Arc;
 pub(crate) const LEFT_QUEUE_GRACE_MS: Millis = 5_000;
 /// How long an agent stays excluded for a call after a failed transfer or RONA.
 pub(crate) const EXCLUDE_MS: Millis = 60_000;
+/// IP Office's MTCTISESS_REQUESTTIMEOUT, also what the wire layer reports when a command got
+/// no answer: the outcome is unknown.
+pub(crate) const REQUEST_TIMEOUT: u32 = 5001;
+/// MTCTISESS_CALLCONTROL_CALLNOTFOUND: the call no longer exists.
+pub(crate) const CALL_NOT_FOUND: u32 = 602;
 /// How long to wait before trying a failed exit again.
 pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 
@@ -564,16 +569,49 @@ impl Engine {
                 self.schedule_call(call, now);
                 self.rona_if_unreachable(now, agent);
             }
+            CommandOutcome::Failed(REQUEST_TIMEOUT) => {
+                // No answer from IP Office: the transfer may well have happened. Offering the
+                // call elsewhere now could pull it away from a ringing agent, so it is treated
+                // as ringing and the notify stream (answer, re-queue) or RONA decides.
+                let q = state.queue;
+                let ring_timeout = self.queues[q]
+                    .policy
+                    .as_ref()
+                    .map_or(self.config.default_rona, |p| p.rona)
+                    .ring_timeout_ms;
+                state.phase = Phase::Ringing {
+                    agent,
+                    deadline: at.plus(ring_timeout).max(now.plus(1)),
+                };
+                state.last_failure = Some(format!(
+                    "no answer from IP Office to the transfer to {}",
+                    self.agents[agent].id
+                ));
+                self.schedule_call(call, now);
+            }
             CommandOutcome::Failed(code) => {
-                state.phase = Phase::Waiting;
                 state.excluded.push((agent, now.plus(EXCLUDE_MS)));
                 state.last_failure = Some(format!(
                     "transfer to {} failed ({code})",
                     self.agents[agent].id
                 ));
+                // The call is gone (602), or left the queue while the transfer was on its way
+                // (the caller hung up, an agent picked it up): offering it again would chase a
+                // call that is not there. It ends as abandoned unless an answer or a new
+                // queue report arrives within the grace period.
+                let gone = code == CALL_NOT_FOUND || !state.in_queue;
+                state.phase = if gone {
+                    Phase::LeftQueue {
+                        deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                    }
+                } else {
+                    Phase::Waiting
+                };
                 self.release_agent(agent, call, now);
                 self.index_call(call);
-                self.dirty_calls.insert(call);
+                if !gone {
+                    self.dirty_calls.insert(call);
+                }
                 self.schedule_call(call, now);
             }
         }

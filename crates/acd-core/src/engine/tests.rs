@@ -1083,3 +1083,56 @@ fn rules_change_reroutes_waiting_calls_and_keeps_their_arrival() {
         .clone();
     assert_eq!(out.finished[0].wait_ms, 40_000);
 }
+
+#[test]
+fn a_call_that_hangs_up_during_an_offer_is_not_chased() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    sim.idle("2002");
+    let out = sim.call(1).clone();
+    let (cmd, ..) = transfers(&out)[0].clone();
+    // The queue stops reporting the call (caller hung up) while the transfer is on its way.
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    let out = sim
+        .send(Event::CommandResult {
+            id: cmd,
+            outcome: CommandOutcome::Failed(602),
+        })
+        .clone();
+    assert!(transfers(&out).is_empty(), "offered again: {out:?}");
+    let out = sim.wait(120_000);
+    assert!(transfers(&out).is_empty());
+    assert_eq!(out.finished[0].outcome, CallOutcome::Abandoned);
+    assert!(sim.engine.calls.is_empty(), "call record never forgotten");
+    counters_balance(&sim.engine);
+    assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
+}
+
+#[test]
+fn a_transfer_without_answer_from_ip_office_is_not_duplicated() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    sim.idle("2002");
+    let out = sim.call(1).clone();
+    let (cmd, ..) = transfers(&out)[0].clone();
+    // 5001: the outcome is unknown, the transfer may have happened.
+    let out = sim
+        .send(Event::CommandResult {
+            id: cmd,
+            outcome: CommandOutcome::Failed(5001),
+        })
+        .clone();
+    assert!(transfers(&out).is_empty(), "second transfer: {out:?}");
+    // It had: 2001 answers.
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
+    assert_eq!(out.finished[0].outcome, CallOutcome::Answered);
+    counters_balance(&sim.engine);
+}
