@@ -266,6 +266,43 @@ async fn command_without_response_times_out_as_5001() {
 }
 
 #[tokio::test]
+async fn commands_lost_with_the_connection_are_reported_as_5001() {
+    let mut peer = Peer::start(PeerOptions::default()).await;
+    let mut cfg = config(&peer);
+    // Long enough that only the lost connection can explain a prompt answer.
+    cfg.request_timeout = Duration::from_secs(600);
+    let (handle, mut rx) = session::spawn(cfg);
+    let mut conn = peer.accept().await;
+    let _subs = set_up(&mut conn, 1).await;
+    handle
+        .send(Command {
+            id: CommandId(9),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Sales"),
+                mode: acd_core::ServiceMode::NightService,
+            },
+        })
+        .await
+        .unwrap();
+    let msg = conn.recv().await;
+    assert!(matches!(payload_of(&msg), P::Subscribecmd(_)), "{msg:?}");
+    conn.drop_connection();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let SessionEvent::Core(Event::CommandResult { id, outcome }) =
+                rx.recv().await.expect("session ended")
+            {
+                assert_eq!(id, CommandId(9));
+                return outcome;
+            }
+        }
+    })
+    .await
+    .expect("no result for the command lost with the connection");
+    assert_eq!(outcome, CommandOutcome::Failed(5001));
+}
+
+#[tokio::test]
 async fn reconnects_and_resubscribes_after_the_server_drops_the_connection() {
     let mut peer = Peer::start(PeerOptions::default()).await;
     let (_handle, mut rx) = session::spawn(config(&peer));

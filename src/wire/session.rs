@@ -380,10 +380,35 @@ impl Session {
     }
 
     async fn connection(&mut self, ws: WsStream) -> Exit {
+        let mut conn = Connection::new(&self.config);
+        let exit = self.serve_connection(ws, &mut conn).await;
+        if let Exit::Lost(_) = &exit {
+            // Commands whose answer died with the connection: their outcome is unknown, as
+            // after a request timeout. The core must hear about every command it sent, or it
+            // would wait for them forever.
+            for (_, (_, pending)) in conn.pending.drain() {
+                if let Pending::Command { id, kind } = pending {
+                    metrics::command(
+                        kind,
+                        WireResult::Known(ResultCode::RequestTimeout).metric_label(),
+                    );
+                    if self
+                        .emit(command_failed(id, ResultCode::RequestTimeout))
+                        .await
+                        .is_err()
+                    {
+                        return Exit::Shutdown(None);
+                    }
+                }
+            }
+        }
+        exit
+    }
+
+    async fn serve_connection(&mut self, ws: WsStream, conn: &mut Connection) -> Exit {
         let (mut sink, mut stream) = ws.split();
         let now = Instant::now();
         self.translator.reset_connection(now);
-        let mut conn = Connection::new(&self.config);
         conn.subscribe(&mut self.translator, SubTarget::Lines, now);
         loop {
             // Outgoing first (acks included), then the events the last input produced.
