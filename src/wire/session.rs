@@ -436,7 +436,10 @@ impl Session {
                 let _ = sink.close().await;
                 return Exit::Lost(reason);
             }
-            let deadline = conn.next_deadline();
+            let deadline = [conn.next_deadline(), self.translator.next_ending()]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 control = self.control.recv() => match control {
                     None => return Exit::Shutdown(None),
@@ -911,6 +914,12 @@ impl Connection {
     }
 
     fn timers(&mut self, translator: &mut Translator, now: Instant) {
+        self.events.extend(
+            translator
+                .due_endings(now)
+                .into_iter()
+                .map(SessionEvent::Core),
+        );
         let expired: Vec<i32> = self
             .pending
             .iter()

@@ -22,6 +22,9 @@ use tokio::time::Instant;
 /// How long the mapping of a call that no subscription reports any more is kept, so that a call
 /// moving between queues and agents (briefly reported nowhere) keeps its [`CallId`].
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(300);
+/// How long a call whose last agent leg ended may take to reappear elsewhere before it is
+/// reported ended.
+pub const END_GRACE: Duration = Duration::from_secs(2);
 
 /// A command the session can send: on which subscription, with which payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +91,10 @@ struct Legs {
     /// subscribe_id -> callid on user subscriptions.
     users: BTreeMap<i32, i32>,
     orphaned_at: Option<Instant>,
+    /// The last leg was an agent's call appearance: the call ends unless it turns up again
+    /// within [`END_GRACE`] (a RONA or agent transfer back to a queue shows up on the queue
+    /// after the agent's leg is gone).
+    ending: bool,
 }
 
 impl Legs {
@@ -265,7 +272,6 @@ impl Translator {
             }
             _ => {}
         }
-        self.sweep_orphans(now);
         events
     }
 
@@ -327,19 +333,38 @@ impl Translator {
         }
     }
 
-    fn sweep_orphans(&mut self, now: Instant) {
-        let expired: Vec<CallId> = self
+    /// Calls whose time is up: those whose last agent leg ended [`END_GRACE`] ago, and any
+    /// call no subscription has reported for [`ORPHAN_GRACE`] (lost across a reconnect). Each
+    /// is reported ended and forgotten, so nothing waits on a call that is not there.
+    pub fn due_endings(&mut self, now: Instant) -> Vec<Event> {
+        let due: Vec<CallId> = self
             .legs
             .iter()
             .filter(|(_, l)| {
-                l.orphaned_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= ORPHAN_GRACE)
+                l.orphaned_at.is_some_and(|t| {
+                    let grace = if l.ending { END_GRACE } else { ORPHAN_GRACE };
+                    now.saturating_duration_since(t) >= grace
+                })
             })
             .map(|(c, _)| *c)
             .collect();
-        for call in expired {
+        let mut events = Vec::with_capacity(due.len());
+        for call in due {
             self.forget_call(call);
+            events.push(Event::CallEnded { call });
         }
+        events
+    }
+
+    /// When [`Translator::due_endings`] next has something to report.
+    pub fn next_ending(&self) -> Option<Instant> {
+        self.legs
+            .values()
+            .filter_map(|l| {
+                let grace = if l.ending { END_GRACE } else { ORPHAN_GRACE };
+                l.orphaned_at.map(|t| t + grace)
+            })
+            .min()
     }
 
     fn queue_calls(
@@ -357,6 +382,7 @@ impl Translator {
             if let Some(legs) = self.legs.get_mut(&call) {
                 legs.queue = Some((sub, ci.callid));
                 legs.orphaned_at = None;
+                legs.ending = false;
             }
             let queued = matches!(
                 ci.state(),
@@ -414,6 +440,7 @@ impl Translator {
             if let Some(legs) = self.legs.get_mut(&call) {
                 legs.users.insert(sub, ci.callid);
                 legs.orphaned_at = None;
+                legs.ending = false;
             }
             let Some(u) = self.users.get_mut(&sub) else {
                 return;
@@ -454,8 +481,9 @@ impl Translator {
                 continue;
             };
             if self.drop_leg(sub, lost.callid, now) {
-                events.push(Event::CallEnded { call: leg.call });
-                self.forget_call(leg.call);
+                if let Some(legs) = self.legs.get_mut(&leg.call) {
+                    legs.ending = true;
+                }
             }
         }
         self.agent_changed(sub, events);
@@ -863,8 +891,13 @@ mod tests {
         );
         assert!(!ev.iter().any(|e| matches!(e, Event::CallAnswered { .. })));
         let ev = t.notify(&cc(U, vec![], vec![7]), now);
-        assert!(matches!(&ev[0], Event::CallEnded { call: CallId(1) }));
-        assert!(matches!(&ev[1], Event::AgentChanged(s) if s.phone == PhoneState::Idle));
+        assert!(matches!(&ev[0], Event::AgentChanged(s) if s.phone == PhoneState::Idle));
+        // Ended once it has not turned up anywhere else for the grace period.
+        assert_eq!(t.next_ending(), Some(now + END_GRACE));
+        assert!(t.due_endings(now + END_GRACE / 2).is_empty());
+        let ev = t.due_endings(now + END_GRACE);
+        assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+        assert_eq!(t.next_ending(), None);
         // The call is forgotten: the same gcid later is a new call.
         let ev = t.notify(
             &cc(Q, vec![callinfo(2, b"g1", State::Queueing)], vec![]),
@@ -883,10 +916,24 @@ mod tests {
         );
         let ev = t.notify(&cc(U, vec![], vec![1]), now);
         assert!(!ev.iter().any(|e| matches!(e, Event::CallEnded { .. })));
-        let ev = t.notify(&cc(U2, vec![], vec![5]), now);
-        assert!(ev
-            .iter()
-            .any(|e| matches!(e, Event::CallEnded { call: CallId(1) })));
+        assert!(t.due_endings(now + END_GRACE).is_empty());
+        t.notify(&cc(U2, vec![], vec![5]), now);
+        let ev = t.due_endings(now + END_GRACE);
+        assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+    }
+
+    #[test]
+    fn a_call_sent_back_to_the_queue_is_not_ended_in_between() {
+        let (mut t, now) = setup();
+        t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+        // RONA: the agent's leg goes before the queue reports the call again.
+        t.notify(&cc(U, vec![], vec![1]), now);
+        let ev = t.notify(
+            &cc(Q, vec![callinfo(4, b"g", State::Queueing)], vec![]),
+            now + Duration::from_millis(300),
+        );
+        assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
+        assert!(t.due_endings(now + END_GRACE * 10).is_empty());
     }
 
     #[test]
@@ -1131,6 +1178,9 @@ mod tests {
         assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
         t.reset_connection(now);
         t.add_queue(Q + 200, QueueId::from("Sales"));
+        // Not seen again within the grace period: reported ended and forgotten.
+        let ev = t.due_endings(now + ORPHAN_GRACE + Duration::from_secs(10));
+        assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
         let ev = t.notify(
             &cc(Q + 200, vec![], vec![]),
             now + ORPHAN_GRACE + Duration::from_secs(10),
