@@ -549,7 +549,17 @@ impl Translator {
             })
         };
         match &command.kind {
-            CommandKind::Transfer { call, dial, .. } => call_fn(*call, Action::BlindTransfer, dial),
+            CommandKind::Transfer { call, dial, .. } => {
+                // A call still ringing at an agent (RONA, with ephemeral queue subscriptions)
+                // is moved with Redirect: IP Office offers only Drop, Answer and Redirect on a
+                // ringing appearance and ignores a BlindTransfer there.
+                let action = if self.ringing_at_user(*call) {
+                    Action::Redirect
+                } else {
+                    Action::BlindTransfer
+                };
+                call_fn(*call, action, dial)
+            }
             CommandKind::SetPriority { call, priority } => {
                 call_fn(*call, Action::SetPriority, priority.arg())
             }
@@ -610,6 +620,18 @@ impl Translator {
             return Ok((*sub, *callid));
         }
         legs.queue.ok_or(CommandRefused::UnknownCall(call))
+    }
+
+    /// Whether a command on `call` would go to a user's appearance that is ringing.
+    fn ringing_at_user(&self, call: CallId) -> bool {
+        match self.route_call(call) {
+            Ok((sub, callid)) => self
+                .users
+                .get(&sub)
+                .and_then(|u| u.calls.get(&callid))
+                .is_some_and(|leg| leg.state == State::Ringing),
+            Err(_) => false,
+        }
     }
 
     fn route_queue_leg(&self, call: CallId) -> Result<(i32, i32), CommandRefused> {
@@ -920,6 +942,37 @@ mod tests {
         t.notify(&cc(U2, vec![], vec![5]), now);
         let ev = t.due_endings(now + END_GRACE);
         assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+    }
+
+    #[test]
+    fn a_call_ringing_at_an_agent_is_moved_with_redirect() {
+        let (mut t, now) = setup();
+        t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+        let transfer = |id| Command {
+            id: CommandId(id),
+            kind: CommandKind::Transfer {
+                call: CallId(1),
+                target: Target::Queue(QueueId::from("Sales")),
+                dial: "3001".into(),
+            },
+        };
+        let w = t.command(&transfer(1)).unwrap().sent();
+        assert_eq!(w.subscribe_id, U);
+        let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+            panic!()
+        };
+        let f = ucc.callfunction.as_ref().unwrap();
+        assert_eq!((f.action, f.arg1.as_str()), (6, "3001"));
+        // Once connected, a transfer is a BlindTransfer again.
+        t.notify(
+            &cc(U, vec![callinfo(1, b"g", State::Connected)], vec![]),
+            now,
+        );
+        let w = t.command(&transfer(2)).unwrap().sent();
+        let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+            panic!()
+        };
+        assert_eq!(ucc.callfunction.as_ref().unwrap().action, 5);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct Features(pub u32);
 impl Features {
     pub const DROP: u32 = 1 << 0;
     pub const BLIND_TRANSFER: u32 = 1 << 4;
+    /// Moves a call that is ringing at a user (the wire layer's concern; listed for the
+    /// simulator and the wire layer to share one definition).
+    pub const REDIRECT: u32 = 1 << 5;
     pub const SET_PRIORITY: u32 = 1 << 29;
     pub const FINISH: u32 = 1 << 30;
     pub const ALL_QUEUE_ACTIONS: Features =

@@ -23,7 +23,10 @@ impl Model {
     pub(super) fn apply_action(&mut self, action: ModelAction) -> ResultCode {
         match action {
             ModelAction::BlindTransfer { call, view, target } => {
-                self.blind_transfer(call, &view, &target)
+                self.blind_transfer(call, &view, &target, Features::BLIND_TRANSFER)
+            }
+            ModelAction::Redirect { call, view, target } => {
+                self.blind_transfer(call, &view, &target, Features::REDIRECT)
             }
             ModelAction::SetPriority { call, view, level } => {
                 self.set_priority(call, &view, &level)
@@ -104,12 +107,19 @@ impl Model {
         }
     }
 
-    fn blind_transfer(&mut self, call: SimCallId, view: &View, arg: &str) -> ResultCode {
+    /// BlindTransfer and Redirect: the same move, each allowed by its own feature bit.
+    fn blind_transfer(
+        &mut self,
+        call: SimCallId,
+        view: &View,
+        arg: &str,
+        feature: u32,
+    ) -> ResultCode {
         let f = match self.features_for(call, view) {
             Ok(f) => f,
             Err(code) => return code,
         };
-        if !Features(f).has(Features::BLIND_TRANSFER) {
+        if !Features(f).has(feature) {
             return ResultCode::SUCCESS;
         }
         let length = arg.chars().count();

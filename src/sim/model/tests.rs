@@ -460,3 +460,34 @@ fn the_summary_reports_commands_by_result_and_who_answered_which_language() {
     assert_eq!(observed.answered_by_language["deu"]["202"], 1);
     assert_eq!(observed.answered_by_language.len(), 1);
 }
+
+#[test]
+fn a_ringing_call_moves_only_by_redirect() {
+    // Only 203 of R can take calls; 201 rings (never answers) with a call of Q.
+    let mut m = model("sequential", "");
+    set_no_answer(&mut m, "201");
+    let c = inject(&mut m, "Q", 60, None);
+    assert_eq!(ringing(&m, c), ["201"]);
+    let view = View::User("201".into());
+    // BlindTransfer is not available on a ringing appearance: ignored, as IP Office does.
+    assert_eq!(
+        m.apply(ModelAction::BlindTransfer {
+            call: c,
+            view: view.clone(),
+            target: "3001".into(),
+        }),
+        ResultCode::SUCCESS
+    );
+    assert_eq!(ringing(&m, c), ["201"]);
+    // Redirect is: the call goes to queue R, where 203 is rung.
+    assert_eq!(
+        m.apply(ModelAction::Redirect {
+            call: c,
+            view,
+            target: "3001".into(),
+        }),
+        ResultCode::SUCCESS
+    );
+    assert_eq!(ringing(&m, c), ["203"]);
+    check_invariants(&m);
+}

@@ -146,6 +146,13 @@ pub enum ModelAction {
         view: View,
         target: String,
     },
+    /// `Redirect` with `arg1 = target`: moves a call ringing at a user (same targets as
+    /// `BlindTransfer`, but allowed by the Redirect bit, which ringing appearances carry).
+    Redirect {
+        call: SimCallId,
+        view: View,
+        target: String,
+    },
     /// `SetPriority` with `arg1 = level` ("1", "2" or "3").
     SetPriority {
         call: SimCallId,
@@ -197,6 +204,7 @@ impl ModelAction {
     pub fn name(&self) -> &'static str {
         match self {
             ModelAction::BlindTransfer { .. } => "blind_transfer",
+            ModelAction::Redirect { .. } => "redirect",
             ModelAction::SetPriority { .. } => "set_priority",
             ModelAction::Finish { .. } => "finish",
             ModelAction::Drop { .. } => "drop",

@@ -618,6 +618,11 @@ fn call_control(sub: &Subscription, cc: &pb::UpdateCallControl, model: &mut Mode
             view,
             target: f.arg1.clone(),
         },
+        Ok(Action::Redirect) => ModelAction::Redirect {
+            call,
+            view,
+            target: f.arg1.clone(),
+        },
         Ok(Action::SetPriority) => ModelAction::SetPriority {
             call,
             view,
