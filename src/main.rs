@@ -70,6 +70,19 @@ enum Command {
         #[arg(long, requires = "cert")]
         key: Option<PathBuf>,
     },
+    /// Routing-quality study in virtual time: the engine against IP Office's native hunt-group
+    /// modes on the same seeded callers; prints a table per study and a JSON line.
+    Study {
+        /// Study file (scenario + rules + [study]); the shipped studies in scenarios/ when left out.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Virtual hours to simulate (default: the study file's `hours`).
+        #[arg(long)]
+        hours: Option<f64>,
+        /// Seed for every random stream (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -239,6 +252,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..acd::sim::cli::SimCliOptions::default()
             };
             runtime()?.block_on(acd::sim::cli::run_cli(options))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Study {
+            scenario,
+            hours,
+            seed,
+        } => {
+            if hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
+                anyhow::bail!("--hours must be a positive number");
+            }
+            let options = acd::study::StudyCliOptions {
+                scenario,
+                run: acd::study::RunOptions { hours, seed },
+            };
+            acd::study::run_cli(&options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {
