@@ -7,7 +7,7 @@
 //! (queue or user leg) the translator would pick. Anything the translator would refuse is
 //! refused here too and reported back to the engine as a failed command.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use acd_core::{
@@ -39,7 +39,12 @@ struct UserLeg {
 pub struct RouterCounters {
     pub events: u64,
     pub commands: u64,
+    /// Commands the model answered with a failure code.
     pub commands_failed: u64,
+    /// Commands for a call the PBX no longer has (the translator refuses these as an unknown
+    /// call): the engine acting on a call it should know is gone.
+    pub commands_for_gone_calls: u64,
+    /// Commands the adapter could not place for any other reason: an adapter bug.
     pub commands_refused: u64,
 }
 
@@ -49,6 +54,8 @@ pub struct EngineRouter {
     /// Queues the daemon would subscribe to: those the rules route.
     routed: BTreeSet<String>,
     calls: HashMap<SimCallId, CallLegs>,
+    /// Calls the PBX has cleared, to tell a command for a gone call from an adapter bug.
+    gone: HashSet<SimCallId>,
     /// Router action id (the engine's command id) → the engine's command id.
     in_flight: HashMap<u64, CommandId>,
     counters: RouterCounters,
@@ -61,6 +68,7 @@ impl EngineRouter {
             engine: Engine::new(config),
             routed,
             calls: HashMap::new(),
+            gone: HashSet::new(),
             in_flight: HashMap::new(),
             counters: RouterCounters::default(),
         }
@@ -93,6 +101,7 @@ impl EngineRouter {
             }
             ModelNotification::Call(c) => self.call_events(&c, events),
             ModelNotification::CallGone { call } => {
+                self.gone.insert(call);
                 let Some(legs) = self.calls.remove(&call) else {
                     return;
                 };
@@ -201,7 +210,11 @@ impl EngineRouter {
                         });
                     }
                     Err(code) => {
-                        self.counters.commands_refused += 1;
+                        if command_call(&command.kind).is_some_and(|c| self.gone.contains(&c.0)) {
+                            self.counters.commands_for_gone_calls += 1;
+                        } else {
+                            self.counters.commands_refused += 1;
+                        }
                         queue.push_back(Event::CommandResult {
                             id: command.id,
                             outcome: CommandOutcome::Failed(code.0.unsigned_abs()),
@@ -341,5 +354,15 @@ fn queue_snapshot(q: &QueueSnapshot) -> acd_core::QueueSnapshot {
         extension: q.extn.clone(),
         members: q.members.clone(),
         service_mode: q.service_mode,
+    }
+}
+
+fn command_call(kind: &CommandKind) -> Option<CallId> {
+    match kind {
+        CommandKind::Transfer { call, .. }
+        | CommandKind::SetPriority { call, .. }
+        | CommandKind::Finish { call, .. }
+        | CommandKind::Drop { call } => Some(*call),
+        CommandKind::SetQueueMember { .. } | CommandKind::SetServiceMode { .. } => None,
     }
 }

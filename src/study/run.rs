@@ -79,6 +79,7 @@ pub struct EngineCounters {
     pub events: u64,
     pub commands: u64,
     pub commands_failed: u64,
+    pub commands_for_gone_calls: u64,
     pub commands_refused: u64,
 }
 
@@ -88,6 +89,7 @@ impl From<RouterCounters> for EngineCounters {
             events: c.events,
             commands: c.commands,
             commands_failed: c.commands_failed,
+            commands_for_gone_calls: c.commands_for_gone_calls,
             commands_refused: c.commands_refused,
         }
     }
