@@ -83,6 +83,28 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// End-to-end load benchmark: the wire session and the engine against the simulator over
+    /// wss on loopback at rising call rates; prints a table and a JSON line. Run it from a
+    /// release build.
+    BenchLoad {
+        /// Call rates to step through, calls per second.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "100,200,500,1000,1500,2000,2500"
+        )]
+        rates: Vec<u32>,
+        /// Seconds to hold each rate.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        queues: usize,
+        /// Talk time of every call, milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        talk_ms: u64,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -267,6 +289,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 run: acd::study::RunOptions { hours, seed },
             };
             acd::study::run_cli(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchLoad {
+            rates,
+            seconds,
+            users,
+            queues,
+            talk_ms,
+        } => {
+            let options = acd::study::load::LoadOptions {
+                rates,
+                seconds_per_rate: seconds,
+                users,
+                queues,
+                talk_ms,
+            };
+            let report = acd::study::load::run_load(&options)?;
+            println!("{}", acd::study::load::markdown(&report));
+            println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {

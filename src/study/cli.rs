@@ -30,12 +30,12 @@ pub struct StudyCliOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StudyCliError {
     #[error(transparent)]
-    Study(#[from] StudyError),
+    Study(#[from] Box<StudyError>),
     #[error("study {file}: {source}")]
     Run {
         file: String,
         #[source]
-        source: crate::sim::SimError,
+        source: Box<crate::sim::SimError>,
     },
 }
 
@@ -43,20 +43,21 @@ pub enum StudyCliError {
 /// JSON line with all reports last.
 pub fn run_cli(options: &StudyCliOptions) -> Result<Vec<StudyReport>, StudyCliError> {
     let studies = match &options.scenario {
-        Some(path) => vec![Study::load(path)?],
+        Some(path) => vec![Study::load(path).map_err(Box::new)?],
         None => SHIPPED
             .iter()
             .map(|(name, text)| {
                 let path = Path::new(name);
                 Study::from_toml_str(text, path, path.parent().unwrap_or(Path::new(".")))
             })
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Box::new)?,
     };
     let mut reports = Vec::new();
     for study in &studies {
         let report = run_study(study, options.run).map_err(|source| StudyCliError::Run {
             file: study.path.display().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         println!("{}", markdown(&report));
         reports.push(report);

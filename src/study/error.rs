@@ -18,7 +18,7 @@ pub enum StudyError {
     Syntax {
         path: PathBuf,
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     #[error("study file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -28,6 +28,6 @@ pub enum StudyError {
     Scenario {
         path: PathBuf,
         #[source]
-        source: SimError,
+        source: Box<SimError>,
     },
 }

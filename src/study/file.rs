@@ -82,7 +82,7 @@ impl Study {
         };
         let mut table: toml::Table = toml::from_str(text).map_err(|source| StudyError::Syntax {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
         let settings = table
             .remove("study")
@@ -106,7 +106,7 @@ impl Study {
         let scenario = Scenario::from_toml_str(&scenario_text, base_dir).map_err(|source| {
             StudyError::Scenario {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let rules = compile_rules(&rules_text, path)?;

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod error;
 pub mod file;
+pub mod load;
 pub mod report;
 pub mod router;
 pub mod run;
