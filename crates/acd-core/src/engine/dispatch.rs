@@ -60,13 +60,14 @@ impl Engine {
         if need_free && (!agent.indexed_available || agent.reserved_for.is_some()) {
             return Err("not free");
         }
+        // Skills first: it is the test most candidates fail.
+        let fit = skill::fit(&call.required, &agent.skills).ok_or("lacks required skills")?;
         let queue = &self.queues[call.queue];
         let policy = queue.policy.as_ref().ok_or("queue not routed")?;
         let pos = *queue.member_pos.get(&a).ok_or("not serving this queue")?;
         if call.is_excluded(a, now) {
             return Err("excluded after failed offer");
         }
-        let fit = skill::fit(&call.required, &agent.skills).ok_or("lacks required skills")?;
         let rank = self.strategy_rank(policy.strategy, call, a, pos, now);
         let strategy = self.strategy_span() * rank;
         let total = policy.weight.max(0.0) * self.urgency(call, now)
@@ -225,6 +226,11 @@ impl Engine {
             }
             let dirty_calls = std::mem::take(&mut self.dirty_calls);
             let dirty_agents = std::mem::take(&mut self.dirty_agents);
+            // Only dirty rows and columns left unassigned need another look: any other call or
+            // agent in the ready set was at rest before this event, compatible only with
+            // dirty ones, and is found again through them.
+            let was_dirty_call = dirty_calls.clone();
+            let was_dirty_agent = dirty_agents.clone();
 
             // Each candidate row (call) with the agents that want it, best first.
             let mut row_cands: BTreeMap<CallId, Vec<usize>> = BTreeMap::new();
@@ -302,7 +308,9 @@ impl Engine {
             for (r, col) in assignment.iter().enumerate() {
                 let (id, _) = rows[r];
                 let Some(col) = *col else {
-                    self.dirty_calls.insert(id);
+                    if was_dirty_call.contains(&id) {
+                        self.dirty_calls.insert(id);
+                    }
                     continue;
                 };
                 assigned_cols.insert(col);
@@ -323,7 +331,7 @@ impl Engine {
                 self.offer(now, id, cols[col], candidates, reason);
             }
             for (i, a) in cols.iter().enumerate() {
-                if !assigned_cols.contains(&i) {
+                if !assigned_cols.contains(&i) && was_dirty_agent.contains(a) {
                     self.dirty_agents.insert(*a);
                 }
             }

@@ -238,11 +238,12 @@ impl Engine {
         };
         match call.phase {
             Phase::Answered { agent } => {
-                if self.agents[agent]
-                    .on_call
-                    .as_ref()
-                    .is_some_and(|oc| oc.call == id)
-                {
+                let on_this_call = self
+                    .agents
+                    .get(agent)
+                    .and_then(|a| a.on_call.as_ref())
+                    .is_some_and(|oc| oc.call == id);
+                if on_this_call {
                     self.end_agent_call(now, agent);
                 }
                 self.forget_call(id);

@@ -311,10 +311,17 @@ impl Engine {
                 }
             }
             for skill in agent.skills.keys() {
-                if available {
-                    skill_idle.entry(skill.clone()).or_default().insert(a);
-                } else if let Some(set) = skill_idle.get_mut(skill) {
-                    set.remove(&a);
+                match skill_idle.get_mut(skill) {
+                    Some(set) if available => {
+                        set.insert(a);
+                    }
+                    Some(set) => {
+                        set.remove(&a);
+                    }
+                    None if available => {
+                        skill_idle.insert(skill.clone(), BTreeSet::from([a]));
+                    }
+                    None => {}
                 }
             }
             if available {
