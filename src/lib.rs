@@ -2,4 +2,5 @@
 
 pub mod daemon;
 pub mod sim;
+pub mod study;
 pub mod wire;

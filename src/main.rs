@@ -70,6 +70,41 @@ enum Command {
         #[arg(long, requires = "cert")]
         key: Option<PathBuf>,
     },
+    /// Routing-quality study in virtual time: the engine against IP Office's native hunt-group
+    /// modes on the same seeded callers; prints a table per study and a JSON line.
+    Study {
+        /// Study file (scenario + rules + [study]); the shipped studies in scenarios/ when left out.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Virtual hours to simulate (default: the study file's `hours`).
+        #[arg(long)]
+        hours: Option<f64>,
+        /// Seed for every random stream (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// End-to-end load benchmark: the wire session and the engine against the simulator over
+    /// wss on loopback at rising call rates; prints a table and a JSON line. Run it from a
+    /// release build.
+    BenchLoad {
+        /// Call rates to step through, calls per second.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "100,200,500,1000,1500,2000,2500"
+        )]
+        rates: Vec<u32>,
+        /// Seconds to hold each rate.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        queues: usize,
+        /// Talk time of every call, milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        talk_ms: u64,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -239,6 +274,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..acd::sim::cli::SimCliOptions::default()
             };
             runtime()?.block_on(acd::sim::cli::run_cli(options))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Study {
+            scenario,
+            hours,
+            seed,
+        } => {
+            if hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
+                anyhow::bail!("--hours must be a positive number");
+            }
+            let options = acd::study::StudyCliOptions {
+                scenario,
+                run: acd::study::RunOptions { hours, seed },
+            };
+            acd::study::run_cli(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchLoad {
+            rates,
+            seconds,
+            users,
+            queues,
+            talk_ms,
+        } => {
+            let options = acd::study::load::LoadOptions {
+                rates,
+                seconds_per_rate: seconds,
+                users,
+                queues,
+                talk_ms,
+            };
+            let report = acd::study::load::run_load(&options)?;
+            println!("{}", acd::study::load::markdown(&report));
+            println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {

@@ -92,6 +92,7 @@ pub struct VirtualDriver<R: Router> {
     pending: Scheduler<Pending>,
     options: DriverOptions,
     last_wakeup: Option<Timestamp>,
+    started: bool,
 }
 
 impl<R: Router> VirtualDriver<R> {
@@ -104,6 +105,7 @@ impl<R: Router> VirtualDriver<R> {
             pending: Scheduler::default(),
             options,
             last_wakeup: None,
+            started: false,
         })
     }
 
@@ -126,14 +128,25 @@ impl<R: Router> VirtualDriver<R> {
     /// Runs to the end of the configured duration and returns the summary.
     pub fn run(&mut self) -> SimSummary {
         let end = Timestamp(self.options.duration_ms);
+        self.start();
+        self.run_until(end);
+        self.model.summary()
+    }
+
+    /// Shows the router the complete starting state, once, as a subscription's first
+    /// snapshots would. `run` does it; callers that step with `run_until` (to sample the
+    /// model along the way) call it first.
+    pub fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
         if self.router.wants_notifications() {
             let start = self.model.full_snapshot();
             for n in start {
                 self.deliver(Timestamp::ZERO, RouterInput::Notification(Box::new(n)));
             }
         }
-        self.run_until(end);
-        self.model.summary()
     }
 
     /// Advances virtual time to `end`, interleaving model events, router actions and wakeups.

@@ -1,0 +1,70 @@
+//! `acd study`: runs the routing-quality study and prints its tables, then one JSON line with
+//! every figure. Without `--scenario` it runs the studies shipped in `scenarios/`, so the one
+//! command `acd study` reproduces the tables in `BENCHMARKS.md`.
+
+use std::path::{Path, PathBuf};
+
+use super::error::StudyError;
+use super::file::Study;
+use super::report::markdown;
+use super::run::{run_study, RunOptions, StudyReport};
+
+/// The studies shipped with the repository, run when no file is named.
+pub const SHIPPED: [(&str, &str); 2] = [
+    (
+        "scenarios/study-single-skill.toml",
+        include_str!("../../scenarios/study-single-skill.toml"),
+    ),
+    (
+        "scenarios/study-multi-skill.toml",
+        include_str!("../../scenarios/study-multi-skill.toml"),
+    ),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct StudyCliOptions {
+    pub scenario: Option<PathBuf>,
+    pub run: RunOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StudyCliError {
+    #[error(transparent)]
+    Study(#[from] Box<StudyError>),
+    #[error("study {file}: {source}")]
+    Run {
+        file: String,
+        #[source]
+        source: Box<crate::sim::SimError>,
+    },
+}
+
+/// Loads the named study (or the shipped ones), runs it, prints the tables on stdout and a
+/// JSON line with all reports last.
+pub fn run_cli(options: &StudyCliOptions) -> Result<Vec<StudyReport>, StudyCliError> {
+    let studies = match &options.scenario {
+        Some(path) => vec![Study::load(path).map_err(Box::new)?],
+        None => SHIPPED
+            .iter()
+            .map(|(name, text)| {
+                let path = Path::new(name);
+                Study::from_toml_str(text, path, path.parent().unwrap_or(Path::new(".")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Box::new)?,
+    };
+    let mut reports = Vec::new();
+    for study in &studies {
+        let report = run_study(study, options.run).map_err(|source| StudyCliError::Run {
+            file: study.path.display().to_string(),
+            source: Box::new(source),
+        })?;
+        println!("{}", markdown(&report));
+        reports.push(report);
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&reports).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    );
+    Ok(reports)
+}
