@@ -202,7 +202,13 @@ impl EngineRouter {
             for command in output.commands {
                 self.counters.commands += 1;
                 match self.action_for(&command) {
-                    Ok(action) => {
+                    // As the wire layer does: Finish on a call its queue no longer reports
+                    // has nothing left to do and succeeds.
+                    Ok(None) => queue.push_back(Event::CommandResult {
+                        id: command.id,
+                        outcome: CommandOutcome::Success,
+                    }),
+                    Ok(Some(action)) => {
                         self.in_flight.insert(command.id.0, command.id);
                         actions.push(RouterAction {
                             id: command.id.0,
@@ -239,14 +245,37 @@ impl EngineRouter {
         }
     }
 
-    fn action_for(&self, command: &Command) -> Result<ModelAction, ResultCode> {
-        Ok(match &command.kind {
+    fn action_for(&self, command: &Command) -> Result<Option<ModelAction>, ResultCode> {
+        if let CommandKind::Finish { call, .. } = &command.kind {
+            let legs = self.calls.get(&call.0).ok_or(ResultCode::CALL_NOT_FOUND)?;
+            if legs.queued_in.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(match &command.kind {
             CommandKind::Transfer { call, dial, .. } => {
                 let (call, view) = self.call_view(*call)?;
-                ModelAction::BlindTransfer {
-                    call,
-                    view,
-                    target: dial.clone(),
+                // As the wire layer does: a call ringing at an agent moves with Redirect.
+                let ringing = match &view {
+                    View::User(u) => self
+                        .calls
+                        .get(&call)
+                        .and_then(|l| l.users.get(u))
+                        .is_some_and(|leg| leg.ringing),
+                    View::Queue(_) => false,
+                };
+                if ringing {
+                    ModelAction::Redirect {
+                        call,
+                        view,
+                        target: dial.clone(),
+                    }
+                } else {
+                    ModelAction::BlindTransfer {
+                        call,
+                        view,
+                        target: dial.clone(),
+                    }
                 }
             }
             CommandKind::SetPriority { call, priority } => {
@@ -298,7 +327,7 @@ impl EngineRouter {
                     },
                 }
             }
-        })
+        }))
     }
 }
 
