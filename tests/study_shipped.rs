@@ -48,10 +48,8 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
             counters.commands_failed <= abandoned,
             "{name}: {counters:?}, {abandoned} abandoned"
         );
-        // Not asserted: `commands_for_gone_calls`. When a caller hangs up while an offer is in
-        // flight, the core puts the call back to waiting on the failed transfer and keeps
-        // offering it (see BENCHMARKS.md, "Findings"); it costs no agent time here because
-        // such commands are refused at once, as the wire translator refuses them.
+        // A call whose caller hung up during an offer is not chased afterwards.
+        assert_eq!(counters.commands_for_gone_calls, 0, "{name}: {counters:?}");
     }
 }
 
