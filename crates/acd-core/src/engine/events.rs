@@ -557,12 +557,7 @@ impl Engine {
         match outcome {
             CommandOutcome::Success => {
                 let q = state.queue;
-                let ring_timeout = self.queues[q]
-                    .policy
-                    .as_ref()
-                    .map_or(self.config.default_rona, |p| p.rona)
-                    .ring_timeout_ms;
-                let deadline = at.plus(ring_timeout).max(now.plus(1));
+                let deadline = self.ring_deadline(q, at, now);
                 if let Some(state) = self.calls.get_mut(&call) {
                     state.phase = Phase::Ringing { agent, deadline };
                 }
@@ -574,19 +569,15 @@ impl Engine {
                 // call elsewhere now could pull it away from a ringing agent, so it is treated
                 // as ringing and the notify stream (answer, re-queue) or RONA decides.
                 let q = state.queue;
-                let ring_timeout = self.queues[q]
-                    .policy
-                    .as_ref()
-                    .map_or(self.config.default_rona, |p| p.rona)
-                    .ring_timeout_ms;
-                state.phase = Phase::Ringing {
-                    agent,
-                    deadline: at.plus(ring_timeout).max(now.plus(1)),
-                };
-                state.last_failure = Some(format!(
+                let deadline = self.ring_deadline(q, at, now);
+                let failure = format!(
                     "no answer from IP Office to the transfer to {}",
                     self.agents[agent].id
-                ));
+                );
+                if let Some(state) = self.calls.get_mut(&call) {
+                    state.phase = Phase::Ringing { agent, deadline };
+                    state.last_failure = Some(failure);
+                }
                 self.schedule_call(call, now);
             }
             CommandOutcome::Failed(code) => {
@@ -615,6 +606,16 @@ impl Engine {
                 self.schedule_call(call, now);
             }
         }
+    }
+
+    /// When an offer made at `at` in queue `q` counts as ring-no-answer.
+    fn ring_deadline(&self, q: usize, at: Timestamp, now: Timestamp) -> Timestamp {
+        let ring_timeout = self.queues[q]
+            .policy
+            .as_ref()
+            .map_or(self.config.default_rona, |p| p.rona)
+            .ring_timeout_ms;
+        at.plus(ring_timeout).max(now.plus(1))
     }
 
     /// The agent's answered call is over: start wrap-up and update talk time.
