@@ -15,7 +15,11 @@ fn shipped(name: &str) -> Study {
 
 #[test]
 fn shipped_studies_offer_every_arm_the_same_callers() {
-    for name in ["study-single-skill.toml", "study-multi-skill.toml"] {
+    for name in [
+        "study-single-skill.toml",
+        "study-multi-skill.toml",
+        "study-multi-skill-proficiency.toml",
+    ] {
         let study = shipped(name);
         let report = run_study(
             &study,

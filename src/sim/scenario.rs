@@ -4,13 +4,14 @@
 //! validates every cross-reference (members, overflow targets, schedules) up front so the model
 //! never meets a dangling name at run time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::dist::Dist;
 use super::error::SimError;
+use super::model::proficiency::MAX_LEVEL;
 
 /// The default scenario shipped with the repository (two queues, twelve agents).
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
@@ -50,6 +51,10 @@ pub struct SimSettings {
     pub answer_delay: Dist,
     pub no_answer_probability: f64,
     pub wrap_up: Dist,
+    /// `k` of the proficiency rule (see `model::proficiency`): how much longer an agent at
+    /// skill level 0 talks than one at level 10 (talk × (1 + k)). 0, the default, makes talk
+    /// time independent of who answers.
+    pub skill_talk_factor: f64,
 }
 
 impl Default for SimSettings {
@@ -65,6 +70,7 @@ impl Default for SimSettings {
             },
             no_answer_probability: 0.0,
             wrap_up: Dist::fixed_s(0.0),
+            skill_talk_factor: 0.0,
         }
     }
 }
@@ -100,6 +106,10 @@ pub struct UserSpec {
     pub no_answer_probability: Option<f64>,
     /// Overrides the queue's and the scenario's wrap-up.
     pub wrap_up: Option<Dist>,
+    /// Proficiency per skill (language or product), 0..=10; it stretches talk time when
+    /// `sim.skill_talk_factor` is set. Empty: talk time as drawn.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
 }
 
 /// How a hunt group picks which member to ring.
@@ -190,6 +200,10 @@ pub struct TrafficSpec {
     /// Share of callers that arrive with IP Office priority 3 (high); the rest have 1.
     #[serde(default)]
     pub high_priority_share: f64,
+    /// Skills a call of this queue needs besides its language (e.g. `["sales"]`): the
+    /// answering agent's weakest level among them sets its talk time.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +300,9 @@ impl Scenario {
         s.answer_delay.validate("sim.answer_delay")?;
         s.wrap_up.validate("sim.wrap_up")?;
         check_probability("sim.no_answer_probability", s.no_answer_probability)?;
+        if !(s.skill_talk_factor.is_finite() && s.skill_talk_factor >= 0.0) {
+            return err("sim.skill_talk_factor must be a finite number >= 0".into());
+        }
 
         let mut extns = BTreeSet::new();
         let mut user_extns = BTreeSet::new();
@@ -306,6 +323,12 @@ impl Scenario {
             }
             if let Some(p) = u.no_answer_probability {
                 check_probability(&format!("user {}: no_answer_probability", u.extn), p)?;
+            }
+            if let Some((skill, level)) = u.skills.iter().find(|(_, &l)| l > MAX_LEVEL) {
+                return err(format!(
+                    "user {}: skill '{skill}' level {level} is above {MAX_LEVEL}",
+                    u.extn
+                ));
             }
         }
         let mut names = BTreeSet::new();

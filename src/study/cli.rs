@@ -10,7 +10,7 @@ use super::report::markdown;
 use super::run::{run_study, RunOptions, StudyReport};
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 2] = [
+pub const SHIPPED: [(&str, &str); 3] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -18,6 +18,10 @@ pub const SHIPPED: [(&str, &str); 2] = [
     (
         "scenarios/study-multi-skill.toml",
         include_str!("../../scenarios/study-multi-skill.toml"),
+    ),
+    (
+        "scenarios/study-multi-skill-proficiency.toml",
+        include_str!("../../scenarios/study-multi-skill-proficiency.toml"),
     ),
 ];
 

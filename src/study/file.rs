@@ -117,6 +117,7 @@ impl Study {
                 )));
             }
         }
+        check_proficiencies(&scenario, &rules).map_err(invalid)?;
         Ok(Study {
             path: path.to_path_buf(),
             settings,
@@ -124,6 +125,28 @@ impl Study {
             rules: Arc::new(rules),
         })
     }
+}
+
+/// The simulator's proficiencies (which set talk time) and the rules' skill levels (which the
+/// engine routes on) describe the same people: when the scenario models proficiency, every
+/// agent the rules know must have exactly the levels the rules give it, or the engine would be
+/// routing on a different reality than the one it is measured in.
+fn check_proficiencies(scenario: &Scenario, rules: &RoutingConfig) -> Result<(), String> {
+    for user in &scenario.users {
+        let Some(agent) = rules.agents.get(&acd_core::AgentId(user.extn.clone())) else {
+            continue;
+        };
+        if user.skills.is_empty() && scenario.sim.skill_talk_factor == 0.0 {
+            continue;
+        }
+        if user.skills != agent.skills {
+            return Err(format!(
+                "user {}: simulator skills {:?} differ from the rules' levels {:?}",
+                user.extn, user.skills, agent.skills
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn compile_rules(text: &str, path: &Path) -> Result<RoutingConfig, StudyError> {
@@ -196,6 +219,23 @@ mod tests {
         let text = SMALL.replace("strategy = \"longest-idle\"", "strategy = \"psychic\"");
         let e = Study::from_toml_str(&text, Path::new("x.toml"), Path::new(".")).unwrap_err();
         assert!(matches!(e, StudyError::Rules { .. }), "{e}");
+    }
+
+    #[test]
+    fn simulator_proficiency_must_match_the_rules_levels() {
+        let with = |levels: &str| {
+            SMALL.replace(
+                "name = \"A\"\n",
+                &format!("name = \"A\"\nskills = {levels}\n"),
+            )
+        };
+        assert!(Study::from_toml_str(&with("{ eng = 5 }"), Path::new("x"), Path::new(".")).is_ok());
+        let e =
+            Study::from_toml_str(&with("{ eng = 6 }"), Path::new("x"), Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("user 201"), "{e}");
+        // With the rule switched on, a user without levels is a mismatch too.
+        let on = SMALL.replace("[[user]]", "[sim]\nskill_talk_factor = 0.5\n\n[[user]]");
+        assert!(Study::from_toml_str(&on, Path::new("x"), Path::new(".")).is_err());
     }
 
     #[test]

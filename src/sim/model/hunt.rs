@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use acd_core::{CallAttributes, Millis, QueueServiceMode};
 use rand::Rng;
 
-use super::{Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
+use super::{proficiency, Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
 use crate::sim::scenario::RingMode;
 
 /// A hunt bounces between queues (overflow, night service) at most this often before the
@@ -325,7 +325,15 @@ impl Model {
             let extn = self.users[a].extn.clone();
             self.observed.record_answer(language, extn);
         }
-        let talk = c.talk_ms;
+        // Who answers decides how long the call takes (see `proficiency`), whoever routed it.
+        let needs = self.queues.get(c.origin_queue).map(|q| q.needs.as_slice());
+        let factor = proficiency::talk_factor(
+            self.skill_talk_factor,
+            &self.users[a].skills,
+            std::iter::once(c.attributes.language.as_str())
+                .chain(needs.unwrap_or_default().iter().map(String::as_str)),
+        );
+        let talk = proficiency::scaled_talk(c.talk_ms, factor);
         self.events.schedule(
             self.now.plus(talk),
             Ev::TalkEnd {

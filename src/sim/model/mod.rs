@@ -12,6 +12,7 @@
 
 mod actions;
 mod hunt;
+pub mod proficiency;
 mod traffic;
 pub mod types;
 
@@ -64,6 +65,8 @@ pub struct User {
     answer_delay: Dist,
     no_answer_probability: f64,
     wrap_up: Option<Dist>,
+    /// Proficiency per skill, for the talk-time rule in `proficiency`.
+    skills: BTreeMap<String, u8>,
     wrap_gen: u64,
     rng: ChaCha8Rng,
 }
@@ -119,6 +122,8 @@ pub struct Queue {
     waiting: BTreeSet<(Reverse<u8>, u64, SimCallId)>,
     rotary_last: Option<usize>,
     traffic: Option<Traffic>,
+    /// Skills a call of this queue needs besides its language (proficiency rule).
+    needs: Vec<String>,
 }
 
 impl Queue {
@@ -263,6 +268,8 @@ pub struct Model {
     sl_ms: Millis,
     voicemail_message: Dist,
     defaults: AgentDefaults,
+    /// `k` of the proficiency rule.
+    skill_talk_factor: f64,
     misc_rng: ChaCha8Rng,
     seed: u64,
     next_call: SimCallId,
@@ -328,6 +335,7 @@ impl Model {
                 no_answer_probability: s.no_answer_probability,
                 wrap_up: s.wrap_up.clone(),
             },
+            skill_talk_factor: s.skill_talk_factor,
             misc_rng: stream(seed, 3, 0),
             seed,
             next_call: 1,
@@ -391,6 +399,11 @@ impl Model {
                 waiting: BTreeSet::new(),
                 rotary_last: None,
                 traffic,
+                needs: q
+                    .traffic
+                    .as_ref()
+                    .map(|t| t.needs.clone())
+                    .unwrap_or_default(),
             });
             model.stats.push(QueueStats::default());
         }
@@ -436,6 +449,7 @@ impl Model {
                 .no_answer_probability
                 .unwrap_or(self.defaults.no_answer_probability),
             wrap_up: u.wrap_up.clone(),
+            skills: u.skills.clone(),
             wrap_gen: 0,
             rng: stream(self.seed, 2, idx as u64),
         });

@@ -491,3 +491,62 @@ fn a_ringing_call_moves_only_by_redirect() {
     assert_eq!(ringing(&m, c), ["203"]);
     check_invariants(&m);
 }
+
+#[test]
+fn talk_time_stretches_with_the_answering_agents_weakest_needed_skill() {
+    let text = r#"
+        [sim]
+        seed = 3
+        answer_delay = { dist = "fixed", s = 1 }
+        skill_talk_factor = 1.0
+        [[user]]
+        extn = "201"
+        name = "Cross-trained"
+        skills = { eng = 10, sales = 5 }
+        [[user]]
+        extn = "202"
+        name = "Proficiency not modelled"
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = ["201"]
+        [queue.traffic]
+        calls_per_hour = 0
+        talk = { dist = "fixed", s = 60 }
+        needs = ["sales"]
+        [[queue]]
+        name = "R"
+        extn = "3001"
+        members = ["202"]
+    "#;
+    let mut m = Model::new(&Scenario::from_toml_str(text, Path::new(".")).unwrap()).unwrap();
+    let call = |m: &mut Model, queue: &str| {
+        m.inject_call(
+            queue,
+            InjectedCall {
+                attributes: CallAttributes {
+                    language: "eng".into(),
+                    ..CallAttributes::default()
+                },
+                priority: 1,
+                talk_ms: 60_000,
+                patience_ms: None,
+            },
+        )
+        .unwrap()
+    };
+    let (weak, plain) = (call(&mut m, "Q"), call(&mut m, "R"));
+    let talking = |m: &Model, c| m.call(c).is_some_and(|c| c.phase == CallPhase::Connected);
+    at(&mut m, 1);
+    assert!(talking(&m, weak) && talking(&m, plain));
+    // Answered at 1 s; 202 has no skills, so 60 s as drawn.
+    at(&mut m, 60);
+    assert!(talking(&m, plain));
+    at(&mut m, 61);
+    assert!(!talking(&m, plain));
+    // Sales level 5 with k = 1: 60 s x 1.5 = 90 s.
+    at(&mut m, 90);
+    assert!(talking(&m, weak));
+    at(&mut m, 91);
+    assert!(!talking(&m, weak));
+}
