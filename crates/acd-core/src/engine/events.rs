@@ -7,7 +7,7 @@
 use super::state::{CallState, ExitKind, Pending, Phase};
 use super::Engine;
 use crate::accounting::CallOutcome;
-use crate::command::{CommandId, CommandKind, Priority, Target};
+use crate::command::{CommandId, CommandKind, Target};
 use crate::config::{RoutingConfig, SkillExpr};
 use crate::decision::{Decision, DecisionAction, ExitReason, Explanation};
 use crate::event::{
@@ -57,33 +57,17 @@ impl Engine {
 
     fn new_call(&mut self, now: Timestamp, q: usize, queued: QueuedCall) {
         let route = match_route(&self.config, &queued.queue, &queued.attributes, now);
-        let (route_name, required, route_priority) =
-            match route.and_then(|r| self.config.routes.get(r)) {
-                Some(r) => (Some(r.name.clone()), r.requires.clone(), r.priority),
-                None => (None, SkillExpr::Any, None),
-            };
+        let route_priority = route
+            .and_then(|r| self.config.routes.get(r))
+            .and_then(|r| r.priority);
         let id = queued.call;
-        let call = CallState {
+        let call = CallState::arriving(
             id,
-            queue: q,
-            arrival: now,
-            attributes: queued.attributes,
-            features: queued.features,
-            pbx_priority: queued.pbx_priority,
-            priority: route_priority.map_or(1, Priority::level),
-            route,
-            route_name,
-            required,
-            next_step: 0,
-            last_step: None,
-            phase: Phase::Waiting,
-            in_queue: true,
-            excluded: Vec::new(),
-            exit_retry_at: None,
-            last_failure: None,
-            wait_key: None,
-            timer: None,
-        };
+            q,
+            now,
+            (queued.attributes, queued.features, queued.pbx_priority),
+            route.and_then(|i| self.config.routes.get(i).map(|r| (i, r))),
+        );
         let queue_full = self.queues[q]
             .policy
             .as_ref()

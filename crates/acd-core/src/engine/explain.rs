@@ -23,8 +23,8 @@ impl Engine {
         queue: &QueueId,
         attributes: &CallAttributes,
     ) -> Explanation {
-        let route = match_route(&self.config, queue, attributes, now)
-            .and_then(|r| self.config.routes.get(r));
+        let route_ix = match_route(&self.config, queue, attributes, now);
+        let route = route_ix.and_then(|r| self.config.routes.get(r));
         let required = route.map_or(SkillExpr::Any, |r| r.requires.clone());
         let mut explanation =
             Explanation::bare(route.map(|r| r.name.clone()), None, required.clone());
@@ -60,27 +60,13 @@ impl Engine {
                 ));
             }
         }
-        let call = CallState {
-            id: CallId(u64::MAX),
-            queue: q,
-            arrival: now,
-            attributes: attributes.clone(),
-            features: Features::ALL_QUEUE_ACTIONS,
-            pbx_priority: 1,
-            priority: route.and_then(|r| r.priority).map_or(1, |p| p.level()),
-            route: None,
-            route_name: None,
-            required,
-            next_step: 0,
-            last_step: None,
-            phase: Phase::Waiting,
-            in_queue: true,
-            excluded: Vec::new(),
-            exit_retry_at: None,
-            last_failure: None,
-            wait_key: None,
-            timer: None,
-        };
+        let call = CallState::arriving(
+            CallId(u64::MAX),
+            q,
+            now,
+            (attributes.clone(), Features::ALL_QUEUE_ACTIONS, 1),
+            route_ix.and_then(|i| self.config.routes.get(i).map(|r| (i, r))),
+        );
         let mut candidates: Vec<Candidate> = state
             .members
             .iter()

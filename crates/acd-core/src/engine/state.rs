@@ -187,6 +187,39 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
+    /// A call that has just arrived in queue `queue` and waits there, with the route the rules
+    /// matched (if any).
+    pub fn arriving(
+        id: CallId,
+        queue: usize,
+        arrival: Timestamp,
+        queued: (CallAttributes, Features, u8),
+        route: Option<(usize, &crate::config::Route)>,
+    ) -> CallState {
+        let (attributes, features, pbx_priority) = queued;
+        CallState {
+            id,
+            queue,
+            arrival,
+            attributes,
+            features,
+            pbx_priority,
+            priority: route.and_then(|(_, r)| r.priority).map_or(1, |p| p.level()),
+            route: route.map(|(i, _)| i),
+            route_name: route.map(|(_, r)| r.name.clone()),
+            required: route.map_or(SkillExpr::Any, |(_, r)| r.requires.clone()),
+            next_step: 0,
+            last_step: None,
+            phase: Phase::Waiting,
+            in_queue: true,
+            excluded: Vec::new(),
+            exit_retry_at: None,
+            last_failure: None,
+            wait_key: None,
+            timer: None,
+        }
+    }
+
     pub fn effective_priority(&self) -> u8 {
         self.priority.max(self.pbx_priority).clamp(1, 3)
     }
