@@ -86,6 +86,9 @@ struct Session {
     dirty: BTreeSet<i32>,
     /// Subscriptions rendered so far (tests count them to check the flush stays incremental).
     renders: u64,
+    /// No subscription expires before this (it may be earlier than the true first expiry:
+    /// waking early only costs a check). Saves scanning every subscription per frame.
+    expiry_bound: Option<Instant>,
 }
 
 fn msg(payload: pb::message::Payload) -> pb::Message {
@@ -113,6 +116,7 @@ pub(super) async fn run<S>(
         flushed_version: None,
         dirty: BTreeSet::new(),
         renders: 0,
+        expiry_bound: None,
     };
     let mut changed = shared.changed.subscribe();
     let mut faults = shared.conn_faults.subscribe();
@@ -149,9 +153,8 @@ pub(super) async fn run<S>(
 
 impl Session {
     fn next_deadline(&self) -> Option<Instant> {
-        let expiries = self.subs.values().filter_map(|s| s.expires);
         let delayed = self.delayed.iter().map(|(at, _)| *at);
-        expiries.chain(delayed).min()
+        self.expiry_bound.into_iter().chain(delayed).min()
     }
 
     fn send(&mut self, m: pb::Message) {
@@ -197,6 +200,14 @@ impl Session {
         for id in expired {
             self.subs.remove(&id);
             self.send_terminated(id, "subscription timed out");
+        }
+        self.expiry_bound = self.subs.values().filter_map(|s| s.expires).min();
+    }
+
+    /// A subscription's expiry was set: the bound must not be later than it.
+    fn expires_at(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.expiry_bound = Some(self.expiry_bound.map_or(at, |b| b.min(at)));
         }
     }
 
@@ -295,6 +306,8 @@ impl Session {
         }
         let expires = (s.timeout > 0)
             .then(|| Instant::now() + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
+        // Recorded even if the request fails below: an early wake-up is harmless.
+        self.expires_at(expires);
         let Some(payload) = &s.payload else {
             // A refresh: same subscribe_id, only a new timeout.
             return match self.subs.get_mut(&s.subscribe_id) {
@@ -379,6 +392,8 @@ impl Session {
                 }
                 sub.expires = (*t > 0)
                     .then(|| Instant::now() + Duration::from_secs(u64::from(t.unsigned_abs())));
+                let expires = sub.expires;
+                self.expires_at(expires);
                 ResultCode::SUCCESS
             }
             P::Callcontrol(cc) => call_control(sub, cc, model),
@@ -751,6 +766,7 @@ mod tests {
             flushed_version: None,
             dirty: BTreeSet::new(),
             renders: 0,
+            expiry_bound: None,
         }
     }
 
@@ -858,6 +874,45 @@ mod tests {
             Some(pb::notify::Payload::User(u)) if u.extn == "203" && u.dnd
         ));
         assert_nothing_missed(&mut session, &model);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_deadline_tracks_subscribe_refresh_and_timeout() {
+        let model = model();
+        let mut session = session();
+        assert_eq!(session.next_deadline(), None);
+        let start = Instant::now();
+        let guid = model.users()[0].guid.clone();
+        let mut s = pb::Subscribe {
+            requestid: 1,
+            subscribe_id: 3,
+            timeout: 60,
+            payload: Some(pb::subscribe::Payload::User(pb::SubscribeUser {
+                guid,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
+        assert_eq!(
+            session.next_deadline(),
+            Some(start + Duration::from_secs(60))
+        );
+        // A refresh to 120 s: waking at 60 s is early but harmless, and finds the new expiry.
+        s.payload = None;
+        s.timeout = 120;
+        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        session.on_timer();
+        assert!(session.subs.contains_key(&3));
+        assert_eq!(
+            session.next_deadline(),
+            Some(start + Duration::from_secs(120))
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        session.on_timer();
+        assert!(session.subs.is_empty());
+        assert_eq!(session.next_deadline(), None);
     }
 
     #[test]
