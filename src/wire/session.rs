@@ -478,7 +478,7 @@ impl Session {
                 let gone: Vec<AgentId> = self
                     .known_agents
                     .iter()
-                    .filter(|a| !conn.lines_users.values().any(|u| u.extn == a.0))
+                    .filter(|a| !conn.lines_extns.contains_key(&a.0))
                     .cloned()
                     .collect();
                 for agent in gone {
@@ -556,6 +556,16 @@ struct Connection {
     next_sub: i32,
     pending: HashMap<i32, (Instant, Pending)>,
     subs: HashMap<i32, Subscription>,
+    /// Indexes kept beside `subs`, `pending` and `lines_users` (changed only through
+    /// `add_sub`/`remove_sub`, `request`/`take_pending` and `lines`) so that subscribing
+    /// thousands of users does not scan every subscription once per user.
+    /// Extension -> how many user subscriptions follow it (one, in practice).
+    followed: HashMap<String, usize>,
+    user_subs: usize,
+    queue_subs: usize,
+    pending_subscribes: usize,
+    /// Extension -> GUID of the users in the Lines table.
+    lines_extns: HashMap<String, Vec<u8>>,
     lines_users: HashMap<Vec<u8>, LineEntry>,
     lines_queues: HashMap<Vec<u8>, LineEntry>,
     lines_ready: bool,
@@ -582,6 +592,11 @@ impl Connection {
             next_sub: 0,
             pending: HashMap::new(),
             subs: HashMap::new(),
+            followed: HashMap::new(),
+            user_subs: 0,
+            queue_subs: 0,
+            pending_subscribes: 0,
+            lines_extns: HashMap::new(),
             lines_users: HashMap::new(),
             lines_queues: HashMap::new(),
             lines_ready: false,
@@ -604,9 +619,56 @@ impl Connection {
                 break;
             }
         }
+        if matches!(what, Pending::Subscribe(_)) {
+            self.pending_subscribes += 1;
+        }
         self.pending
             .insert(self.next_request, (now + self.request_timeout, what));
         self.next_request
+    }
+
+    fn take_pending(&mut self, requestid: i32) -> Option<(Instant, Pending)> {
+        let taken = self.pending.remove(&requestid);
+        if let Some((_, Pending::Subscribe(_))) = &taken {
+            self.pending_subscribes -= 1;
+        }
+        taken
+    }
+
+    fn add_sub(&mut self, subscribe_id: i32, sub: Subscription) {
+        match &sub.target {
+            SubTarget::Lines => {}
+            SubTarget::Queue { .. } => self.queue_subs += 1,
+            SubTarget::User { agent, .. } => {
+                self.user_subs += 1;
+                *self.followed.entry(agent.0.clone()).or_default() += 1;
+            }
+        }
+        if let Some(old) = self.subs.insert(subscribe_id, sub) {
+            self.forget(&old);
+        }
+    }
+
+    fn remove_sub(&mut self, subscribe_id: i32) -> Option<Subscription> {
+        let sub = self.subs.remove(&subscribe_id)?;
+        self.forget(&sub);
+        Some(sub)
+    }
+
+    fn forget(&mut self, sub: &Subscription) {
+        match &sub.target {
+            SubTarget::Lines => {}
+            SubTarget::Queue { .. } => self.queue_subs -= 1,
+            SubTarget::User { agent, .. } => {
+                self.user_subs -= 1;
+                if let Some(n) = self.followed.get_mut(&agent.0) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.followed.remove(&agent.0);
+                    }
+                }
+            }
+        }
     }
 
     fn subscribe(&mut self, translator: &mut Translator, target: SubTarget, now: Instant) -> i32 {
@@ -636,7 +698,7 @@ impl Connection {
         debug!(subscribe_id, ?target, "subscribing");
         // Known to the translator at once: a notify may overtake the RequestResponse.
         self.track(translator, subscribe_id, &target);
-        self.subs.insert(
+        self.add_sub(
             subscribe_id,
             Subscription {
                 target,
@@ -658,7 +720,7 @@ impl Connection {
     }
 
     fn end(&mut self, translator: &mut Translator, subscribe_id: i32, reason: &str, now: Instant) {
-        if self.subs.remove(&subscribe_id).is_none() {
+        if self.remove_sub(subscribe_id).is_none() {
             return;
         }
         translator.remove_subscription(subscribe_id, now);
@@ -692,6 +754,8 @@ impl Connection {
             });
         }
         self.subs.clear();
+        self.followed.clear();
+        (self.user_subs, self.queue_subs) = (0, 0);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -759,7 +823,7 @@ impl Connection {
             Some(Payload::Response(r)) => self.response(translator, r, now),
             Some(Payload::Notify(n)) => self.notify(translator, n, now),
             Some(Payload::Subscribeterminated(t)) => {
-                let Some(sub) = self.subs.remove(&t.subscribe_id) else {
+                let Some(sub) = self.remove_sub(t.subscribe_id) else {
                     debug!(
                         subscribe_id = t.subscribe_id,
                         "termination of an unknown subscription"
@@ -799,7 +863,7 @@ impl Connection {
     }
 
     fn response(&mut self, translator: &mut Translator, r: pb::RequestResponse, now: Instant) {
-        let Some((_, what)) = self.pending.remove(&r.requestid) else {
+        let Some((_, what)) = self.take_pending(r.requestid) else {
             debug!(requestid = r.requestid, "response to an unknown request");
             return;
         };
@@ -855,7 +919,7 @@ impl Connection {
             return;
         }
         let target = sub.target.clone();
-        self.subs.remove(&sub_id);
+        self.remove_sub(sub_id);
         translator.remove_subscription(sub_id, now);
         match target {
             SubTarget::Lines => {
@@ -881,30 +945,17 @@ impl Connection {
     }
 
     fn resubscribe(&mut self, translator: &mut Translator, sub_id: i32, now: Instant) {
-        if let Some(sub) = self.subs.remove(&sub_id) {
+        if let Some(sub) = self.remove_sub(sub_id) {
             translator.remove_subscription(sub_id, now);
             self.subscribe(translator, sub.target, now);
         }
     }
 
     fn report_subscribed(&mut self) {
-        let waiting = self
-            .pending
-            .values()
-            .any(|(_, p)| matches!(p, Pending::Subscribe(_)));
-        if waiting || !self.lines_ready {
+        if self.pending_subscribes > 0 || !self.lines_ready {
             return;
         }
-        let users = self
-            .subs
-            .values()
-            .filter(|s| matches!(s.target, SubTarget::User { .. }))
-            .count();
-        let queues = self
-            .subs
-            .values()
-            .filter(|s| matches!(s.target, SubTarget::Queue { .. }))
-            .count();
+        let (users, queues) = (self.user_subs, self.queue_subs);
         if self.last_subscribed != Some((users, queues)) {
             self.last_subscribed = Some((users, queues));
             info!(users, queues, "subscriptions confirmed");
@@ -927,7 +978,7 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         for requestid in expired {
-            let Some((_, what)) = self.pending.remove(&requestid) else {
+            let Some((_, what)) = self.take_pending(requestid) else {
                 continue;
             };
             match what {
@@ -1062,6 +1113,12 @@ impl Connection {
                 name: u.name.clone(),
             };
             let previous = self.lines_users.insert(u.guid.clone(), entry);
+            if let Some(prev) = &previous {
+                if self.lines_extns.get(&prev.extn) == Some(&u.guid) {
+                    self.lines_extns.remove(&prev.extn);
+                }
+            }
+            self.lines_extns.insert(u.extn.clone(), u.guid.clone());
             if let Some(prev) = previous.filter(|p| p.extn != u.extn) {
                 // The agent's identity is its extension: a renumbered user is a new agent.
                 if let Some(id) = self.user_sub(&u.guid) {
@@ -1077,7 +1134,11 @@ impl Connection {
             }
         }
         for u in &lines.deleteuser {
-            self.lines_users.remove(&u.guid);
+            if let Some(prev) = self.lines_users.remove(&u.guid) {
+                if self.lines_extns.get(&prev.extn) == Some(&u.guid) {
+                    self.lines_extns.remove(&prev.extn);
+                }
+            }
             if let Some(id) = self.user_sub(&u.guid) {
                 self.end(translator, id, "user deleted", now);
                 self.events
@@ -1157,19 +1218,10 @@ impl Connection {
 
     /// Subscribes to the user with extension `extn` unless already followed.
     fn follow_agent(&mut self, translator: &mut Translator, extn: &str, now: Instant) {
-        let followed = self
-            .subs
-            .values()
-            .any(|s| matches!(&s.target, SubTarget::User { agent, .. } if agent.0 == extn));
-        if followed {
+        if self.followed.contains_key(extn) {
             return;
         }
-        let Some(guid) = self
-            .lines_users
-            .iter()
-            .find(|(_, u)| u.extn == extn)
-            .map(|(g, _)| g.clone())
-        else {
+        let Some(guid) = self.lines_extns.get(extn).cloned() else {
             debug!(extn, "agent not in the Lines list (yet)");
             return;
         };
@@ -1356,6 +1408,165 @@ mod tests {
             &conn.events[..],
             [SessionEvent::Core(Event::QueueSnapshotCalls { calls, .. })] if calls.is_empty()
         ));
+    }
+
+    fn lines_notify(conn: &mut Connection, t: &mut Translator, notify_id: i32, n: pb::NotifyLines) {
+        let msg = pb::Message {
+            payload: Some(pb::message::Payload::Notify(pb::Notify {
+                subscribe_id: 1,
+                notify_id,
+                label: String::new(),
+                payload: Some(pb::notify::Payload::Lines(n)),
+            })),
+        };
+        conn.received(t, &framing::encode(&msg, Framing::Framed), Instant::now());
+    }
+
+    fn line_user(i: u8) -> pb::LinesUser {
+        pb::LinesUser {
+            guid: vec![i],
+            extn: format!("2{i:02}"),
+            name: format!("A{i}"),
+        }
+    }
+
+    /// The indexes agree with a scan of what they index.
+    fn assert_indexes(conn: &Connection) {
+        let scan_pending = conn
+            .pending
+            .values()
+            .filter(|(_, p)| matches!(p, Pending::Subscribe(_)))
+            .count();
+        assert_eq!(conn.pending_subscribes, scan_pending);
+        let mut followed: HashMap<String, usize> = HashMap::new();
+        let mut queues = 0;
+        for s in conn.subs.values() {
+            match &s.target {
+                SubTarget::User { agent, .. } => *followed.entry(agent.0.clone()).or_default() += 1,
+                SubTarget::Queue { .. } => queues += 1,
+                SubTarget::Lines => {}
+            }
+        }
+        assert_eq!(conn.user_subs, followed.values().sum::<usize>());
+        assert_eq!(conn.followed, followed);
+        assert_eq!(conn.queue_subs, queues);
+        let extns: HashMap<String, Vec<u8>> = conn
+            .lines_users
+            .iter()
+            .map(|(g, u)| (u.extn.clone(), g.clone()))
+            .collect();
+        assert_eq!(conn.lines_extns, extns);
+    }
+
+    fn take_subscribes(conn: &mut Connection) -> Vec<pb::Subscribe> {
+        conn.out
+            .drain(..)
+            .filter_map(|m| match m.payload {
+                Some(pb::message::Payload::Subscribe(s)) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn subscribed(conn: &mut Connection) -> Vec<(usize, usize)> {
+        conn.events
+            .drain(..)
+            .filter_map(|e| match e {
+                SessionEvent::Link(LinkStatus::Subscribed { users, queues }) => {
+                    Some((users, queues))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscription_indexes_follow_every_change() {
+        let mut cfg = config();
+        cfg.agents = AgentSelector::All;
+        let mut t = Translator::new();
+        let mut conn = Connection::new(&cfg);
+        conn.subscribe(&mut t, SubTarget::Lines, Instant::now());
+        let s = last_subscribe(&mut conn);
+        response(&mut conn, &mut t, s.requestid, 0);
+        assert_indexes(&conn);
+
+        let users: Vec<pb::LinesUser> = (0..30).map(line_user).collect();
+        let sales = pb::LinesQueue {
+            guid: vec![200],
+            extn: "500".into(),
+            name: "Sales".into(),
+        };
+        lines_notify(
+            &mut conn,
+            &mut t,
+            1,
+            pb::NotifyLines {
+                adduser: users.clone(),
+                addqueue: vec![sales],
+                ..Default::default()
+            },
+        );
+        let subs = take_subscribes(&mut conn);
+        assert_eq!(subs.len(), 31);
+        assert_indexes(&conn);
+        // The same users again: already followed, nothing new.
+        lines_notify(
+            &mut conn,
+            &mut t,
+            2,
+            pb::NotifyLines {
+                changeuser: users.clone(),
+                ..Default::default()
+            },
+        );
+        assert!(take_subscribes(&mut conn).is_empty());
+
+        // Readiness only once the last subscribe is answered; a refused one does not count.
+        let (last, rest) = subs.split_last().unwrap();
+        response(&mut conn, &mut t, rest[0].requestid, 21);
+        for s in &rest[1..] {
+            response(&mut conn, &mut t, s.requestid, 0);
+            assert!(subscribed(&mut conn).is_empty());
+        }
+        response(&mut conn, &mut t, last.requestid, 0);
+        assert_eq!(subscribed(&mut conn), vec![(29, 1)]);
+        assert_indexes(&conn);
+
+        // A deleted user is forgotten; added back under a new extension it is followed again.
+        let mut renumbered = users[5].clone();
+        lines_notify(
+            &mut conn,
+            &mut t,
+            3,
+            pb::NotifyLines {
+                deleteuser: vec![renumbered.clone()],
+                ..Default::default()
+            },
+        );
+        assert_indexes(&conn);
+        assert!(!conn.followed.contains_key(&renumbered.extn));
+        renumbered.extn = "999".into();
+        lines_notify(
+            &mut conn,
+            &mut t,
+            4,
+            pb::NotifyLines {
+                adduser: vec![renumbered],
+                ..Default::default()
+            },
+        );
+        let again = take_subscribes(&mut conn);
+        assert_eq!(again.len(), 1);
+        assert_indexes(&conn);
+        response(&mut conn, &mut t, again[0].requestid, 0);
+        // Same counts as already reported: no new Subscribed.
+        assert!(subscribed(&mut conn).is_empty());
+        assert_eq!((conn.user_subs, conn.queue_subs), (29, 1));
+        assert!(conn.followed.contains_key("999"));
+
+        conn.end_all(Instant::now());
+        assert_indexes(&conn);
     }
 
     #[test]

@@ -4,8 +4,14 @@
 //! what each subscription should show and sends the difference from what it showed last as
 //! one Notify carrying a `notify_id`; until that Notify is acked the subscription sends
 //! nothing more, and later changes are folded into the next snapshot, as IP Office does.
+//!
+//! Rendering is a pure function of the model, so a subscription can only have something new
+//! to show when the model's version moved, when it was just made, or when its ack arrived
+//! (it may have skipped changes while waiting). A flush renders only those: a session with
+//! thousands of subscriptions otherwise re-rendered all of them for every incoming frame,
+//! which made subscribing n users cost O(n²) renders.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +80,15 @@ struct Session {
     next_callid: i32,
     outbox: Vec<Vec<u8>>,
     delayed: Vec<(Instant, Vec<u8>)>,
+    /// The model version of the last flush; `None` before the first one.
+    flushed_version: Option<u64>,
+    /// Subscriptions to render at the next flush even if the model did not change.
+    dirty: BTreeSet<i32>,
+    /// Subscriptions rendered so far (tests count them to check the flush stays incremental).
+    renders: u64,
+    /// No subscription expires before this (it may be earlier than the true first expiry:
+    /// waking early only costs a check). Saves scanning every subscription per frame.
+    expiry_bound: Option<Instant>,
 }
 
 fn msg(payload: pb::message::Payload) -> pb::Message {
@@ -98,6 +113,10 @@ pub(super) async fn run<S>(
         next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
         outbox: Vec::new(),
         delayed: Vec::new(),
+        flushed_version: None,
+        dirty: BTreeSet::new(),
+        renders: 0,
+        expiry_bound: None,
     };
     let mut changed = shared.changed.subscribe();
     let mut faults = shared.conn_faults.subscribe();
@@ -134,9 +153,8 @@ pub(super) async fn run<S>(
 
 impl Session {
     fn next_deadline(&self) -> Option<Instant> {
-        let expiries = self.subs.values().filter_map(|s| s.expires);
         let delayed = self.delayed.iter().map(|(at, _)| *at);
-        expiries.chain(delayed).min()
+        self.expiry_bound.into_iter().chain(delayed).min()
     }
 
     fn send(&mut self, m: pb::Message) {
@@ -182,6 +200,14 @@ impl Session {
         for id in expired {
             self.subs.remove(&id);
             self.send_terminated(id, "subscription timed out");
+        }
+        self.expiry_bound = self.subs.values().filter_map(|s| s.expires).min();
+    }
+
+    /// A subscription's expiry was set: the bound must not be later than it.
+    fn expires_at(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.expiry_bound = Some(self.expiry_bound.map_or(at, |b| b.min(at)));
         }
     }
 
@@ -250,13 +276,7 @@ impl Session {
                 };
                 self.respond(e.requestid, code, delay);
             }
-            Some(P::Notifyack(a)) => {
-                if let Some(s) = self.subs.get_mut(&a.subscribe_id) {
-                    if s.awaiting_ack == Some(a.notify_id) {
-                        s.awaiting_ack = None;
-                    }
-                }
-            }
+            Some(P::Notifyack(a)) => self.ack(&a),
             Some(P::Generalcmd(g)) => {
                 let code = match g.payload {
                     Some(pb::general_cmd::Payload::Getfile(_)) => ResultCode::NOT_FOUND,
@@ -269,6 +289,16 @@ impl Session {
         }
     }
 
+    fn ack(&mut self, a: &pb::NotifyAck) {
+        if let Some(s) = self.subs.get_mut(&a.subscribe_id) {
+            if s.awaiting_ack == Some(a.notify_id) {
+                s.awaiting_ack = None;
+                // Changes it skipped while waiting go out at the next flush.
+                self.dirty.insert(a.subscribe_id);
+            }
+        }
+    }
+
     fn subscribe(&mut self, s: &pb::Subscribe, model: &Model) -> ResultCode {
         use pb::subscribe::Payload as P;
         if s.timeout < 0 {
@@ -276,6 +306,8 @@ impl Session {
         }
         let expires = (s.timeout > 0)
             .then(|| Instant::now() + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
+        // Recorded even if the request fails below: an early wake-up is harmless.
+        self.expires_at(expires);
         let Some(payload) = &s.payload else {
             // A refresh: same subscribe_id, only a new timeout.
             return match self.subs.get_mut(&s.subscribe_id) {
@@ -341,6 +373,7 @@ impl Session {
                 shown: Shown::default(),
             },
         );
+        self.dirty.insert(s.subscribe_id);
         ResultCode::SUCCESS
     }
 
@@ -359,6 +392,8 @@ impl Session {
                 }
                 sub.expires = (*t > 0)
                     .then(|| Instant::now() + Duration::from_secs(u64::from(t.unsigned_abs())));
+                let expires = sub.expires;
+                self.expires_at(expires);
                 ResultCode::SUCCESS
             }
             P::Callcontrol(cc) => call_control(sub, cc, model),
@@ -401,8 +436,16 @@ impl Session {
     }
 
     /// Sends, for every subscription not waiting for an ack, what changed since last time.
+    /// Only subscriptions that can show something new are rendered (see the module docs).
     fn flush(&mut self, model: &Model) {
-        let ids: Vec<i32> = self.subs.keys().copied().collect();
+        let version = model.version();
+        let dirty = std::mem::take(&mut self.dirty);
+        let ids: Vec<i32> = if self.flushed_version == Some(version) {
+            dirty.into_iter().collect()
+        } else {
+            self.subs.keys().copied().collect()
+        };
+        self.flushed_version = Some(version);
         for id in ids {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
@@ -424,6 +467,7 @@ impl Session {
                     continue;
                 }
             }
+            self.renders += 1;
             let payload = next_notify(sub, model, &mut self.next_callid);
             if let Some(payload) = payload {
                 let notify_id = sub.next_notify_id;
@@ -694,4 +738,220 @@ fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> Re
         }
     }
     ResultCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::Scenario;
+
+    const USERS: usize = 40;
+
+    fn model() -> Model {
+        let mut text = String::from("[sim]\nseed = 1\n");
+        for u in 0..USERS {
+            text += &format!("[[user]]\nextn = \"{}\"\nname = \"A{u}\"\n", 200 + u);
+        }
+        text += "[[queue]]\nname = \"Q\"\nextn = \"500\"\nmembers = [\"200\", \"201\"]\n";
+        Model::new(&Scenario::from_toml_str(&text, std::path::Path::new(".")).unwrap()).unwrap()
+    }
+
+    fn session() -> Session {
+        Session {
+            framing: Framing::Framed,
+            subs: BTreeMap::new(),
+            next_callid: 1,
+            outbox: Vec::new(),
+            delayed: Vec::new(),
+            flushed_version: None,
+            dirty: BTreeSet::new(),
+            renders: 0,
+            expiry_bound: None,
+        }
+    }
+
+    fn subscribe(session: &mut Session, model: &Model, id: i32, payload: pb::subscribe::Payload) {
+        let s = pb::Subscribe {
+            requestid: id,
+            subscribe_id: id,
+            payload: Some(payload),
+            ..Default::default()
+        };
+        assert_eq!(session.subscribe(&s, model), ResultCode::SUCCESS);
+    }
+
+    /// The Notifies in the outbox, emptying it.
+    fn sent(session: &mut Session) -> Vec<pb::Notify> {
+        session
+            .outbox
+            .drain(..)
+            .filter_map(
+                |b| match framing::decode(&b, Framing::Framed, DEFAULT_MAX_FRAME_BYTES) {
+                    Ok(pb::Message {
+                        payload: Some(pb::message::Payload::Notify(n)),
+                    }) => Some(n),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
+    fn ack_all(session: &mut Session, notifies: &[pb::Notify]) {
+        for n in notifies {
+            session.ack(&pb::NotifyAck {
+                subscribe_id: n.subscribe_id,
+                notify_id: n.notify_id,
+            });
+        }
+    }
+
+    /// A full re-render of every subscription finds nothing the incremental path missed.
+    fn assert_nothing_missed(session: &mut Session, model: &Model) {
+        session.flushed_version = None;
+        session.flush(model);
+        assert!(
+            sent(session).is_empty(),
+            "the incremental flush missed a change"
+        );
+    }
+
+    #[test]
+    fn flush_renders_only_new_acked_or_changed_subscriptions() {
+        let mut model = model();
+        let mut session = session();
+        subscribe(
+            &mut session,
+            &model,
+            1,
+            pb::subscribe::Payload::Lines(pb::SubscribeLines { flags: 3 }),
+        );
+        session.flush(&model);
+        let first = sent(&mut session);
+        assert_eq!((first.len(), session.renders), (1, 1));
+        ack_all(&mut session, &first);
+
+        // Subscribing user by user, acking as notifies come, as the engine does: each frame
+        // renders only the subscription it concerns, not every one made so far.
+        let guids: Vec<Vec<u8>> = model.users().iter().map(|u| u.guid.clone()).collect();
+        for (i, guid) in guids.iter().enumerate() {
+            let id = 10 + i as i32;
+            subscribe(
+                &mut session,
+                &model,
+                id,
+                pb::subscribe::Payload::User(pb::SubscribeUser {
+                    guid: guid.clone(),
+                    ccflags: 0x99,
+                    ..Default::default()
+                }),
+            );
+            session.flush(&model);
+            let notifies = sent(&mut session);
+            assert_eq!(notifies.len(), 1);
+            assert_eq!(notifies[0].subscribe_id, id);
+            ack_all(&mut session, &notifies);
+            session.flush(&model);
+            assert!(sent(&mut session).is_empty());
+        }
+        // Lines once, then per user one render when subscribed and one when acked.
+        assert_eq!(session.renders, 2 + 2 * USERS as u64);
+        assert_nothing_missed(&mut session, &model);
+
+        // A model change is shown to every subscription it concerns.
+        let before = session.renders;
+        assert!(model
+            .apply(ModelAction::SetDnd {
+                user: "203".into(),
+                on: true,
+            })
+            .is_success());
+        session.flush(&model);
+        assert_eq!(session.renders - before, 1 + USERS as u64);
+        let notifies = sent(&mut session);
+        assert_eq!(notifies.len(), 1);
+        assert!(matches!(
+            &notifies[0].payload,
+            Some(pb::notify::Payload::User(u)) if u.extn == "203" && u.dnd
+        ));
+        assert_nothing_missed(&mut session, &model);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_deadline_tracks_subscribe_refresh_and_timeout() {
+        let model = model();
+        let mut session = session();
+        assert_eq!(session.next_deadline(), None);
+        let start = Instant::now();
+        let guid = model.users()[0].guid.clone();
+        let mut s = pb::Subscribe {
+            requestid: 1,
+            subscribe_id: 3,
+            timeout: 60,
+            payload: Some(pb::subscribe::Payload::User(pb::SubscribeUser {
+                guid,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
+        assert_eq!(
+            session.next_deadline(),
+            Some(start + Duration::from_secs(60))
+        );
+        // A refresh to 120 s: waking at 60 s is early but harmless, and finds the new expiry.
+        s.payload = None;
+        s.timeout = 120;
+        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        session.on_timer();
+        assert!(session.subs.contains_key(&3));
+        assert_eq!(
+            session.next_deadline(),
+            Some(start + Duration::from_secs(120))
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        session.on_timer();
+        assert!(session.subs.is_empty());
+        assert_eq!(session.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_change_during_an_unacked_notify_goes_out_after_the_ack() {
+        let mut model = model();
+        let mut session = session();
+        let guid = model.users()[5].guid.clone();
+        subscribe(
+            &mut session,
+            &model,
+            7,
+            pb::subscribe::Payload::User(pb::SubscribeUser {
+                guid,
+                ccflags: 0x99,
+                ..Default::default()
+            }),
+        );
+        session.flush(&model);
+        let first = sent(&mut session);
+        assert_eq!(first.len(), 1);
+
+        // The change arrives while the first Notify waits for its ack: held back.
+        assert!(model
+            .apply(ModelAction::SetDnd {
+                user: "205".into(),
+                on: true,
+            })
+            .is_success());
+        session.flush(&model);
+        assert!(sent(&mut session).is_empty());
+        // The model does not move again; the ack alone must release the change.
+        ack_all(&mut session, &first);
+        session.flush(&model);
+        let second = sent(&mut session);
+        assert!(matches!(
+            &second[..],
+            [pb::Notify { payload: Some(pb::notify::Payload::User(u)), notify_id: 2, .. }] if u.dnd
+        ));
+        ack_all(&mut session, &second);
+        assert_nothing_missed(&mut session, &model);
+    }
 }
