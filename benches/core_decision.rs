@@ -46,19 +46,8 @@ fn config(agents: usize) -> RoutingConfig {
         queues.insert(
             queue_name(q),
             QueuePolicy {
-                queue: queue_name(q),
-                strategy: PickStrategy::LongestIdle,
                 weight: 1.0 + (q % 3) as f64,
-                wrap_up_ms: 0,
-                rona: Rona {
-                    ring_timeout_ms: 15_000,
-                    not_ready_ms: 30_000,
-                },
-                max_waiting: None,
-                no_agents_target: None,
-                calendar: None,
-                service_level_ms: vec![20_000],
-                agents: members,
+                ..QueuePolicy::new(queue_name(q), PickStrategy::LongestIdle, members)
             },
         );
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use acd_core::{
     AgentId, AgentProfile, CallAttributes, CommandKind, Engine, Event, PickStrategy, QueueId,
-    QueuePolicy, Rona, RoutingConfig, TrunkKind,
+    QueuePolicy, RoutingConfig, TrunkKind,
 };
 use serde::Serialize;
 
@@ -157,21 +157,7 @@ pub fn routing(users: usize, queues: usize) -> RoutingConfig {
             .collect();
         config.queues.insert(
             id.clone(),
-            QueuePolicy {
-                queue: id,
-                strategy: PickStrategy::LongestIdle,
-                weight: 1.0,
-                wrap_up_ms: 0,
-                rona: Rona {
-                    ring_timeout_ms: 15_000,
-                    not_ready_ms: 30_000,
-                },
-                max_waiting: None,
-                no_agents_target: None,
-                calendar: None,
-                service_level_ms: vec![20_000],
-                agents,
-            },
+            QueuePolicy::new(id, PickStrategy::LongestIdle, agents),
         );
     }
     config

@@ -97,6 +97,28 @@ pub struct QueuePolicy {
     pub agents: Vec<AgentId>,
 }
 
+impl QueuePolicy {
+    /// A policy with the documented defaults: weight 1, no wrap-up, ring 15 s then 30 s
+    /// not-ready, no limits, exits or calendar, a 20 s service-level threshold.
+    pub fn new(queue: QueueId, strategy: PickStrategy, agents: Vec<AgentId>) -> QueuePolicy {
+        QueuePolicy {
+            queue,
+            strategy,
+            weight: 1.0,
+            wrap_up_ms: 0,
+            rona: Rona {
+                ring_timeout_ms: 15_000,
+                not_ready_ms: 30_000,
+            },
+            max_waiting: None,
+            no_agents_target: None,
+            calendar: None,
+            service_level_ms: vec![20_000],
+            agents,
+        }
+    }
+}
+
 /// An agent's skills and personal settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentProfile {

@@ -552,30 +552,16 @@ fn lines_diff(sub: &mut Subscription, model: &Model, flags: i32) -> Option<pb::N
         ..Default::default()
     };
     let shown = &mut sub.shown;
-    for (g, u) in &users {
-        match shown.lines_users.get(g) {
-            None => n.adduser.push(u.clone()),
-            Some(old) if old != u => n.changeuser.push(u.clone()),
-            _ => {}
-        }
-    }
-    for (g, u) in &shown.lines_users {
-        if !users.contains_key(g) {
-            n.deleteuser.push(u.clone());
-        }
-    }
-    for (g, q) in &queues {
-        match shown.lines_queues.get(g) {
-            None => n.addqueue.push(q.clone()),
-            Some(old) if old != q => n.changequeue.push(q.clone()),
-            _ => {}
-        }
-    }
-    for (g, q) in &shown.lines_queues {
-        if !queues.contains_key(g) {
-            n.deletequeue.push(q.clone());
-        }
-    }
+    diff_lines(
+        &shown.lines_users,
+        &users,
+        [&mut n.adduser, &mut n.changeuser, &mut n.deleteuser],
+    );
+    diff_lines(
+        &shown.lines_queues,
+        &queues,
+        [&mut n.addqueue, &mut n.changequeue, &mut n.deletequeue],
+    );
     shown.lines_users = users;
     shown.lines_queues = queues;
     let empty = n.adduser.is_empty()
@@ -738,6 +724,26 @@ fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> Re
         }
     }
     ResultCode::SUCCESS
+}
+
+/// What changed between the lines shown last and now, by GUID: `[added, changed, deleted]`.
+fn diff_lines<K: Ord, V: Clone + PartialEq>(
+    shown: &BTreeMap<K, V>,
+    now: &BTreeMap<K, V>,
+    [added, changed, deleted]: [&mut Vec<V>; 3],
+) {
+    for (key, entry) in now {
+        match shown.get(key) {
+            None => added.push(entry.clone()),
+            Some(old) if old != entry => changed.push(entry.clone()),
+            _ => {}
+        }
+    }
+    for (key, entry) in shown {
+        if !now.contains_key(key) {
+            deleted.push(entry.clone());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,21 +19,11 @@ pub(super) fn skill(name: &str, min_level: u8) -> SkillExpr {
 }
 
 pub(super) fn policy(queue: &str, strategy: PickStrategy, agents: &[&str]) -> QueuePolicy {
-    QueuePolicy {
-        queue: queue.into(),
+    QueuePolicy::new(
+        queue.into(),
         strategy,
-        weight: 1.0,
-        wrap_up_ms: 0,
-        rona: Rona {
-            ring_timeout_ms: 15_000,
-            not_ready_ms: 30_000,
-        },
-        max_waiting: None,
-        no_agents_target: None,
-        calendar: None,
-        service_level_ms: vec![20_000],
-        agents: agents.iter().map(|a| AgentId::from(*a)).collect(),
-    }
+        agents.iter().map(|a| AgentId::from(*a)).collect(),
+    )
 }
 
 pub(super) fn profile(agent: &str, skills: &[(&str, u8)]) -> AgentProfile {
