@@ -27,12 +27,12 @@ use tokio::sync::mpsc;
 
 fn config(h: &SimHandle, queues: &[&str]) -> SessionConfig {
     let mut c = SessionConfig::new(vec![h.endpoint()], USER, Secret::new(PASSWORD));
-    c.routed_queues = queues
+    c.protocol.routed_queues = queues
         .iter()
         .map(|q| QueueSelector::Name(q.to_string()))
         .collect();
-    c.request_timeout = WAIT;
-    c.backoff = Backoff {
+    c.protocol.request_timeout = WAIT;
+    c.protocol.backoff = Backoff {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(50),
         jitter: 0.5,
@@ -258,7 +258,7 @@ async fn finish_through_the_session_ends_reporting_on_every_connection() {
     }
     // Finish acts on what non-ephemeral subscriptions report.
     let mut c = config(&h, &["Sales", "Support"]);
-    c.queue_ccflags = DEFAULT_QUEUE_CCFLAGS & !(EPHEMERAL as u32);
+    c.protocol.queue_ccflags = DEFAULT_QUEUE_CCFLAGS & !(EPHEMERAL as u32);
     let mut e = Engine::start(c, 3, 2).await;
     let mut probe = Probe::connect(&h).await;
     probe.subscribe_queue(1, "Support", 0, PRIMARY).await;
@@ -409,7 +409,7 @@ async fn the_session_rides_out_every_fault() {
     }
     let mut c = config(&h, &["Sales"]);
     // Short enough for the delayed-response fault to time out within the test.
-    c.request_timeout = Duration::from_secs(2);
+    c.protocol.request_timeout = Duration::from_secs(2);
     let mut e = Engine::start(c, 2, 1).await;
     inject(&h, "Sales", "eng");
     let call = e.queued("Sales", |c| c.pbx_priority == 1).await;
@@ -511,7 +511,7 @@ async fn the_session_rides_out_every_fault() {
 async fn unframed_session_follows_all_members_of_the_routed_queue() {
     let h = start().await;
     let mut c = config(&h, &["Sales"]);
-    c.framing = acd::wire::framing::Framing::Unframed;
+    c.protocol.framing = acd::wire::framing::Framing::Unframed;
     let mut e = Engine::start(c, 2, 1).await;
     let members = e
         .core("Sales' configuration", |ev| match ev {

@@ -18,7 +18,7 @@ fn config(peer: &Peer, secure: bool, password: &str) -> SessionConfig {
         USER,
         Secret::new(password),
     );
-    c.request_timeout = Duration::from_secs(5);
+    c.protocol.request_timeout = Duration::from_secs(5);
     c
 }
 
@@ -90,7 +90,7 @@ async fn unreachable_host_says_so() {
         USER,
         Secret::new(PASSWORD),
     );
-    cfg.request_timeout = Duration::from_secs(5);
+    cfg.protocol.request_timeout = Duration::from_secs(5);
     let err = check_connection::run(&cfg).await.unwrap_err();
     assert!(
         matches!(err, CheckError::Connect(ConnectError::Unreachable { .. })),

@@ -21,9 +21,9 @@ fn config(peer: &Peer) -> SessionConfig {
         USER,
         Secret::new(PASSWORD),
     );
-    c.routed_queues = vec![QueueSelector::Name("Sales".into())];
-    c.request_timeout = Duration::from_secs(5);
-    c.backoff = Backoff {
+    c.protocol.routed_queues = vec![QueueSelector::Name("Sales".into())];
+    c.protocol.request_timeout = Duration::from_secs(5);
+    c.protocol.backoff = Backoff {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(50),
         jitter: 0.5,
@@ -236,7 +236,7 @@ async fn subscribes_acks_translates_and_sends_commands() {
 async fn command_without_response_times_out_as_5001() {
     let mut peer = Peer::start(PeerOptions::default()).await;
     let mut cfg = config(&peer);
-    cfg.request_timeout = Duration::from_millis(300);
+    cfg.protocol.request_timeout = Duration::from_millis(300);
     let (handle, mut rx) = session::spawn(cfg);
     let mut conn = peer.accept().await;
     let subs = set_up(&mut conn, 1).await;
@@ -270,7 +270,7 @@ async fn commands_lost_with_the_connection_are_reported_as_5001() {
     let mut peer = Peer::start(PeerOptions::default()).await;
     let mut cfg = config(&peer);
     // Long enough that only the lost connection can explain a prompt answer.
-    cfg.request_timeout = Duration::from_secs(600);
+    cfg.protocol.request_timeout = Duration::from_secs(600);
     let (handle, mut rx) = session::spawn(cfg);
     let mut conn = peer.accept().await;
     let _subs = set_up(&mut conn, 1).await;
@@ -392,7 +392,7 @@ async fn subscribe_terminated_is_answered_by_subscribing_again() {
 async fn subscriptions_are_refreshed_before_they_expire() {
     let mut peer = Peer::start(PeerOptions::default()).await;
     let mut cfg = config(&peer);
-    cfg.subscription_timeout = Some(Duration::from_secs(1));
+    cfg.protocol.subscription_timeout = Some(Duration::from_secs(1));
     let (_handle, _rx) = session::spawn(cfg);
     let mut conn = peer.accept().await;
     let lines = conn.expect_subscribe(0).await;

@@ -33,22 +33,22 @@ pub fn session_config(
         pin_sha256: config.pbx.pin_sha256,
         insecure: config.pbx.insecure,
     };
-    session.framing = if config.pbx.unframed {
+    session.protocol.framing = if config.pbx.unframed {
         Framing::Unframed
     } else {
         Framing::Framed
     };
-    session.routed_queues = config
+    session.protocol.routed_queues = config
         .routing
         .queues
         .iter()
         .map(|q| QueueSelector::parse(q))
         .collect();
     if !config.pbx.ephemeral_queues {
-        session.queue_ccflags &= !EPHEMERAL_CCFLAG;
+        session.protocol.queue_ccflags &= !EPHEMERAL_CCFLAG;
     }
-    session.agents = AgentSelector::MembersAnd(rule_agents);
-    session.request_timeout = config.pbx.request_timeout;
-    session.subscription_timeout = config.pbx.subscription_timeout;
+    session.protocol.agents = AgentSelector::MembersAnd(rule_agents);
+    session.protocol.request_timeout = config.pbx.request_timeout;
+    session.protocol.subscription_timeout = config.pbx.subscription_timeout;
     Ok(session)
 }

@@ -235,7 +235,7 @@ async fn engine_loop(
         Secret::new(SERVICE_PASSWORD.to_string()),
     );
     session_config.tls.pin_sha256 = pin;
-    session_config.routed_queues = queues.into_iter().map(QueueSelector::Name).collect();
+    session_config.protocol.routed_queues = queues.into_iter().map(QueueSelector::Name).collect();
     let started = Instant::now();
     let (session, mut events) = session::spawn(session_config);
     let mut engine = Engine::new(Arc::new(config));

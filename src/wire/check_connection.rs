@@ -72,7 +72,8 @@ pub async fn run_endpoint(
     config.warn_if_insecure();
     let connected = connect::connect(&config.connect_params(endpoint)).await?;
     let (mut sink, mut stream) = connected.ws.split();
-    let send = |msg: pb::Message| WsMessage::Binary(framing::encode(&msg, config.framing).into());
+    let send =
+        |msg: pb::Message| WsMessage::Binary(framing::encode(&msg, config.protocol.framing).into());
     const REQ: i32 = 1;
     const SUB: i32 = 1;
     sink.send(send(pb::Message {
@@ -89,7 +90,7 @@ pub async fn run_endpoint(
     .await
     .map_err(|e| CheckError::Closed(e.to_string()))?;
 
-    let deadline = Instant::now() + config.request_timeout;
+    let deadline = Instant::now() + config.protocol.request_timeout;
     let mut accepted = false;
     let lines = loop {
         let what = if accepted {
@@ -101,7 +102,7 @@ pub async fn run_endpoint(
             .await
             .map_err(|_| CheckError::NoAnswer {
                 what,
-                after: config.request_timeout,
+                after: config.protocol.request_timeout,
             })?;
         let bytes = match next {
             None => return Err(CheckError::Closed("closed by IP Office".to_string())),
@@ -115,7 +116,11 @@ pub async fn run_endpoint(
             }
             Some(Ok(_)) => continue,
         };
-        let msg = framing::decode(&bytes, config.framing, config.max_frame_bytes)?;
+        let msg = framing::decode(
+            &bytes,
+            config.protocol.framing,
+            config.protocol.max_frame_bytes,
+        )?;
         match msg.payload {
             Some(pb::message::Payload::Response(r)) if r.requestid == REQ => {
                 let result = WireResult::from_code(r.result);

@@ -1,19 +1,11 @@
-//! The wire layer: the only part of the engine that knows MT-CTI3's protobuf messages.
+//! The wire layer's I/O shell: websocket and TLS to IP Office, the tokio task around the
+//! sans-IO `acd_wire::Connection`, `check-connection`. The protocol itself (framing, schema,
+//! sessions, translation) is the `acd-wire` crate, re-exported here under its old paths.
 
-/// Types generated from `proto/ipo_mtcti3.proto` by `build.rs`.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    include!(concat!(env!("OUT_DIR"), "/mtcti3.rs"));
-}
+pub use acd_wire::{backoff, decode, framing, metrics, pb, result_code, translate};
 
-pub mod backoff;
 pub mod check_connection;
 pub mod connect;
-pub mod decode;
-pub mod framing;
-pub mod metrics;
-pub mod result_code;
 pub mod secret;
 pub mod session;
 pub mod tls;
-pub mod translate;

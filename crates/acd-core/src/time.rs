@@ -33,3 +33,20 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 }
+
+/// Shells and simulations carry `std::time::Duration`s (configured timeouts, grace periods);
+/// adding one to a `Timestamp` saves a conversion at every call site.
+impl std::ops::Add<std::time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, d: std::time::Duration) -> Timestamp {
+        self.plus(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl Timestamp {
+    /// Time elapsed since `earlier` as a `Duration`, zero if `earlier` is in the future.
+    pub fn duration_since(self, earlier: Timestamp) -> std::time::Duration {
+        std::time::Duration::from_millis(self.since(earlier))
+    }
+}

@@ -7,9 +7,10 @@
 //! events are produced by comparing a snapshot with the previous one. It is synchronous and
 //! clock-free (callers pass `now`) so it can be tested without a socket.
 
-use super::pb;
-use super::pb::call_info::State;
-use super::result_code::ResultCode;
+use crate::pb;
+use crate::pb::call_info::State;
+use crate::result_code::ResultCode;
+use acd_core::Timestamp;
 use acd_core::{
     AgentId, AgentSnapshot, CallAttributes, CallId, Command, CommandKind, Event, Features,
     PhoneState, Presence, QueueId, QueueMember, QueueServiceMode, QueueSnapshot, QueuedCall,
@@ -17,7 +18,6 @@ use acd_core::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How long the mapping of a call that no subscription reports any more is kept, so that a call
 /// moving between queues and agents (briefly reported nowhere) keeps its [`CallId`].
@@ -90,7 +90,7 @@ struct Legs {
     queue: Option<(i32, i32)>,
     /// subscribe_id -> callid on user subscriptions.
     users: BTreeMap<i32, i32>,
-    orphaned_at: Option<Instant>,
+    orphaned_at: Option<Timestamp>,
     /// The last leg was an agent's call appearance: the call ends unless it turns up again
     /// within [`END_GRACE`] (a RONA or agent transfer back to a queue shows up on the queue
     /// after the agent's leg is gone).
@@ -145,7 +145,7 @@ impl Translator {
 
     /// A new connection: every subscription is gone. Call ids are kept (for the grace period)
     /// so a call seen again after the reconnect keeps its identity.
-    pub fn reset_connection(&mut self, now: Instant) {
+    pub fn reset_connection(&mut self, now: Timestamp) {
         self.queues.clear();
         self.users.clear();
         self.by_leg.clear();
@@ -183,7 +183,7 @@ impl Translator {
 
     /// Forgets a subscription (ended, terminated or replaced). No events: the caller decides
     /// whether the queue/agent is gone or about to be resubscribed.
-    pub fn remove_subscription(&mut self, subscribe_id: i32, now: Instant) {
+    pub fn remove_subscription(&mut self, subscribe_id: i32, now: Timestamp) {
         let known = self.queues.remove(&subscribe_id).is_some()
             || self.users.remove(&subscribe_id).is_some();
         if !known {
@@ -243,7 +243,7 @@ impl Translator {
     /// Translates one Notify on a queue or user subscription. Notifies for unknown
     /// subscriptions, without payload, or with a payload that does not belong to the
     /// subscription's kind are ignored (as the guide says) and give no events.
-    pub fn notify(&mut self, notify: &pb::Notify, now: Instant) -> Vec<Event> {
+    pub fn notify(&mut self, notify: &pb::Notify, now: Timestamp) -> Vec<Event> {
         use pb::notify::Payload;
         let sub = notify.subscribe_id;
         let mut events = Vec::new();
@@ -306,7 +306,7 @@ impl Translator {
     }
 
     /// Removes one leg; returns true when the call is now reported nowhere.
-    fn drop_leg(&mut self, sub: i32, callid: i32, now: Instant) -> bool {
+    fn drop_leg(&mut self, sub: i32, callid: i32, now: Timestamp) -> bool {
         let Some(call) = self.by_leg.remove(&(sub, callid)) else {
             return false;
         };
@@ -336,14 +336,14 @@ impl Translator {
     /// Calls whose time is up: those whose last agent leg ended [`END_GRACE`] ago, and any
     /// call no subscription has reported for [`ORPHAN_GRACE`] (lost across a reconnect). Each
     /// is reported ended and forgotten, so nothing waits on a call that is not there.
-    pub fn due_endings(&mut self, now: Instant) -> Vec<Event> {
+    pub fn due_endings(&mut self, now: Timestamp) -> Vec<Event> {
         let due: Vec<CallId> = self
             .legs
             .iter()
             .filter(|(_, l)| {
                 l.orphaned_at.is_some_and(|t| {
                     let grace = if l.ending { END_GRACE } else { ORPHAN_GRACE };
-                    now.saturating_duration_since(t) >= grace
+                    now.duration_since(t) >= grace
                 })
             })
             .map(|(c, _)| *c)
@@ -357,7 +357,7 @@ impl Translator {
     }
 
     /// When [`Translator::due_endings`] next has something to report.
-    pub fn next_ending(&self) -> Option<Instant> {
+    pub fn next_ending(&self) -> Option<Timestamp> {
         self.legs
             .values()
             .filter_map(|l| {
@@ -371,7 +371,7 @@ impl Translator {
         &mut self,
         sub: i32,
         cc: &pb::NotifyCallControl,
-        now: Instant,
+        now: Timestamp,
         events: &mut Vec<Event>,
     ) {
         let Some(queue) = self.queues.get(&sub).map(|q| q.queue.clone()) else {
@@ -429,7 +429,7 @@ impl Translator {
         &mut self,
         sub: i32,
         cc: &pb::NotifyCallControl,
-        now: Instant,
+        now: Timestamp,
         events: &mut Vec<Event>,
     ) {
         let Some(agent) = self.users.get(&sub).map(|u| u.agent.clone()) else {
@@ -801,12 +801,12 @@ mod tests {
         }
     }
 
-    fn setup() -> (Translator, Instant) {
+    fn setup() -> (Translator, Timestamp) {
         let mut t = Translator::new();
         t.add_queue(Q, QueueId::from("Sales"));
         t.add_user(U, AgentId::from("201"));
         t.add_user(U2, AgentId::from("202"));
-        (t, Instant::now())
+        (t, Timestamp::from_millis(1_000_000))
     }
 
     #[test]

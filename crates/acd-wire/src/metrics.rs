@@ -6,6 +6,8 @@ use std::sync::Once;
 
 pub const PBX_CONNECTED: &str = "acd_pbx_connected";
 pub const PBX_RECONNECTS: &str = "acd_pbx_reconnects_total";
+pub const PBX_CONNECT_ATTEMPTS: &str = "acd_pbx_connect_attempts_total";
+pub const PBX_AUTH_FAILURES: &str = "acd_pbx_auth_failures_total";
 pub const NOTIFIES_RECEIVED: &str = "acd_notifies_received_total";
 pub const FRAME_ERRORS: &str = "acd_frame_errors_total";
 pub const COMMANDS: &str = "acd_commands_total";
@@ -22,7 +24,17 @@ pub fn describe() {
         describe_counter!(
             PBX_RECONNECTS,
             Unit::Count,
-            "Connection attempts to this IP Office after the first"
+            "Successful reconnections to this IP Office (connections after the first)"
+        );
+        describe_counter!(
+            PBX_CONNECT_ATTEMPTS,
+            Unit::Count,
+            "Websocket connection attempts to this IP Office, successful or not"
+        );
+        describe_counter!(
+            PBX_AUTH_FAILURES,
+            Unit::Count,
+            "Connection attempts this IP Office refused for the credentials (HTTP 401/403)"
         );
         describe_counter!(
             NOTIFIES_RECEIVED,
@@ -46,8 +58,16 @@ pub fn set_connected(pbx: &str, up: bool) {
     gauge!(PBX_CONNECTED, "pbx" => pbx.to_string()).set(if up { 1.0 } else { 0.0 });
 }
 
-pub fn reconnect(pbx: &str) {
+pub fn reconnected(pbx: &str) {
     counter!(PBX_RECONNECTS, "pbx" => pbx.to_string()).increment(1);
+}
+
+pub fn connect_attempt(pbx: &str) {
+    counter!(PBX_CONNECT_ATTEMPTS, "pbx" => pbx.to_string()).increment(1);
+}
+
+pub fn auth_failure(pbx: &str) {
+    counter!(PBX_AUTH_FAILURES, "pbx" => pbx.to_string()).increment(1);
 }
 
 pub fn notify_received(kind: &'static str) {

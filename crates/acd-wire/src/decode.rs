@@ -3,12 +3,12 @@
 //! (the same `.proto` the engine is built from, compiled at first use), so every field has its
 //! proto name and enums their symbolic names.
 
-use super::framing::{self, FrameError, Framing};
+use crate::framing::{self, FrameError, Framing};
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use std::sync::OnceLock;
 
 const PROTO_NAME: &str = "ipo_mtcti3.proto";
-const PROTO_SOURCE: &str = include_str!("../../proto/ipo_mtcti3.proto");
+const PROTO_SOURCE: &str = include_str!("../../../proto/ipo_mtcti3.proto");
 /// A capture may hold big Lines lists; anything beyond this is not one message.
 const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -128,24 +128,22 @@ mod tests {
 
     #[test]
     fn framed_hex_with_separators_and_enums_by_name() {
-        let msg = crate::wire::pb::Message {
-            payload: Some(crate::wire::pb::message::Payload::Notify(
-                crate::wire::pb::Notify {
-                    subscribe_id: 3,
-                    notify_id: 9,
-                    payload: Some(crate::wire::pb::notify::Payload::Callcontrol(
-                        crate::wire::pb::NotifyCallControl {
-                            callinfo: vec![crate::wire::pb::CallInfo {
-                                callid: 1,
-                                state: 22,
-                                ..Default::default()
-                            }],
+        let msg = crate::pb::Message {
+            payload: Some(crate::pb::message::Payload::Notify(crate::pb::Notify {
+                subscribe_id: 3,
+                notify_id: 9,
+                payload: Some(crate::pb::notify::Payload::Callcontrol(
+                    crate::pb::NotifyCallControl {
+                        callinfo: vec![crate::pb::CallInfo {
+                            callid: 1,
+                            state: 22,
                             ..Default::default()
-                        },
-                    )),
-                    ..Default::default()
-                },
-            )),
+                        }],
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            })),
         };
         let bytes = framing::encode(&msg, Framing::Framed);
         let text = bytes

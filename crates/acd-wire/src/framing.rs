@@ -6,7 +6,7 @@
 //! `Message`. Anything else is a typed [`FrameError`] that the session counts and logs before
 //! carrying on: one bad frame must never take the link down.
 
-use super::pb;
+use crate::pb;
 use prost::Message as _;
 
 /// The four octets that precede every `Message` on the framed path.

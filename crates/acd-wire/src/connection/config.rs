@@ -1,0 +1,128 @@
+//! What the protocol side of a session is told by the operator: which queues are routed, which
+//! users are followed as agents, the flags asked of IP Office, and the timing of requests,
+//! subscriptions and reconnects. Endpoints, credentials and TLS belong to the socket shell.
+
+use crate::backoff::Backoff;
+use crate::framing::{Framing, DEFAULT_MAX_FRAME_BYTES};
+use crate::pb;
+use std::time::Duration;
+
+/// Lines flags: list all users (bit 0) and all groups (bit 1).
+pub const LINES_FLAGS: i32 = 0x3;
+/// Queue flags: include the hunt-group member list (bit 1).
+pub const QUEUE_FLAGS: i32 = 0x2;
+/// CallInfo ccflag bit 30: IP Office stops reporting a call on a queue subscription once the
+/// call has left the queue, so no Finish is needed.
+pub const EPHEMERAL_CCFLAG: u32 = 1 << 30;
+/// Ephemeral (bit 30) | targets (bit 18) | language (bit 7) | extended queue information
+/// (bit 6) | trunk detail with DID (bit 5) | primary (bit 0): rules match on language, DID and trunk.
+pub const DEFAULT_QUEUE_CCFLAGS: u32 = 0x4004_00E1;
+/// Primary data, dial info, extended queue information, language (the guide's suggestion).
+pub const DEFAULT_USER_CCFLAGS: u32 = 0x99;
+/// How long a queue subscription may stay without any call notify before it is taken as empty.
+pub const SNAPSHOT_SETTLE: Duration = Duration::from_secs(2);
+/// Refresh a subscription when this share of its timeout has passed.
+pub(crate) const REFRESH_AT: f64 = 0.8;
+
+/// A routed queue, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueSelector {
+    Name(String),
+    /// The queue's GUID from the Lines table.
+    Guid(Vec<u8>),
+}
+
+impl QueueSelector {
+    /// `guid:` followed by hex selects by GUID; anything else is a queue name.
+    pub fn parse(text: &str) -> QueueSelector {
+        match text.strip_prefix("guid:").map(hex::decode) {
+            Some(Ok(g)) if !g.is_empty() => QueueSelector::Guid(g),
+            _ => QueueSelector::Name(text.to_string()),
+        }
+    }
+
+    pub(crate) fn matches(&self, q: &pb::LinesQueue) -> bool {
+        match self {
+            QueueSelector::Name(n) => *n == q.name,
+            QueueSelector::Guid(g) => *g == q.guid,
+        }
+    }
+}
+
+/// Which users the session follows as agents.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AgentSelector {
+    All,
+    /// The members of the routed queues (from their member lists).
+    #[default]
+    MembersOfRoutedQueues,
+    Extensions(Vec<String>),
+    /// The members of the routed queues and these extensions (agents the rules name who are
+    /// not, or not yet, members in IP Office).
+    MembersAnd(Vec<String>),
+}
+
+impl AgentSelector {
+    pub(crate) fn follows_members(&self) -> bool {
+        matches!(
+            self,
+            AgentSelector::MembersOfRoutedQueues | AgentSelector::MembersAnd(_)
+        )
+    }
+
+    pub(crate) fn names(&self, extn: &str) -> bool {
+        match self {
+            AgentSelector::All => true,
+            AgentSelector::Extensions(list) | AgentSelector::MembersAnd(list) => {
+                list.iter().any(|e| e == extn)
+            }
+            AgentSelector::MembersOfRoutedQueues => false,
+        }
+    }
+}
+
+/// The protocol settings of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionConfig {
+    pub framing: Framing,
+    pub max_frame_bytes: usize,
+    pub routed_queues: Vec<QueueSelector>,
+    pub queue_ccflags: u32,
+    pub user_flags: u32,
+    pub user_ccflags: u32,
+    pub agents: AgentSelector,
+    pub request_timeout: Duration,
+    /// `None`: subscriptions never expire. `Some(t)`: refreshed at ~80 % of `t`.
+    pub subscription_timeout: Option<Duration>,
+    pub backoff: Backoff,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            framing: Framing::Framed,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            routed_queues: Vec::new(),
+            queue_ccflags: DEFAULT_QUEUE_CCFLAGS,
+            user_flags: 0,
+            user_ccflags: DEFAULT_USER_CCFLAGS,
+            agents: AgentSelector::default(),
+            request_timeout: Duration::from_secs(10),
+            subscription_timeout: None,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    pub(crate) fn subscription_timeout_secs(&self) -> i32 {
+        self.subscription_timeout
+            .map_or(0, |t| i32::try_from(t.as_secs()).unwrap_or(i32::MAX))
+    }
+
+    pub(crate) fn refresh_interval(&self) -> Option<Duration> {
+        self.subscription_timeout
+            .filter(|t| t.as_secs() > 0)
+            .map(|t| Duration::from_secs(t.as_secs()).mul_f64(REFRESH_AT))
+    }
+}

@@ -1,0 +1,512 @@
+//! The protocol state of one websocket connection: its requests, its subscriptions, the Lines
+//! table and what each incoming message means. A reconnect starts a new `Link` from nothing;
+//! what must outlive a connection (the translator, the agents already reported) lives in
+//! [`super::Connection`].
+
+use super::config::{ConnectionConfig, QueueSelector, LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE};
+use super::lines::LinesTable;
+use super::requests::{Pending, Requests};
+use super::subscriptions::{SubTarget, Subscription, Subscriptions};
+use super::{command_failed, hint_for, ConnectionEvent, LinkStatus};
+use crate::framing::{self, FrameError};
+use crate::metrics;
+use crate::pb;
+use crate::result_code::{ResultCode, WireResult};
+use crate::translate::{command_label, Translated, Translator};
+use acd_core::{AgentId, Command, CommandOutcome, Event, QueueId, Timestamp};
+use tracing::{debug, error, warn};
+
+pub(crate) struct Link {
+    pub config: ConnectionConfig,
+    pub requests: Requests,
+    pub subs: Subscriptions,
+    next_sub: i32,
+    pub lines: LinesTable,
+    pub lines_ready: bool,
+    last_subscribed: Option<(usize, usize)>,
+    pub out: Vec<pb::Message>,
+    pub events: Vec<ConnectionEvent>,
+    /// Set when the connection cannot go on (Lines refused or unanswered).
+    pub fatal: Option<String>,
+}
+
+impl Link {
+    pub fn new(config: &ConnectionConfig) -> Link {
+        Link {
+            config: config.clone(),
+            requests: Requests::default(),
+            subs: Subscriptions::default(),
+            next_sub: 0,
+            lines: LinesTable::default(),
+            lines_ready: false,
+            last_subscribed: None,
+            out: Vec::new(),
+            events: Vec::new(),
+            fatal: None,
+        }
+    }
+
+    fn request(&mut self, what: Pending, now: Timestamp) -> i32 {
+        self.requests.start(what, now + self.config.request_timeout)
+    }
+
+    pub fn subscribe(&mut self, t: &mut Translator, target: SubTarget, now: Timestamp) -> i32 {
+        self.next_sub += 1;
+        let subscribe_id = self.next_sub;
+        let requestid = self.request(Pending::Subscribe(subscribe_id), now);
+        use pb::subscribe::Payload;
+        let payload = match &target {
+            SubTarget::Lines => Payload::Lines(pb::SubscribeLines { flags: LINES_FLAGS }),
+            SubTarget::Queue { queue, guid } => Payload::Queue(pb::SubscribeQueue {
+                guid: guid.clone(),
+                flags: QUEUE_FLAGS,
+                ccflags: self.config.queue_ccflags as i32,
+                // Without a GUID IP Office finds the queue by name.
+                name: if guid.is_empty() {
+                    queue.0.clone()
+                } else {
+                    String::new()
+                },
+            }),
+            SubTarget::User { guid, .. } => Payload::User(pb::SubscribeUser {
+                guid: guid.clone(),
+                flags: self.config.user_flags as i32,
+                ccflags: self.config.user_ccflags as i32,
+            }),
+        };
+        debug!(subscribe_id, ?target, "subscribing");
+        // Known to the translator at once: a notify may overtake the RequestResponse.
+        match &target {
+            SubTarget::Lines => {}
+            SubTarget::Queue { queue, .. } => t.add_queue(subscribe_id, queue.clone()),
+            SubTarget::User { agent, .. } => t.add_user(subscribe_id, agent.clone()),
+        }
+        self.subs.insert(subscribe_id, Subscription::new(target));
+        self.out.push(pb::Message {
+            payload: Some(pb::message::Payload::Subscribe(pb::Subscribe {
+                requestid,
+                subscribe_id,
+                timeout: self.config.subscription_timeout_secs(),
+                label: String::new(),
+                payload: Some(payload),
+            })),
+        });
+        subscribe_id
+    }
+
+    pub fn end(&mut self, t: &mut Translator, subscribe_id: i32, reason: &str, now: Timestamp) {
+        if self.subs.remove(subscribe_id).is_none() {
+            return;
+        }
+        t.remove_subscription(subscribe_id, now);
+        let requestid = self.request(Pending::End, now);
+        self.out.push(end_message(requestid, subscribe_id, reason));
+    }
+
+    /// Ends every subscription (Lines last: the others were found through it). Returns the
+    /// request ids of the SubscribeEnds, so a shutdown can wait for their answers.
+    pub fn end_all(&mut self, now: Timestamp) -> Vec<i32> {
+        let mut ids: Vec<(bool, i32)> = self
+            .subs
+            .iter()
+            .map(|(id, s)| (s.target == SubTarget::Lines, *id))
+            .collect();
+        ids.sort_unstable();
+        let mut requests = Vec::with_capacity(ids.len());
+        for (_, subscribe_id) in ids {
+            let requestid = self.request(Pending::End, now);
+            self.out
+                .push(end_message(requestid, subscribe_id, "engine shutting down"));
+            requests.push(requestid);
+        }
+        self.subs.clear();
+        requests
+    }
+
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let subs = self
+            .subs
+            .iter()
+            .flat_map(|(_, s)| [s.refresh_at, s.snapshot_at])
+            .flatten();
+        self.requests.next_deadline().into_iter().chain(subs).min()
+    }
+
+    pub fn frame_error(&mut self, e: FrameError) {
+        metrics::frame_error(e.kind());
+        warn!(
+            kind = e.kind(),
+            "ignoring a bad message from IP Office: {e}"
+        );
+    }
+
+    pub fn command(&mut self, t: &mut Translator, cmd: Command, now: Timestamp) {
+        let kind = command_label(&cmd.kind);
+        match t.command(&cmd) {
+            Ok(Translated::AlreadyDone(why)) => {
+                debug!(command = kind, "command not needed: {why}");
+                metrics::command(kind, WireResult::Known(ResultCode::Success).metric_label());
+                self.events
+                    .push(ConnectionEvent::Core(Event::CommandResult {
+                        id: cmd.id,
+                        outcome: CommandOutcome::Success,
+                    }));
+            }
+            Ok(Translated::Send(wire)) => {
+                let requestid = self.request(Pending::Command { id: cmd.id, kind }, now);
+                debug!(
+                    command = kind,
+                    requestid,
+                    subscribe_id = wire.subscribe_id,
+                    "sending command"
+                );
+                self.out.push(pb::Message {
+                    payload: Some(pb::message::Payload::Subscribecmd(pb::SubscribeCmd {
+                        requestid,
+                        subscribe_id: wire.subscribe_id,
+                        payload: Some(wire.payload),
+                    })),
+                });
+            }
+            Err(refused) => {
+                let code = refused.result_code();
+                warn!(command = kind, "command not sent: {refused}");
+                metrics::command(kind, WireResult::Known(code).metric_label());
+                self.events
+                    .push(ConnectionEvent::Core(command_failed(cmd.id, code)));
+            }
+        }
+    }
+
+    pub fn received(&mut self, t: &mut Translator, bytes: &[u8], now: Timestamp) {
+        let msg = match framing::decode(bytes, self.config.framing, self.config.max_frame_bytes) {
+            Ok(m) => m,
+            Err(e) => return self.frame_error(e),
+        };
+        use pb::message::Payload;
+        match msg.payload {
+            Some(Payload::Response(r)) => self.response(t, r, now),
+            Some(Payload::Notify(n)) => self.notify(t, n, now),
+            Some(Payload::Subscribeterminated(term)) => {
+                let Some(sub) = self.subs.remove(term.subscribe_id) else {
+                    debug!(
+                        subscribe_id = term.subscribe_id,
+                        "termination of an unknown subscription"
+                    );
+                    return;
+                };
+                warn!(
+                    subscribe_id = term.subscribe_id,
+                    reason = %term.reason,
+                    "IP Office terminated a subscription; subscribing again"
+                );
+                t.remove_subscription(term.subscribe_id, now);
+                if sub.target == SubTarget::Lines {
+                    self.lines_ready = false;
+                }
+                self.subscribe(t, sub.target, now);
+            }
+            Some(Payload::Generaldata(_)) => {
+                debug!("ignoring GeneralData (no general command sent)")
+            }
+            Some(other) => debug!(?other, "ignoring a message IP Office should not send"),
+            None => debug!("ignoring a Message without payload"),
+        }
+    }
+
+    fn response(&mut self, t: &mut Translator, r: pb::RequestResponse, now: Timestamp) {
+        let Some(what) = self.requests.take(r.requestid) else {
+            debug!(requestid = r.requestid, "response to an unknown request");
+            return;
+        };
+        let result = WireResult::from_code(r.result);
+        match what {
+            Pending::Command { id, kind } => {
+                metrics::command(kind, result.metric_label());
+                if !result.is_success() {
+                    warn!(command = kind, "IP Office refused a command: {result}");
+                }
+                let outcome = if result.is_success() {
+                    CommandOutcome::Success
+                } else {
+                    CommandOutcome::Failed(u32::try_from(result.code()).unwrap_or(u32::MAX))
+                };
+                self.events
+                    .push(ConnectionEvent::Core(Event::CommandResult { id, outcome }));
+            }
+            Pending::Subscribe(sub_id) => self.subscribe_result(t, sub_id, result, now),
+            Pending::Refresh(sub_id) => {
+                if !result.is_success() {
+                    warn!(
+                        subscribe_id = sub_id,
+                        "refresh refused ({result}); subscribing again"
+                    );
+                    self.resubscribe(t, sub_id, now);
+                }
+            }
+            Pending::End => {}
+        }
+    }
+
+    fn subscribe_result(
+        &mut self,
+        t: &mut Translator,
+        sub_id: i32,
+        result: WireResult,
+        now: Timestamp,
+    ) {
+        let refresh = self.config.refresh_interval();
+        let Some(sub) = self.subs.get_mut(sub_id) else {
+            return;
+        };
+        if result.is_success() {
+            sub.confirmed = true;
+            sub.refresh_at = refresh.map(|r| now + r);
+            if let SubTarget::Queue { .. } = sub.target {
+                // Only while no call notify has made the snapshot yet.
+                if t.awaiting_snapshot(sub_id) {
+                    sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
+                }
+            }
+            self.report_subscribed();
+            return;
+        }
+        let target = sub.target.clone();
+        self.subs.remove(sub_id);
+        t.remove_subscription(sub_id, now);
+        match target {
+            SubTarget::Lines => {
+                self.fatal = Some(format!(
+                    "IP Office refused the Lines subscription: {result}{}",
+                    hint_for(result)
+                ));
+            }
+            SubTarget::Queue { queue, .. } => {
+                error!(queue = %queue, "IP Office refused the queue subscription: {result}; calls in this queue are not routed");
+                self.report_subscribed();
+            }
+            SubTarget::User { agent, .. } => {
+                warn!(agent = %agent, "IP Office refused the user subscription: {result}");
+                self.report_subscribed();
+            }
+        }
+    }
+
+    fn resubscribe(&mut self, t: &mut Translator, sub_id: i32, now: Timestamp) {
+        if let Some(sub) = self.subs.remove(sub_id) {
+            t.remove_subscription(sub_id, now);
+            self.subscribe(t, sub.target, now);
+        }
+    }
+
+    pub fn report_subscribed(&mut self) {
+        if self.requests.subscribes_pending() > 0 || !self.lines_ready {
+            return;
+        }
+        let (users, queues) = self.subs.counts();
+        if self.last_subscribed != Some((users, queues)) {
+            self.last_subscribed = Some((users, queues));
+            tracing::info!(users, queues, "subscriptions confirmed");
+            self.events
+                .push(ConnectionEvent::Link(LinkStatus::Subscribed {
+                    users,
+                    queues,
+                }));
+        }
+    }
+
+    pub fn timers(&mut self, t: &mut Translator, now: Timestamp) {
+        for (requestid, what) in self.requests.expired(now) {
+            match what {
+                Pending::Command { id, kind } => {
+                    warn!(command = kind, requestid, "no response from IP Office in time; the outcome is unknown until the notifies show it");
+                    metrics::command(kind, "requesttimeout".to_string());
+                    self.events.push(ConnectionEvent::Core(command_failed(
+                        id,
+                        ResultCode::RequestTimeout,
+                    )));
+                }
+                Pending::Subscribe(sub_id) | Pending::Refresh(sub_id) => {
+                    let is_lines = self
+                        .subs
+                        .get(sub_id)
+                        .is_some_and(|s| s.target == SubTarget::Lines);
+                    if is_lines {
+                        self.fatal =
+                            Some("IP Office did not answer the Lines subscription in time".into());
+                    } else {
+                        warn!(
+                            subscribe_id = sub_id,
+                            "subscription not answered in time; subscribing again"
+                        );
+                        self.resubscribe(t, sub_id, now);
+                    }
+                }
+                Pending::End => {}
+            }
+        }
+        let mut due: Vec<i32> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.refresh_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        due.sort_unstable();
+        for subscribe_id in due {
+            let next = self.config.refresh_interval().map(|r| now + r);
+            if let Some(sub) = self.subs.get_mut(subscribe_id) {
+                sub.refresh_at = next;
+            }
+            let requestid = self.request(Pending::Refresh(subscribe_id), now);
+            debug!(subscribe_id, "refreshing subscription");
+            // A refresh carries only the subscribe_id and the new timeout.
+            self.out.push(pb::Message {
+                payload: Some(pb::message::Payload::Subscribe(pb::Subscribe {
+                    requestid,
+                    subscribe_id,
+                    timeout: self.config.subscription_timeout_secs(),
+                    ..Default::default()
+                })),
+            });
+        }
+        let mut settled: Vec<i32> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.snapshot_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        settled.sort_unstable();
+        for subscribe_id in settled {
+            if let Some(sub) = self.subs.get_mut(subscribe_id) {
+                sub.snapshot_at = None;
+            }
+            if let Some(ev) = t.snapshot_settled(subscribe_id) {
+                self.events.push(ConnectionEvent::Core(ev));
+            }
+        }
+    }
+
+    fn notify(&mut self, t: &mut Translator, n: pb::Notify, now: Timestamp) {
+        metrics::notify_received(notify_kind(&n));
+        if n.notify_id != 0 {
+            // IP Office holds the subscription's next notify until this ack arrives.
+            self.out.push(pb::Message {
+                payload: Some(pb::message::Payload::Notifyack(pb::NotifyAck {
+                    subscribe_id: n.subscribe_id,
+                    notify_id: n.notify_id,
+                })),
+            });
+        }
+        let Some(sub) = self.subs.get_mut(n.subscribe_id) else {
+            debug!(
+                subscribe_id = n.subscribe_id,
+                "ignoring a notify for an unknown subscription"
+            );
+            return;
+        };
+        if n.notify_id != 0 {
+            sub.last_notify = Some(n.notify_id);
+        }
+        match (&sub.target, &n.payload) {
+            (SubTarget::Lines, Some(pb::notify::Payload::Lines(lines))) => {
+                self.lines(t, lines, now)
+            }
+            (SubTarget::Lines, _) => {
+                debug!("ignoring a non-Lines payload on the Lines subscription")
+            }
+            _ => {
+                sub.snapshot_at = None;
+                let events = t.notify(&n, now);
+                if self.config.agents.follows_members() {
+                    for ev in &events {
+                        if let Event::QueueChanged(q) = ev {
+                            for m in &q.members {
+                                self.follow_agent(t, &m.agent.0, now);
+                            }
+                        }
+                    }
+                }
+                self.events
+                    .extend(events.into_iter().map(ConnectionEvent::Core));
+                // A queue's first call snapshot may have been emitted by the translator;
+                // keep the settle timer only while it still waits.
+                let confirmed = self.subs.get(n.subscribe_id).is_some_and(|s| s.confirmed);
+                if confirmed && t.awaiting_snapshot(n.subscribe_id) {
+                    if let Some(sub) = self.subs.get_mut(n.subscribe_id) {
+                        sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribes to the user with extension `extn` unless already followed.
+    pub fn follow_agent(&mut self, t: &mut Translator, extn: &str, now: Timestamp) {
+        if self.subs.follows(extn) {
+            return;
+        }
+        let Some(guid) = self.lines.guid_of(extn).map(<[u8]>::to_vec) else {
+            debug!(extn, "agent not in the Lines list (yet)");
+            return;
+        };
+        self.subscribe(
+            t,
+            SubTarget::User {
+                agent: AgentId(extn.to_string()),
+                guid,
+            },
+            now,
+        );
+    }
+
+    /// Routed queues Lines does not list (another SCN node's, say) can still be subscribed by
+    /// name, as the guide allows.
+    pub fn subscribe_unlisted_queues(&mut self, t: &mut Translator, now: Timestamp) {
+        let by_name: Vec<String> = self
+            .config
+            .routed_queues
+            .iter()
+            .filter_map(|s| match s {
+                QueueSelector::Name(n) => Some(n.clone()),
+                QueueSelector::Guid(_) => None,
+            })
+            .filter(|n| !self.lines.has_queue_named(n))
+            .filter(|n| self.subs.queue_sub_named(n).is_none())
+            .collect();
+        for name in by_name {
+            warn!(queue = %name, "routed queue not in the Lines list; subscribing by name");
+            self.subscribe(
+                t,
+                SubTarget::Queue {
+                    queue: QueueId(name),
+                    guid: Vec::new(),
+                },
+                now,
+            );
+        }
+    }
+}
+
+fn end_message(requestid: i32, subscribe_id: i32, reason: &str) -> pb::Message {
+    pb::Message {
+        payload: Some(pb::message::Payload::Subscribeend(pb::SubscribeEnd {
+            requestid,
+            subscribe_id,
+            reason: reason.to_string(),
+        })),
+    }
+}
+
+fn notify_kind(n: &pb::Notify) -> &'static str {
+    use pb::notify::Payload;
+    match &n.payload {
+        None => "empty",
+        Some(Payload::Presence(_)) => "presence",
+        Some(Payload::Callcontrol(_)) => "callcontrol",
+        Some(Payload::Lines(_)) => "lines",
+        Some(Payload::User(_)) => "user",
+        Some(Payload::Queue(_)) => "queue",
+        Some(Payload::Parkserver(_)) => "parkserver",
+        Some(Payload::Refreshwrapper(_)) => "refreshwrapper",
+    }
+}

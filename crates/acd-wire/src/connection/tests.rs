@@ -1,0 +1,380 @@
+use super::*;
+use crate::framing::Framing;
+use crate::pb;
+use acd_core::{CommandKind, QueueId};
+use std::time::Duration;
+
+fn config() -> ConnectionConfig {
+    ConnectionConfig {
+        routed_queues: vec![QueueSelector::Name("Sales".into())],
+        subscription_timeout: Some(Duration::from_secs(100)),
+        ..ConnectionConfig::default()
+    }
+}
+
+const T0: Timestamp = Timestamp(1_000_000);
+
+/// A connection whose websocket is up at `T0`, with its events so far discarded.
+fn up(cfg: ConnectionConfig) -> Connection {
+    let mut c = Connection::new(cfg, vec!["wss://pbx".into()], 7);
+    assert!(matches!(
+        drain_events(&mut c).last(),
+        Some(ConnectionEvent::Connect { endpoint: 0 })
+    ));
+    c.connected(T0);
+    drain_events(&mut c);
+    c
+}
+
+fn drain_events(c: &mut Connection) -> Vec<ConnectionEvent> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn sent(c: &mut Connection) -> Vec<pb::Message> {
+    std::iter::from_fn(|| c.poll_transmit())
+        .map(|b| crate::framing::decode(&b, Framing::Framed, 1 << 20).unwrap())
+        .collect()
+}
+
+fn subscribes(c: &mut Connection) -> Vec<pb::Subscribe> {
+    sent(c)
+        .into_iter()
+        .filter_map(|m| match m.payload {
+            Some(pb::message::Payload::Subscribe(s)) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deliver(c: &mut Connection, now: Timestamp, payload: pb::message::Payload) {
+    let msg = pb::Message {
+        payload: Some(payload),
+    };
+    c.handle_frame(now, &crate::framing::encode(&msg, Framing::Framed));
+}
+
+fn respond(c: &mut Connection, now: Timestamp, requestid: i32, result: i32) {
+    deliver(
+        c,
+        now,
+        pb::message::Payload::Response(pb::RequestResponse {
+            requestid,
+            result,
+            additional: String::new(),
+        }),
+    );
+}
+
+fn lines_notify(c: &mut Connection, notify_id: i32, n: pb::NotifyLines) {
+    deliver(
+        c,
+        T0,
+        pb::message::Payload::Notify(pb::Notify {
+            subscribe_id: 1,
+            notify_id,
+            label: String::new(),
+            payload: Some(pb::notify::Payload::Lines(n)),
+        }),
+    );
+}
+
+fn line_user(i: u8) -> pb::LinesUser {
+    pb::LinesUser {
+        guid: vec![i],
+        extn: format!("2{i:02}"),
+        name: format!("A{i}"),
+    }
+}
+
+fn subscribed(c: &mut Connection) -> Vec<(usize, usize)> {
+    drain_events(c)
+        .into_iter()
+        .filter_map(|e| match e {
+            ConnectionEvent::Link(LinkStatus::Subscribed { users, queues }) => {
+                Some((users, queues))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_indexes(c: &Connection) {
+    let link = c.link.as_ref().unwrap();
+    link.subs.assert_consistent();
+    link.lines.assert_consistent();
+}
+
+#[test]
+fn refresh_at_80_percent_and_command_timeout() {
+    let cfg = config();
+    let mut c = up(cfg.clone());
+    let s = subscribes(&mut c).pop().unwrap();
+    assert_eq!(s.timeout, 100);
+    respond(&mut c, T0, s.requestid, 0);
+    assert_eq!(c.poll_timeout(), Some(T0 + Duration::from_secs(80)));
+    c.handle_timeout(T0 + Duration::from_secs(79));
+    assert!(sent(&mut c).is_empty());
+    c.handle_timeout(T0 + Duration::from_secs(80));
+    let refresh = subscribes(&mut c).pop().unwrap();
+    assert_eq!(
+        (refresh.subscribe_id, refresh.timeout),
+        (s.subscribe_id, 100)
+    );
+    assert!(refresh.payload.is_none());
+
+    // A command without an answer becomes REQUESTTIMEOUT after request_timeout.
+    c.translator.add_queue(50, QueueId::from("Sales"));
+    let at = T0 + Duration::from_secs(81);
+    c.handle_command(
+        at,
+        Command {
+            id: CommandId(9),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Sales"),
+                mode: acd_core::ServiceMode::Active,
+            },
+        },
+    );
+    c.handle_timeout(at + cfg.request_timeout);
+    assert!(drain_events(&mut c).iter().any(|e| matches!(
+        e,
+        ConnectionEvent::Core(Event::CommandResult {
+            id: CommandId(9),
+            outcome: CommandOutcome::Failed(5001)
+        })
+    )));
+}
+
+#[test]
+fn lines_refusal_and_silence_close_the_connection_and_reconnect() {
+    let cfg = config();
+    let mut c = up(cfg.clone());
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 5);
+    let events = drain_events(&mut c);
+    let close = events.iter().find_map(|e| match e {
+        ConnectionEvent::Close { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    let reason = close.unwrap();
+    assert!(
+        reason.contains("TOOMANY") && reason.contains("10 MT-CTI3"),
+        "{reason}"
+    );
+    assert!(!c.is_up());
+    // The next attempt comes after the backoff.
+    let retry = c.poll_timeout().unwrap();
+    c.handle_timeout(retry);
+    assert!(drain_events(&mut c)
+        .iter()
+        .any(|e| matches!(e, ConnectionEvent::Connect { .. })));
+
+    let mut c = up(cfg.clone());
+    c.handle_timeout(T0 + cfg.request_timeout);
+    assert!(drain_events(&mut c)
+        .iter()
+        .any(|e| matches!(e, ConnectionEvent::Close { .. })));
+}
+
+#[test]
+fn empty_queue_snapshot_after_settle() {
+    let mut c = up(config());
+    sent(&mut c);
+    let t = &mut c.translator;
+    let link = c.link.as_mut().unwrap();
+    link.subscribe(
+        t,
+        subscriptions::SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        },
+        T0,
+    );
+    c.flush(T0);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    drain_events(&mut c);
+    c.handle_timeout(T0 + (SNAPSHOT_SETTLE - Duration::from_millis(1)));
+    assert!(drain_events(&mut c).is_empty());
+    c.handle_timeout(T0 + SNAPSHOT_SETTLE);
+    assert!(matches!(
+        &drain_events(&mut c)[..],
+        [ConnectionEvent::Core(Event::QueueSnapshotCalls { calls, .. })] if calls.is_empty()
+    ));
+}
+
+#[test]
+fn subscription_indexes_follow_every_change() {
+    let mut cfg = config();
+    cfg.agents = AgentSelector::All;
+    let mut c = up(cfg);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    assert_indexes(&c);
+
+    let users: Vec<pb::LinesUser> = (0..30).map(line_user).collect();
+    let sales = pb::LinesQueue {
+        guid: vec![200],
+        extn: "500".into(),
+        name: "Sales".into(),
+    };
+    lines_notify(
+        &mut c,
+        1,
+        pb::NotifyLines {
+            adduser: users.clone(),
+            addqueue: vec![sales],
+            ..Default::default()
+        },
+    );
+    let subs = subscribes(&mut c);
+    assert_eq!(subs.len(), 31);
+    assert_indexes(&c);
+    // The same users again: already followed, nothing new.
+    lines_notify(
+        &mut c,
+        2,
+        pb::NotifyLines {
+            changeuser: users.clone(),
+            ..Default::default()
+        },
+    );
+    assert!(subscribes(&mut c).is_empty());
+
+    // Readiness only once the last subscribe is answered; a refused one does not count.
+    let (last, rest) = subs.split_last().unwrap();
+    respond(&mut c, T0, rest[0].requestid, 21);
+    for s in &rest[1..] {
+        respond(&mut c, T0, s.requestid, 0);
+        assert!(subscribed(&mut c).is_empty());
+    }
+    respond(&mut c, T0, last.requestid, 0);
+    assert_eq!(subscribed(&mut c), vec![(29, 1)]);
+    assert_indexes(&c);
+
+    // A deleted user is forgotten; added back under a new extension it is followed again.
+    let mut renumbered = users[5].clone();
+    lines_notify(
+        &mut c,
+        3,
+        pb::NotifyLines {
+            deleteuser: vec![renumbered.clone()],
+            ..Default::default()
+        },
+    );
+    assert_indexes(&c);
+    assert!(!c.link.as_ref().unwrap().subs.follows(&renumbered.extn));
+    renumbered.extn = "999".into();
+    lines_notify(
+        &mut c,
+        4,
+        pb::NotifyLines {
+            adduser: vec![renumbered],
+            ..Default::default()
+        },
+    );
+    let again = subscribes(&mut c);
+    assert_eq!(again.len(), 1);
+    assert_indexes(&c);
+    respond(&mut c, T0, again[0].requestid, 0);
+    // Same counts as already reported: no new Subscribed.
+    assert!(subscribed(&mut c).is_empty());
+    assert_eq!(c.link.as_ref().unwrap().subs.counts(), (29, 1));
+    assert!(c.link.as_ref().unwrap().subs.follows("999"));
+
+    c.shutdown(T0);
+    assert!(!c.is_shut_down());
+    let ends: Vec<i32> = sent(&mut c)
+        .into_iter()
+        .filter_map(|m| match m.payload {
+            Some(pb::message::Payload::Subscribeend(e)) => Some(e.requestid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends.len(), 31);
+    for r in ends {
+        respond(&mut c, T0, r, 0);
+    }
+    assert!(c.is_shut_down());
+}
+
+#[test]
+fn commands_lost_with_the_connection_are_reported_unknown() {
+    let mut c = up(config());
+    c.translator.add_queue(50, QueueId::from("Sales"));
+    c.handle_command(
+        T0,
+        Command {
+            id: CommandId(3),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Sales"),
+                mode: acd_core::ServiceMode::Active,
+            },
+        },
+    );
+    drain_events(&mut c);
+    c.connection_lost(T0, "reset");
+    let events = drain_events(&mut c);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ConnectionEvent::Core(Event::CommandResult {
+            id: CommandId(3),
+            outcome: CommandOutcome::Failed(5001)
+        })
+    )));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ConnectionEvent::Link(LinkStatus::Disconnected { .. }))));
+    // While disconnected a command fails at once.
+    c.handle_command(
+        T0,
+        Command {
+            id: CommandId(4),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Sales"),
+                mode: acd_core::ServiceMode::Active,
+            },
+        },
+    );
+    assert!(matches!(
+        drain_events(&mut c)[..],
+        [ConnectionEvent::Core(Event::CommandResult {
+            id: CommandId(4),
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn failed_attempts_alternate_endpoints_with_backoff() {
+    let mut c = Connection::new(config(), vec!["a".into(), "b".into()], 1);
+    let mut tried = Vec::new();
+    let mut now = T0;
+    for _ in 0..4 {
+        let ep = drain_events(&mut c).into_iter().find_map(|e| match e {
+            ConnectionEvent::Connect { endpoint } => Some(endpoint),
+            _ => None,
+        });
+        tried.push(ep.unwrap());
+        c.connect_failed(now, "refused", ConnectFailure::Other);
+        now = c.poll_timeout().unwrap();
+        c.handle_timeout(now);
+    }
+    assert_eq!(tried, vec![0, 1, 0, 1]);
+}
+
+#[test]
+fn queue_selectors_parse() {
+    assert_eq!(
+        QueueSelector::parse("Sales"),
+        QueueSelector::Name("Sales".into())
+    );
+    assert_eq!(
+        QueueSelector::parse("guid:0a0b"),
+        QueueSelector::Guid(vec![10, 11])
+    );
+    assert_eq!(
+        QueueSelector::parse("guid:zz"),
+        QueueSelector::Name("guid:zz".into())
+    );
+}

@@ -1,0 +1,28 @@
+//! The MT-CTI3 protocol without I/O: framing, the protobuf schema, result codes, the sans-IO
+//! [`Connection`] (requests, subscriptions, acks, refresh, Lines, reconnect pacing) and the
+//! translation between IP Office's notifies and commands and the routing core's own types.
+//!
+//! This is the only crate that depends on prost: everything above it sees
+//! `acd_core::Event` and `acd_core::Command`, and the compiler enforces it. Sockets, TLS and
+//! tokio live in the engine's shell, which drives a [`Connection`]; the deterministic
+//! simulation and the routing study drive the very same `Connection` in virtual time.
+
+/// Types generated from `proto/ipo_mtcti3.proto` by the top-level `build.rs`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/mtcti3.rs"));
+}
+
+pub mod backoff;
+pub mod connection;
+pub mod decode;
+pub mod framing;
+pub mod metrics;
+pub mod result_code;
+pub mod translate;
+
+pub use connection::{
+    AgentSelector, ConnectFailure, Connection, ConnectionConfig, ConnectionEvent, LinkStatus,
+    QueueSelector,
+};
+pub use prost;
