@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench wire_framing`
 
 use std::hint::black_box;
-use tokio::time::Instant;
+use acd_core::Timestamp;
 
 use acd::wire::framing::{decode, encode, Framing, DEFAULT_MAX_FRAME_BYTES};
 use acd::wire::pb;
@@ -85,7 +85,7 @@ fn framing(c: &mut Criterion) {
     group.bench_function("decode_and_translate_queue_callinfo", |b| {
         let mut translator = Translator::new();
         translator.add_queue(7, QueueId::from("Sales"));
-        let now = Instant::now();
+        let now = Timestamp::from_millis(1_000);
         b.iter(|| {
             let Ok(pb::Message {
                 payload: Some(pb::message::Payload::Notify(notify)),
