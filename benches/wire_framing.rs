@@ -5,8 +5,8 @@
 //!
 //! Run: `cargo bench --bench wire_framing`
 
-use std::hint::black_box;
 use acd_core::Timestamp;
+use std::hint::black_box;
 
 use acd::wire::framing::{decode, encode, Framing, DEFAULT_MAX_FRAME_BYTES};
 use acd::wire::pb;

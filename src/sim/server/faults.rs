@@ -43,11 +43,21 @@ pub(crate) fn malformed_frame(framing: Framing) -> Vec<u8> {
 
 /// Faults that apply to the next commands, whichever connection sends them.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct CommandFaults {
+pub struct CommandFaults {
     /// Answer the next `count` SubscribeCmds with `code` and do nothing.
     pub reject: Option<(i32, u32)>,
     /// Hold every RequestResponse back this long.
     pub response_delay: Duration,
+}
+
+impl CommandFaults {
+    /// One command was refused by `reject`: one fewer is left.
+    pub fn consume_rejection(&mut self) {
+        self.reject = match self.reject {
+            Some((code, n)) if n > 1 => Some((code, n - 1)),
+            _ => None,
+        };
+    }
 }
 
 /// Injects faults into a running simulator (see [`super::SimHandle::faults`]).

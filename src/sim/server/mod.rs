@@ -7,7 +7,7 @@
 mod faults;
 mod handshake;
 mod render;
-mod session;
+pub mod session;
 mod tls;
 
 use std::net::SocketAddr;
@@ -28,9 +28,10 @@ use super::scenario::Scenario;
 use super::stats::SimSummary;
 use crate::wire::connect::Endpoint;
 use crate::wire::framing::Framing;
-pub use faults::FaultInjector;
-use faults::{CommandFaults, ConnFault};
+use faults::ConnFault;
+pub use faults::{CommandFaults, FaultInjector};
 pub use render::{ccflags, lines_flags, QUEUE_FLAG_MEMBERS};
+pub use session::SimConnection;
 pub use tls::TlsMode;
 
 /// IP Office accepts at most this many MT-CTI3 connections.

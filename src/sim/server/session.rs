@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use acd_core::Timestamp;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, watch};
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use super::faults::{malformed_frame, ConnFault};
+use super::faults::{malformed_frame, CommandFaults, ConnFault};
 use super::render::{self, lines_flags};
 use super::Shared;
 use crate::sim::model::{Model, ModelAction, ResultCode, SimCallId, View};
@@ -66,7 +67,7 @@ struct Shown {
 
 struct Subscription {
     kind: SubKind,
-    expires: Option<Instant>,
+    expires: Option<Timestamp>,
     awaiting_ack: Option<i32>,
     next_notify_id: i32,
     /// Nothing has been sent yet: the first Notify goes out even if it is empty.
@@ -74,12 +75,15 @@ struct Subscription {
     shown: Shown,
 }
 
-struct Session {
+/// The protocol side of one simulated IP Office connection, without I/O: frames in, frames
+/// out, the model read and changed by the caller's lock. The tokio server below and the
+/// deterministic simulation both drive it.
+pub struct SimConnection {
     framing: Framing,
     subs: BTreeMap<i32, Subscription>,
     next_callid: i32,
     outbox: Vec<Vec<u8>>,
-    delayed: Vec<(Instant, Vec<u8>)>,
+    delayed: Vec<(Timestamp, Vec<u8>)>,
     /// The model version of the last flush; `None` before the first one.
     flushed_version: Option<u64>,
     /// Subscriptions to render at the next flush even if the model did not change.
@@ -88,7 +92,7 @@ struct Session {
     renders: u64,
     /// No subscription expires before this (it may be earlier than the true first expiry:
     /// waking early only costs a check). Saves scanning every subscription per frame.
-    expiry_bound: Option<Instant>,
+    expiry_bound: Option<Timestamp>,
 }
 
 fn msg(payload: pb::message::Payload) -> pb::Message {
@@ -107,27 +111,30 @@ pub(super) async fn run<S>(
 {
     let (mut sink, mut stream) = ws.split();
     let epoch = shared.epoch.load(Ordering::SeqCst);
-    let mut session = Session {
-        framing,
-        subs: BTreeMap::new(),
-        next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
-        outbox: Vec::new(),
-        delayed: Vec::new(),
-        flushed_version: None,
-        dirty: BTreeSet::new(),
-        renders: 0,
-        expiry_bound: None,
-    };
+    let mut session = SimConnection::new(framing, epoch);
+    let started = Instant::now();
+    let clock = || Timestamp(started.elapsed().as_millis() as u64);
     let mut changed = shared.changed.subscribe();
     let mut faults = shared.conn_faults.subscribe();
     let far = Duration::from_secs(86_400);
     'conn: loop {
-        let deadline = session
-            .next_deadline()
-            .unwrap_or_else(|| Instant::now() + far);
+        let deadline = session.next_deadline().map_or_else(
+            || Instant::now() + far,
+            |t| started + Duration::from_millis(t.0),
+        );
         tokio::select! {
             m = stream.next() => match m {
-                Some(Ok(WsMessage::Binary(bytes))) => session.on_frame(&bytes, &shared),
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    let faults = *shared.command_faults();
+                    let mut model = shared.model();
+                    let outcome = session.on_frame(clock(), &bytes, &mut model, faults);
+                    let version = model.version();
+                    drop(model);
+                    if outcome.rejected {
+                        shared.command_faults().consume_rejection();
+                    }
+                    shared.publish(version);
+                }
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break 'conn,
                 Some(Ok(_)) => {}
             },
@@ -135,14 +142,14 @@ pub(super) async fn run<S>(
             f = faults.recv() => match f {
                 Ok(ConnFault::Drop) | Err(broadcast::error::RecvError::Closed) => break 'conn,
                 Ok(ConnFault::TerminateSubscriptions) => session.terminate_all("terminated"),
-                Ok(ConnFault::Malformed) => session.outbox.push(malformed_frame(session.framing)),
+                Ok(ConnFault::Malformed) => session.push_malformed(),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
             },
-            _ = tokio::time::sleep_until(deadline) => session.on_timer(),
+            _ = tokio::time::sleep_until(deadline) => session.on_timer(clock()),
             _ = shutdown.changed() => break 'conn,
         }
         session.flush(&shared.model());
-        for bytes in session.take_due() {
+        for bytes in session.take_due(clock()) {
             if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
                 break 'conn;
             }
@@ -151,8 +158,36 @@ pub(super) async fn run<S>(
     // Dropping the sink and stream closes the TCP connection (abruptly for a Drop fault).
 }
 
-impl Session {
-    fn next_deadline(&self) -> Option<Instant> {
+/// What one incoming frame did, for the caller's bookkeeping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameOutcome {
+    /// A command was refused by a `reject` fault (one fewer left to reject).
+    pub rejected: bool,
+}
+
+impl SimConnection {
+    /// A new connection; `epoch` counts IP Office restarts (callids differ per epoch).
+    pub fn new(framing: Framing, epoch: i32) -> SimConnection {
+        SimConnection {
+            framing,
+            subs: BTreeMap::new(),
+            next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
+            outbox: Vec::new(),
+            delayed: Vec::new(),
+            flushed_version: None,
+            dirty: BTreeSet::new(),
+            renders: 0,
+            expiry_bound: None,
+        }
+    }
+
+    /// Queues a frame no client can read (the malformed-frame fault).
+    pub fn push_malformed(&mut self) {
+        self.outbox.push(malformed_frame(self.framing));
+    }
+
+    /// When `on_timer` next has something to do (an expiry or a held-back response).
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         let delayed = self.delayed.iter().map(|(at, _)| *at);
         self.expiry_bound.into_iter().chain(delayed).min()
     }
@@ -161,8 +196,8 @@ impl Session {
         self.outbox.push(framing::encode(&m, self.framing));
     }
 
-    fn take_due(&mut self) -> Vec<Vec<u8>> {
-        let now = Instant::now();
+    /// Frames to send now: those queued, and held-back responses whose time has come.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<Vec<u8>> {
         let mut out = std::mem::take(&mut self.outbox);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
             .into_iter()
@@ -172,7 +207,7 @@ impl Session {
         out
     }
 
-    fn respond(&mut self, requestid: i32, code: ResultCode, delay: Duration) {
+    fn respond(&mut self, now: Timestamp, requestid: i32, code: ResultCode, delay: Duration) {
         if requestid == 0 {
             return;
         }
@@ -185,12 +220,12 @@ impl Session {
             self.send(m);
         } else {
             let bytes = framing::encode(&m, self.framing);
-            self.delayed.push((Instant::now() + delay, bytes));
+            self.delayed.push((now + delay, bytes));
         }
     }
 
-    fn on_timer(&mut self) {
-        let now = Instant::now();
+    /// Expires subscriptions whose timeout passed.
+    pub fn on_timer(&mut self, now: Timestamp) {
         let expired: Vec<i32> = self
             .subs
             .iter()
@@ -205,7 +240,7 @@ impl Session {
     }
 
     /// A subscription's expiry was set: the bound must not be later than it.
-    fn expires_at(&mut self, at: Option<Instant>) {
+    fn expires_at(&mut self, at: Option<Timestamp>) {
         if let Some(at) = at {
             self.expiry_bound = Some(self.expiry_bound.map_or(at, |b| b.min(at)));
         }
@@ -220,7 +255,8 @@ impl Session {
         )));
     }
 
-    fn terminate_all(&mut self, reason: &str) {
+    /// Sends SubscribeTerminated for every subscription and forgets them.
+    pub fn terminate_all(&mut self, reason: &str) {
         let ids: Vec<i32> = self.subs.keys().copied().collect();
         self.subs.clear();
         for id in ids {
@@ -228,45 +264,40 @@ impl Session {
         }
     }
 
-    fn on_frame(&mut self, bytes: &[u8], shared: &Shared) {
+    /// One binary message from the client. Commands change `model`; the caller publishes
+    /// the model's new version so every connection flushes.
+    pub fn on_frame(
+        &mut self,
+        now: Timestamp,
+        bytes: &[u8],
+        model: &mut Model,
+        faults: CommandFaults,
+    ) -> FrameOutcome {
+        let mut outcome = FrameOutcome::default();
         let m = match framing::decode(bytes, self.framing, DEFAULT_MAX_FRAME_BYTES) {
             Ok(m) => m,
             Err(e) => {
                 // IP Office cannot answer a message it cannot read (no requestid to use).
                 tracing::debug!("simulator ignored an undecodable message: {e}");
-                return;
+                return outcome;
             }
         };
-        let delay = shared.command_faults().response_delay;
+        let delay = faults.response_delay;
         use pb::message::Payload as P;
         match m.payload {
             Some(P::Subscribe(s)) => {
-                let code = self.subscribe(&s, &shared.model());
-                self.respond(s.requestid, code, delay);
+                let code = self.subscribe(now, &s, model);
+                self.respond(now, s.requestid, code, delay);
             }
             Some(P::Subscribecmd(c)) => {
-                let rejected = {
-                    let mut f = shared.command_faults();
-                    match f.reject {
-                        Some((code, n)) => {
-                            f.reject = (n > 1).then_some((code, n - 1));
-                            Some(ResultCode(code))
-                        }
-                        None => None,
+                let code = match faults.reject {
+                    Some((code, _)) => {
+                        outcome.rejected = true;
+                        ResultCode(code)
                     }
+                    None => self.command(now, &c, model),
                 };
-                let code = match rejected {
-                    Some(code) => code,
-                    None => {
-                        let mut model = shared.model();
-                        let code = self.command(&c, &mut model);
-                        let version = model.version();
-                        drop(model);
-                        shared.publish(version);
-                        code
-                    }
-                };
-                self.respond(c.requestid, code, delay);
+                self.respond(now, c.requestid, code, delay);
             }
             Some(P::Subscribeend(e)) => {
                 let code = if self.subs.remove(&e.subscribe_id).is_some() {
@@ -274,7 +305,7 @@ impl Session {
                 } else {
                     ResultCode::SUBSCRIPTION_INVALID_ID
                 };
-                self.respond(e.requestid, code, delay);
+                self.respond(now, e.requestid, code, delay);
             }
             Some(P::Notifyack(a)) => self.ack(&a),
             Some(P::Generalcmd(g)) => {
@@ -282,11 +313,12 @@ impl Session {
                     Some(pb::general_cmd::Payload::Getfile(_)) => ResultCode::NOT_FOUND,
                     None => ResultCode::GENCMD_INVALID_PAYLOAD,
                 };
-                self.respond(g.requestid, code, delay);
+                self.respond(now, g.requestid, code, delay);
             }
             // Messages only IP Office sends, or an empty envelope: nothing to do.
             _ => {}
         }
+        outcome
     }
 
     fn ack(&mut self, a: &pb::NotifyAck) {
@@ -299,13 +331,13 @@ impl Session {
         }
     }
 
-    fn subscribe(&mut self, s: &pb::Subscribe, model: &Model) -> ResultCode {
+    fn subscribe(&mut self, now: Timestamp, s: &pb::Subscribe, model: &Model) -> ResultCode {
         use pb::subscribe::Payload as P;
         if s.timeout < 0 {
             return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
         }
-        let expires = (s.timeout > 0)
-            .then(|| Instant::now() + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
+        let expires =
+            (s.timeout > 0).then(|| now + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
         // Recorded even if the request fails below: an early wake-up is harmless.
         self.expires_at(expires);
         let Some(payload) = &s.payload else {
@@ -377,7 +409,7 @@ impl Session {
         ResultCode::SUCCESS
     }
 
-    fn command(&mut self, c: &pb::SubscribeCmd, model: &mut Model) -> ResultCode {
+    fn command(&mut self, now: Timestamp, c: &pb::SubscribeCmd, model: &mut Model) -> ResultCode {
         use pb::subscribe_cmd::Payload as P;
         let Some(sub) = self.subs.get_mut(&c.subscribe_id) else {
             return ResultCode::SUBSCRIPTION_INVALID_ID;
@@ -390,8 +422,8 @@ impl Session {
                 if *t < 0 {
                     return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
                 }
-                sub.expires = (*t > 0)
-                    .then(|| Instant::now() + Duration::from_secs(u64::from(t.unsigned_abs())));
+                sub.expires =
+                    (*t > 0).then(|| now + Duration::from_secs(u64::from(t.unsigned_abs())));
                 let expires = sub.expires;
                 self.expires_at(expires);
                 ResultCode::SUCCESS
@@ -437,7 +469,7 @@ impl Session {
 
     /// Sends, for every subscription not waiting for an ack, what changed since last time.
     /// Only subscriptions that can show something new are rendered (see the module docs).
-    fn flush(&mut self, model: &Model) {
+    pub fn flush(&mut self, model: &Model) {
         let version = model.version();
         let dirty = std::mem::take(&mut self.dirty);
         let ids: Vec<i32> = if self.flushed_version == Some(version) {
@@ -762,32 +794,30 @@ mod tests {
         Model::new(&Scenario::from_toml_str(&text, std::path::Path::new(".")).unwrap()).unwrap()
     }
 
-    fn session() -> Session {
-        Session {
-            framing: Framing::Framed,
-            subs: BTreeMap::new(),
-            next_callid: 1,
-            outbox: Vec::new(),
-            delayed: Vec::new(),
-            flushed_version: None,
-            dirty: BTreeSet::new(),
-            renders: 0,
-            expiry_bound: None,
-        }
+    fn session() -> SimConnection {
+        SimConnection::new(Framing::Framed, 0)
     }
 
-    fn subscribe(session: &mut Session, model: &Model, id: i32, payload: pb::subscribe::Payload) {
+    fn subscribe(
+        session: &mut SimConnection,
+        model: &Model,
+        id: i32,
+        payload: pb::subscribe::Payload,
+    ) {
         let s = pb::Subscribe {
             requestid: id,
             subscribe_id: id,
             payload: Some(payload),
             ..Default::default()
         };
-        assert_eq!(session.subscribe(&s, model), ResultCode::SUCCESS);
+        assert_eq!(
+            session.subscribe(Timestamp(0), &s, model),
+            ResultCode::SUCCESS
+        );
     }
 
     /// The Notifies in the outbox, emptying it.
-    fn sent(session: &mut Session) -> Vec<pb::Notify> {
+    fn sent(session: &mut SimConnection) -> Vec<pb::Notify> {
         session
             .outbox
             .drain(..)
@@ -802,7 +832,7 @@ mod tests {
             .collect()
     }
 
-    fn ack_all(session: &mut Session, notifies: &[pb::Notify]) {
+    fn ack_all(session: &mut SimConnection, notifies: &[pb::Notify]) {
         for n in notifies {
             session.ack(&pb::NotifyAck {
                 subscribe_id: n.subscribe_id,
@@ -812,7 +842,7 @@ mod tests {
     }
 
     /// A full re-render of every subscription finds nothing the incremental path missed.
-    fn assert_nothing_missed(session: &mut Session, model: &Model) {
+    fn assert_nothing_missed(session: &mut SimConnection, model: &Model) {
         session.flushed_version = None;
         session.flush(model);
         assert!(
@@ -882,12 +912,12 @@ mod tests {
         assert_nothing_missed(&mut session, &model);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn expiry_deadline_tracks_subscribe_refresh_and_timeout() {
+    #[test]
+    fn expiry_deadline_tracks_subscribe_refresh_and_timeout() {
         let model = model();
         let mut session = session();
         assert_eq!(session.next_deadline(), None);
-        let start = Instant::now();
+        let start = Timestamp(5_000);
         let guid = model.users()[0].guid.clone();
         let mut s = pb::Subscribe {
             requestid: 1,
@@ -899,7 +929,7 @@ mod tests {
             })),
             ..Default::default()
         };
-        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
+        assert_eq!(session.subscribe(start, &s, &model), ResultCode::SUCCESS);
         assert_eq!(
             session.next_deadline(),
             Some(start + Duration::from_secs(60))
@@ -907,16 +937,14 @@ mod tests {
         // A refresh to 120 s: waking at 60 s is early but harmless, and finds the new expiry.
         s.payload = None;
         s.timeout = 120;
-        assert_eq!(session.subscribe(&s, &model), ResultCode::SUCCESS);
-        tokio::time::advance(Duration::from_secs(60)).await;
-        session.on_timer();
+        assert_eq!(session.subscribe(start, &s, &model), ResultCode::SUCCESS);
+        session.on_timer(start + Duration::from_secs(60));
         assert!(session.subs.contains_key(&3));
         assert_eq!(
             session.next_deadline(),
             Some(start + Duration::from_secs(120))
         );
-        tokio::time::advance(Duration::from_secs(60)).await;
-        session.on_timer();
+        session.on_timer(start + Duration::from_secs(120));
         assert!(session.subs.is_empty());
         assert_eq!(session.next_deadline(), None);
     }
