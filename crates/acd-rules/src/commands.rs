@@ -1,4 +1,4 @@
-//! `acd rules check|apply|history|diff|rollback|explain` as library functions.
+//! `acd rules check|apply|history|diff|rollback|explain|rebuild-store` as library functions.
 //!
 //! Each returns the text to print and the process exit code, so the binary's argument parsing
 //! stays a thin shell and the behaviour is testable without spawning processes. The store lives
@@ -357,6 +357,94 @@ pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
         )),
         Err(e) => CommandOutput::failed(format!("error: {e}\n")),
     }
+}
+
+/// `acd rules rebuild-store DIR`: the way out of a corrupted store. The damaged store is moved
+/// aside (kept for inspection, never deleted) and a fresh one is created holding DIR's rules as
+/// version 1. Refused when the rules have errors, and when the store is healthy (rebuilding
+/// would throw its history away for nothing) or merely busy.
+pub fn rebuild_store(data_dir: &Path, dir: &Path, now: Timestamp) -> CommandOutput {
+    let files = match read_dir(dir) {
+        Ok(files) => files,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let checked = check_sources(files.clone());
+    if !checked.is_ok() {
+        let mut text = checked.report.render();
+        text.push_str("not rebuilt: fix the rules first; the store is untouched\n");
+        return CommandOutput::refused(text);
+    }
+    let path = store_path(data_dir);
+    let mut moved_to = None;
+    if path.exists() {
+        match open_store(data_dir) {
+            Ok(_) => {
+                return CommandOutput::refused(format!(
+                    "not rebuilt: the rules store at {} is readable; use `acd rules apply` \
+                     (rebuilding would discard its history)\n",
+                    path.display()
+                ))
+            }
+            Err(e) if e.is_corruption() => {
+                let aside = aside_path(&path, now);
+                if let Err(e) = std::fs::rename(&path, &aside) {
+                    return CommandOutput::failed(format!(
+                        "error: cannot move the damaged store {} to {}: {e}\n",
+                        path.display(),
+                        aside.display()
+                    ));
+                }
+                moved_to = Some(aside);
+            }
+            Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+        }
+    }
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let message = format!("rebuilt from {}", dir.display());
+    let record = match store.apply(NewVersion {
+        files: &files,
+        message: &message,
+        applied_at: now,
+    }) {
+        Ok(record) => record,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let mut text = format!(
+        "rebuilt the rules store at {}: version {} holds {} ({} file(s), sha256 {})\n",
+        path.display(),
+        record.number,
+        dir.display(),
+        record.files.len(),
+        short_hash(&record.content_hash)
+    );
+    if let Some(aside) = moved_to {
+        let _ = writeln!(
+            text,
+            "the damaged store was moved to {} (delete it once you no longer need it)",
+            aside.display()
+        );
+    }
+    CommandOutput::ok(text)
+}
+
+/// A free name beside `path` for a damaged store, stamped with the time of the rebuild.
+fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
+    let stamp = format_utc(now).replace([' ', ':'], "-");
+    let base = format!(
+        "{}.corrupted-{stamp}",
+        path.file_name()
+            .map_or_else(|| "rules".into(), |n| n.to_string_lossy())
+    );
+    let mut candidate = path.with_file_name(&base);
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = path.with_file_name(format!("{base}-{n}"));
+    }
+    candidate
 }
 
 /// `acd rules explain --call k=v … [--dir DIR]`: under the rules in `dir` if given, else the
