@@ -460,23 +460,31 @@ pub fn explain(
         Ok(c) => c,
         Err(e) => return CommandOutput::refused(format!("error: {e}\n")),
     };
-    let config = match dir {
-        Some(dir) => match crate::check_dir(dir) {
-            Ok(checked) if checked.is_ok() => checked.config,
-            Ok(checked) => {
+    let (config, version) = match dir {
+        Some(dir) => {
+            let files = match read_dir(dir) {
+                Ok(files) => files,
+                Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+            };
+            let hash = acd_store::content_hash(&files);
+            let checked = check_sources(files);
+            if !checked.is_ok() {
                 let mut text = checked.report.render();
                 text.push_str("cannot explain: the rules have errors\n");
                 return CommandOutput::refused(text);
             }
-            Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
-        },
+            let mut config = checked.config;
+            let version = directory_version(data_dir, &hash);
+            config.version = version.number;
+            (config, version.label)
+        }
         None => {
             let store = match open_store(data_dir) {
                 Ok(s) => s,
                 Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
             };
             match load_active(&store) {
-                Ok(Some((config, _))) => config,
+                Ok(Some((config, record))) => (config, format!("{} (active)", record.number)),
                 Ok(None) => {
                     return CommandOutput::refused(
                         "no active rules version: apply one first or pass --dir\n".into(),
@@ -486,5 +494,47 @@ pub fn explain(
             }
         }
     };
-    CommandOutput::ok(crate::explain::explain_call(&config, &call, now))
+    CommandOutput::ok(crate::explain::explain_call_as(
+        &config, &version, &call, now,
+    ))
+}
+
+/// Which store version a rules directory is, or would become.
+struct DirectoryVersion {
+    number: u64,
+    label: String,
+}
+
+/// The active version when the files are identical to it, else the number `apply` would give
+/// them. Reading the store is optional here: explaining a directory must work without one.
+fn directory_version(data_dir: &Path, hash: &str) -> DirectoryVersion {
+    if !store_path(data_dir).exists() {
+        return DirectoryVersion {
+            number: 1,
+            label: "1 if applied (no version applied yet)".into(),
+        };
+    }
+    let active = open_store(data_dir).and_then(|store| store.active());
+    match active {
+        Ok(Some(active)) if active.content_hash == hash => DirectoryVersion {
+            number: active.number,
+            label: format!("{} (active; identical files)", active.number),
+        },
+        Ok(Some(active)) => DirectoryVersion {
+            number: active.number + 1,
+            label: format!(
+                "{} if applied (not applied yet; active is {})",
+                active.number + 1,
+                active.number
+            ),
+        },
+        Ok(None) => DirectoryVersion {
+            number: 1,
+            label: "1 if applied (no version applied yet)".into(),
+        },
+        Err(e) => DirectoryVersion {
+            number: 0,
+            label: format!("unknown (not applied; {e})"),
+        },
+    }
 }

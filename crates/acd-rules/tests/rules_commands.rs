@@ -239,3 +239,60 @@ fn apply_waits_while_another_process_holds_the_store() {
     assert_eq!(out.exit_code, 0, "{}", out.text);
     assert!(out.text.starts_with("applied version 1"), "{}", out.text);
 }
+
+#[test]
+fn explain_with_dir_shows_the_real_version_and_says_widen() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    let call: Vec<String> = ["queue=Sales", "language=deu", "time=10:00", "waited=45s"]
+        .map(String::from)
+        .to_vec();
+    let explain = || commands::explain(data.path(), Some(rules.path()), &call, Timestamp(T0));
+
+    let out = explain();
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(
+        out.text
+            .contains("rules version: 1 if applied (no version applied yet)"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text
+            .contains("widen to deu >= 5 AND (sales OR billing)  (in force)"),
+        "{}",
+        out.text
+    );
+
+    let applied = commands::apply(data.path(), rules.path(), None, Timestamp(T0));
+    assert_eq!(applied.exit_code, 0, "{}", applied.text);
+    let out = explain();
+    assert!(
+        out.text
+            .contains("rules version: 1 (active; identical files)"),
+        "{}",
+        out.text
+    );
+
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 15",
+        "max_waiting = 17",
+    );
+    let out = explain();
+    assert!(
+        out.text
+            .contains("rules version: 2 if applied (not applied yet; active is 1)"),
+        "{}",
+        out.text
+    );
+
+    let out = commands::explain(data.path(), None, &call, Timestamp(T0));
+    assert!(
+        out.text.contains("rules version: 1 (active)"),
+        "{}",
+        out.text
+    );
+}
