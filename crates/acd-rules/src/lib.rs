@@ -8,14 +8,17 @@
 
 pub mod calendar;
 pub mod commands;
+pub mod cost;
 pub mod diag;
 pub mod duration;
 pub mod explain;
 pub mod graph;
+pub mod lines;
 pub mod model;
 pub mod parse;
 pub mod resolve;
 pub mod skill_expr;
+pub mod synthetic;
 pub mod target;
 pub mod walk;
 
@@ -134,7 +137,7 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
     // Names and graphs span files: with a file unreadable, they would report phantom
     // "unknown" names, so they wait until the syntax is fixed.
     if syntax_ok && !report.files.is_empty() {
-        let position = |loc: &Loc| report.position(loc);
+        let position = report.positions();
         let merged = resolve::merge(defs, &mut diags, &position);
         config = resolve::compile(&merged, &mut diags);
         graph::check(&merged, &config, &mut diags, &position);
