@@ -6,6 +6,9 @@
 //! with file, line, column and a hint, and the daemon only swaps in a ruleset that compiled
 //! without errors. The `commands` module is the `acd rules …` CLI as a library.
 
+// Rules, events and stored data come from outside: a panic on them would stop routing.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod calendar;
 pub mod commands;
 pub mod cost;
