@@ -113,7 +113,7 @@ enum Command {
     /// MT-CTI3 wire tools for support engineers.
     #[command(subcommand)]
     Wire(WireCommand),
-    /// Routing rules: check, apply, history, diff, rollback, explain.
+    /// Routing rules: check, apply, history, diff, rollback, explain, rebuild-store.
     #[command(subcommand)]
     Rules(RulesCommand),
 }
@@ -187,6 +187,12 @@ enum RulesCommand {
     /// Make version N active again (stored as a new version with N's content).
     Rollback {
         n: u64,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Rebuild a corrupted rules store from DIR (the damaged store is moved aside).
+    RebuildStore {
+        dir: PathBuf,
         #[command(flatten)]
         data: DataDir,
     },
@@ -371,6 +377,9 @@ fn rules(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
         RulesCommand::History { data } => print_output(rc::history(&data.resolve()?)),
         RulesCommand::Diff { a, b, data } => print_output(rc::diff(&data.resolve()?, a, b)),
         RulesCommand::Rollback { n, data } => print_output(rc::rollback(&data.resolve()?, n, now)),
+        RulesCommand::RebuildStore { dir, data } => {
+            print_output(rc::rebuild_store(&data.resolve()?, &dir, now))
+        }
         RulesCommand::Explain { call, dir, data } => print_output(rc::explain(
             &data.resolve()?,
             dir.as_deref().map(Path::new),

@@ -48,6 +48,9 @@
 //!
 //! Every decision carries an [`Explanation`]; its `Display` is a one-line trace.
 
+// Rules, events and stored data come from outside: a panic on them would stop routing.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod accounting;
 pub mod assign;
 pub mod calendar;

@@ -1,4 +1,4 @@
-//! `acd rules check|apply|history|diff|rollback|explain` as library functions.
+//! `acd rules check|apply|history|diff|rollback|explain|rebuild-store` as library functions.
 //!
 //! Each returns the text to print and the process exit code, so the binary's argument parsing
 //! stays a thin shell and the behaviour is testable without spawning processes. The store lives
@@ -359,6 +359,94 @@ pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
     }
 }
 
+/// `acd rules rebuild-store DIR`: the way out of a corrupted store. The damaged store is moved
+/// aside (kept for inspection, never deleted) and a fresh one is created holding DIR's rules as
+/// version 1. Refused when the rules have errors, and when the store is healthy (rebuilding
+/// would throw its history away for nothing) or merely busy.
+pub fn rebuild_store(data_dir: &Path, dir: &Path, now: Timestamp) -> CommandOutput {
+    let files = match read_dir(dir) {
+        Ok(files) => files,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let checked = check_sources(files.clone());
+    if !checked.is_ok() {
+        let mut text = checked.report.render();
+        text.push_str("not rebuilt: fix the rules first; the store is untouched\n");
+        return CommandOutput::refused(text);
+    }
+    let path = store_path(data_dir);
+    let mut moved_to = None;
+    if path.exists() {
+        match open_store(data_dir) {
+            Ok(_) => {
+                return CommandOutput::refused(format!(
+                    "not rebuilt: the rules store at {} is readable; use `acd rules apply` \
+                     (rebuilding would discard its history)\n",
+                    path.display()
+                ))
+            }
+            Err(e) if e.is_corruption() => {
+                let aside = aside_path(&path, now);
+                if let Err(e) = std::fs::rename(&path, &aside) {
+                    return CommandOutput::failed(format!(
+                        "error: cannot move the damaged store {} to {}: {e}\n",
+                        path.display(),
+                        aside.display()
+                    ));
+                }
+                moved_to = Some(aside);
+            }
+            Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+        }
+    }
+    let store = match open_store(data_dir) {
+        Ok(s) => s,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let message = format!("rebuilt from {}", dir.display());
+    let record = match store.apply(NewVersion {
+        files: &files,
+        message: &message,
+        applied_at: now,
+    }) {
+        Ok(record) => record,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let mut text = format!(
+        "rebuilt the rules store at {}: version {} holds {} ({} file(s), sha256 {})\n",
+        path.display(),
+        record.number,
+        dir.display(),
+        record.files.len(),
+        short_hash(&record.content_hash)
+    );
+    if let Some(aside) = moved_to {
+        let _ = writeln!(
+            text,
+            "the damaged store was moved to {} (delete it once you no longer need it)",
+            aside.display()
+        );
+    }
+    CommandOutput::ok(text)
+}
+
+/// A free name beside `path` for a damaged store, stamped with the time of the rebuild.
+fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
+    let stamp = format_utc(now).replace([' ', ':'], "-");
+    let base = format!(
+        "{}.corrupted-{stamp}",
+        path.file_name()
+            .map_or_else(|| "rules".into(), |n| n.to_string_lossy())
+    );
+    let mut candidate = path.with_file_name(&base);
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = path.with_file_name(format!("{base}-{n}"));
+    }
+    candidate
+}
+
 /// `acd rules explain --call k=v … [--dir DIR]`: under the rules in `dir` if given, else the
 /// active stored version. `now` is used for opening hours and time-of-day conditions unless
 /// the call gives `time=HH:MM`.
@@ -372,23 +460,31 @@ pub fn explain(
         Ok(c) => c,
         Err(e) => return CommandOutput::refused(format!("error: {e}\n")),
     };
-    let config = match dir {
-        Some(dir) => match crate::check_dir(dir) {
-            Ok(checked) if checked.is_ok() => checked.config,
-            Ok(checked) => {
+    let (config, version) = match dir {
+        Some(dir) => {
+            let files = match read_dir(dir) {
+                Ok(files) => files,
+                Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+            };
+            let hash = acd_store::content_hash(&files);
+            let checked = check_sources(files);
+            if !checked.is_ok() {
                 let mut text = checked.report.render();
                 text.push_str("cannot explain: the rules have errors\n");
                 return CommandOutput::refused(text);
             }
-            Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
-        },
+            let mut config = checked.config;
+            let version = directory_version(data_dir, &hash);
+            config.version = version.number;
+            (config, version.label)
+        }
         None => {
             let store = match open_store(data_dir) {
                 Ok(s) => s,
                 Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
             };
             match load_active(&store) {
-                Ok(Some((config, _))) => config,
+                Ok(Some((config, record))) => (config, format!("{} (active)", record.number)),
                 Ok(None) => {
                     return CommandOutput::refused(
                         "no active rules version: apply one first or pass --dir\n".into(),
@@ -398,5 +494,47 @@ pub fn explain(
             }
         }
     };
-    CommandOutput::ok(crate::explain::explain_call(&config, &call, now))
+    CommandOutput::ok(crate::explain::explain_call_as(
+        &config, &version, &call, now,
+    ))
+}
+
+/// Which store version a rules directory is, or would become.
+struct DirectoryVersion {
+    number: u64,
+    label: String,
+}
+
+/// The active version when the files are identical to it, else the number `apply` would give
+/// them. Reading the store is optional here: explaining a directory must work without one.
+fn directory_version(data_dir: &Path, hash: &str) -> DirectoryVersion {
+    if !store_path(data_dir).exists() {
+        return DirectoryVersion {
+            number: 1,
+            label: "1 if applied (no version applied yet)".into(),
+        };
+    }
+    let active = open_store(data_dir).and_then(|store| store.active());
+    match active {
+        Ok(Some(active)) if active.content_hash == hash => DirectoryVersion {
+            number: active.number,
+            label: format!("{} (active; identical files)", active.number),
+        },
+        Ok(Some(active)) => DirectoryVersion {
+            number: active.number + 1,
+            label: format!(
+                "{} if applied (not applied yet; active is {})",
+                active.number + 1,
+                active.number
+            ),
+        },
+        Ok(None) => DirectoryVersion {
+            number: 1,
+            label: "1 if applied (no version applied yet)".into(),
+        },
+        Err(e) => DirectoryVersion {
+            number: 0,
+            label: format!("unknown (not applied; {e})"),
+        },
+    }
 }

@@ -5,8 +5,9 @@
 //! problem at once. Rendering goes through miette's graphical handler without colour, so the
 //! text is stable enough for snapshot tests and readable in a log.
 
+use crate::lines::{IndexedSource, LineIndex};
 use acd_store::SourceFile;
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use std::fmt;
 use std::ops::Range;
 
@@ -100,6 +101,7 @@ impl Report {
     }
 
     /// `file:line:column` of a location (1-based), for messages that point at a second place.
+    /// Scans the file; [`Report::positions`] answers many such questions cheaply.
     pub fn position(&self, loc: &Loc) -> String {
         match self.files.get(loc.file) {
             Some(file) => {
@@ -110,19 +112,39 @@ impl Report {
         }
     }
 
+    /// A `file:line:column` function backed by a line index per file, for checks that name
+    /// many second places.
+    pub fn positions(&self) -> impl Fn(&Loc) -> String + '_ {
+        let indexes: Vec<LineIndex> = self.files.iter().map(|f| LineIndex::new(&f.text)).collect();
+        move |loc: &Loc| match (self.files.get(loc.file), indexes.get(loc.file)) {
+            (Some(file), Some(index)) => {
+                let (line, col) = index.line_col(&file.text, loc.span.start);
+                format!("{}:{line}:{col}", file.name)
+            }
+            _ => "?".to_string(),
+        }
+    }
+
     /// Renders every finding followed by a one-line summary. No colour, fixed width.
     pub fn render(&self) -> String {
         let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
             .with_width(100)
             .with_links(false);
         let mut out = String::new();
+        // Indexed once per file: each finding then costs its own lines, not a copy or a scan
+        // of the whole file.
+        let indexes: Vec<LineIndex> = self.files.iter().map(|f| LineIndex::new(&f.text)).collect();
         for diag in &self.diags {
+            crate::cost::charge(1);
             let view = DiagView {
                 diag,
                 source: diag.loc.as_ref().and_then(|loc| {
-                    self.files
-                        .get(loc.file)
-                        .map(|f| NamedSource::new(&f.name, f.text.clone()))
+                    let file = self.files.get(loc.file)?;
+                    Some(IndexedSource {
+                        name: &file.name,
+                        text: &file.text,
+                        lines: indexes.get(loc.file)?,
+                    })
                 }),
             };
             if handler.render_report(&mut out, &view).is_err() {
@@ -169,7 +191,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Adapter giving miette what it needs without storing miette types in [`Diag`].
 struct DiagView<'a> {
     diag: &'a Diag,
-    source: Option<NamedSource<String>>,
+    source: Option<IndexedSource<'a>>,
 }
 
 impl fmt::Debug for DiagView<'_> {

@@ -152,6 +152,17 @@ fn clock(minute: u16) -> String {
 
 /// The explanation text for `call` under `config` at `now`.
 pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timestamp) -> String {
+    explain_call_as(config, &config.version.to_string(), call, now)
+}
+
+/// [`explain_call`] with the version shown as `version` (for example "4 (active)" or "5, not
+/// applied yet"), for callers that know more about where the rules came from than the config.
+pub fn explain_call_as(
+    config: &RoutingConfig,
+    version: &str,
+    call: &HypotheticalCall,
+    now: Timestamp,
+) -> String {
     let mut out = String::new();
     let minute = call
         .local_minute
@@ -168,7 +179,7 @@ pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timest
         clock(minute),
         call.waited_ms / 1000
     );
-    let _ = writeln!(out, "rules version: {}", config.version);
+    let _ = writeln!(out, "rules version: {version}");
     let Some(policy) = config.queues.get(&call.queue) else {
         let _ = writeln!(
             out,
@@ -212,7 +223,9 @@ pub fn explain_call(config: &RoutingConfig, call: &HypotheticalCall, now: Timest
         for (i, step) in route.steps.iter().enumerate() {
             let fired = step.after_ms <= call.waited_ms;
             let what = match &step.action {
-                StepAction::Require(e) => format!("require {}", format_skill_expr(e)),
+                // A step's requirement replaces the route's to let more agents in: the rules
+                // call that widening, whichever of `widen` and `require` was written.
+                StepAction::Require(e) => format!("widen to {}", format_skill_expr(e)),
                 StepAction::Priority(p) => format!("priority {:?}", p),
                 StepAction::Overflow(t) => format!("overflow to {}", format_target(t)),
             };
@@ -465,7 +478,7 @@ mod tests {
             Timestamp(0),
         );
         assert!(
-            text.contains("require deu >= 5 AND (sales OR billing)  (in force)"),
+            text.contains("step 1 after 30s: widen to deu >= 5 AND (sales OR billing)  (in force)"),
             "{text}"
         );
         assert!(text.contains("  eligible     2005"), "{text}");

@@ -2,15 +2,16 @@
 //! that can never end (no agent can take the call and nothing overflows), plus the
 //! order-dependent lints: steps that can never run and routes shadowed by earlier ones.
 
+use crate::cost;
 use crate::diag::{Diag, Loc};
 use crate::model::{RouteDef, RulesDef, S};
 use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
 use acd_core::{Condition, Pattern, QueueId, RoutingConfig, SkillExpr, Target};
-use petgraph::algo::{has_path_connecting, tarjan_scc};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Runs every graph check and lint, appending findings to `diags`.
 pub fn check(
@@ -26,17 +27,23 @@ pub fn check(
 }
 
 /// The queues a route applies to: its `queue` condition, or every queue.
-fn route_queues<'a>(route: &'a RouteDef, def: &'a RulesDef) -> Vec<&'a str> {
+fn route_queues<'a>(route: &'a RouteDef, def: &'a RulesDef, known: &HashSet<&str>) -> Vec<&'a str> {
     if route.queue_refs.is_empty() {
+        cost::charge(def.queues.len());
         def.queues.iter().map(|q| q.name.value.as_str()).collect()
     } else {
+        cost::charge(route.queue_refs.len());
         route
             .queue_refs
             .iter()
             .map(|q| q.value.as_str())
-            .filter(|q| def.queues.iter().any(|d| d.name.value == *q))
+            .filter(|q| known.contains(q))
             .collect()
     }
+}
+
+fn queue_set(def: &RulesDef) -> HashSet<&str> {
+    def.queues.iter().map(|q| q.name.value.as_str()).collect()
 }
 
 struct Edge {
@@ -77,8 +84,9 @@ fn transfer_cycles(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
             add(name, &c.night, "outside opening hours".into());
         }
     }
+    let known = queue_set(def);
     for r in &def.routes {
-        for q in route_queues(r, def) {
+        for q in route_queues(r, def, &known) {
             for st in &r.steps {
                 if let Some(t) = &st.overflow {
                     add(
@@ -98,7 +106,8 @@ fn transfer_cycles(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
         let Some(&start) = scc.iter().min_by_key(|n| graph[**n]) else {
             continue;
         };
-        let in_scc = |n: NodeIndex| scc.contains(&n);
+        let members: HashSet<NodeIndex> = scc.iter().copied().collect();
+        let in_scc = |n: NodeIndex| members.contains(&n);
         // Breadth-first from `start` inside the component until an edge leads back to it:
         // the shortest transfer loop through `start`.
         let mut parent: BTreeMap<NodeIndex, petgraph::graph::EdgeIndex> = BTreeMap::new();
@@ -106,6 +115,7 @@ fn transfer_cycles(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
         let mut closing = None;
         'search: while let Some(n) = queue.pop_front() {
             for e in graph.edges(n) {
+                cost::charge(1);
                 if e.target() == start {
                     closing = Some(e.id());
                     break 'search;
@@ -170,15 +180,80 @@ fn ms_text(ms: u64) -> String {
     }
 }
 
-/// Agents that may take calls of queue `q` (listed ones, or every agent when none is listed).
-fn pool<'a>(cfg: &'a RoutingConfig, q: &str) -> Vec<&'a acd_core::AgentProfile> {
-    match cfg.queues.get(&QueueId(q.to_string())) {
-        Some(policy) if !policy.agents.is_empty() => policy
-            .agents
+/// Which agents can meet a skill requirement, answered from an index by skill so that a
+/// route is matched against the few agents holding a skill it needs, not every agent.
+struct Servability<'a> {
+    cfg: &'a RoutingConfig,
+    /// Agents holding each skill (at any level).
+    by_skill: HashMap<&'a str, Vec<&'a acd_core::AgentProfile>>,
+    /// Listed agents of each queue that lists some (others take calls from every agent).
+    listed: HashMap<&'a str, HashSet<&'a acd_core::AgentId>>,
+}
+
+impl<'a> Servability<'a> {
+    fn new(cfg: &'a RoutingConfig) -> Self {
+        let mut by_skill: HashMap<&str, Vec<&acd_core::AgentProfile>> = HashMap::new();
+        for agent in cfg.agents.values() {
+            for skill in agent.skills.keys() {
+                cost::charge(1);
+                by_skill.entry(skill.as_str()).or_default().push(agent);
+            }
+        }
+        let listed = cfg
+            .queues
             .iter()
-            .filter_map(|a| cfg.agents.get(a))
-            .collect(),
-        _ => cfg.agents.values().collect(),
+            .filter(|(_, p)| !p.agents.is_empty())
+            .map(|(q, p)| (q.0.as_str(), p.agents.iter().collect()))
+            .collect();
+        Servability {
+            cfg,
+            by_skill,
+            listed,
+        }
+    }
+
+    /// Whether queue `q` has any agent at all.
+    fn has_agents(&self, q: &str) -> bool {
+        match self.listed.get(q) {
+            Some(listed) => listed.iter().any(|a| self.cfg.agents.contains_key(*a)),
+            None => !self.cfg.agents.is_empty(),
+        }
+    }
+
+    /// A skill every agent meeting `expr` must hold, choosing the rarest when there are several.
+    fn necessary_skill<'e>(&self, expr: &'e SkillExpr) -> Option<&'e str> {
+        match expr {
+            SkillExpr::Skill { name, .. } => Some(name.as_str()),
+            SkillExpr::And(terms) => terms
+                .iter()
+                .filter_map(|t| self.necessary_skill(t))
+                .min_by_key(|s| self.by_skill.get(s).map_or(0, Vec::len)),
+            _ => None,
+        }
+    }
+
+    /// Whether some agent of queue `q` meets `expr`.
+    fn servable(&self, q: &str, expr: &SkillExpr) -> bool {
+        let listed = self.listed.get(q);
+        let in_pool = |a: &acd_core::AgentProfile| listed.is_none_or(|l| l.contains(&a.agent));
+        let check = |a: &&acd_core::AgentProfile| {
+            cost::charge(1);
+            in_pool(a) && acd_core::skill::matches(expr, &a.skills)
+        };
+        match self.necessary_skill(expr) {
+            Some(skill) => self
+                .by_skill
+                .get(skill)
+                .is_some_and(|holders| holders.iter().any(check)),
+            // Without a skill to narrow by (OR, NOT, any), scan the pool.
+            None => match listed {
+                Some(l) => l
+                    .iter()
+                    .filter_map(|a| self.cfg.agents.get(*a))
+                    .any(|a| check(&a)),
+                None => self.cfg.agents.values().any(|a| check(&a)),
+            },
+        }
     }
 }
 
@@ -205,27 +280,18 @@ fn terminals(def: &RulesDef, cfg: &RoutingConfig, diags: &mut Vec<Diag>) {
         .iter()
         .map(|q| (q.name.value.as_str(), graph.add_node(Node::Queue)))
         .collect();
-    // (route index, queue, node, requirement stages that no agent of the queue satisfies)
+    let known = queue_set(def);
+    let agents = Servability::new(cfg);
+    // (route index, queue, node)
     let mut route_nodes = Vec::new();
     for (i, r) in def.routes.iter().enumerate() {
-        let mut stages: Vec<&SkillExpr> = vec![&r.requires];
-        stages.extend(
-            r.steps
-                .iter()
-                .filter_map(|s| s.require.as_ref().map(|(e, _)| e)),
-        );
-        for q in route_queues(r, def) {
+        let stages = route_stages(r);
+        for q in route_queues(r, def, &known) {
             let node = graph.add_node(Node::RouteIn);
             if let Some(&qn) = queue_nodes.get(q) {
                 graph.add_edge(qn, node, ());
             }
-            let agents = pool(cfg, q);
-            let servable = stages.iter().any(|e| {
-                agents
-                    .iter()
-                    .any(|a| acd_core::skill::matches(e, &a.skills))
-            });
-            if servable {
+            if stages.iter().any(|e| agents.servable(q, e)) {
                 graph.add_edge(node, terminal, ());
             }
             for st in &r.steps {
@@ -241,33 +307,40 @@ fn terminals(def: &RulesDef, cfg: &RoutingConfig, diags: &mut Vec<Diag>) {
                     None => {}
                 }
             }
-            route_nodes.push((i, q, node, stages.clone()));
+            route_nodes.push((i, q, node));
         }
     }
-    // A call that matches no route is offered to any agent of its queue.
+    // A call that matches no route is offered to any agent of its queue, unless a route with
+    // only queue conditions catches every call of the queue.
+    let catch_all = def
+        .routes
+        .iter()
+        .any(|r| only_queue_conditions(r) && r.queue_refs.is_empty());
+    let caught: HashSet<&str> = def
+        .routes
+        .iter()
+        .filter(|r| only_queue_conditions(r))
+        .flat_map(|r| r.queue_refs.iter().map(|q| q.value.as_str()))
+        .collect();
     for q in &def.queues {
         let name = q.name.value.as_str();
-        let always_routed = def.routes.iter().any(|r| {
-            only_queue_conditions(r)
-                && (r.queue_refs.is_empty() || r.queue_refs.iter().any(|x| x.value == name))
-        });
-        if !always_routed && !pool(cfg, name).is_empty() {
+        let always_routed = catch_all || caught.contains(name);
+        if !always_routed && agents.has_agents(name) {
             if let Some(&qn) = queue_nodes.get(name) {
                 graph.add_edge(qn, terminal, ());
             }
         }
     }
-    let mut stuck: BTreeMap<usize, Vec<(&str, Vec<&SkillExpr>)>> = BTreeMap::new();
-    for (i, q, node, stages) in route_nodes {
-        if !has_path_connecting(&graph, node, terminal, None) {
-            stuck.entry(i).or_default().push((q, stages));
+    let ends = reaches(&graph, terminal);
+    let mut stuck: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (i, q, node) in route_nodes {
+        if !ends[node.index()] {
+            stuck.entry(i).or_default().push(q);
         }
     }
-    for (i, queues) in stuck {
+    for (i, names) in stuck {
         let r = &def.routes[i];
-        let names: Vec<&str> = queues.iter().map(|(q, _)| *q).collect();
-        let needs: Vec<String> = queues[0]
-            .1
+        let needs: Vec<String> = route_stages(r)
             .iter()
             .map(|e| format!("`{}`", format_skill_expr(e)))
             .collect();
@@ -290,6 +363,35 @@ fn terminals(def: &RulesDef, cfg: &RoutingConfig, diags: &mut Vec<Diag>) {
             )),
         );
     }
+}
+
+/// The requirements a route's calls go through: the route's own, then each step's.
+fn route_stages(r: &RouteDef) -> Vec<&SkillExpr> {
+    std::iter::once(&r.requires)
+        .chain(
+            r.steps
+                .iter()
+                .filter_map(|s| s.require.as_ref().map(|(e, _)| e)),
+        )
+        .collect()
+}
+
+/// For every node, whether it has a path to `target`: one walk backwards from the target,
+/// instead of a search from each node.
+fn reaches<N, E>(graph: &DiGraph<N, E>, target: NodeIndex) -> Vec<bool> {
+    let mut seen = vec![false; graph.node_count()];
+    seen[target.index()] = true;
+    let mut stack = vec![target];
+    while let Some(n) = stack.pop() {
+        for from in graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+            cost::charge(1);
+            if !seen[from.index()] {
+                seen[from.index()] = true;
+                stack.push(from);
+            }
+        }
+    }
+    seen
 }
 
 fn unreachable_steps(def: &RulesDef, diags: &mut Vec<Diag>) {
@@ -367,9 +469,71 @@ fn route_covers(earlier: &RouteDef, later: &RouteDef) -> bool {
     })
 }
 
+/// The list-valued conditions by which earlier routes are indexed, in the order a route's key
+/// is chosen. A route can only be covered by an earlier one whose every condition kind it has
+/// too, with a list holding all of its values; so an earlier route keyed by its queue list need
+/// only be compared with later routes on one of those queues.
+fn index_key(c: &Condition) -> Option<(u8, Vec<String>)> {
+    match c {
+        Condition::Queue(qs) => Some((0, qs.iter().map(|q| q.0.clone()).collect())),
+        Condition::Language(ls) => Some((1, ls.clone())),
+        Condition::Trunk(ts) => Some((2, ts.iter().map(|t| format!("{t:?}")).collect())),
+        _ => None,
+    }
+}
+
+/// Earlier routes grouped for [`shadowed_routes`]: under (kind, value) for each value of their
+/// first list condition, or in `rest` when they have none.
+#[derive(Default)]
+struct RouteIndex {
+    keyed: HashMap<(u8, String), Vec<usize>>,
+    rest: Vec<usize>,
+}
+
+impl RouteIndex {
+    fn add(&mut self, i: usize, route: &RouteDef) {
+        match route
+            .conditions
+            .iter()
+            .filter_map(index_key)
+            .min_by_key(|(kind, _)| *kind)
+        {
+            Some((kind, values)) => {
+                for v in values {
+                    self.keyed.entry((kind, v)).or_default().push(i);
+                }
+            }
+            None => self.rest.push(i),
+        }
+    }
+
+    /// Indices of earlier routes that might cover `later`, ascending; `None` when the index
+    /// cannot narrow it down (a list condition with no values) and every route must be tried.
+    fn candidates(&self, later: &RouteDef) -> Option<Vec<usize>> {
+        let mut out = self.rest.clone();
+        for c in &later.conditions {
+            if let Some((kind, values)) = index_key(c) {
+                let first = values.into_iter().next()?;
+                if let Some(ids) = self.keyed.get(&(kind, first)) {
+                    out.extend(ids);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+}
+
 fn shadowed_routes(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc) -> String) {
+    let mut index = RouteIndex::default();
     for (j, later) in def.routes.iter().enumerate() {
-        if let Some(earlier) = def.routes[..j].iter().find(|e| route_covers(e, later)) {
+        let candidates = index.candidates(later).unwrap_or_else(|| (0..j).collect());
+        let earlier = candidates.into_iter().find(|&i| {
+            cost::charge(1);
+            route_covers(&def.routes[i], later)
+        });
+        if let Some(earlier) = earlier.map(|i| &def.routes[i]) {
             diags.push(
                 Diag::warning(
                     "rules::shadowed-route",
@@ -384,6 +548,7 @@ fn shadowed_routes(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
                 )),
             );
         }
+        index.add(j, later);
     }
 }
 

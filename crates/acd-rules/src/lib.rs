@@ -6,16 +6,22 @@
 //! with file, line, column and a hint, and the daemon only swaps in a ruleset that compiled
 //! without errors. The `commands` module is the `acd rules …` CLI as a library.
 
+// Rules, events and stored data come from outside: a panic on them would stop routing.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod calendar;
 pub mod commands;
+pub mod cost;
 pub mod diag;
 pub mod duration;
 pub mod explain;
 pub mod graph;
+pub mod lines;
 pub mod model;
 pub mod parse;
 pub mod resolve;
 pub mod skill_expr;
+pub mod synthetic;
 pub mod target;
 pub mod walk;
 
@@ -88,15 +94,29 @@ pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, LoadError> {
             source,
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        files.push(SourceFile::new(name, text));
+        files.push(SourceFile::new(name, without_bom(text)));
     }
     files.sort();
     Ok(files)
 }
 
+/// The text without a leading UTF-8 byte-order mark. Editors on Windows like to add one; TOML
+/// allows it, but every byte offset (and so every reported column on the first line) would be
+/// off by the mark's three bytes, and stored versions would differ from identical-looking files.
+pub fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
+}
+
 /// Checks and compiles a set of rule files.
 pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
     files.sort();
+    // Versions stored before marks were stripped on reading may still carry one.
+    for file in &mut files {
+        file.text = without_bom(std::mem::take(&mut file.text));
+    }
     let mut diags = Vec::new();
     let mut report = Report {
         files,
@@ -120,7 +140,7 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
     // Names and graphs span files: with a file unreadable, they would report phantom
     // "unknown" names, so they wait until the syntax is fixed.
     if syntax_ok && !report.files.is_empty() {
-        let position = |loc: &Loc| report.position(loc);
+        let position = report.positions();
         let merged = resolve::merge(defs, &mut diags, &position);
         config = resolve::compile(&merged, &mut diags);
         graph::check(&merged, &config, &mut diags, &position);
@@ -133,4 +153,63 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
 /// Reads and checks a rules directory.
 pub fn check_dir(dir: &Path) -> Result<Checked, LoadError> {
     Ok(check_sources(read_dir(dir)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_one(text: &str) -> Checked {
+        check_sources(vec![SourceFile::new("rules.toml", text)])
+    }
+
+    #[test]
+    fn byte_order_mark_does_not_shift_columns() {
+        let checked = check_one("\u{feff}setings = 1\n");
+        assert_eq!(checked.report.errors(), 1);
+        let diag = &checked.report.diags[0];
+        assert_eq!(diag.code, "rules::unknown-field");
+        let loc = diag.loc.clone().unwrap();
+        assert_eq!(loc.span, 0..7);
+        assert_eq!(checked.report.position(&loc), "rules.toml:1:1");
+        let rendered = checked.report.render();
+        assert!(rendered.contains("[rules.toml:1:1]"), "{rendered}");
+        assert!(!rendered.contains('\u{feff}'), "{rendered}");
+    }
+
+    #[test]
+    fn read_dir_strips_the_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "\u{feff}[skills]\n").unwrap();
+        let files = read_dir(dir.path()).unwrap();
+        assert_eq!(files[0].text, "[skills]\n");
+    }
+
+    #[test]
+    fn durations_with_spaces_are_accepted_in_rules() {
+        let checked = check_one(
+            "[settings]\ndefault_wrap_up = \"30 s\"\ndefault_rona = { ring = \"1m 30s\", not_ready = \"30s\" }\n",
+        );
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        assert_eq!(checked.config.default_wrap_up_ms, 30_000);
+        assert_eq!(checked.config.default_rona.ring_timeout_ms, 90_000);
+        assert_eq!(checked.config.default_rona.not_ready_ms, 30_000);
+    }
+
+    #[test]
+    fn garbage_duration_gets_a_diagnostic() {
+        let checked = check_one("[settings]\ndefault_wrap_up = \"soonish\"\n");
+        assert_eq!(checked.report.errors(), 1);
+        let diag = &checked.report.diags[0];
+        assert_eq!(diag.code, "rules::bad-duration");
+        assert!(
+            diag.message.contains("`default_wrap_up` is not a duration"),
+            "{}",
+            diag.message
+        );
+        assert_eq!(
+            checked.report.position(diag.loc.as_ref().unwrap()),
+            "rules.toml:2:19"
+        );
+    }
 }

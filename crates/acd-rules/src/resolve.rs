@@ -9,24 +9,18 @@ use acd_core::{
     AgentId, AgentProfile, Calendar, Pattern, QueueId, QueuePolicy, Route, RoutingConfig, Step,
     StepAction, Target,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Merges per-file definitions, reporting names defined twice. Later files' duplicates are
-/// dropped so that checks go on with the first definition.
+/// dropped so that checks go on with the first definition. Names are looked up in hash maps:
+/// a ruleset with tens of thousands of agents must not compare each with all before it.
 pub fn merge(
     defs: Vec<RulesDef>,
     diags: &mut Vec<Diag>,
     position: &dyn Fn(&Loc) -> String,
 ) -> RulesDef {
     let mut out = RulesDef::default();
-    fn dup(
-        diags: &mut Vec<Diag>,
-        what: &str,
-        name: &str,
-        again: &Loc,
-        first: &Loc,
-        position: &dyn Fn(&Loc) -> String,
-    ) {
+    let dup = |diags: &mut Vec<Diag>, what: &str, name: &str, again: &Loc, first: &Loc| {
         diags.push(
             Diag::error(
                 "rules::duplicate",
@@ -38,76 +32,64 @@ pub fn merge(
                 position(first)
             )),
         );
+    };
+    /// Where each name was first defined, per kind of thing.
+    #[derive(Default)]
+    struct Seen(HashMap<String, Loc>);
+    impl Seen {
+        /// The first definition's location if `name` was seen before, else records it.
+        fn first(&mut self, name: &str, loc: &Loc) -> Option<Loc> {
+            crate::cost::charge(1);
+            match self.0.get(name) {
+                Some(first) => Some(first.clone()),
+                None => {
+                    self.0.insert(name.to_string(), loc.clone());
+                    None
+                }
+            }
+        }
     }
+    let (mut skills, mut profiles, mut agents, mut queues, mut routes) = (
+        Seen::default(),
+        Seen::default(),
+        Seen::default(),
+        Seen::default(),
+        Seen::default(),
+    );
     for def in defs {
         if let Some(loc) = &def.settings.loc {
             match &out.settings.loc {
-                Some(first) => dup(diags, "section", "[settings]", loc, first, position),
+                Some(first) => dup(diags, "section", "[settings]", loc, first),
                 None => out.settings = def.settings,
             }
         }
         for skill in def.skills {
-            match out.skills.iter().find(|s| s.value == skill.value) {
-                Some(first) => dup(
-                    diags,
-                    "skill",
-                    &skill.value,
-                    &skill.loc,
-                    &first.loc,
-                    position,
-                ),
+            match skills.first(&skill.value, &skill.loc) {
+                Some(first) => dup(diags, "skill", &skill.value, &skill.loc, &first),
                 None => out.skills.push(skill),
             }
         }
         for p in def.profiles {
-            match out.profiles.iter().find(|x| x.name.value == p.name.value) {
-                Some(first) => dup(
-                    diags,
-                    "profile",
-                    &p.name.value,
-                    &p.name.loc,
-                    &first.name.loc,
-                    position,
-                ),
+            match profiles.first(&p.name.value, &p.name.loc) {
+                Some(first) => dup(diags, "profile", &p.name.value, &p.name.loc, &first),
                 None => out.profiles.push(p),
             }
         }
         for a in def.agents {
-            match out.agents.iter().find(|x| x.id.value == a.id.value) {
-                Some(first) => dup(
-                    diags,
-                    "agent",
-                    &a.id.value,
-                    &a.id.loc,
-                    &first.id.loc,
-                    position,
-                ),
+            match agents.first(&a.id.value, &a.id.loc) {
+                Some(first) => dup(diags, "agent", &a.id.value, &a.id.loc, &first),
                 None => out.agents.push(a),
             }
         }
         for q in def.queues {
-            match out.queues.iter().find(|x| x.name.value == q.name.value) {
-                Some(first) => dup(
-                    diags,
-                    "queue",
-                    &q.name.value,
-                    &q.name.loc,
-                    &first.name.loc,
-                    position,
-                ),
+            match queues.first(&q.name.value, &q.name.loc) {
+                Some(first) => dup(diags, "queue", &q.name.value, &q.name.loc, &first),
                 None => out.queues.push(q),
             }
         }
         for r in def.routes {
-            match out.routes.iter().find(|x| x.name.value == r.name.value) {
-                Some(first) => dup(
-                    diags,
-                    "route",
-                    &r.name.value,
-                    &r.name.loc,
-                    &first.name.loc,
-                    position,
-                ),
+            match routes.first(&r.name.value, &r.name.loc) {
+                Some(first) => dup(diags, "route", &r.name.value, &r.name.loc, &first),
                 None => out.routes.push(r),
             }
         }
@@ -115,17 +97,49 @@ pub fn merge(
     out
 }
 
+/// The names of one kind of thing: a set for lookups, and the definition order for help texts.
+struct Names<'a> {
+    set: HashSet<&'a str>,
+    list: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn new(list: Vec<&'a str>) -> Self {
+        Names {
+            set: list.iter().copied().collect(),
+            list,
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        crate::cost::charge(1);
+        self.set.contains(name)
+    }
+}
+
+/// How many names a help text lists when no close match is found: enough to show the kind of
+/// name expected, without pasting a huge ruleset into every message.
+const LISTED_NAMES: usize = 10;
+
 fn unknown(
     diags: &mut Vec<Diag>,
     code: &'static str,
     what: &str,
     name: &S<String>,
-    known: &[&str],
+    known: &Names<'_>,
     declare_hint: &str,
 ) {
+    let known = &known.list;
+    // A suggestion looks at every name; unknown names are mistakes, so this stays rare.
+    crate::cost::charge(known.len());
     let help = match suggest(&name.value, known.iter().copied()) {
         Some(best) => format!("did you mean `{best}`? {declare_hint}"),
         None if known.is_empty() => declare_hint.to_string(),
+        None if known.len() > LISTED_NAMES => format!(
+            "known {what}s include: {} and {} more. {declare_hint}",
+            known[..LISTED_NAMES].join(", "),
+            known.len() - LISTED_NAMES
+        ),
         None => format!("known {what}s: {}. {declare_hint}", known.join(", ")),
     };
     diags.push(
@@ -138,9 +152,9 @@ fn unknown(
 /// Resolves names and compiles. Returns the config even when errors were reported (callers
 /// decide by the report), so graph checks can still run on what resolved.
 pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
-    let skills: Vec<&str> = def.skills.iter().map(|s| s.value.as_str()).collect();
+    let skills = Names::new(def.skills.iter().map(|s| s.value.as_str()).collect());
     let check_skill = |diags: &mut Vec<Diag>, name: &S<String>| {
-        if !skills.contains(&name.value.as_str()) {
+        if !skills.contains(&name.value) {
             unknown(
                 diags,
                 "rules::unknown-skill",
@@ -151,9 +165,14 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
             );
         }
     };
-    let agent_ids: Vec<&str> = def.agents.iter().map(|a| a.id.value.as_str()).collect();
-    let queue_names: Vec<&str> = def.queues.iter().map(|q| q.name.value.as_str()).collect();
-    let profile_names: Vec<&str> = def.profiles.iter().map(|p| p.name.value.as_str()).collect();
+    let agent_ids = Names::new(def.agents.iter().map(|a| a.id.value.as_str()).collect());
+    let queue_names = Names::new(def.queues.iter().map(|q| q.name.value.as_str()).collect());
+    let profile_names = Names::new(def.profiles.iter().map(|p| p.name.value.as_str()).collect());
+    let profiles: HashMap<&str, &ProfileDef> = def
+        .profiles
+        .iter()
+        .map(|p| (p.name.value.as_str(), p))
+        .collect();
 
     let mut cfg = RoutingConfig::default();
     if let Some(m) = def.settings.utc_offset_minutes {
@@ -183,7 +202,8 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
     for a in &def.agents {
         let mut skills_map = BTreeMap::new();
         if let Some(profile) = &a.profile {
-            match def.profiles.iter().find(|p| p.name.value == profile.value) {
+            crate::cost::charge(1);
+            match profiles.get(profile.value.as_str()) {
                 Some(p) => {
                     for s in &p.skills {
                         skills_map.insert(s.skill.value.clone(), s.level);
@@ -216,7 +236,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
 
     let check_target = |diags: &mut Vec<Diag>, t: &S<Target>| match &t.value {
         Target::Queue(q) => {
-            if !queue_names.contains(&q.0.as_str()) {
+            if !queue_names.contains(&q.0) {
                 let name = S {
                     value: q.0.clone(),
                     loc: t.loc.clone(),
@@ -232,7 +252,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
             }
         }
         Target::Agent(a) => {
-            if !agent_ids.contains(&a.0.as_str()) {
+            if !agent_ids.contains(&a.0) {
                 let name = S {
                     value: a.0.clone(),
                     loc: t.loc.clone(),
@@ -268,7 +288,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
     for q in &def.queues {
         let mut agents = Vec::new();
         for a in &q.agents {
-            if agent_ids.contains(&a.value.as_str()) {
+            if agent_ids.contains(&a.value) {
                 agents.push(AgentId(a.value.clone()));
             } else {
                 unknown(
@@ -315,7 +335,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
 
     for r in &def.routes {
         for q in &r.queue_refs {
-            if !queue_names.contains(&q.value.as_str()) {
+            if !queue_names.contains(&q.value) {
                 unknown(
                     diags,
                     "rules::unknown-queue",

@@ -93,6 +93,10 @@ fn lex(text: &str) -> Vec<(Tok, Range<usize>)> {
     out
 }
 
+/// How many parentheses and NOTs may nest: far beyond what a person writes, far below what
+/// would overflow the stack.
+const MAX_DEPTH: usize = 32;
+
 struct Parser {
     toks: Vec<(Tok, Range<usize>)>,
     pos: usize,
@@ -148,8 +152,11 @@ impl Parser {
 
     fn unary(&mut self, depth: usize) -> Result<SkillExpr, ExprError> {
         // Bounded nesting: the expression comes from a file, and recursion must not overflow.
-        if depth > 32 {
-            return Err(self.error("expression nested too deeply", None));
+        if depth > MAX_DEPTH {
+            return Err(self.error(
+                "expression nested too deeply",
+                Some("use at most 32 levels of parentheses and NOT; flatten with AND and OR"),
+            ));
         }
         match self.peek().cloned() {
             Some(Tok::Not) => {
@@ -349,6 +356,12 @@ mod tests {
         }
     }
 
+    #[test]
+    fn nesting_up_to_the_limit_is_accepted() {
+        let text = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert_eq!(parse_skill_expr(&text).unwrap().0, skill("a", 1));
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(s in "[a-z()<>=! 0-9ANDORT]{0,40}") {
@@ -356,9 +369,18 @@ mod tests {
         }
 
         #[test]
-        fn deep_nesting_is_refused_not_overflowed(n in 30usize..2000) {
-            let text = format!("{}a{}", "(".repeat(n), ")".repeat(n));
-            let _ = parse_skill_expr(&text);
+        fn deep_nesting_is_refused_not_overflowed(n in (MAX_DEPTH + 1)..2000) {
+            for text in [
+                format!("{}a{}", "(".repeat(n), ")".repeat(n)),
+                format!("{}a", "NOT ".repeat(n)),
+            ] {
+                let err = parse_skill_expr(&text).unwrap_err();
+                proptest::prop_assert_eq!(&err.message, "expression nested too deeply");
+                proptest::prop_assert!(
+                    err.help.as_deref().is_some_and(|h| h.contains("at most 32 levels")),
+                    "{:?}", err.help
+                );
+            }
         }
     }
 }

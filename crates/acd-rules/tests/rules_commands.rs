@@ -167,3 +167,132 @@ fn format_utc_known_dates() {
         "2000-02-29 00:00:00"
     );
 }
+
+#[test]
+fn corrupted_store_says_what_to_do_and_rebuild_store_recovers() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    let out = commands::apply(data.path(), rules.path(), Some("initial"), Timestamp(T0));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    let store = commands::store_path(data.path());
+    std::fs::write(store.join("conf"), "scribbled over by a bad disk\n").unwrap();
+
+    let out = commands::history(data.path());
+    assert_eq!(out.exit_code, 2, "{}", out.text);
+    assert!(
+        out.text.contains(&format!(
+            "the rules store at {} is corrupted",
+            store.display()
+        )),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text
+            .contains("acd rules rebuild-store RULES_DIR --data-dir"),
+        "{}",
+        out.text
+    );
+    assert_eq!(
+        out.text.matches("corrupted").count(),
+        1,
+        "said once: {}",
+        out.text
+    );
+
+    let out = commands::rebuild_store(data.path(), rules.path(), Timestamp(T0 + 1));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(out.text.contains("version 1 holds"), "{}", out.text);
+    assert!(
+        out.text.contains("the damaged store was moved to"),
+        "{}",
+        out.text
+    );
+    let aside = data.path().join("rules.corrupted-2025-06-02-08-00-00");
+    assert!(aside.join("conf").exists(), "{}", out.text);
+
+    let out = commands::history(data.path());
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(out.text.contains("rebuilt from"), "{}", out.text);
+
+    // A healthy store is not thrown away.
+    let out = commands::rebuild_store(data.path(), rules.path(), Timestamp(T0 + 2));
+    assert_eq!(out.exit_code, 1, "{}", out.text);
+    assert!(out.text.contains("use `acd rules apply`"), "{}", out.text);
+}
+
+#[test]
+fn apply_waits_while_another_process_holds_the_store() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    // Stands in for the engine or a second `acd rules` command: sled's lock is per open file,
+    // so a second handle in this process meets it exactly as another process would.
+    let holder = commands::open_store(data.path()).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        drop(holder);
+    });
+    let out = commands::apply(data.path(), rules.path(), Some("while busy"), Timestamp(T0));
+    release.join().unwrap();
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(out.text.starts_with("applied version 1"), "{}", out.text);
+}
+
+#[test]
+fn explain_with_dir_shows_the_real_version_and_says_widen() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    let call: Vec<String> = ["queue=Sales", "language=deu", "time=10:00", "waited=45s"]
+        .map(String::from)
+        .to_vec();
+    let explain = || commands::explain(data.path(), Some(rules.path()), &call, Timestamp(T0));
+
+    let out = explain();
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(
+        out.text
+            .contains("rules version: 1 if applied (no version applied yet)"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text
+            .contains("widen to deu >= 5 AND (sales OR billing)  (in force)"),
+        "{}",
+        out.text
+    );
+
+    let applied = commands::apply(data.path(), rules.path(), None, Timestamp(T0));
+    assert_eq!(applied.exit_code, 0, "{}", applied.text);
+    let out = explain();
+    assert!(
+        out.text
+            .contains("rules version: 1 (active; identical files)"),
+        "{}",
+        out.text
+    );
+
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 15",
+        "max_waiting = 17",
+    );
+    let out = explain();
+    assert!(
+        out.text
+            .contains("rules version: 2 if applied (not applied yet; active is 1)"),
+        "{}",
+        out.text
+    );
+
+    let out = commands::explain(data.path(), None, &call, Timestamp(T0));
+    assert!(
+        out.text.contains("rules version: 1 (active)"),
+        "{}",
+        out.text
+    );
+}

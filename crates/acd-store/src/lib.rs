@@ -10,6 +10,9 @@
 //! atomic commits. Rollback is *append-only*: rolling back to version N creates a new version
 //! whose content is N's, so the history records that a rollback happened and when.
 
+// Rules, events and stored data come from outside: a panic on them would stop routing.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod error;
 mod record;
 mod sled_store;

@@ -5,17 +5,34 @@
 //! transaction over both trees (record and pointer together) followed by a flush, so a crash
 //! before the flush completes leaves the previous version active and the store readable.
 //!
+//! Opening waits a bounded while for sled's exclusive file lock, because `acd rules apply` and
+//! the engine's reload may meet, and a few seconds' patience is better than a raw `WouldBlock`.
+//! Damage that sled detects (checksums) or records that no longer decode are reported as
+//! [`StoreError::Corrupted`], which names the store and the way out.
+//!
 //! A [`FaultHook`] is called at each write step; tests use it to abort the process (or fail the
 //! write) exactly there and prove the claim above.
 
+use crate::error::is_lock_error;
 use crate::{content_hash, NewVersion, RulesStore, SourceFile, StoreError, VersionRecord};
 use acd_core::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long [`SledRulesStore::open`] waits for another process to release the store: longer
+/// than any apply or reload takes, short enough that a stuck holder is reported promptly.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 const ACTIVE_KEY: &[u8] = b"active";
+
+/// A plain file beside sled's own, holding the number of the last durably applied version.
+/// sled recovers a damaged log by dropping what fails its checksums, which can leave a store
+/// that opens "empty": without this witness, every version would vanish silently and the next
+/// apply would start again at 1.
+const WITNESS_FILE: &str = "acd-active-version";
 
 /// The points of an apply at which the [`FaultHook`] is consulted, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +64,7 @@ impl ApplyStep {
 pub type FaultHook = Arc<dyn Fn(ApplyStep) -> Result<(), String> + Send + Sync>;
 
 pub struct SledRulesStore {
+    path: PathBuf,
     db: sled::Db,
     versions: sled::Tree,
     meta: sled::Tree,
@@ -64,31 +82,60 @@ impl std::fmt::Debug for SledRulesStore {
 
 impl SledRulesStore {
     /// Opens (creating if needed) the store in directory `path`, and checks that the active
-    /// pointer resolves so a damaged store is reported at open rather than at first use.
+    /// pointer resolves so a damaged store is reported at open rather than at first use. Waits
+    /// up to [`LOCK_WAIT`] while another process holds the store.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        Self::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`open`](Self::open) with a chosen lock wait (zero: fail at once when locked).
+    pub fn open_waiting(path: &Path, lock_wait: Duration) -> Result<Self, StoreError> {
+        let db = open_db(path, lock_wait)?;
         let open_tree = |name: &str| {
-            db.open_tree(name).map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })
+            db.open_tree(name)
+                .map_err(|source| classify_open(path, source))
         };
         let versions = open_tree("versions")?;
         let meta = open_tree("meta")?;
         let store = SledRulesStore {
+            path: path.to_path_buf(),
             db,
             versions,
             meta,
             hook: None,
         };
-        store.active()?;
+        // Undecodable records or a dangling pointer at open mean the data is damaged, not
+        // that the caller did something wrong: say so, with the way out.
+        let active = store.active().map_err(|e| match e {
+            StoreError::Corrupted { .. } => e,
+            e if e.is_corruption() => StoreError::Corrupted {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            },
+            e => e,
+        })?;
+        let active = active.map_or(0, |r| r.number);
+        if let Some(witnessed) = store.read_witness() {
+            if witnessed > active {
+                return Err(StoreError::Corrupted {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "version {witnessed} was applied, but the store now holds {}",
+                        if active == 0 {
+                            "no version".to_string()
+                        } else {
+                            format!("only up to version {active}")
+                        }
+                    ),
+                });
+            }
+        }
         Ok(store)
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Installs a fault-injection hook (tests only in practice).
@@ -104,11 +151,36 @@ impl SledRulesStore {
         }
     }
 
+    /// The witnessed version, if the file exists and reads as a number. An unreadable witness
+    /// is ignored: it is a second opinion, and sled remains the record.
+    fn read_witness(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.path.join(WITNESS_FILE)).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Records `number` as durably applied. Written after sled's flush, so after a crash the
+    /// witness can only lag behind sled, never run ahead of it. Best effort: the version is
+    /// already committed, and a witness that lags only weakens the check, never fails it.
+    fn write_witness(&self, number: u64) {
+        let witness = self.path.join(WITNESS_FILE);
+        let temporary = self.path.join(format!("{WITNESS_FILE}.tmp"));
+        let _ = std::fs::write(&temporary, format!("{number}\n"))
+            .and_then(|()| std::fs::rename(&temporary, &witness));
+    }
+
+    /// A sled failure after open: checksum failures are corruption, the rest plain I/O.
+    fn io(&self, action: &'static str, source: sled::Error) -> StoreError {
+        match source {
+            sled::Error::Corruption { .. } => corrupted(&self.path),
+            source => StoreError::Io { action, source },
+        }
+    }
+
     fn active_number(&self) -> Result<Option<u64>, StoreError> {
-        let raw = self.meta.get(ACTIVE_KEY).map_err(|source| StoreError::Io {
-            action: "reading the active version",
-            source,
-        })?;
+        let raw = self
+            .meta
+            .get(ACTIVE_KEY)
+            .map_err(|source| self.io("reading the active version", source))?;
         raw.map(|bytes| decode_number(&bytes)).transpose()
     }
 
@@ -163,19 +235,58 @@ impl SledRulesStore {
             Ok(record) => record,
             Err(TransactionError::Abort(err)) => return Err(err),
             Err(TransactionError::Storage(source)) => {
-                return Err(StoreError::Io {
-                    action: "committing a new version",
-                    source,
-                })
+                return Err(self.io("committing a new version", source))
             }
         };
         self.fault(ApplyStep::Committed)?;
-        self.db.flush().map_err(|source| StoreError::Io {
-            action: "flushing a new version to disk",
-            source,
-        })?;
+        self.db
+            .flush()
+            .map_err(|source| self.io("flushing a new version to disk", source))?;
         self.fault(ApplyStep::Flushed)?;
+        self.write_witness(record.number);
         Ok(record)
+    }
+}
+
+/// Opens sled, retrying while another process holds its lock, with a growing pause so a long
+/// wait costs few attempts.
+fn open_db(path: &Path, lock_wait: Duration) -> Result<sled::Db, StoreError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) => {
+                let waited = start.elapsed();
+                if waited >= lock_wait {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                        waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    });
+                }
+                std::thread::sleep(pause.min(lock_wait - waited));
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            Err(source) => return Err(classify_open(path, source)),
+        }
+    }
+}
+
+/// sled's checksum failures become [`StoreError::Corrupted`]; anything else stays an open error.
+fn classify_open(path: &Path, source: sled::Error) -> StoreError {
+    match source {
+        sled::Error::Corruption { .. } => corrupted(path),
+        source => StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        },
+    }
+}
+
+fn corrupted(path: &Path) -> StoreError {
+    StoreError::Corrupted {
+        path: path.to_path_buf(),
+        detail: "its files fail sled's checksums".into(),
     }
 }
 
@@ -198,10 +309,7 @@ impl RulesStore for SledRulesStore {
         let active = self.active_number()?.unwrap_or(0);
         let mut out = Vec::new();
         for entry in self.versions.iter() {
-            let (key, value) = entry.map_err(|source| StoreError::Io {
-                action: "listing versions",
-                source,
-            })?;
+            let (key, value) = entry.map_err(|source| self.io("listing versions", source))?;
             let record = Self::decode_record(&key, &value)?;
             // Records are only written together with the pointer, so none can be newer than
             // the active one; skip defensively rather than show an uncommitted version.
@@ -217,10 +325,10 @@ impl RulesStore for SledRulesStore {
             return Ok(None);
         }
         let key = number.to_be_bytes();
-        let raw = self.versions.get(key).map_err(|source| StoreError::Io {
-            action: "reading a version",
-            source,
-        })?;
+        let raw = self
+            .versions
+            .get(key)
+            .map_err(|source| self.io("reading a version", source))?;
         raw.map(|value| Self::decode_record(&key, &value))
             .transpose()
     }
@@ -329,5 +437,96 @@ mod tests {
             assert_eq!(store.history().unwrap().len(), 1, "{fail_at:?}");
             assert!(store.get(2).unwrap().is_none());
         }
+    }
+
+    fn store_with_one_version(dir: &Path) {
+        let store = SledRulesStore::open(dir).unwrap();
+        store
+            .apply(NewVersion {
+                files: &files("a = 1\n"),
+                message: "first",
+                applied_at: Timestamp(1),
+            })
+            .unwrap();
+    }
+
+    fn assert_says_what_to_do(err: &StoreError, dir: &Path) {
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
+        assert!(
+            text.contains(&format!(
+                "the rules store at {} is corrupted",
+                dir.display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("restore that directory from a backup"),
+            "{text}"
+        );
+        assert!(text.contains("acd rules rebuild-store RULES_DIR"), "{text}");
+        assert!(!text.contains("backtrace"), "{text}");
+    }
+
+    #[test]
+    fn damaged_config_is_reported_as_corrupted_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_one_version(dir.path());
+        std::fs::write(dir.path().join("conf"), "not sled's config at all\n").unwrap();
+        let err = SledRulesStore::open(dir.path()).unwrap_err();
+        assert_says_what_to_do(&err, dir.path());
+    }
+
+    /// sled drops log segments that fail their checksums and opens empty; the witness file
+    /// turns that silent loss into a corruption report.
+    #[test]
+    fn damaged_log_that_opens_empty_is_reported_as_corrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_one_version(dir.path());
+        let db = dir.path().join("db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        bytes.iter_mut().for_each(|b| *b ^= 0x5a);
+        std::fs::write(&db, bytes).unwrap();
+        let err = SledRulesStore::open(dir.path()).unwrap_err();
+        assert_says_what_to_do(&err, dir.path());
+        assert!(err.to_string().contains("version 1 was applied"), "{err}");
+    }
+
+    #[test]
+    fn open_waits_for_another_holder_to_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = SledRulesStore::open(dir.path()).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(holder);
+        });
+        let store = SledRulesStore::open(dir.path());
+        release.join().unwrap();
+        assert!(store.is_ok(), "{:?}", store.err());
+    }
+
+    #[test]
+    fn a_store_held_too_long_names_the_path_and_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _holder = SledRulesStore::open(dir.path()).unwrap();
+        let started = Instant::now();
+        let err = SledRulesStore::open_waiting(dir.path(), Duration::from_millis(200)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(
+            matches!(&err, StoreError::Locked { path, waited_ms } if path == dir.path() && *waited_ms >= 200),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "the rules store at {} is in use by another process",
+                dir.path().display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("the running engine, or another `acd rules` command"),
+            "{text}"
+        );
     }
 }
