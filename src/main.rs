@@ -105,6 +105,29 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         talk_ms: u64,
     },
+    /// Deterministic simulation of the real path (wire connection, translator, engine) against
+    /// the simulator with seeded faults; checks invariants after every step. Exit status 1 when
+    /// a seed fails; each failure prints the command that replays it.
+    Dst {
+        /// How many seeds to run, starting at --start.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        start: u64,
+        /// Run exactly this seed (same as --start S --seeds 1).
+        #[arg(long, conflicts_with_all = ["seeds", "start"])]
+        seed: Option<u64>,
+        /// Print each seed's plan and trace hash (and, for one seed, its last steps).
+        #[arg(long)]
+        trace: bool,
+        /// Run every seed twice and fail if the traces differ.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Worker threads (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
         #[arg(long, value_name = "FILE")]
@@ -315,6 +338,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", acd::study::load::markdown(&report));
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Dst {
+            seeds,
+            start,
+            seed,
+            trace,
+            check_determinism,
+            jobs,
+        } => {
+            let (start, seeds) = seed.map_or((start, seeds), |s| (s, 1));
+            let options = acd::dst::cli::DstOptions {
+                start,
+                seeds,
+                trace,
+                check_determinism,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            };
+            let summary = acd::dst::cli::run_cli(&options)?;
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::CheckConnection { config } => {
             let config = load_config(&config)?;

@@ -8,6 +8,7 @@ pub mod example_rules;
 pub mod http;
 pub mod logging;
 pub mod pbx_link;
+pub mod routing_loop;
 pub mod rules_manager;
 pub mod rules_watch;
 pub mod runtime;

@@ -13,23 +13,25 @@
 //! the whole process and the simulator's share measured before the engine connected.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use acd_core::{
-    AgentId, AgentProfile, CallAttributes, CommandKind, Engine, Event, PickStrategy, QueueId,
+    AgentId, AgentProfile, CallAttributes, Command, CommandKind, PickStrategy, QueueId,
     QueuePolicy, RoutingConfig, TrunkKind,
 };
 use serde::Serialize;
+use tokio::sync::mpsc;
 
-use crate::daemon::clock;
+use crate::daemon::routing_loop::RoutingLoop;
+use crate::daemon::runtime::{self, Control, LoopInputs, Probe};
 use crate::sim::model::InjectedCall;
 use crate::sim::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS};
 use crate::sim::Scenario;
 use crate::wire::connect::Endpoint;
 use crate::wire::secret::Secret;
-use crate::wire::session::{self, LinkStatus, QueueSelector, SessionConfig, SessionEvent};
+use crate::wire::session::{self, LinkStatus, QueueSelector, SessionConfig};
 
 const SERVICE_USER: &str = "acd";
 const SERVICE_PASSWORD: &str = "bench-secret";
@@ -173,7 +175,7 @@ struct StepStats {
 
 struct EngineThread {
     step: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    stop: mpsc::Sender<Control>,
     subscribed: std_mpsc::Receiver<Duration>,
     done: std::thread::JoinHandle<Result<Vec<StepStats>, String>>,
     tid: u32,
@@ -187,12 +189,12 @@ fn spawn_engine(
     steps: usize,
 ) -> Result<EngineThread, LoadError> {
     let step = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, control) = mpsc::channel(4);
     let (sub_tx, sub_rx) = std_mpsc::channel();
     let (tid_tx, tid_rx) = std_mpsc::channel();
     let endpoint = Endpoint::parse(&format!("wss://{addr}"))
         .map_err(|e| LoadError::Engine(format!("endpoint: {e}")))?;
-    let (step2, stop2) = (step.clone(), stop.clone());
+    let step2 = step.clone();
     let done = std::thread::Builder::new()
         .name("acd-engine".into())
         .spawn(move || -> Result<Vec<StepStats>, String> {
@@ -202,7 +204,7 @@ fn spawn_engine(
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(engine_loop(
-                endpoint, pin, config, queues, steps, step2, stop2, sub_tx,
+                endpoint, pin, config, queues, steps, step2, control, sub_tx,
             ))
         })?;
     let tid = tid_rx
@@ -217,7 +219,42 @@ fn spawn_engine(
     })
 }
 
-/// The daemon's run loop (`daemon::runtime`), minus rules reload and metrics, with timing.
+/// Times the daemon's own run loop from outside: which step each event fell in, and for a
+/// call's queue notify, how long until its transfer was handed to the session.
+struct LoadProbe {
+    step: Arc<AtomicUsize>,
+    steps: usize,
+    stats: Vec<StepStats>,
+    started: Instant,
+    subscribed: std_mpsc::Sender<Duration>,
+    reported: bool,
+}
+
+impl Probe for LoadProbe {
+    fn handled(&mut self, kind: &'static str, received: Instant, commands: &[Command]) {
+        let s = &mut self.stats[self.step.load(Ordering::Relaxed).min(self.steps)];
+        s.events += 1;
+        if commands
+            .iter()
+            .any(|c| matches!(c.kind, CommandKind::Transfer { .. }))
+        {
+            s.transfers += 1;
+            if kind == "call_queued" {
+                s.latencies_ns.push(received.elapsed().as_nanos() as u64);
+            }
+        }
+    }
+
+    fn link(&mut self, link: &LinkStatus) {
+        if matches!(link, LinkStatus::Subscribed { .. }) && !self.reported {
+            self.reported = true;
+            let _ = self.subscribed.send(self.started.elapsed());
+        }
+    }
+}
+
+/// The daemon's run loop (`daemon::runtime::drive`) and session, without rules files, timed
+/// by a probe.
 #[allow(clippy::too_many_arguments)]
 async fn engine_loop(
     endpoint: Endpoint,
@@ -226,7 +263,7 @@ async fn engine_loop(
     queues: Vec<String>,
     steps: usize,
     step: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    control: mpsc::Receiver<Control>,
     subscribed: std_mpsc::Sender<Duration>,
 ) -> Result<Vec<StepStats>, String> {
     let mut session_config = SessionConfig::new(
@@ -236,56 +273,25 @@ async fn engine_loop(
     );
     session_config.tls.pin_sha256 = pin;
     session_config.protocol.routed_queues = queues.into_iter().map(QueueSelector::Name).collect();
-    let started = Instant::now();
-    let (session, mut events) = session::spawn(session_config);
-    let mut engine = Engine::new(Arc::new(config));
-    let mut stats = vec![StepStats::default(); steps + 1];
-    let mut reported = false;
-    let mut poll = tokio::time::interval(Duration::from_millis(20));
-    while !stop.load(Ordering::Relaxed) {
-        let wake = engine.next_wakeup();
-        let sleep = async {
-            match wake {
-                Some(at) => tokio::time::sleep(clock::until(at, clock::now())).await,
-                None => std::future::pending().await,
-            }
-        };
-        let (event, received) = tokio::select! {
-            ev = events.recv() => match ev {
-                Some(SessionEvent::Core(event)) => (event, Instant::now()),
-                Some(SessionEvent::Link(LinkStatus::Subscribed { .. })) => {
-                    if !reported {
-                        reported = true;
-                        let _ = subscribed.send(started.elapsed());
-                    }
-                    continue;
-                }
-                Some(SessionEvent::Link(_)) => continue,
-                None => return Err("the session ended".into()),
-            },
-            _ = sleep => (Event::Tick, Instant::now()),
-            _ = poll.tick() => continue,
-        };
-        let s = &mut stats[step.load(Ordering::Relaxed).min(steps)];
-        s.events += 1;
-        let queued = matches!(event, Event::CallQueued(_));
-        let output = engine.handle(clock::now(), event);
-        let mut transferred = false;
-        for command in output.commands {
-            transferred |= matches!(command.kind, CommandKind::Transfer { .. });
-            if session.send(command).await.is_err() {
-                return Err("the session closed".into());
-            }
-        }
-        if transferred {
-            s.transfers += 1;
-            if queued {
-                s.latencies_ns.push(received.elapsed().as_nanos() as u64);
-            }
-        }
-    }
-    session.shutdown().await;
-    Ok(stats)
+    let mut probe = LoadProbe {
+        step,
+        steps,
+        stats: vec![StepStats::default(); steps + 1],
+        started: Instant::now(),
+        subscribed,
+        reported: false,
+    };
+    let (session, events) = session::spawn(session_config);
+    let mut routing = RoutingLoop::new(Arc::new(config));
+    let inputs = LoopInputs {
+        control,
+        rules: None,
+        rule_changes: mpsc::channel(1).1,
+        status: None,
+        drain_timeout: Duration::from_secs(2),
+    };
+    runtime::drive(&mut routing, session, events, inputs, &mut probe).await;
+    Ok(probe.stats)
 }
 
 /// Runs the whole benchmark and returns its report.
@@ -380,7 +386,7 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
         cpu_marks.push((rate, injected, wall, cpu, live));
     }
     engine.step.store(options.rates.len(), Ordering::Relaxed);
-    engine.stop.store(true, Ordering::Relaxed);
+    let _ = engine.stop.try_send(Control::Stop);
     let stats = engine
         .done
         .join()

@@ -25,6 +25,22 @@ pub enum AgentAvailability {
     NotReady,
 }
 
+impl AgentAvailability {
+    /// Every state, so a gauge per state can be set to zero when nobody is in it.
+    pub const ALL: [AgentAvailability; 10] = [
+        AgentAvailability::LoggedOff,
+        AgentAvailability::Dnd,
+        AgentAvailability::PhoneFault,
+        AgentAvailability::Idle,
+        AgentAvailability::Reserved,
+        AgentAvailability::Ringing,
+        AgentAvailability::OnCall,
+        AgentAvailability::AfterCallWork,
+        AgentAvailability::WrapUp,
+        AgentAvailability::NotReady,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueView {
     pub queue: QueueId,

@@ -156,6 +156,16 @@ impl Translator {
         }
     }
 
+    /// How many calls the translator keeps a mapping for (for growth checks).
+    pub fn tracked_calls(&self) -> usize {
+        self.legs.len()
+    }
+
+    /// The global call id IP Office gave a call, if the call is known.
+    pub fn gcid_of(&self, call: CallId) -> Option<&[u8]> {
+        self.legs.get(&call).map(|l| l.key.as_slice())
+    }
+
     /// Starts tracking a queue subscription; its first call snapshot becomes the truth.
     pub fn add_queue(&mut self, subscribe_id: i32, queue: QueueId) {
         self.queues.insert(

@@ -276,6 +276,8 @@ pub struct Model {
     next_seq: u64,
     version: u64,
     recording: bool,
+    /// No new Poisson callers (a simulation winding down to quiescence).
+    arrivals_stopped: bool,
     dirty_calls: BTreeSet<SimCallId>,
     dirty_users: BTreeSet<usize>,
     dirty_queues: BTreeSet<usize>,
@@ -342,6 +344,7 @@ impl Model {
             next_seq: 0,
             version: 0,
             recording: false,
+            arrivals_stopped: false,
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),
             dirty_queues: BTreeSet::new(),
@@ -631,6 +634,11 @@ impl Model {
     // ----------------------------------------------------------------------------------------
     // Time
 
+    /// From now on no new Poisson caller arrives; calls already in progress go on.
+    pub fn stop_arrivals(&mut self) {
+        self.arrivals_stopped = true;
+    }
+
     /// When the next internal event is due.
     pub fn next_event_at(&self) -> Option<Timestamp> {
         self.events.next_at()
@@ -657,7 +665,11 @@ impl Model {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Arrival(q) => self.poisson_arrival(q),
+            Ev::Arrival(q) => {
+                if !self.arrivals_stopped {
+                    self.poisson_arrival(q)
+                }
+            }
             Ev::TraceArrival(i) => self.trace_arrival(i),
             Ev::Schedule(i) => self.run_schedule(i),
             Ev::Answer { call, user, gen } => self.on_answer(call, user, gen),

@@ -7,7 +7,7 @@ use crate::calendar::is_open;
 use crate::config::SkillExpr;
 use crate::decision::{Candidate, Explanation};
 use crate::event::{CallAttributes, Features};
-use crate::ids::{CallId, QueueId};
+use crate::ids::{AgentId, CallId, QueueId};
 use crate::routes::match_route;
 use crate::time::Timestamp;
 use crate::view::{AgentAvailability, EngineView, QueueView};
@@ -160,6 +160,16 @@ impl Engine {
             agents,
             rules_version: self.config.version,
         }
+    }
+
+    /// Where one agent stands, as the engine sees it (for checks from outside).
+    pub fn agent_availability(&self, agent: &AgentId, now: Timestamp) -> Option<AgentAvailability> {
+        self.agent_ix.get(agent).map(|&a| self.availability(a, now))
+    }
+
+    /// How many call records the engine holds, open or not (for growth checks).
+    pub fn tracked_calls(&self) -> usize {
+        self.calls.len()
     }
 
     /// Calls the engine still owes an outcome for, per queue (for accounting checks).

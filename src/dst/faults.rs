@@ -1,0 +1,133 @@
+//! What goes wrong in one simulation, drawn from its seed: how late each kind of frame is,
+//! when the engine starts (callers may already be waiting), whether IP Office reports calls
+//! ephemerally, how often agents let a call ring out, and a list of timed faults.
+
+use super::network::Delays;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The TCP connection dies; everything on the way is lost.
+    DropConnection,
+    /// IP Office restarts: the connection dies, it is unreachable for a while, and comes back
+    /// with new call and subscription ids (the same gcids).
+    Restart { down_ms: u64 },
+    /// IP Office ends every subscription with SubscribeTerminated.
+    TerminateSubscriptions,
+    /// The next `count` commands are refused with `code`.
+    RejectCommands { code: i32, count: u32 },
+    /// The next `count` RequestResponses never arrive (the engine times them out: 5001).
+    LoseResponses { count: u32 },
+    /// The rules are applied again as a new version while calls are in flight.
+    RulesChange,
+    /// The primary IP Office becomes unreachable for a while; the engine fails over.
+    PrimaryDown { down_ms: u64 },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::DropConnection => write!(f, "drop the connection"),
+            Fault::Restart { down_ms } => write!(f, "IP Office restarts ({down_ms} ms down)"),
+            Fault::TerminateSubscriptions => write!(f, "terminate every subscription"),
+            Fault::RejectCommands { code, count } => {
+                write!(f, "refuse the next {count} commands with {code}")
+            }
+            Fault::LoseResponses { count } => write!(f, "lose the next {count} responses"),
+            Fault::RulesChange => write!(f, "apply the rules again as a new version"),
+            Fault::PrimaryDown { down_ms } => write!(f, "primary unreachable for {down_ms} ms"),
+        }
+    }
+}
+
+/// Everything drawn from the seed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub delays: Delays,
+    /// Virtual ms after the simulator starts at which the engine first connects.
+    pub engine_start_ms: u64,
+    pub ephemeral: bool,
+    pub no_answer_probability: f64,
+    /// Multiplies every queue's call rate.
+    pub load: f64,
+    /// (virtual ms, fault), in time order.
+    pub faults: Vec<(u64, Fault)>,
+}
+
+impl Plan {
+    /// The plan for `seed`, with faults only before `traffic_ms`.
+    pub fn draw(seed: u64, traffic_ms: u64) -> Plan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f417);
+        let mut pick = |choices: &[u64]| choices[rng.random_range(0..choices.len())];
+        let delays = Delays {
+            user_notify_ms: pick(&[0, 50, 500, 3_000, 5_000]),
+            queue_notify_ms: pick(&[0, 50, 500, 3_000, 5_000]),
+            response_ms: pick(&[0, 20, 300, 2_000]),
+            engine_ms: pick(&[0, 10, 100]),
+        };
+        let engine_start_ms = pick(&[0, 5_000, 30_000, 90_000]);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0fa1_7500);
+        let ephemeral = rng.random_bool(0.5);
+        let no_answer_probability = [0.0, 0.03, 0.15][rng.random_range(0..3)];
+        let load = [1.0, 2.0, 4.0][rng.random_range(0..3)];
+        let n = rng.random_range(0..=4);
+        let mut faults: Vec<(u64, Fault)> = (0..n)
+            .map(|_| {
+                let at = rng.random_range(engine_start_ms..traffic_ms.max(engine_start_ms + 1));
+                let fault = match rng.random_range(0..7) {
+                    0 => Fault::DropConnection,
+                    1 => Fault::Restart {
+                        down_ms: rng.random_range(1_000..20_000),
+                    },
+                    2 => Fault::TerminateSubscriptions,
+                    3 => Fault::RejectCommands {
+                        code: [602, 608, 612][rng.random_range(0..3)],
+                        count: rng.random_range(1..4),
+                    },
+                    4 => Fault::LoseResponses {
+                        count: rng.random_range(1..4),
+                    },
+                    5 => Fault::RulesChange,
+                    _ => Fault::PrimaryDown {
+                        down_ms: rng.random_range(5_000..60_000),
+                    },
+                };
+                (at, fault)
+            })
+            .collect();
+        faults.sort_by_key(|(at, _)| *at);
+        Plan {
+            delays,
+            engine_start_ms,
+            ephemeral,
+            no_answer_probability,
+            load,
+            faults,
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.delays;
+        write!(
+            f,
+            "delays: user notifies ≤{} ms, queue notifies ≤{} ms, responses ≤{} ms, engine ≤{} ms; \
+             engine starts at {} s; {} queues; no-answer {}; load ×{}",
+            d.user_notify_ms,
+            d.queue_notify_ms,
+            d.response_ms,
+            d.engine_ms,
+            self.engine_start_ms / 1000,
+            if self.ephemeral { "ephemeral" } else { "reporting" },
+            self.no_answer_probability,
+            self.load
+        )?;
+        for (at, fault) in &self.faults {
+            write!(f, "; at {:.1} s: {fault}", *at as f64 / 1000.0)?;
+        }
+        Ok(())
+    }
+}

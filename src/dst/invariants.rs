@@ -1,0 +1,322 @@
+//! The invariants the simulation checks after every step, each with a name a failure report
+//! shows. They compare what the engine believes and does with IP Office's own state (the
+//! simulator's model), which the engine never sees directly.
+
+use crate::sim::model::types::CallPhase;
+use crate::sim::model::Model;
+use acd_core::{
+    AgentAvailability, AgentId, CallId, Command, CommandId, CommandKind, Decision, DecisionAction,
+    Engine, Event, ExitReason, QueueId, Timestamp,
+};
+use acd_wire::translate::Translator;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant `{}` violated: {}",
+            self.invariant, self.detail
+        )
+    }
+}
+
+fn violated(invariant: &'static str, detail: String) -> Result<(), Violation> {
+    Err(Violation { invariant, detail })
+}
+
+pub struct Checker {
+    /// Transfer command -> call, until its result comes back.
+    transfers: HashMap<CommandId, CallId>,
+    transfer_of: HashMap<CallId, CommandId>,
+    /// (gcid, extension) pairs IP Office has shown ringing.
+    rang: HashSet<(Vec<u8>, String)>,
+    /// The last fault, connect or disconnect: liveness is judged only while the link is
+    /// subscribed and `bound_ms` after it.
+    disturbed_at: Timestamp,
+    pub bound_ms: u64,
+}
+
+impl Checker {
+    pub fn new(bound_ms: u64) -> Checker {
+        Checker {
+            transfers: HashMap::new(),
+            transfer_of: HashMap::new(),
+            rang: HashSet::new(),
+            disturbed_at: Timestamp::ZERO,
+            bound_ms,
+        }
+    }
+
+    /// A fault or a change of the link: whatever the engine believes may be stale until the
+    /// notifies after it have arrived.
+    pub fn disturbed(&mut self, now: Timestamp) {
+        self.disturbed_at = now;
+    }
+
+    pub fn on_event(&mut self, event: &Event) {
+        if let Event::CommandResult { id, .. } = event {
+            if let Some(call) = self.transfers.remove(id) {
+                self.transfer_of.remove(&call);
+            }
+        }
+    }
+
+    /// At most one transfer in flight per call.
+    pub fn on_commands(&mut self, commands: &[Command]) -> Result<(), Violation> {
+        for c in commands {
+            if let CommandKind::Transfer { call, .. } = &c.kind {
+                if let Some(first) = self.transfer_of.get(call) {
+                    return violated(
+                        "one-transfer-in-flight",
+                        format!(
+                            "{call} got transfer {} while transfer {} had no result yet",
+                            c.id.0, first.0
+                        ),
+                    );
+                }
+                self.transfers.insert(c.id, *call);
+                self.transfer_of.insert(*call, c.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Exits and penalties are judged against IP Office's truth at the moment they are taken.
+    pub fn on_decisions(
+        &mut self,
+        decisions: &[Decision],
+        engine: &Engine,
+        model: &Model,
+        translator: &Translator,
+    ) -> Result<(), Violation> {
+        for d in decisions {
+            match &d.action {
+                DecisionAction::Exit {
+                    reason: ExitReason::NoAgents,
+                    target,
+                } => {
+                    let agents = engine
+                        .config()
+                        .queues
+                        .get(&d.queue)
+                        .map(|p| p.agents.clone())
+                        .unwrap_or_default();
+                    if let Some(a) = agents.iter().find(|a| logged_in(model, a)) {
+                        return violated(
+                            "no-false-exit",
+                            format!(
+                                "{} in {} sent to {target} for want of agents while agent {a} \
+                                 is logged in at IP Office",
+                                d.call, d.queue
+                            ),
+                        );
+                    }
+                }
+                DecisionAction::Rona { agent } => {
+                    let Some(gcid) = translator.gcid_of(d.call) else {
+                        continue;
+                    };
+                    if !self.rang.contains(&(gcid.to_vec(), agent.0.clone())) {
+                        return violated(
+                            "no-penalty-without-ring",
+                            format!(
+                                "agent {agent} made not-ready for {} (gcid {}), which never rang \
+                                 at their phone",
+                                d.call,
+                                hex::encode(gcid)
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// After every step: record what rings, then accounting and liveness.
+    pub fn after_step(
+        &mut self,
+        now: Timestamp,
+        ready: bool,
+        engine: &Engine,
+        model: &Model,
+    ) -> Result<(), Violation> {
+        for call in model.calls() {
+            if call.phase == CallPhase::Ringing {
+                for &u in &call.ringing {
+                    if let Some(user) = model.users().get(u) {
+                        self.rang.insert((call.gcid.clone(), user.extn.clone()));
+                    }
+                }
+            }
+        }
+        accounting(engine)?;
+        if ready && now.since(self.disturbed_at) >= self.bound_ms {
+            self.liveness(now, engine, model)?;
+        }
+        Ok(())
+    }
+
+    /// No routable call waits longer than the bound beside an idle agent the rules make
+    /// eligible for it, unless the engine's own policy (wrap-up, not-ready) holds the agent.
+    fn liveness(&self, now: Timestamp, engine: &Engine, model: &Model) -> Result<(), Violation> {
+        for call in model.calls() {
+            if call.phase != CallPhase::Queued || now.since(call.entered_queue_at) < self.bound_ms {
+                continue;
+            }
+            let Some(q) = call.queue.and_then(|q| model.queues().get(q)) else {
+                continue;
+            };
+            let queue = QueueId(q.name.clone());
+            if !engine.config().queues.contains_key(&queue) {
+                continue;
+            }
+            let explanation = engine.explain(now, &queue, &call.attributes);
+            for cand in explanation.candidates.iter().filter(|c| c.eligible) {
+                let Some(user) = model
+                    .user_by_extn(&cand.agent.0)
+                    .and_then(|u| model.users().get(u))
+                else {
+                    continue;
+                };
+                if !user.available() || now.since(user.idle_since) < self.bound_ms {
+                    continue;
+                }
+                let seen = engine.agent_availability(&cand.agent, now);
+                if matches!(
+                    seen,
+                    Some(AgentAvailability::WrapUp | AgentAvailability::NotReady)
+                ) {
+                    continue;
+                }
+                return violated(
+                    "liveness",
+                    format!(
+                        "call gcid {} has waited {:.1} s in {queue} while agent {} has been idle \
+                         at IP Office for {:.1} s (the engine sees {seen:?})",
+                        hex::encode(&call.gcid),
+                        now.since(call.entered_queue_at) as f64 / 1000.0,
+                        cand.agent,
+                        now.since(user.idle_since) as f64 / 1000.0
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// When nothing is left: the engine holds no call IP Office has finished, the translator
+    /// keeps no mapping, the counters equal the simulator's, the gauges tell the truth.
+    pub fn at_quiescence(
+        &self,
+        engine: &Engine,
+        model: &Model,
+        translator: &Translator,
+        exported: &BTreeMap<String, f64>,
+    ) -> Result<(), Violation> {
+        let live = model.calls().count();
+        if live > 0 {
+            return violated(
+                "quiescence",
+                format!("{live} calls still live at IP Office long after the last arrival"),
+            );
+        }
+        let open: u64 = engine.open_calls().values().sum();
+        if open > 0 {
+            return violated(
+                "accounting",
+                format!("the engine still holds {open} open calls that IP Office has finished"),
+            );
+        }
+        if translator.tracked_calls() > 0 {
+            return violated(
+                "bounded-maps",
+                format!(
+                    "the translator still maps {} calls after every call ended",
+                    translator.tracked_calls()
+                ),
+            );
+        }
+        let engine_answered: u64 = engine.accounting().values().map(|c| c.answered).sum();
+        let model_answered: u64 = model.queue_stats().map(|(_, s)| s.answered).sum();
+        if engine_answered != model_answered {
+            return violated(
+                "counters-match-truth",
+                format!("engine counted {engine_answered} answered, IP Office {model_answered}"),
+            );
+        }
+        let agents: f64 = exported
+            .iter()
+            .filter(|(k, _)| k.starts_with("acd_agents{"))
+            .map(|(_, v)| v)
+            .sum();
+        let known = engine.config().agents.len() as f64;
+        if agents != known {
+            return violated(
+                "gauges-tell-the-truth",
+                format!(
+                    "acd_agents sums to {agents} over its states, the rules name {known} agents"
+                ),
+            );
+        }
+        for (agent, _) in &engine.config().agents {
+            let engine_in = !matches!(
+                engine.agent_availability(agent, model.now()),
+                None | Some(AgentAvailability::LoggedOff)
+            );
+            if engine_in != logged_in(model, agent) {
+                return violated(
+                    "gauges-tell-the-truth",
+                    format!(
+                        "agent {agent}: the engine has them {}, IP Office {}",
+                        if engine_in { "logged in" } else { "logged off" },
+                        if engine_in { "logged off" } else { "logged in" }
+                    ),
+                );
+            }
+        }
+        for (name, value) in exported {
+            if name.starts_with("acd_queue_calls_waiting{") && *value != 0.0 {
+                return violated(
+                    "gauges-tell-the-truth",
+                    format!("{name} = {value} with no call at IP Office"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn logged_in(model: &Model, agent: &AgentId) -> bool {
+    model
+        .user_by_extn(&agent.0)
+        .and_then(|u| model.users().get(u))
+        .is_some_and(|u| u.logged_in && !u.deleted)
+}
+
+/// Per queue: offered = answered + abandoned + overflowed + still open.
+fn accounting(engine: &Engine) -> Result<(), Violation> {
+    let open = engine.open_calls();
+    for (queue, c) in engine.accounting() {
+        let o = open.get(queue).copied().unwrap_or(0);
+        if c.offered != c.answered + c.abandoned + c.overflowed + o {
+            return violated(
+                "accounting",
+                format!(
+                    "{queue}: offered {} ≠ answered {} + abandoned {} + overflowed {} + open {o}",
+                    c.offered, c.answered, c.abandoned, c.overflowed
+                ),
+            );
+        }
+    }
+    Ok(())
+}

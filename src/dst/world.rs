@@ -1,0 +1,469 @@
+//! One simulated world: the simulator's model of IP Office and its protocol side
+//! ([`SimConnection`]), the network between them ([`Network`]), and the engine's real path
+//! (the sans-IO [`Connection`] and the daemon's [`RoutingLoop`]), stepped in virtual time on
+//! one thread. Every frame is really encoded and decoded on both sides; nothing is shortcut.
+
+use super::faults::{Fault, Plan};
+use super::invariants::{Checker, Violation};
+use super::network::{Direction, Network};
+use super::trace::Trace;
+use crate::daemon::routing_loop::RoutingLoop;
+use crate::sim::model::Model;
+use crate::sim::server::{CommandFaults, SimConnection};
+use crate::sim::Scenario;
+use acd_core::{Command, Event, RoutingConfig, Timestamp};
+use acd_wire::connection::{ConnectFailure, EPHEMERAL_CCFLAG};
+use acd_wire::framing::Framing;
+use acd_wire::{AgentSelector, Connection, ConnectionConfig, ConnectionEvent, QueueSelector};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long after its `Connect` a socket opens (or fails) in the simulation.
+const CONNECT_MS: u64 = 20;
+/// After the last call is gone, wait this long (past the translator's orphan grace) before
+/// judging quiescence.
+const QUIET_MS: u64 = 330_000;
+/// One instant may not take more steps than this: more means the path loops.
+const MAX_STEPS_PER_INSTANT: u32 = 100_000;
+
+pub struct World {
+    now: Timestamp,
+    model: Model,
+    pbx: Option<SimConnection>,
+    pbx_faults: CommandFaults,
+    epoch: i32,
+    conn: Option<Connection>,
+    connection_config: ConnectionConfig,
+    routing: RoutingLoop,
+    rules: Arc<RoutingConfig>,
+    net: Network,
+    rng: ChaCha8Rng,
+    checker: Checker,
+    pub trace: Trace,
+    faults: VecDeque<(Timestamp, Fault)>,
+    connect_at: Option<(Timestamp, usize)>,
+    engine_start: Timestamp,
+    pbx_down_until: Timestamp,
+    primary_down_until: Timestamp,
+    traffic_end: Timestamp,
+    hard_end: Timestamp,
+    empty_since: Option<Timestamp>,
+    recorder: PrometheusRecorder,
+    seed: u64,
+}
+
+impl World {
+    pub fn new(
+        seed: u64,
+        plan: &Plan,
+        scenario: &Scenario,
+        rules: Arc<RoutingConfig>,
+        traffic_ms: u64,
+    ) -> Result<World, crate::sim::SimError> {
+        let mut scenario = scenario.clone();
+        scenario.sim.seed = seed;
+        scenario.sim.no_answer_probability = plan.no_answer_probability;
+        for q in &mut scenario.queues {
+            if let Some(t) = q.traffic.as_mut() {
+                t.calls_per_hour *= plan.load;
+            }
+            // The engine distributes the routed queues: their members are disabled in IP
+            // Office, as the README tells operators.
+            if rules.queues.keys().any(|r| r.0 == q.name) {
+                q.disabled_members = q.members.clone();
+            }
+        }
+        let model = Model::new(&scenario)?;
+        let mut protocol = ConnectionConfig {
+            routed_queues: rules
+                .queues
+                .keys()
+                .map(|q| QueueSelector::Name(q.0.clone()))
+                .collect(),
+            agents: AgentSelector::MembersAnd(rules.agents.keys().map(|a| a.0.clone()).collect()),
+            request_timeout: Duration::from_secs(5),
+            ..ConnectionConfig::default()
+        };
+        if !plan.ephemeral {
+            protocol.queue_ccflags &= !EPHEMERAL_CCFLAG;
+        }
+        let bound_ms = 8_000 + 2 * plan.delays.max();
+        Ok(World {
+            now: Timestamp::ZERO,
+            model,
+            pbx: None,
+            pbx_faults: CommandFaults::default(),
+            epoch: 0,
+            conn: None,
+            connection_config: protocol,
+            routing: RoutingLoop::new(rules.clone()),
+            rules,
+            net: Network::new(plan.delays),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            checker: Checker::new(bound_ms),
+            trace: Trace::default(),
+            faults: plan
+                .faults
+                .iter()
+                .map(|(at, f)| (Timestamp(*at), *f))
+                .collect(),
+            connect_at: None,
+            engine_start: Timestamp(plan.engine_start_ms),
+            pbx_down_until: Timestamp::ZERO,
+            primary_down_until: Timestamp::ZERO,
+            traffic_end: Timestamp(traffic_ms),
+            hard_end: Timestamp(traffic_ms + 3_600_000),
+            empty_since: None,
+            recorder: PrometheusBuilder::new().build_recorder(),
+            seed,
+        })
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Runs to quiescence, checking every invariant after every step.
+    pub fn run(&mut self) -> Result<(), Violation> {
+        let mut last = Timestamp::ZERO;
+        let mut steps_here = 0u32;
+        while let Some(t) = self.next_time() {
+            if t > self.hard_end {
+                break;
+            }
+            let t = t.max(self.now);
+            if t == last {
+                steps_here += 1;
+                if steps_here > MAX_STEPS_PER_INSTANT {
+                    return Err(Violation {
+                        invariant: "progress",
+                        detail: format!("more than {MAX_STEPS_PER_INSTANT} steps at one instant"),
+                    });
+                }
+            } else {
+                (last, steps_here) = (t, 0);
+            }
+            self.step(t)?;
+            if self.quiescent() {
+                break;
+            }
+        }
+        self.final_checks()
+    }
+
+    fn next_time(&self) -> Option<Timestamp> {
+        let engine = self.conn.as_ref().map_or(Some(self.engine_start), |c| {
+            [c.poll_timeout(), self.routing.next_wakeup()]
+                .into_iter()
+                .flatten()
+                .min()
+        });
+        let end = (self.now < self.traffic_end).then_some(self.traffic_end);
+        let quiet = self.empty_since.map(|t| t.plus(QUIET_MS));
+        [
+            self.model.next_event_at(),
+            self.pbx.as_ref().and_then(SimConnection::next_deadline),
+            self.net.next_arrival(),
+            self.faults.front().map(|(t, _)| *t),
+            self.connect_at.map(|(t, _)| t),
+            engine,
+            end,
+            quiet,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn quiescent(&self) -> bool {
+        self.empty_since
+            .is_some_and(|t| self.now.since(t) >= QUIET_MS)
+    }
+
+    fn step(&mut self, t: Timestamp) -> Result<(), Violation> {
+        self.now = t;
+        self.trace.steps += 1;
+        self.model.advance_to(t);
+        if t >= self.traffic_end {
+            self.model.stop_arrivals();
+        }
+        if self.conn.is_none() && t >= self.engine_start {
+            self.trace.line(t.0, "engine starts".into());
+            let endpoints = vec!["primary".to_string(), "secondary".to_string()];
+            self.conn = Some(Connection::new(
+                self.connection_config.clone(),
+                endpoints,
+                self.seed,
+            ));
+        }
+        while self.faults.front().is_some_and(|(at, _)| *at <= t) {
+            if let Some((_, fault)) = self.faults.pop_front() {
+                self.fault(fault)?;
+            }
+        }
+        if let Some((at, endpoint)) = self.connect_at {
+            if at <= t {
+                self.connect_at = None;
+                self.connect(endpoint);
+            }
+        }
+        if let Some(pbx) = self.pbx.as_mut() {
+            if pbx.next_deadline().is_some_and(|d| d <= t) {
+                pbx.on_timer(t);
+            }
+        }
+        while let Some((dir, bytes)) = self.net.pop_due(t) {
+            self.deliver(dir, bytes)?;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.poll_timeout().is_some_and(|d| d <= t) {
+                conn.handle_timeout(t);
+            }
+        }
+        if self.conn.is_some() && self.routing.next_wakeup().is_some_and(|w| w <= t) {
+            let commands = self.routing.handle(t, Event::Tick);
+            self.after_engine(commands)?;
+        }
+        self.pump()?;
+        let ready = self.routing.is_ready();
+        self.checker
+            .after_step(t, ready, self.routing.engine(), &self.model)?;
+        if self.model.calls().next().is_none() && t >= self.traffic_end {
+            self.empty_since.get_or_insert(t);
+        } else {
+            self.empty_since = None;
+        }
+        Ok(())
+    }
+
+    fn connect(&mut self, endpoint: usize) {
+        let t = self.now;
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let down = t < self.pbx_down_until || (endpoint == 0 && t < self.primary_down_until);
+        if down {
+            self.trace
+                .line(t.0, format!("connect to endpoint {endpoint} fails"));
+            conn.connect_failed(t, "IP Office unreachable", ConnectFailure::Other);
+            return;
+        }
+        self.trace
+            .line(t.0, format!("connected to endpoint {endpoint}"));
+        self.net.reset();
+        self.pbx = Some(SimConnection::new(Framing::Framed, self.epoch));
+        conn.connected(t);
+        self.checker.disturbed(t);
+    }
+
+    fn drop_link(&mut self, why: &str) {
+        if self.pbx.take().is_some() {
+            self.net.reset();
+            if let Some(conn) = self.conn.as_mut() {
+                conn.connection_lost(self.now, why);
+            }
+        }
+    }
+
+    fn fault(&mut self, fault: Fault) -> Result<(), Violation> {
+        let t = self.now;
+        self.trace.line(t.0, format!("FAULT: {fault}"));
+        self.checker.disturbed(t);
+        match fault {
+            Fault::DropConnection => self.drop_link("connection reset"),
+            Fault::Restart { down_ms } => {
+                self.epoch += 1;
+                self.pbx_down_until = t.plus(down_ms);
+                self.drop_link("IP Office restarted");
+            }
+            Fault::TerminateSubscriptions => {
+                if let Some(pbx) = self.pbx.as_mut() {
+                    pbx.terminate_all("terminated");
+                }
+            }
+            Fault::RejectCommands { code, count } => self.pbx_faults.reject = Some((code, count)),
+            Fault::LoseResponses { count } => self.net.lose_responses += count,
+            Fault::RulesChange => {
+                let mut next = (*self.rules).clone();
+                next.version += 1;
+                self.rules = Arc::new(next);
+                if self.conn.is_some() {
+                    let commands = self.routing.rules_changed(t, self.rules.clone());
+                    self.after_engine(commands)?;
+                }
+            }
+            Fault::PrimaryDown { down_ms } => {
+                self.primary_down_until = t.plus(down_ms);
+                let on_primary = self
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| c.is_up() && c.endpoint_label() == "primary");
+                if on_primary {
+                    self.drop_link("primary IP Office unreachable");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, dir: Direction, bytes: Vec<u8>) -> Result<(), Violation> {
+        let t = self.now;
+        match dir {
+            Direction::ToEngine => {
+                self.trace.bytes(b"E", t.0, &bytes);
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.handle_frame(t, &bytes);
+                }
+            }
+            Direction::ToPbx => {
+                self.trace.bytes(b"P", t.0, &bytes);
+                if let Some(pbx) = self.pbx.as_mut() {
+                    let outcome = pbx.on_frame(t, &bytes, &mut self.model, self.pbx_faults);
+                    if outcome.rejected {
+                        self.pbx_faults.consume_rejection();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves everything produced until nothing moves: the connection's events into the
+    /// routing loop, commands back into the connection, frames onto the network.
+    fn pump(&mut self) -> Result<(), Violation> {
+        loop {
+            let mut moved = false;
+            while let Some(ev) = self.conn.as_mut().and_then(Connection::poll_event) {
+                moved = true;
+                self.connection_event(ev)?;
+            }
+            while let Some(bytes) = self.conn.as_mut().and_then(Connection::poll_transmit) {
+                moved = true;
+                let now = self.now;
+                let mut draw = self.draw_fn();
+                self.net.send(now, Direction::ToPbx, bytes, &mut draw);
+            }
+            if let Some(pbx) = self.pbx.as_mut() {
+                pbx.flush(&self.model);
+                let frames = pbx.take_due(self.now);
+                for bytes in frames {
+                    moved = true;
+                    let now = self.now;
+                    let mut draw = self.draw_fn();
+                    self.net.send(now, Direction::ToEngine, bytes, &mut draw);
+                }
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    fn draw_fn(&mut self) -> impl FnMut(u64) -> u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.rng.random());
+        move |max| {
+            if max == 0 {
+                0
+            } else {
+                rng.random_range(0..=max)
+            }
+        }
+    }
+
+    fn connection_event(&mut self, ev: ConnectionEvent) -> Result<(), Violation> {
+        let t = self.now;
+        match ev {
+            ConnectionEvent::Core(event) => {
+                self.trace.line(t.0, format!("event {}", short(&event)));
+                self.checker.on_event(&event);
+                let commands = self.routing.handle(t, event);
+                self.after_engine(commands)?;
+            }
+            ConnectionEvent::Link(link) => {
+                self.trace.line(t.0, format!("link {link}"));
+                self.checker.disturbed(t);
+                self.routing.link(&link);
+            }
+            ConnectionEvent::Connect { endpoint } => {
+                self.connect_at = Some((t.plus(CONNECT_MS), endpoint));
+            }
+            ConnectionEvent::Close { reason } => {
+                self.trace
+                    .line(t.0, format!("engine closes the link: {reason}"));
+                self.pbx = None;
+                self.net.reset();
+            }
+        }
+        Ok(())
+    }
+
+    fn after_engine(&mut self, commands: Vec<Command>) -> Result<(), Violation> {
+        let t = self.now;
+        if let Some(conn) = self.conn.as_ref() {
+            self.checker.on_decisions(
+                self.routing.last_decisions(),
+                self.routing.engine(),
+                &self.model,
+                conn.translator(),
+            )?;
+        }
+        for d in self.routing.last_decisions() {
+            self.trace.line(t.0, format!("decision {d}"));
+        }
+        self.checker.on_commands(&commands)?;
+        for c in commands {
+            self.trace
+                .line(t.0, format!("command {} {:?}", c.id.0, c.kind));
+            if let Some(conn) = self.conn.as_mut() {
+                conn.handle_command(t, c);
+            }
+        }
+        Ok(())
+    }
+
+    fn final_checks(&mut self) -> Result<(), Violation> {
+        let now = self.now;
+        let routing = &self.routing;
+        metrics::with_local_recorder(&self.recorder, || {
+            routing.publish(now);
+        });
+        let exported = parse_exposition(&self.recorder.handle().render());
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        self.checker.at_quiescence(
+            self.routing.engine(),
+            &self.model,
+            conn.translator(),
+            &exported,
+        )
+    }
+}
+
+fn short(event: &Event) -> String {
+    let text = format!("{event:?}");
+    if text.len() > 160 {
+        let mut end = 160;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    } else {
+        text
+    }
+}
+
+/// `name{labels} value` lines of a Prometheus exposition, by series.
+fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
