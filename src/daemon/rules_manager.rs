@@ -25,8 +25,14 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("cannot open the rules store in {path}: {source}")]
-    Open { path: PathBuf, source: StoreError },
+    // The store's error is chained as the source, not repeated in the message: logs and the
+    // command line print the whole chain, which showed the cause twice.
+    #[error("cannot open the rules store in {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     #[error("the active stored ruleset cannot be used: {0}")]
     Active(#[from] ActiveError),
     #[error(
@@ -316,5 +322,32 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("no usable routing rules"), "{err}");
         assert!(err.to_string().contains("longest-idel"), "{err}");
+    }
+
+    #[test]
+    fn a_store_that_will_not_open_names_the_cause_once() {
+        let err = RulesError::Open {
+            path: PathBuf::from("/var/lib/acd"),
+            source: StoreError::Locked {
+                path: PathBuf::from("/var/lib/acd/rules"),
+                waited_ms: 5_000,
+            },
+        };
+        // The chain as `{:#}` prints it at the command line: each error, then its source.
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(e) = source {
+            chain.push_str(&format!(": {e}"));
+            source = e.source();
+        }
+        assert_eq!(
+            chain.matches("is in use by another process").count(),
+            1,
+            "{chain}"
+        );
+        assert!(
+            chain.starts_with("cannot open the rules store in /var/lib/acd: "),
+            "{chain}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Opening hours: whether a queue is open at an instant, from a weekly calendar in local time.
 //!
-//! The engine has no clock and no time-zone database: the rules give a fixed UTC offset, and
-//! `now` is milliseconds since the epoch, so local day and minute are plain arithmetic.
+//! The engine has no clock and no time-zone database: the rules hand over the UTC offsets in
+//! force over the years (daylight saving included), and `now` is milliseconds since the epoch,
+//! so local day and minute are a lookup and plain arithmetic.
 
 use crate::config::Calendar;
 use crate::time::Timestamp;
@@ -26,8 +27,12 @@ pub fn weekday(day: i64) -> u8 {
 
 /// Whether the calendar is open at `now`. A window with `from_minute > to_minute` runs over
 /// midnight: it opens on its weekday and closes on the next day.
+///
+/// Local time is taken with the offset in force at `now`, so on the nights clocks change a
+/// window follows the wall clock: `Sun 01:00-04:00` lasts two hours in spring and four in
+/// autumn, and a local minute that does not exist (02:30 in spring) is never reached.
 pub fn is_open(calendar: &Calendar, now: Timestamp) -> bool {
-    let (day, minute) = local_day_minute(now, calendar.utc_offset_minutes);
+    let (day, minute) = local_day_minute(now, calendar.utc_offsets.at(now));
     if calendar.closed_days.contains(&day) {
         return false;
     }
@@ -44,7 +49,8 @@ pub fn is_open(calendar: &Calendar, now: Timestamp) -> bool {
 }
 
 /// The start of the next local minute after `now`: calendars change state only on minute
-/// boundaries, so this is when to look again.
+/// boundaries (offsets, and the instants they change at, are whole minutes), so this is when
+/// to look again.
 pub fn next_minute(now: Timestamp) -> Timestamp {
     let ms = now.as_millis();
     Timestamp(ms - ms % 60_000 + 60_000)
@@ -55,10 +61,11 @@ mod tests {
     use super::*;
     use crate::command::Target;
     use crate::config::OpenWindow;
+    use crate::utc_offsets::{OffsetChange, UtcOffsets};
 
     fn cal(open: Vec<OpenWindow>) -> Calendar {
         Calendar {
-            utc_offset_minutes: 60,
+            utc_offsets: UtcOffsets::fixed(60),
             open,
             closed_days: vec![],
             night_target: Target::Voicemail("9".into()),
@@ -107,5 +114,32 @@ mod tests {
         // Monday 02:00 local belongs to Sunday's (absent) window.
         assert!(!is_open(&c, Timestamp(MON + 3_600_000)));
         assert_eq!(next_minute(Timestamp(61_000)), Timestamp(120_000));
+    }
+
+    const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn the_offset_in_force_at_now_gives_local_time() {
+        // Like Berlin: UTC+1, then UTC+2 from Monday 2024-01-08 00:00 UTC on.
+        let mut c = cal(vec![OpenWindow {
+            weekdays: 0b001_1111,
+            from_minute: 8 * 60,
+            to_minute: 18 * 60,
+        }]);
+        let week2 = MON + 7 * 86_400_000;
+        c.utc_offsets.changes.push(OffsetChange {
+            at: Timestamp(week2),
+            offset_minutes: 120,
+        });
+        // First week: opens 07:00 UTC, closes 17:00 UTC.
+        assert!(!is_open(&c, Timestamp(MON + 7 * HOUR - 1)));
+        assert!(is_open(&c, Timestamp(MON + 7 * HOUR)));
+        assert!(is_open(&c, Timestamp(MON + 17 * HOUR - 1)));
+        assert!(!is_open(&c, Timestamp(MON + 17 * HOUR)));
+        // Second week: opens 06:00 UTC, closes 16:00 UTC.
+        assert!(!is_open(&c, Timestamp(week2 + 6 * HOUR - 1)));
+        assert!(is_open(&c, Timestamp(week2 + 6 * HOUR)));
+        assert!(is_open(&c, Timestamp(week2 + 16 * HOUR - 1)));
+        assert!(!is_open(&c, Timestamp(week2 + 16 * HOUR)));
     }
 }

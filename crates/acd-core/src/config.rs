@@ -7,6 +7,7 @@ use crate::event::TrunkKind;
 use crate::ids::{AgentId, QueueId};
 use crate::pattern::Pattern;
 use crate::time::Millis;
+use crate::utc_offsets::UtcOffsets;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -67,8 +68,8 @@ pub struct OpenWindow {
 /// When a queue is open. Outside it, calls take the night-service target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calendar {
-    /// Offset of local time from UTC in minutes (for example 60 for CET).
-    pub utc_offset_minutes: i32,
+    /// Offset of local time from UTC over time (60 minutes for CET, 120 in summer for CEST).
+    pub utc_offsets: UtcOffsets,
     pub open: Vec<OpenWindow>,
     /// Whole days closed, as days since 1970-01-01 in local time.
     pub closed_days: Vec<i64>,
@@ -138,7 +139,7 @@ pub enum Condition {
     Trunk(Vec<TrunkKind>),
     Tag(Vec<Pattern>),
     /// Local time of day window (minutes after midnight, from inclusive, to exclusive), using
-    /// the ruleset's `utc_offset_minutes`.
+    /// the ruleset's offset in force at the moment the route is matched.
     TimeOfDay {
         from_minute: u16,
         to_minute: u16,
@@ -204,7 +205,8 @@ impl Default for ScoreWeights {
 pub struct RoutingConfig {
     /// The rules-store version this was compiled from (0 for an unversioned ruleset).
     pub version: u64,
-    pub utc_offset_minutes: i32,
+    /// Local time for route time windows.
+    pub utc_offsets: UtcOffsets,
     pub queues: BTreeMap<QueueId, QueuePolicy>,
     pub agents: BTreeMap<AgentId, AgentProfile>,
     /// Routes in order: the first whose conditions all hold applies.
@@ -221,7 +223,7 @@ impl Default for RoutingConfig {
     fn default() -> Self {
         RoutingConfig {
             version: 0,
-            utc_offset_minutes: 0,
+            utc_offsets: UtcOffsets::fixed(0),
             queues: BTreeMap::new(),
             agents: BTreeMap::new(),
             routes: Vec::new(),

@@ -65,6 +65,7 @@ pub(crate) mod prng;
 pub mod routes;
 pub mod skill;
 pub mod time;
+pub mod utc_offsets;
 pub mod view;
 
 pub use accounting::{CallOutcome, FinishedCall, QueueCounters};
@@ -76,4 +77,5 @@ pub use event::*;
 pub use ids::{AgentId, CallId, QueueId};
 pub use pattern::Pattern;
 pub use time::{Millis, Timestamp};
+pub use utc_offsets::{OffsetChange, UtcOffsets};
 pub use view::{AgentAvailability, EngineView, QueueView};

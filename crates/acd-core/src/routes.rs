@@ -45,7 +45,7 @@ fn route_applies(
             from_minute,
             to_minute,
         } => {
-            let (_, minute) = local_day_minute(now, config.utc_offset_minutes);
+            let (_, minute) = local_day_minute(now, config.utc_offsets.at(now));
             if from_minute <= to_minute {
                 minute >= *from_minute && minute < *to_minute
             } else {
@@ -61,6 +61,7 @@ mod tests {
     use crate::config::SkillExpr;
     use crate::event::TrunkKind;
     use crate::pattern::Pattern;
+    use crate::utc_offsets::UtcOffsets;
 
     fn route(name: &str, conditions: Vec<Condition>) -> Route {
         Route {
@@ -75,7 +76,7 @@ mod tests {
     #[test]
     fn first_matching_route_wins() {
         let config = RoutingConfig {
-            utc_offset_minutes: 60,
+            utc_offsets: UtcOffsets::fixed(60),
             routes: vec![
                 route(
                     "german-vip",

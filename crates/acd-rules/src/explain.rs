@@ -14,7 +14,7 @@ use crate::target::format_target;
 use acd_core::{
     AgentSnapshot, CallAttributes, Condition, Engine, Event, PhoneState, Presence, QueueId,
     QueueMember, QueueServiceMode, QueueSnapshot, Route, RoutingConfig, SkillExpr, StepAction,
-    Timestamp, TrunkKind,
+    Timestamp, TrunkKind, UtcOffsets,
 };
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -85,8 +85,8 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
     })
 }
 
-fn local_minute_of(now: Timestamp, utc_offset_minutes: i32) -> u16 {
-    acd_core::calendar::local_day_minute(now, utc_offset_minutes).1
+fn local_minute_of(now: Timestamp, offsets: &UtcOffsets) -> u16 {
+    acd_core::calendar::local_day_minute(now, offsets.at(now)).1
 }
 
 /// Why `cond` does not hold for the call, or `None` when it holds.
@@ -166,10 +166,14 @@ pub fn explain_call_as(
     let mut out = String::new();
     let minute = call
         .local_minute
-        .unwrap_or_else(|| local_minute_of(now, config.utc_offset_minutes));
+        .unwrap_or_else(|| local_minute_of(now, &config.utc_offsets));
+    // The instant explained: `now`, or the given local time on the same local day. Its own
+    // offset is shown, since on a day clocks change it differs from the one at `now`.
+    let at = at_local_minute(now, &config.utc_offsets, minute);
     let _ = writeln!(
         out,
-        "call: queue={} language={} did={} calling={} trunk={:?} tag={} at {} local, waited {}s",
+        "call: queue={} language={} did={} calling={} trunk={:?} tag={} at {} local ({}), \
+         waited {}s",
         call.queue,
         or_dash(&call.attributes.language),
         or_dash(&call.attributes.did),
@@ -177,6 +181,7 @@ pub fn explain_call_as(
         call.attributes.trunk,
         or_dash(&call.attributes.tag),
         clock(minute),
+        format_offset(config.utc_offsets.at(at)),
         call.waited_ms / 1000
     );
     let _ = writeln!(out, "rules version: {version}");
@@ -313,7 +318,7 @@ pub fn explain_call_as(
         );
     }
     if call.waited_ms == 0 {
-        engine_verdict(&mut out, config, call, minute, now);
+        engine_verdict(&mut out, config, call, at);
     }
     out
 }
@@ -325,10 +330,8 @@ fn engine_verdict(
     out: &mut String,
     config: &RoutingConfig,
     call: &HypotheticalCall,
-    minute: u16,
-    now: Timestamp,
+    at: Timestamp,
 ) {
-    let at = at_local_minute(now, config.utc_offset_minutes, minute);
     let mut engine = Engine::new(Arc::new(config.clone()));
     for policy in config.queues.values() {
         let members = policy
@@ -401,14 +404,36 @@ fn engine_verdict(
     }
 }
 
-/// `now` moved to `minute` (local time) of the same local day.
-fn at_local_minute(now: Timestamp, utc_offset_minutes: i32, minute: u16) -> Timestamp {
+/// `now` moved to `minute` (local time) of the same local day, with the offset in force at the
+/// instant reached rather than at `now`: `time=10:00` on the day clocks go forward means 10:00
+/// summer time even when asked at 01:00 winter time. A local time the change skips (02:30 in
+/// spring) is read with the offset before the change, so it comes out as 03:30 summer time; one
+/// that happens twice (02:30 in autumn) as its first occurrence.
+fn at_local_minute(now: Timestamp, offsets: &UtcOffsets, minute: u16) -> Timestamp {
     const DAY: i64 = 86_400_000;
-    let offset = i64::from(utc_offset_minutes) * 60_000;
-    let local = now.as_millis() as i64 + offset;
-    let day_start = local - local.rem_euclid(DAY);
-    let utc = day_start + i64::from(minute) * 60_000 - offset;
-    Timestamp::from_millis(utc.max(0) as u64)
+    let ms = |t: Timestamp| i64::try_from(t.as_millis()).unwrap_or(i64::MAX);
+    let instant = |utc: i64| Timestamp::from_millis(u64::try_from(utc).unwrap_or(0));
+    let local_now = ms(now).saturating_add(i64::from(offsets.at(now)) * 60_000);
+    let local = local_now - local_now.rem_euclid(DAY) + i64::from(minute) * 60_000;
+    // Offsets change at most once a day: the ones a day either side of the local time are the
+    // only candidates, and a candidate holds if it is in force at the instant it gives.
+    let before = offsets.at(instant(local - DAY));
+    let after = offsets.at(instant(local + DAY));
+    let utc = |offset: i32| local - i64::from(offset) * 60_000;
+    let holds = |offset: i32| offsets.at(instant(utc(offset))) == offset;
+    let chosen = match (holds(before), holds(after)) {
+        (true, true) => utc(before).min(utc(after)),
+        (false, true) => utc(after),
+        (true, false) | (false, false) => utc(before),
+    };
+    instant(chosen)
+}
+
+/// `UTC+02:00`, `UTC-05:30`.
+fn format_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
 fn or_dash(s: &str) -> &str {
@@ -505,7 +530,7 @@ mod tests {
     #[test]
     fn calendar_weekdays_and_closed_days() {
         let cal = Calendar {
-            utc_offset_minutes: 60,
+            utc_offsets: UtcOffsets::fixed(60),
             open: vec![acd_core::OpenWindow {
                 weekdays: 0b001_1111,
                 from_minute: 8 * 60,

@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod skill_expr;
 pub mod synthetic;
 pub mod target;
+pub mod time_zone;
 pub mod walk;
 
 pub use acd_store::SourceFile;
@@ -211,5 +212,22 @@ mod tests {
             checked.report.position(diag.loc.as_ref().unwrap()),
             "rules.toml:2:19"
         );
+    }
+
+    #[test]
+    fn an_offset_written_as_a_time_zone_points_to_utc_offset() {
+        let checked = check_one("[settings]\ntime_zone = \"+01:00\"\n");
+        assert_eq!(checked.report.errors(), 1);
+        let diag = &checked.report.diags[0];
+        assert_eq!(diag.code, "rules::unknown-time-zone");
+        let help = diag.help.as_deref().unwrap_or_default();
+        assert!(help.contains("utc_offset = \"+01:00\""), "{help}");
+    }
+
+    #[test]
+    fn a_zone_that_is_not_close_to_any_gets_an_example() {
+        let checked = check_one("[settings]\ntime_zone = \"Qwxz\"\n");
+        let help = checked.report.diags[0].help.as_deref().unwrap_or_default();
+        assert!(help.contains("for example \"Europe/Berlin\""), "{help}");
     }
 }

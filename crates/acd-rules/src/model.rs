@@ -2,7 +2,9 @@
 //! in relation to another keeps its location so a later check can put a caret under it.
 
 use crate::diag::Loc;
-use acd_core::{Condition, PickStrategy, Priority, Rona, ScoreWeights, SkillExpr, Target};
+use acd_core::{
+    Condition, PickStrategy, Priority, Rona, ScoreWeights, SkillExpr, Target, UtcOffsets,
+};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +16,8 @@ pub struct S<T> {
 #[derive(Debug, Clone, Default)]
 pub struct SettingsDef {
     pub loc: Option<Loc>,
-    pub utc_offset_minutes: Option<i32>,
+    /// From `time_zone` or `utc_offset` (at most one may be set).
+    pub utc_offsets: Option<UtcOffsets>,
     pub default_wrap_up_ms: Option<u64>,
     pub default_rona: Option<Rona>,
     pub allowed_external: Vec<S<String>>,

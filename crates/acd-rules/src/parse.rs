@@ -7,9 +7,11 @@ use crate::diag::{Diag, Loc};
 use crate::model::*;
 use crate::skill_expr::parse_skill_expr;
 use crate::target::{check_number_pattern, parse_target};
+use crate::time_zone::{closest_zones, zone_offsets};
 use crate::walk::{Value, Walker};
 use acd_core::{
     Condition, PickStrategy, Priority, QueueId, Rona, ScoreWeights, SkillExpr, Target, TrunkKind,
+    UtcOffsets,
 };
 use toml::de::{DeTable, DeValue};
 
@@ -140,6 +142,7 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
         t,
         &[
             "utc_offset",
+            "time_zone",
             "default_wrap_up",
             "default_rona",
             "allowed_transfer_targets",
@@ -147,8 +150,19 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
         ],
         "[settings]",
     );
-    if let Some(v) = t.get("utc_offset") {
-        out.utc_offset_minutes = utc_offset(w, v);
+    match (t.get_key_value("time_zone"), t.get("utc_offset")) {
+        (Some((key, _)), Some(_)) => w.error_help(
+            key.span(),
+            "rules::time-zone-and-utc-offset",
+            "`time_zone` and `utc_offset` are both set".into(),
+            "second way to give local time",
+            "keep one: `time_zone` (for example \"Europe/Berlin\") follows daylight saving, \
+             `utc_offset` stays the same all year"
+                .into(),
+        ),
+        (Some((_, v)), None) => out.utc_offsets = time_zone(w, v),
+        (None, Some(v)) => out.utc_offsets = utc_offset(w, v).map(UtcOffsets::fixed),
+        (None, None) => {}
     }
     if let Some(v) = t.get("default_wrap_up") {
         out.default_wrap_up_ms = w.duration(v, "default_wrap_up", HOUR_MS).map(|d| d.value);
@@ -185,6 +199,35 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             out.weights = Some(weights);
         }
     }
+}
+
+/// An IANA zone name such as `"Europe/Berlin"`, as its offset changes.
+fn time_zone(w: &mut Walker<'_>, v: &Value<'_>) -> Option<UtcOffsets> {
+    let name = w.string(v, "time_zone")?.value;
+    if let Some(offsets) = zone_offsets(&name) {
+        return Some(offsets);
+    }
+    let near = closest_zones(&name);
+    let help = if name.starts_with(['+', '-']) {
+        format!(
+            "`time_zone` takes a zone name such as \"Europe/Berlin\", which follows daylight \
+             saving; for an offset that never changes write `utc_offset = \"{name}\"` instead"
+        )
+    } else if near.is_empty() {
+        "write an IANA time-zone name, for example \"Europe/Berlin\" or \"America/New_York\""
+            .to_string()
+    } else {
+        let near: Vec<String> = near.iter().map(|z| format!("\"{z}\"")).collect();
+        format!("did you mean {}?", near.join(" or "))
+    };
+    w.error_help(
+        v.span(),
+        "rules::unknown-time-zone",
+        format!("`{name}` is not a known time zone"),
+        "unknown time zone",
+        help,
+    );
+    None
 }
 
 /// `"+01:00"`, `"-05:30"` or whole minutes.
@@ -755,7 +798,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
                     "rules::bad-time",
                     format!("bad time window: {why}"),
                     "not a time window",
-                    "write for example \"08:00-12:00\" (local time, see [settings] utc_offset)"
+                    "write for example \"08:00-12:00\" (local time, see [settings] time_zone)"
                         .into(),
                 ),
             }

@@ -175,8 +175,8 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
         .collect();
 
     let mut cfg = RoutingConfig::default();
-    if let Some(m) = def.settings.utc_offset_minutes {
-        cfg.utc_offset_minutes = m;
+    if let Some(offsets) = &def.settings.utc_offsets {
+        cfg.utc_offsets = offsets.clone();
     }
     if let Some(ms) = def.settings.default_wrap_up_ms {
         cfg.default_wrap_up_ms = ms;
@@ -322,7 +322,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 max_waiting: q.max_waiting.as_ref().map(|(n, t)| (*n, t.value.clone())),
                 no_agents_target: q.when_no_agents.as_ref().map(|t| t.value.clone()),
                 calendar: q.calendar.as_ref().map(|c| Calendar {
-                    utc_offset_minutes: cfg.utc_offset_minutes,
+                    utc_offsets: cfg.utc_offsets.clone(),
                     open: c.open.clone(),
                     closed_days: c.closed_days.clone(),
                     night_target: c.night.value.clone(),

@@ -124,3 +124,26 @@ fn every_case_has_a_snapshot() {
         assert!(dir.join("expected.txt").exists(), "{}", dir.display());
     }
 }
+
+#[test]
+fn time_zone_and_utc_offset_together_are_refused() {
+    let out = run_case("time_zone_and_utc_offset");
+    assert!(out.starts_with("exit: 1"), "{out}");
+    assert!(out.contains("rules::time-zone-and-utc-offset"), "{out}");
+    assert!(
+        out.contains("`time_zone` and `utc_offset` are both set"),
+        "{out}"
+    );
+    assert!(out.contains("rules.toml:4:"), "{out}");
+}
+
+#[test]
+fn unknown_time_zone_suggests_the_closest_names() {
+    let out = run_case("unknown_time_zone");
+    assert!(out.starts_with("exit: 1"), "{out}");
+    assert!(
+        out.contains("`Europe/Berln` is not a known time zone"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean \"Europe/Berlin\""), "{out}");
+}

@@ -660,7 +660,7 @@ fn night_service_by_calendar() {
     let mut p = policy(Q, PickStrategy::LongestIdle, &["2001"]);
     // Open Monday to Sunday, 08:00 to 17:00 UTC.
     p.calendar = Some(Calendar {
-        utc_offset_minutes: 0,
+        utc_offsets: crate::UtcOffsets::fixed(0),
         open: vec![OpenWindow {
             weekdays: 0x7f,
             from_minute: 8 * 60,
