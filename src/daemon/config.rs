@@ -18,21 +18,22 @@ pub const ENV_DATA_DIR: &str = "ACD_DATA_DIR";
 pub const ENV_RULES_DIR: &str = "ACD_RULES_DIR";
 pub const ENV_LOG_FORMAT: &str = "ACD_LOG_FORMAT";
 
+/// I/O causes are part of the message and not a `source()`, so a printed chain shows them once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
-    #[error("cannot read the password file {path} (pbx.password_file): {source}")]
+    #[error("cannot read the password file {path} (pbx.password_file): {error}")]
     PasswordFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -191,9 +192,9 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 impl DaemonConfig {
     /// Loads `path`, applies environment overrides from `env`, and checks every value.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, path, env)
     }
@@ -255,7 +256,7 @@ impl DaemonConfig {
                 (None, Some(file)) => {
                     let file = resolve(base_dir, &file);
                     let p = std::fs::read_to_string(&file)
-                        .map_err(|source| ConfigError::PasswordFile { path: file, source })?;
+                        .map_err(|error| ConfigError::PasswordFile { path: file, error })?;
                     p.trim_end_matches(['\n', '\r']).to_string()
                 }
                 (None, None) => {
@@ -518,6 +519,13 @@ mod tests {
             assert!(!shown.contains("Hunter2Secret"), "{shown}");
             assert!(shown.contains("line 4"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_once_in_a_chain() {
+        let err = DaemonConfig::load(Path::new("/nonexistent/acd.toml"), &no_env).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
     }
 
     #[test]

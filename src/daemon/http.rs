@@ -16,11 +16,13 @@ struct HttpState {
     ready: watch::Receiver<bool>,
 }
 
+/// The cause is part of the message and deliberately not a `source()`: printing the chain (as
+/// `acd` does at exit) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot serve metrics on {addr}: {source}")]
+#[error("cannot serve metrics on {addr}: {error}")]
 pub struct HttpError {
     pub addr: SocketAddr,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// Binds `addr` and serves until `shutdown` resolves. Returns the bound address (useful with
@@ -33,10 +35,10 @@ pub async fn serve(
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| HttpError { addr, source })?;
+        .map_err(|error| HttpError { addr, error })?;
     let local = listener
         .local_addr()
-        .map_err(|source| HttpError { addr, source })?;
+        .map_err(|error| HttpError { addr, error })?;
     let app = Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(|| async { "ok\n" }))

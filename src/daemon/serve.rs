@@ -5,10 +5,12 @@ use super::runtime::{self, Control, LiveStatus, RunReport};
 use super::{http, logging, signals, telemetry};
 use tokio::sync::{mpsc, watch};
 
+/// Each cause is either shown in the message or is the `source()` (transparent variants), never
+/// both, so `acd`'s error chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot install the metrics recorder: {0}")]
-    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    Metrics(metrics_exporter_prometheus::BuildError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
     #[error("cannot install signal handlers: {0}")]
@@ -16,7 +18,19 @@ pub enum ServeError {
     #[error(transparent)]
     Run(#[from] runtime::RunError),
     #[error("the run loop stopped abnormally: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    Join(tokio::task::JoinError),
+}
+
+impl From<metrics_exporter_prometheus::BuildError> for ServeError {
+    fn from(e: metrics_exporter_prometheus::BuildError) -> Self {
+        ServeError::Metrics(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ServeError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServeError::Join(e)
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.

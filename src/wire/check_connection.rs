@@ -53,9 +53,17 @@ pub enum CheckError {
     )]
     NoAnswer { what: &'static str, after: Duration },
     #[error("protocol error: {0} (is this an IP Office MT-CTI3 service, and is the framing setting right?)")]
-    Protocol(#[from] FrameError),
+    Protocol(FrameError),
     #[error("the connection closed during the check: {0}")]
     Closed(String),
+}
+
+/// By hand rather than `#[from]`, which would also make the error the `source()` and print its
+/// text twice in a chain.
+impl From<FrameError> for CheckError {
+    fn from(e: FrameError) -> Self {
+        CheckError::Protocol(e)
+    }
 }
 
 /// Checks the primary endpoint.

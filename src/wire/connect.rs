@@ -176,7 +176,7 @@ pub enum ConnectError {
         after: Duration,
     },
     #[error("TLS configuration: {0}")]
-    TlsConfig(#[from] TlsConfigError),
+    TlsConfig(TlsConfigError),
     #[error(
         "the IP Office certificate is not trusted ({reason}); certificate SHA-256 fingerprint: {fingerprint}. \
          If this is your IP Office, configure its CA certificate as the CA file, or pin this fingerprint"
@@ -222,6 +222,14 @@ pub enum ConnectError {
     SubprotocolRejected { detail: String },
     #[error("websocket handshake with {endpoint} failed: {reason}")]
     Handshake { endpoint: String, reason: String },
+}
+
+/// By hand rather than `#[from]`, which would also make the error the `source()` and print its
+/// text twice in a chain.
+impl From<TlsConfigError> for ConnectError {
+    fn from(e: TlsConfigError) -> Self {
+        ConnectError::TlsConfig(e)
+    }
 }
 
 impl ConnectError {

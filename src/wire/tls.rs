@@ -82,10 +82,10 @@ pub enum FingerprintParseError {
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
-    #[error("cannot read CA file {path}: {source}")]
+    #[error("cannot read CA file {path}: {error}")]
     CaFileUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("CA file {path} holds no PEM certificate")]
     CaFileEmpty { path: PathBuf },
@@ -265,16 +265,16 @@ pub fn client_config(
 }
 
 fn load_ca_file(path: &PathBuf) -> Result<RootCertStore, TlsConfigError> {
-    let data = std::fs::read(path).map_err(|source| TlsConfigError::CaFileUnreadable {
+    let data = std::fs::read(path).map_err(|error| TlsConfigError::CaFileUnreadable {
         path: path.clone(),
-        source,
+        error,
     })?;
     let mut store = RootCertStore::empty();
     let mut reader = std::io::BufReader::new(data.as_slice());
     for cert in rustls_pemfile::certs(&mut reader) {
-        let cert = cert.map_err(|source| TlsConfigError::CaFileUnreadable {
+        let cert = cert.map_err(|error| TlsConfigError::CaFileUnreadable {
             path: path.clone(),
-            source,
+            error,
         })?;
         store
             .add(cert)
@@ -315,6 +315,12 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        // Printed as a chain (as `acd` does at exit) the OS error shows once.
+        let chain = format!(
+            "{:#}",
+            anyhow::Error::new(crate::wire::connect::ConnectError::from(err))
+        );
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
     }
 
     #[test]
