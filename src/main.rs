@@ -275,8 +275,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Rules(cmd) => rules(cmd),
         Command::Run { config } => {
-            let config = load_config(&config)?;
-            runtime()?.block_on(acd::daemon::serve::serve(config))?;
+            let file = load_config_file(&config)?;
+            runtime()?.block_on(acd::daemon::serve::serve(file))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -367,7 +367,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConnection { config } => {
-            let config = load_config(&config)?;
+            let file = load_config_file(&config)?;
+            // Warnings (insecure TLS, ignored trust settings, an open password file) matter
+            // most while testing a set-up: they go to stderr like the daemon's.
+            acd::daemon::logging::init(acd::daemon::config::LogFormat::Text, "warn");
+            file.log_warnings();
+            let config = file.daemon;
             let session = acd::daemon::pbx_link::session_config(&config, Vec::new())?;
             match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
                 Ok(report) => {
@@ -399,9 +404,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_config(path: &Path) -> anyhow::Result<acd::daemon::config::DaemonConfig> {
+fn load_config_file(path: &Path) -> anyhow::Result<acd::daemon::config::ConfigFile> {
     let env = |k: &str| std::env::var(k).ok();
-    Ok(acd::daemon::config::DaemonConfig::load(path, &env)?)
+    Ok(acd::daemon::config::ConfigFile::load(path, &env)?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

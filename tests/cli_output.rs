@@ -162,3 +162,38 @@ fn a_busy_metrics_port_is_reported_once() {
     assert!(last.starts_with("error: cannot serve metrics"), "{stderr}");
     assert_eq!(last.matches("Address already in use").count(), 1, "{last}");
 }
+
+#[test]
+fn check_connection_prints_the_tls_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("acd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pbx]\nendpoints = [\"wss://127.0.0.1:{port}\"]\nusername = \"acd\"\n\
+             password = \"{PASSWORD}\"\nrequest_timeout = \"2s\"\n[pbx.tls]\n\
+             insecure = true\npin_sha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-connection", "--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("verification is DISABLED"), "{stderr}");
+    assert!(
+        stderr.contains("insecure = true (no certificate check at all) wins"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}

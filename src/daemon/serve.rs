@@ -1,6 +1,6 @@
 //! `acd run`: the daemon's whole life: logging, metrics, the run loop, signals, exit.
 
-use super::config::DaemonConfig;
+use super::config::{ConfigFile, DaemonConfig};
 use super::runtime::{self, Control, LiveStatus, RunReport};
 use super::{http, logging, signals, telemetry};
 use tokio::sync::{mpsc, watch};
@@ -34,8 +34,14 @@ impl From<tokio::task::JoinError> for ServeError {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
-pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
-    logging::init(config.log_format, &config.log_level);
+pub async fn serve(file: ConfigFile) -> Result<RunReport, ServeError> {
+    logging::init(file.daemon.log_format, &file.daemon.log_level);
+    file.log_warnings();
+    let ConfigFile {
+        daemon: config,
+        http: limits,
+        ..
+    } = file;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         endpoints = ?config.pbx.endpoints,
@@ -46,10 +52,11 @@ pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
     let (status_tx, status_rx) = watch::channel(LiveStatus::default());
     let ready = readiness(status_rx);
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr, http_task) = http::serve(config.metrics_listen, metrics, ready, async move {
-        let _ = stop_http_rx.await;
-    })
-    .await?;
+    let (addr, http_task) =
+        http::serve_with(config.metrics_listen, limits, metrics, ready, async move {
+            let _ = stop_http_rx.await;
+        })
+        .await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
 
     let (control_tx, control_rx) = mpsc::channel(8);

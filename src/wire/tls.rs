@@ -28,6 +28,37 @@ pub struct TlsOptions {
     pub insecure: bool,
 }
 
+impl TlsOptions {
+    /// When more than one way of trusting IP Office is set, only one applies (`insecure`, then
+    /// `pin_sha256`, then `ca_file`); saying which keeps an operator from believing a CA file
+    /// protects a connection that a forgotten `insecure` left open.
+    pub fn precedence_warning(&self) -> Option<String> {
+        let mut ignored = Vec::new();
+        if self.insecure || self.pin_sha256.is_some() {
+            if self.pin_sha256.is_some() && self.insecure {
+                ignored.push("pin_sha256");
+            }
+            if self.ca_file.is_some() {
+                ignored.push("ca_file");
+            }
+        }
+        if ignored.is_empty() {
+            return None;
+        }
+        let winner = if self.insecure {
+            "insecure = true (no certificate check at all)"
+        } else {
+            "pin_sha256"
+        };
+        Some(format!(
+            "pbx.tls sets more than one way to trust IP Office: {winner} wins and {} {} ignored; \
+             remove what should not apply",
+            ignored.join(" and "),
+            if ignored.len() == 1 { "is" } else { "are" }
+        ))
+    }
+}
+
 /// A SHA-256 certificate fingerprint, shown as colon-separated upper-case hex (the form
 /// browsers and `openssl x509 -fingerprint -sha256` print).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -334,6 +365,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, TlsConfigError::CaFileEmpty { .. }), "{err}");
+    }
+
+    #[test]
+    fn precedence_is_said_when_more_than_one_trust_is_set() {
+        let ca = Some(PathBuf::from("/etc/acd/ca.pem"));
+        let pin = Some([1; 32]);
+        let warn = |ca_file: Option<PathBuf>, pin_sha256, insecure| {
+            TlsOptions {
+                ca_file,
+                pin_sha256,
+                insecure,
+            }
+            .precedence_warning()
+        };
+        assert_eq!(warn(ca.clone(), None, false), None);
+        assert_eq!(warn(None, pin, false), None);
+        assert_eq!(warn(None, None, true), None);
+        let w = warn(ca.clone(), pin, false).unwrap();
+        assert!(w.contains("pin_sha256 wins and ca_file is ignored"), "{w}");
+        let w = warn(ca.clone(), pin, true).unwrap();
+        assert!(
+            w.contains("insecure = true") && w.contains("pin_sha256 and ca_file are ignored"),
+            "{w}"
+        );
+        let w = warn(None, pin, true).unwrap();
+        assert!(w.contains("pin_sha256 is ignored"), "{w}");
     }
 
     #[test]
