@@ -5,7 +5,7 @@
 
 use super::framing::Framing;
 use super::secret::Secret;
-use super::tls::{self, CertVerdict, Fingerprint, TlsConfigError, TlsOptions};
+use super::tls::{self, CertProblem, CertVerdict, Fingerprint, TlsConfigError, TlsOptions};
 use base64::Engine as _;
 use std::fmt;
 use std::io;
@@ -178,12 +178,12 @@ pub enum ConnectError {
     #[error("TLS configuration: {0}")]
     TlsConfig(TlsConfigError),
     #[error(
-        "the IP Office certificate is not trusted ({reason}); certificate SHA-256 fingerprint: {fingerprint}. \
-         If this is your IP Office, configure its CA certificate as the CA file, or pin this fingerprint"
+        "the IP Office certificate is not trusted: {problem}. Certificate SHA-256 fingerprint: \
+         {fingerprint}"
     )]
     CertificateNotTrusted {
         fingerprint: Fingerprint,
-        reason: String,
+        problem: CertProblem,
     },
     #[error(
         "the IP Office certificate does not match the pinned fingerprint: it presented {found}, \
@@ -193,6 +193,13 @@ pub enum ConnectError {
         found: Fingerprint,
         expected: Fingerprint,
     },
+    #[error(
+        "IP Office at {endpoint} and the engine share no TLS version or cipher suite ({reason}). \
+         The engine accepts TLS 1.3, or TLS 1.2 with ECDHE key exchange and AES-GCM or \
+         ChaCha20-Poly1305 (for example ECDHE-RSA-AES128-GCM-SHA256); in IP Office's security \
+         settings allow TLS 1.2 or later and at least one such cipher suite"
+    )]
+    TlsIncompatible { endpoint: String, reason: String },
     #[error("TLS handshake with {endpoint} failed: {reason}")]
     TlsHandshake { endpoint: String, reason: String },
     #[error(
@@ -242,6 +249,7 @@ impl ConnectError {
             ConnectError::TlsConfig(_) => "tls_config",
             ConnectError::CertificateNotTrusted { .. } => "certificate_not_trusted",
             ConnectError::PinMismatch { .. } => "pin_mismatch",
+            ConnectError::TlsIncompatible { .. } => "tls_incompatible",
             ConnectError::TlsHandshake { .. } => "tls_handshake",
             ConnectError::Unauthorized => "unauthorized",
             ConnectError::Forbidden => "forbidden",
@@ -340,10 +348,10 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
                     return Err(match verdict.take() {
                         Some(CertVerdict::NotTrusted {
                             fingerprint,
-                            reason,
+                            problem,
                         }) => ConnectError::CertificateNotTrusted {
                             fingerprint,
-                            reason,
+                            problem,
                         },
                         Some(CertVerdict::PinMismatch {
                             fingerprint,
@@ -352,10 +360,7 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
                             found: fingerprint,
                             expected,
                         },
-                        _ => ConnectError::TlsHandshake {
-                            endpoint: endpoint.to_string(),
-                            reason: e.to_string(),
-                        },
+                        _ => tls_failure(endpoint, &e),
                     })
                 }
             }
@@ -402,6 +407,28 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
         });
     }
     Ok(Connected { ws, fingerprint })
+}
+
+/// A TLS failure the certificate verifier had no part in. A fatal alert or an incompatible
+/// answer before any certificate means the two sides found no protocol version or cipher
+/// suite in common; rustls' own words for it ("received fatal alert: HandshakeFailure") do
+/// not say what to change.
+fn tls_failure(endpoint: &Endpoint, e: &io::Error) -> ConnectError {
+    use rustls::AlertDescription as Alert;
+    let reason = e.to_string();
+    let endpoint = endpoint.to_string();
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::AlertReceived(
+            Alert::HandshakeFailure | Alert::ProtocolVersion | Alert::InsufficientSecurity,
+        ))
+        | Some(rustls::Error::PeerIncompatible(_)) => {
+            ConnectError::TlsIncompatible { endpoint, reason }
+        }
+        _ => ConnectError::TlsHandshake { endpoint, reason },
+    }
 }
 
 fn handshake_error(endpoint: &Endpoint, e: tungstenite::Error) -> ConnectError {
