@@ -71,6 +71,13 @@ fn trace_logs_in_text_show_no_credentials_and_no_colours_on_a_pipe() {
         !output.contains('\u{1b}'),
         "ANSI escape codes in a log written to a pipe"
     );
+    // Values as an operator writes them, not as Rust's Debug prints them.
+    let start = output
+        .lines()
+        .find(|l| l.contains("acd starting"))
+        .expect("the start line");
+    assert!(start.contains("endpoints=wss://127.0.0.1:"), "{start}");
+    assert!(!start.contains("[\""), "{start}");
 }
 
 #[test]

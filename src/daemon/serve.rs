@@ -44,8 +44,8 @@ pub async fn serve(file: ConfigFile) -> Result<RunReport, ServeError> {
     } = file;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        endpoints = ?config.pbx.endpoints,
-        queues = ?config.routing.queues,
+        endpoints = %config.pbx.endpoints.join(", "),
+        queues = %config.routing.queues.join(", "),
         "acd starting"
     );
     let metrics = telemetry::install(&service_level_thresholds(&config))?;
@@ -63,11 +63,11 @@ pub async fn serve(file: ConfigFile) -> Result<RunReport, ServeError> {
     let mut signals = signals::listen().map_err(ServeError::Signals)?;
     let forward = tokio::spawn(async move {
         while let Some(req) = signals.recv().await {
-            let control = match req {
-                signals::SignalRequest::Stop => Control::Stop,
-                signals::SignalRequest::ReloadRules => Control::ReloadRules,
+            let (control, request) = match req {
+                signals::SignalRequest::Stop => (Control::Stop, "stop"),
+                signals::SignalRequest::ReloadRules => (Control::ReloadRules, "reload rules"),
             };
-            tracing::info!(?control, "signal received");
+            tracing::info!(request, "signal received");
             if control_tx.send(control).await.is_err() {
                 break;
             }

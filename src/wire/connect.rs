@@ -33,7 +33,7 @@ pub struct Endpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
-    #[error("invalid IP Office address {text:?}: {reason}")]
+    #[error("invalid IP Office address `{text}`: {reason}")]
     Invalid { text: String, reason: String },
 }
 
@@ -162,14 +162,17 @@ pub struct Connected {
 /// Why a connection could not be opened, in words an administrator can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("cannot resolve host {host:?}: {reason}; check the IP Office address")]
+    #[error("cannot resolve host `{host}`: {reason}; check the IP Office address")]
     Resolve { host: String, reason: String },
     #[error(
         "IP Office at {endpoint} is unreachable ({reason}); check the address and port \
          (web services use 443 unless changed in Security settings), firewalls, and that IP Office is running"
     )]
     Unreachable { endpoint: String, reason: String },
-    #[error("no answer from {endpoint} within {after:?} while {stage}; check network and address")]
+    #[error(
+        "no answer from {endpoint} within {} while {stage}; check network and address",
+        humantime::format_duration(*after)
+    )]
     Timeout {
         endpoint: String,
         stage: &'static str,
@@ -403,7 +406,10 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
         .and_then(|v| v.to_str().ok());
     if accepted != Some(SUBPROTOCOL) {
         return Err(ConnectError::SubprotocolRejected {
-            detail: format!("server answered {accepted:?}"),
+            detail: match accepted {
+                Some(other) => format!("server answered with subprotocol `{other}`"),
+                None => "server named no subprotocol".to_string(),
+            },
         });
     }
     Ok(Connected { ws, fingerprint })
@@ -484,6 +490,20 @@ mod tests {
         assert!(Endpoint::parse("wss://user:pw@ipo").is_err());
         let v6 = Endpoint::parse("wss://[::1]:444").unwrap();
         assert_eq!(v6.to_string(), "wss://[::1]:444");
+    }
+
+    #[test]
+    fn errors_show_values_as_people_write_them() {
+        let timeout = ConnectError::Timeout {
+            endpoint: "wss://192.0.2.10:443".into(),
+            stage: "negotiating TLS",
+            after: Duration::from_millis(2500),
+        };
+        assert!(timeout
+            .to_string()
+            .contains("within 2s 500ms while negotiating TLS"));
+        let invalid = Endpoint::parse("ftp://ipo").unwrap_err().to_string();
+        assert!(invalid.contains("address `ftp://ipo`"), "{invalid}");
     }
 
     #[test]
