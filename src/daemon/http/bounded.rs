@@ -31,8 +31,12 @@ use tokio::time::{Instant, Sleep};
 /// loop does not spin while descriptors are short.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(250);
 
+/// How long a stop waits for responses in flight. They are instant; a client still sending
+/// its header is not worth delaying the engine's exit for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
-/// their current response (at most `idle_timeout`).
+/// their current response (at most [`SHUTDOWN_GRACE`]).
 pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -89,7 +93,7 @@ pub(super) async fn serve(
     }
     let _ = closing_tx.send(true);
     let all = u32::try_from(max).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(limits.idle_timeout, slots.acquire_many(all)).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
 }
 
 /// Errors that concern the one connection being accepted, not the listener.
