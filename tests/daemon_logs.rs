@@ -12,9 +12,9 @@ use daemon_support::*;
 use std::net::SocketAddr;
 use std::process::Command;
 
-/// Runs the engine at `RUST_LOG=trace` in `format` until it is subscribed, stops it, and
-/// returns everything it wrote.
-fn trace_run(format: &str) -> String {
+/// Runs the engine with `rust_log` in `format` until it is subscribed, stops it, and returns
+/// everything it wrote.
+fn trace_run(format: &str, rust_log: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::write(dir.path());
     let (_sim, url) = start_sim(&pki, &fixtures().join("ops.toml"), 20.0, "2m");
@@ -29,7 +29,7 @@ fn trace_run(format: &str) -> String {
         "acd run",
         Command::new(BIN)
             .args(["run", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "trace"),
+            .env("RUST_LOG", rust_log),
     );
     let addr: SocketAddr = daemon.wait_stderr("the metrics address", |l| {
         if !l.contains("serving /metrics") {
@@ -65,7 +65,7 @@ fn assert_no_credentials(output: &str) {
 
 #[test]
 fn trace_logs_in_text_show_no_credentials_and_no_colours_on_a_pipe() {
-    let output = trace_run("text");
+    let output = trace_run("text", "trace");
     assert_no_credentials(&output);
     assert!(
         !output.contains('\u{1b}'),
@@ -82,5 +82,18 @@ fn trace_logs_in_text_show_no_credentials_and_no_colours_on_a_pipe() {
 
 #[test]
 fn trace_logs_in_json_show_no_credentials() {
-    assert_no_credentials(&trace_run("json"));
+    assert_no_credentials(&trace_run("json", "trace"));
+}
+
+#[test]
+fn a_directive_naming_the_header_dumping_target_cannot_lift_the_cap() {
+    let output = trace_run(
+        "text",
+        "info,tungstenite::handshake::client=trace,tungstenite=trace",
+    );
+    assert_no_credentials(&output);
+    assert!(
+        !output.contains("Request: "),
+        "the upgrade request was logged"
+    );
 }
