@@ -389,11 +389,16 @@ impl ConfigFile {
             )?
             .unwrap_or(defaults.idle_timeout),
         };
-        if http.header_read_timeout.is_zero() || http.idle_timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                key: "metrics.idle_timeout",
-                message: "the HTTP timeouts must be above zero".into(),
-            });
+        for (key, value) in [
+            ("metrics.header_read_timeout", http.header_read_timeout),
+            ("metrics.idle_timeout", http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be above zero".into(),
+                });
+            }
         }
 
         let data_dir = env(ENV_DATA_DIR)
@@ -692,6 +697,12 @@ mod tests {
         let zero = format!("{MINIMAL}\n[metrics]\nmax_connections = 0\n");
         let err = ConfigFile::parse(&zero, Path::new("acd.toml"), &no_env).unwrap_err();
         assert!(err.to_string().contains("metrics.max_connections"), "{err}");
+        let zero = format!("{MINIMAL}\n[metrics]\nheader_read_timeout = \"0s\"\n");
+        let err = ConfigFile::parse(&zero, Path::new("acd.toml"), &no_env).unwrap_err();
+        assert!(
+            err.to_string().contains("metrics.header_read_timeout"),
+            "{err}"
+        );
     }
 
     #[test]
