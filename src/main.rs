@@ -21,6 +21,7 @@ struct Cli {
 enum Command {
     /// Run the engine against IP Office, as configured in FILE.
     Run {
+        /// The engine's config file (TOML), e.g. /etc/acd/acd.toml.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -130,6 +131,7 @@ enum Command {
     },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
+        /// The engine's config file (TOML): the [pbx] section is tested.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -186,10 +188,15 @@ impl DataDir {
 #[derive(Subcommand)]
 enum RulesCommand {
     /// Validate a rules directory; exits non-zero on errors, shows warnings.
-    Check { dir: PathBuf },
+    Check {
+        /// Rules directory: every *.toml file in it, merged in file-name order.
+        dir: PathBuf,
+    },
     /// Validate and store DIR as the new active version.
     Apply {
+        /// Rules directory to store: every *.toml file in it, merged in file-name order.
         dir: PathBuf,
+        /// Why this change: stored with the version and shown by `acd rules history`.
         #[arg(short, long)]
         message: Option<String>,
         #[command(flatten)]
@@ -202,13 +209,16 @@ enum RulesCommand {
     },
     /// Show what changed between two versions.
     Diff {
+        /// The version to compare from (see `acd rules history`).
         a: u64,
+        /// The version to compare to.
         b: u64,
         #[command(flatten)]
         data: DataDir,
     },
     /// Make version N active again (stored as a new version with N's content).
     Rollback {
+        /// The stored version whose content becomes active again.
         n: u64,
         #[command(flatten)]
         data: DataDir,
@@ -235,21 +245,67 @@ enum RulesCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.writes_for_a_pipe() {
+        die_quietly_on_closed_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+impl Command {
+    /// One-shot commands whose output is read by people and pipes (`| head`, `| less`).
+    /// The long-running ones (run, demo, sim) are left out on purpose: see
+    /// [`die_quietly_on_closed_pipe`].
+    fn writes_for_a_pipe(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run { .. } | Command::Demo { .. } | Command::Sim { .. }
+        )
+    }
+}
+
+/// Rust ignores SIGPIPE, so `print!` to a pipe whose reader has gone (`acd rules diff 1 2 |
+/// head`) panics, exit 101, and the printing sits in several libraries (the study prints its
+/// own tables). Restoring the default makes a one-shot command end silently like any Unix
+/// filter, whoever prints. The daemon keeps SIGPIPE ignored: a restarted journald or a reset
+/// socket must come back as an error the engine handles, never as a signal that kills routing.
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is always a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The error and its causes, each once. Several errors from the libraries put their cause in
+/// their own message and also return it as `source()`; anyhow's `{:#}` would print it twice
+/// (`Address already in use (os error 98): Address already in use (os error 98)`).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Rules(cmd) => rules(cmd),
         Command::Run { config } => {
-            let config = load_config(&config)?;
-            runtime()?.block_on(acd::daemon::serve::serve(config))?;
+            let file = load_config_file(&config)?;
+            runtime()?.block_on(acd::daemon::serve::serve(file))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -364,7 +420,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::CheckConnection { config } => {
-            let config = load_config(&config)?;
+            let file = load_config_file(&config)?;
+            // Warnings (insecure TLS, ignored trust settings, an open password file) matter
+            // most while testing a set-up: they go to stderr like the daemon's.
+            acd::daemon::logging::init(acd::daemon::config::LogFormat::Text, "warn");
+            file.log_warnings();
+            let config = file.daemon;
             let session = acd::daemon::pbx_link::session_config(&config, Vec::new())?;
             match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
                 Ok(report) => {
@@ -396,9 +457,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_config(path: &Path) -> anyhow::Result<acd::daemon::config::DaemonConfig> {
+fn load_config_file(path: &Path) -> anyhow::Result<acd::daemon::config::ConfigFile> {
     let env = |k: &str| std::env::var(k).ok();
-    Ok(acd::daemon::config::DaemonConfig::load(path, &env)?)
+    Ok(acd::daemon::config::ConfigFile::load(path, &env)?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -4,6 +4,8 @@
 //! Every value is checked at load time and every mistake is reported with the key it concerns,
 //! because an operator reading `journalctl` at 3 a.m. should not have to guess.
 
+use super::http::HttpLimits;
+use crate::wire::tls::TlsOptions;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,21 +20,22 @@ pub const ENV_DATA_DIR: &str = "ACD_DATA_DIR";
 pub const ENV_RULES_DIR: &str = "ACD_RULES_DIR";
 pub const ENV_LOG_FORMAT: &str = "ACD_LOG_FORMAT";
 
+/// I/O causes are part of the message and not a `source()`, so a printed chain shows them once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
-    #[error("cannot read the password file {path} (pbx.password_file): {source}")]
+    #[error("cannot read the password file {path} (pbx.password_file): {error}")]
     PasswordFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -45,7 +48,35 @@ pub enum LogFormat {
     Json,
 }
 
-/// The whole configuration, as parsed and checked.
+/// Everything the config file says: what the run loop needs, the limits of the HTTP port, and
+/// the warnings to log once logging is up (the file is read before).
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub daemon: DaemonConfig,
+    pub http: HttpLimits,
+    /// Settings that work but should be changed, each with what to do.
+    pub warnings: Vec<String>,
+}
+
+impl ConfigFile {
+    /// Loads `path`, applies environment overrides from `env`, and checks every value.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Self::parse(&text, path, env)
+    }
+
+    /// Logs [`ConfigFile::warnings`]; call once the subscriber is installed.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+}
+
+/// The whole configuration of the run loop, as parsed and checked.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub pbx: PbxConfig,
@@ -168,6 +199,9 @@ struct RawStorage {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -189,21 +223,29 @@ pub const DEFAULT_RULES_DIR: &str = "/etc/acd/routing-rules";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 impl DaemonConfig {
-    /// Loads `path`, applies environment overrides from `env`, and checks every value.
+    /// [`ConfigFile::load`], keeping only what the run loop needs.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path, env)
+        ConfigFile::load(path, env).map(|file| file.daemon)
     }
 
+    /// [`ConfigFile::parse`], keeping only what the run loop needs.
+    pub fn parse(
+        text: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        ConfigFile::parse(text, origin, env).map(|file| file.daemon)
+    }
+}
+
+impl ConfigFile {
     /// Parses configuration text; `origin` names it in errors.
     pub fn parse(
         text: &str,
         origin: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let mut warnings = Vec::new();
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_path_buf(),
             message: parse_error_message(text, &e),
@@ -254,8 +296,13 @@ impl DaemonConfig {
                 (Some(p), None) => p,
                 (None, Some(file)) => {
                     let file = resolve(base_dir, &file);
-                    let p = std::fs::read_to_string(&file)
-                        .map_err(|source| ConfigError::PasswordFile { path: file, source })?;
+                    let p = std::fs::read_to_string(&file).map_err(|error| {
+                        ConfigError::PasswordFile {
+                            path: file.clone(),
+                            error,
+                        }
+                    })?;
+                    warnings.extend(password_file_warning(&file));
                     p.trim_end_matches(['\n', '\r']).to_string()
                 }
                 (None, None) => {
@@ -318,6 +365,42 @@ impl DaemonConfig {
                 message: format!("`{metrics_text}` is not an address like 127.0.0.1:9464"),
             })?;
 
+        let defaults = HttpLimits::default();
+        let max_connections = raw
+            .metrics
+            .max_connections
+            .unwrap_or(defaults.max_connections);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "metrics.max_connections",
+                message: "must be at least 1".into(),
+            });
+        }
+        let http = HttpLimits {
+            max_connections,
+            header_read_timeout: parse_duration(
+                "metrics.header_read_timeout",
+                raw.metrics.header_read_timeout.as_deref(),
+            )?
+            .unwrap_or(defaults.header_read_timeout),
+            idle_timeout: parse_duration(
+                "metrics.idle_timeout",
+                raw.metrics.idle_timeout.as_deref(),
+            )?
+            .unwrap_or(defaults.idle_timeout),
+        };
+        for (key, value) in [
+            ("metrics.header_read_timeout", http.header_read_timeout),
+            ("metrics.idle_timeout", http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be above zero".into(),
+                });
+            }
+        }
+
         let data_dir = env(ENV_DATA_DIR)
             .map(PathBuf::from)
             .or(raw.storage.data_dir.map(|d| resolve(base_dir, &d)))
@@ -344,15 +427,22 @@ impl DaemonConfig {
         )?
         .unwrap_or(Duration::from_secs(10));
 
-        Ok(DaemonConfig {
+        let tls = TlsOptions {
+            ca_file: raw.pbx.tls.ca_file.map(|f| resolve(base_dir, &f)),
+            pin_sha256,
+            insecure: raw.pbx.tls.insecure,
+        };
+        warnings.extend(tls.precedence_warning());
+
+        let daemon = DaemonConfig {
             pbx: PbxConfig {
                 endpoints,
                 username,
                 password,
                 unframed,
-                ca_file: raw.pbx.tls.ca_file.map(|f| resolve(base_dir, &f)),
-                pin_sha256,
-                insecure: raw.pbx.tls.insecure,
+                ca_file: tls.ca_file,
+                pin_sha256: tls.pin_sha256,
+                insecure: tls.insecure,
                 request_timeout,
                 subscription_timeout,
                 ephemeral_queues: raw.pbx.ephemeral_queues.unwrap_or(true),
@@ -367,8 +457,28 @@ impl DaemonConfig {
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
             drain_timeout,
+        };
+        Ok(ConfigFile {
+            daemon,
+            http,
+            warnings,
         })
     }
+}
+
+/// Like ssh with a private key: a password file others can read is a leak waiting to happen,
+/// but refusing to start would take routing down over a file mode, so it is a warning.
+fn password_file_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the password file {} is accessible to group or others (mode {mode:03o}); \
+             make it private to the engine's user: chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 /// Where and what, without quoting the offending line: it may hold the password (an unquoted
@@ -518,6 +628,81 @@ mod tests {
             assert!(!shown.contains("Hunter2Secret"), "{shown}");
             assert!(shown.contains("line 4"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_once_in_a_chain() {
+        let err = DaemonConfig::load(Path::new("/nonexistent/acd.toml"), &no_env).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+    }
+
+    fn with_password_file(mode: u32) -> (tempfile::TempDir, PathBuf, ConfigFile) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pbx-password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let text = "[pbx]\nendpoints = [\"wss://192.0.2.10\"]\nusername = \"acd\"\n\
+                    password_file = \"pbx-password\"\n";
+        let parsed = ConfigFile::parse(text, &dir.path().join("acd.toml"), &no_env).unwrap();
+        (dir, file, parsed)
+    }
+
+    #[test]
+    fn a_password_file_others_can_read_is_warned_about_with_the_fix() {
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let (_dir, file, parsed) = with_password_file(mode);
+            assert_eq!(parsed.daemon.pbx.password, "s3cret");
+            let [warning] = parsed.warnings.as_slice() else {
+                panic!("{mode:o}: {:?}", parsed.warnings)
+            };
+            assert!(warning.contains(&file.display().to_string()), "{warning}");
+            assert!(warning.contains("chmod 600"), "{warning}");
+            assert!(!warning.contains("s3cret"), "{warning}");
+        }
+        for mode in [0o600, 0o400] {
+            let (_dir, _file, parsed) = with_password_file(mode);
+            assert!(
+                parsed.warnings.is_empty(),
+                "{mode:o}: {:?}",
+                parsed.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn tls_settings_that_cannot_all_apply_are_warned_about() {
+        let text = format!(
+            "{MINIMAL}\n[pbx.tls]\nca_file = \"ca.pem\"\npin_sha256 = \"{}\"\n",
+            "ab".repeat(32)
+        );
+        let parsed = ConfigFile::parse(&text, Path::new("acd.toml"), &no_env).unwrap();
+        assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+        assert!(parsed.warnings[0].contains("pin_sha256 wins"));
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_can_be_set() {
+        let c = ConfigFile::parse(MINIMAL, Path::new("acd.toml"), &no_env).unwrap();
+        assert_eq!(c.http, HttpLimits::default());
+        let text = format!(
+            "{MINIMAL}\n[metrics]\nmax_connections = 8\nheader_read_timeout = \"2s\"\n\
+             idle_timeout = \"5s\"\n"
+        );
+        let c = ConfigFile::parse(&text, Path::new("acd.toml"), &no_env).unwrap();
+        assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(5));
+        let zero = format!("{MINIMAL}\n[metrics]\nmax_connections = 0\n");
+        let err = ConfigFile::parse(&zero, Path::new("acd.toml"), &no_env).unwrap_err();
+        assert!(err.to_string().contains("metrics.max_connections"), "{err}");
+        let zero = format!("{MINIMAL}\n[metrics]\nheader_read_timeout = \"0s\"\n");
+        let err = ConfigFile::parse(&zero, Path::new("acd.toml"), &no_env).unwrap_err();
+        assert!(
+            err.to_string().contains("metrics.header_read_timeout"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,32 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::sync::watch;
+
+mod bounded;
+
+/// How much the HTTP port may take from the process; see [`bounded`] for why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections open at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send a request's header (also ends a silent keep-alive).
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing moves for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    /// Plenty for Prometheus, a probe or two and a person with curl.
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
 
 #[derive(Clone)]
 struct HttpState {
@@ -16,40 +41,46 @@ struct HttpState {
     ready: watch::Receiver<bool>,
 }
 
+/// The cause is part of the message and deliberately not a `source()`: printing the chain (as
+/// `acd` does at exit) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot serve metrics on {addr}: {source}")]
+#[error("cannot serve metrics on {addr}: {error}")]
 pub struct HttpError {
     pub addr: SocketAddr,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
-/// Binds `addr` and serves until `shutdown` resolves. Returns the bound address (useful with
-/// port 0 in tests) and the server task.
+/// [`serve_with`] the default [`HttpLimits`].
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
     ready: watch::Receiver<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
+    serve_with(addr, HttpLimits::default(), metrics, ready, shutdown).await
+}
+
+/// Binds `addr` and serves until `shutdown` resolves. Returns the bound address (useful with
+/// port 0 in tests) and the server task.
+pub async fn serve_with(
+    addr: SocketAddr,
+    limits: HttpLimits,
+    metrics: PrometheusHandle,
+    ready: watch::Receiver<bool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| HttpError { addr, source })?;
+        .map_err(|error| HttpError { addr, error })?;
     let local = listener
         .local_addr()
-        .map_err(|source| HttpError { addr, source })?;
+        .map_err(|error| HttpError { addr, error })?;
     let app = Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .with_state(HttpState { metrics, ready });
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "metrics server stopped");
-        }
-    });
+    let task = tokio::spawn(bounded::serve(listener, app, limits, shutdown));
     Ok((local, task))
 }
 

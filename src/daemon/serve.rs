@@ -1,14 +1,16 @@
 //! `acd run`: the daemon's whole life: logging, metrics, the run loop, signals, exit.
 
-use super::config::DaemonConfig;
+use super::config::{ConfigFile, DaemonConfig};
 use super::runtime::{self, Control, LiveStatus, RunReport};
 use super::{http, logging, signals, telemetry};
 use tokio::sync::{mpsc, watch};
 
+/// Each cause is either shown in the message or is the `source()` (transparent variants), never
+/// both, so `acd`'s error chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot install the metrics recorder: {0}")]
-    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    Metrics(metrics_exporter_prometheus::BuildError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
     #[error("cannot install signal handlers: {0}")]
@@ -16,37 +18,56 @@ pub enum ServeError {
     #[error(transparent)]
     Run(#[from] runtime::RunError),
     #[error("the run loop stopped abnormally: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    Join(tokio::task::JoinError),
+}
+
+impl From<metrics_exporter_prometheus::BuildError> for ServeError {
+    fn from(e: metrics_exporter_prometheus::BuildError) -> Self {
+        ServeError::Metrics(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ServeError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServeError::Join(e)
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
-pub async fn serve(config: DaemonConfig) -> Result<RunReport, ServeError> {
-    logging::init(config.log_format, &config.log_level);
+pub async fn serve(file: ConfigFile) -> Result<RunReport, ServeError> {
+    logging::init(file.daemon.log_format, &file.daemon.log_level);
+    file.log_warnings();
+    let ConfigFile {
+        daemon: config,
+        http: limits,
+        ..
+    } = file;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        endpoints = ?config.pbx.endpoints,
-        queues = ?config.routing.queues,
+        endpoints = %config.pbx.endpoints.join(", "),
+        queues = %config.routing.queues.join(", "),
         "acd starting"
     );
     let metrics = telemetry::install(&service_level_thresholds(&config))?;
     let (status_tx, status_rx) = watch::channel(LiveStatus::default());
     let ready = readiness(status_rx);
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr, http_task) = http::serve(config.metrics_listen, metrics, ready, async move {
-        let _ = stop_http_rx.await;
-    })
-    .await?;
+    let (addr, http_task) =
+        http::serve_with(config.metrics_listen, limits, metrics, ready, async move {
+            let _ = stop_http_rx.await;
+        })
+        .await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
 
     let (control_tx, control_rx) = mpsc::channel(8);
     let mut signals = signals::listen().map_err(ServeError::Signals)?;
     let forward = tokio::spawn(async move {
         while let Some(req) = signals.recv().await {
-            let control = match req {
-                signals::SignalRequest::Stop => Control::Stop,
-                signals::SignalRequest::ReloadRules => Control::ReloadRules,
+            let (control, request) = match req {
+                signals::SignalRequest::Stop => (Control::Stop, "stop"),
+                signals::SignalRequest::ReloadRules => (Control::ReloadRules, "reload rules"),
             };
-            tracing::info!(?control, "signal received");
+            tracing::info!(request, "signal received");
             if control_tx.send(control).await.is_err() {
                 break;
             }

@@ -49,13 +49,22 @@ pub enum CheckError {
         hint: &'static str,
     },
     #[error(
-        "IP Office did not {what} within {after:?}; protocol problem or an overloaded IP Office"
+        "IP Office did not {what} within {}; protocol problem or an overloaded IP Office",
+        humantime::format_duration(*after)
     )]
     NoAnswer { what: &'static str, after: Duration },
     #[error("protocol error: {0} (is this an IP Office MT-CTI3 service, and is the framing setting right?)")]
-    Protocol(#[from] FrameError),
+    Protocol(FrameError),
     #[error("the connection closed during the check: {0}")]
     Closed(String),
+}
+
+/// By hand rather than `#[from]`, which would also make the error the `source()` and print its
+/// text twice in a chain.
+impl From<FrameError> for CheckError {
+    fn from(e: FrameError) -> Self {
+        CheckError::Protocol(e)
+    }
 }
 
 /// Checks the primary endpoint.
@@ -109,7 +118,10 @@ pub async fn run_endpoint(
             Some(Err(e)) => return Err(CheckError::Closed(e.to_string())),
             Some(Ok(WsMessage::Binary(b))) => b,
             Some(Ok(WsMessage::Close(f))) => {
-                return Err(CheckError::Closed(format!("closed by IP Office {f:?}")))
+                return Err(CheckError::Closed(match f {
+                    Some(frame) => format!("closed by IP Office: {frame}"),
+                    None => "closed by IP Office".to_string(),
+                }))
             }
             Some(Ok(WsMessage::Text(t))) => {
                 return Err(FrameError::TextMessage { len: t.len() }.into())

@@ -5,7 +5,7 @@
 
 use super::framing::Framing;
 use super::secret::Secret;
-use super::tls::{self, CertVerdict, Fingerprint, TlsConfigError, TlsOptions};
+use super::tls::{self, CertProblem, CertVerdict, Fingerprint, TlsConfigError, TlsOptions};
 use base64::Engine as _;
 use std::fmt;
 use std::io;
@@ -33,7 +33,7 @@ pub struct Endpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
-    #[error("invalid IP Office address {text:?}: {reason}")]
+    #[error("invalid IP Office address `{text}`: {reason}")]
     Invalid { text: String, reason: String },
 }
 
@@ -162,28 +162,31 @@ pub struct Connected {
 /// Why a connection could not be opened, in words an administrator can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("cannot resolve host {host:?}: {reason}; check the IP Office address")]
+    #[error("cannot resolve host `{host}`: {reason}; check the IP Office address")]
     Resolve { host: String, reason: String },
     #[error(
         "IP Office at {endpoint} is unreachable ({reason}); check the address and port \
          (web services use 443 unless changed in Security settings), firewalls, and that IP Office is running"
     )]
     Unreachable { endpoint: String, reason: String },
-    #[error("no answer from {endpoint} within {after:?} while {stage}; check network and address")]
+    #[error(
+        "no answer from {endpoint} within {} while {stage}; check network and address",
+        humantime::format_duration(*after)
+    )]
     Timeout {
         endpoint: String,
         stage: &'static str,
         after: Duration,
     },
     #[error("TLS configuration: {0}")]
-    TlsConfig(#[from] TlsConfigError),
+    TlsConfig(TlsConfigError),
     #[error(
-        "the IP Office certificate is not trusted ({reason}); certificate SHA-256 fingerprint: {fingerprint}. \
-         If this is your IP Office, configure its CA certificate as the CA file, or pin this fingerprint"
+        "the IP Office certificate is not trusted: {problem}. Certificate SHA-256 fingerprint: \
+         {fingerprint}"
     )]
     CertificateNotTrusted {
         fingerprint: Fingerprint,
-        reason: String,
+        problem: CertProblem,
     },
     #[error(
         "the IP Office certificate does not match the pinned fingerprint: it presented {found}, \
@@ -193,6 +196,13 @@ pub enum ConnectError {
         found: Fingerprint,
         expected: Fingerprint,
     },
+    #[error(
+        "IP Office at {endpoint} and the engine share no TLS version or cipher suite ({reason}). \
+         The engine accepts TLS 1.3, or TLS 1.2 with ECDHE key exchange and AES-GCM or \
+         ChaCha20-Poly1305 (for example ECDHE-RSA-AES128-GCM-SHA256); in IP Office's security \
+         settings allow TLS 1.2 or later and at least one such cipher suite"
+    )]
+    TlsIncompatible { endpoint: String, reason: String },
     #[error("TLS handshake with {endpoint} failed: {reason}")]
     TlsHandshake { endpoint: String, reason: String },
     #[error(
@@ -224,6 +234,14 @@ pub enum ConnectError {
     Handshake { endpoint: String, reason: String },
 }
 
+/// By hand rather than `#[from]`, which would also make the error the `source()` and print its
+/// text twice in a chain.
+impl From<TlsConfigError> for ConnectError {
+    fn from(e: TlsConfigError) -> Self {
+        ConnectError::TlsConfig(e)
+    }
+}
+
 impl ConnectError {
     /// A stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
@@ -234,6 +252,7 @@ impl ConnectError {
             ConnectError::TlsConfig(_) => "tls_config",
             ConnectError::CertificateNotTrusted { .. } => "certificate_not_trusted",
             ConnectError::PinMismatch { .. } => "pin_mismatch",
+            ConnectError::TlsIncompatible { .. } => "tls_incompatible",
             ConnectError::TlsHandshake { .. } => "tls_handshake",
             ConnectError::Unauthorized => "unauthorized",
             ConnectError::Forbidden => "forbidden",
@@ -332,10 +351,10 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
                     return Err(match verdict.take() {
                         Some(CertVerdict::NotTrusted {
                             fingerprint,
-                            reason,
+                            problem,
                         }) => ConnectError::CertificateNotTrusted {
                             fingerprint,
-                            reason,
+                            problem,
                         },
                         Some(CertVerdict::PinMismatch {
                             fingerprint,
@@ -344,10 +363,7 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
                             found: fingerprint,
                             expected,
                         },
-                        _ => ConnectError::TlsHandshake {
-                            endpoint: endpoint.to_string(),
-                            reason: e.to_string(),
-                        },
+                        _ => tls_failure(endpoint, &e),
                     })
                 }
             }
@@ -390,10 +406,35 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
         .and_then(|v| v.to_str().ok());
     if accepted != Some(SUBPROTOCOL) {
         return Err(ConnectError::SubprotocolRejected {
-            detail: format!("server answered {accepted:?}"),
+            detail: match accepted {
+                Some(other) => format!("server answered with subprotocol `{other}`"),
+                None => "server named no subprotocol".to_string(),
+            },
         });
     }
     Ok(Connected { ws, fingerprint })
+}
+
+/// A TLS failure the certificate verifier had no part in. A fatal alert or an incompatible
+/// answer before any certificate means the two sides found no protocol version or cipher
+/// suite in common; rustls' own words for it ("received fatal alert: HandshakeFailure") do
+/// not say what to change.
+fn tls_failure(endpoint: &Endpoint, e: &io::Error) -> ConnectError {
+    use rustls::AlertDescription as Alert;
+    let reason = e.to_string();
+    let endpoint = endpoint.to_string();
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::AlertReceived(
+            Alert::HandshakeFailure | Alert::ProtocolVersion | Alert::InsufficientSecurity,
+        ))
+        | Some(rustls::Error::PeerIncompatible(_)) => {
+            ConnectError::TlsIncompatible { endpoint, reason }
+        }
+        _ => ConnectError::TlsHandshake { endpoint, reason },
+    }
 }
 
 fn handshake_error(endpoint: &Endpoint, e: tungstenite::Error) -> ConnectError {
@@ -449,6 +490,20 @@ mod tests {
         assert!(Endpoint::parse("wss://user:pw@ipo").is_err());
         let v6 = Endpoint::parse("wss://[::1]:444").unwrap();
         assert_eq!(v6.to_string(), "wss://[::1]:444");
+    }
+
+    #[test]
+    fn errors_show_values_as_people_write_them() {
+        let timeout = ConnectError::Timeout {
+            endpoint: "wss://192.0.2.10:443".into(),
+            stage: "negotiating TLS",
+            after: Duration::from_millis(2500),
+        };
+        assert!(timeout
+            .to_string()
+            .contains("within 2s 500ms while negotiating TLS"));
+        let invalid = Endpoint::parse("ftp://ipo").unwrap_err().to_string();
+        assert!(invalid.contains("address `ftp://ipo`"), "{invalid}");
     }
 
     #[test]

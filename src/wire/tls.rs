@@ -4,7 +4,17 @@
 //! Skipping verification needs an explicit `insecure` setting.
 //!
 //! The verifier records the fingerprint of every certificate it sees, so that a refused
-//! certificate can be reported with the exact value an operator would pin.
+//! certificate can be reported with the exact value an operator would pin, and why it was
+//! refused in words ([`CertProblem`]).
+//!
+//! Many IP Office systems present a self-signed certificate marked CA:TRUE, and the natural
+//! thing is to put it in the CA file; TLS refuses a CA certificate as a server's own. So a CA
+//! file that holds the very certificate presented acts as a pin of it.
+
+mod der;
+mod problem;
+
+pub use problem::{CertProblem, MIN_RSA_BITS};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -26,6 +36,37 @@ pub struct TlsOptions {
     pub pin_sha256: Option<[u8; 32]>,
     /// Accept any certificate. Only for lab set-ups; the session warns at each start.
     pub insecure: bool,
+}
+
+impl TlsOptions {
+    /// When more than one way of trusting IP Office is set, only one applies (`insecure`, then
+    /// `pin_sha256`, then `ca_file`); saying which keeps an operator from believing a CA file
+    /// protects a connection that a forgotten `insecure` left open.
+    pub fn precedence_warning(&self) -> Option<String> {
+        let mut ignored = Vec::new();
+        if self.insecure || self.pin_sha256.is_some() {
+            if self.pin_sha256.is_some() && self.insecure {
+                ignored.push("pin_sha256");
+            }
+            if self.ca_file.is_some() {
+                ignored.push("ca_file");
+            }
+        }
+        if ignored.is_empty() {
+            return None;
+        }
+        let winner = if self.insecure {
+            "insecure = true (no certificate check at all)"
+        } else {
+            "pin_sha256"
+        };
+        Some(format!(
+            "pbx.tls sets more than one way to trust IP Office: {winner} wins and {} {} ignored; \
+             remove what should not apply",
+            ignored.join(" and "),
+            if ignored.len() == 1 { "is" } else { "are" }
+        ))
+    }
 }
 
 /// A SHA-256 certificate fingerprint, shown as colon-separated upper-case hex (the form
@@ -82,12 +123,15 @@ pub enum FingerprintParseError {
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
-    #[error("cannot read CA file {path}: {source}")]
+    #[error("cannot read CA file {path}: {error}")]
     CaFileUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("CA file {path} holds no PEM certificate")]
+    #[error(
+        "CA file {path} holds no certificate: give the IP Office CA certificate as PEM \
+         (-----BEGIN CERTIFICATE-----) or DER"
+    )]
     CaFileEmpty { path: PathBuf },
     #[error("CA file {path}: certificate not usable as a trust anchor: {reason}")]
     CaFileBadCertificate { path: PathBuf, reason: String },
@@ -101,7 +145,7 @@ pub enum CertVerdict {
     Trusted(Fingerprint),
     NotTrusted {
         fingerprint: Fingerprint,
-        reason: String,
+        problem: CertProblem,
     },
     PinMismatch {
         fingerprint: Fingerprint,
@@ -124,7 +168,11 @@ impl VerdictSlot {
 }
 
 enum Mode {
-    Chain(Arc<WebPkiServerVerifier>),
+    Chain {
+        verifier: Arc<WebPkiServerVerifier>,
+        /// The CA file and its certificates, when one is configured.
+        ca_file: Option<(PathBuf, Vec<CertificateDer<'static>>)>,
+    },
     Pin(Fingerprint),
     Insecure,
 }
@@ -138,11 +186,25 @@ struct IpoVerifier {
 impl fmt::Debug for IpoVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = match &self.mode {
-            Mode::Chain(_) => "chain".to_string(),
+            Mode::Chain { .. } => "chain".to_string(),
             Mode::Pin(p) => format!("pin {p}"),
             Mode::Insecure => "insecure".to_string(),
         };
         f.debug_struct("IpoVerifier").field("mode", &mode).finish()
+    }
+}
+
+impl IpoVerifier {
+    /// The server's handshake signature did not verify. With a short RSA key that is certain
+    /// to happen, pinned or not; record it as the weak key it is, not as `BadSignature`.
+    fn signature_failed(&self, cert: &CertificateDer<'_>, e: rustls::Error) -> rustls::Error {
+        if let Some(problem) = CertProblem::weak_server_key(cert) {
+            self.verdict.set(CertVerdict::NotTrusted {
+                fingerprint: Fingerprint::of(cert),
+                problem,
+            });
+        }
+        e
     }
 }
 
@@ -174,8 +236,15 @@ impl ServerCertVerifier for IpoVerifier {
                     "certificate fingerprint {fingerprint} does not match the pinned {expected}"
                 )))
             }
-            Mode::Chain(inner) => {
-                match inner.verify_server_cert(
+            Mode::Chain {
+                ca_file: Some((_, certs)),
+                ..
+            } if certs.iter().any(|c| Fingerprint::of(c) == fingerprint) => {
+                self.verdict.set(CertVerdict::Trusted(fingerprint));
+                Ok(ServerCertVerified::assertion())
+            }
+            Mode::Chain { verifier, ca_file } => {
+                match verifier.verify_server_cert(
                     end_entity,
                     intermediates,
                     server_name,
@@ -187,9 +256,16 @@ impl ServerCertVerifier for IpoVerifier {
                         Ok(ok)
                     }
                     Err(e) => {
+                        let seen = problem::Seen {
+                            fingerprint,
+                            server_name,
+                            end_entity,
+                            intermediates,
+                            ca_file: ca_file.as_ref().map(|(p, c)| (p, c.as_slice())),
+                        };
                         self.verdict.set(CertVerdict::NotTrusted {
                             fingerprint,
-                            reason: e.to_string(),
+                            problem: CertProblem::classify(&e, &seen),
                         });
                         Err(e)
                     }
@@ -205,6 +281,7 @@ impl ServerCertVerifier for IpoVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+            .map_err(|e| self.signature_failed(cert, e))
     }
 
     fn verify_tls13_signature(
@@ -214,6 +291,7 @@ impl ServerCertVerifier for IpoVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+            .map_err(|e| self.signature_failed(cert, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -232,29 +310,8 @@ pub fn client_config(
     options: &TlsOptions,
 ) -> Result<(Arc<rustls::ClientConfig>, VerdictSlot), TlsConfigError> {
     let provider = provider();
-    let mode = if options.insecure {
-        Mode::Insecure
-    } else if let Some(pin) = options.pin_sha256 {
-        Mode::Pin(Fingerprint(pin))
-    } else {
-        let roots = match &options.ca_file {
-            Some(path) => load_ca_file(path)?,
-            None => RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            },
-        };
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
-        Mode::Chain(verifier)
-    };
-    let verdict = VerdictSlot::default();
-    let verifier = IpoVerifier {
-        mode,
-        algorithms: provider.signature_verification_algorithms,
-        verdict: verdict.clone(),
-    };
+    let verifier = IpoVerifier::new(options, &provider)?;
+    let verdict = verifier.verdict.clone();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsConfigError::Rustls(e.to_string()))?
@@ -264,29 +321,75 @@ pub fn client_config(
     Ok((Arc::new(config), verdict))
 }
 
-fn load_ca_file(path: &PathBuf) -> Result<RootCertStore, TlsConfigError> {
-    let data = std::fs::read(path).map_err(|source| TlsConfigError::CaFileUnreadable {
+impl IpoVerifier {
+    /// `insecure` wins over `pin_sha256`, which wins over `ca_file` (see
+    /// [`TlsOptions::precedence_warning`]).
+    fn new(options: &TlsOptions, provider: &Arc<CryptoProvider>) -> Result<Self, TlsConfigError> {
+        let mode = if options.insecure {
+            Mode::Insecure
+        } else if let Some(pin) = options.pin_sha256 {
+            Mode::Pin(Fingerprint(pin))
+        } else {
+            let (roots, ca_file) = match &options.ca_file {
+                Some(path) => {
+                    let (roots, certs) = load_ca_file(path)?;
+                    (roots, Some((path.clone(), certs)))
+                }
+                None => (
+                    RootCertStore {
+                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                    },
+                    None,
+                ),
+            };
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
+            Mode::Chain { verifier, ca_file }
+        };
+        Ok(IpoVerifier {
+            mode,
+            algorithms: provider.signature_verification_algorithms,
+            verdict: VerdictSlot::default(),
+        })
+    }
+}
+
+/// Reads the CA file: PEM (one or more certificates) or a single DER certificate, as IP
+/// Office's certificate export and Windows' `.cer` files often are.
+fn load_ca_file(
+    path: &PathBuf,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsConfigError> {
+    let data = std::fs::read(path).map_err(|error| TlsConfigError::CaFileUnreadable {
         path: path.clone(),
-        source,
+        error,
     })?;
+    let mut certs = Vec::new();
+    if der::is_der_certificate(&data) {
+        certs.push(CertificateDer::from(data));
+    } else {
+        let mut reader = std::io::BufReader::new(data.as_slice());
+        for cert in rustls_pemfile::certs(&mut reader) {
+            certs.push(cert.map_err(|error| TlsConfigError::CaFileUnreadable {
+                path: path.clone(),
+                error,
+            })?);
+        }
+    }
+    if certs.is_empty() {
+        return Err(TlsConfigError::CaFileEmpty { path: path.clone() });
+    }
     let mut store = RootCertStore::empty();
-    let mut reader = std::io::BufReader::new(data.as_slice());
-    for cert in rustls_pemfile::certs(&mut reader) {
-        let cert = cert.map_err(|source| TlsConfigError::CaFileUnreadable {
-            path: path.clone(),
-            source,
-        })?;
+    for cert in &certs {
         store
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| TlsConfigError::CaFileBadCertificate {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
     }
-    if store.is_empty() {
-        return Err(TlsConfigError::CaFileEmpty { path: path.clone() });
-    }
-    Ok(store)
+    Ok((store, certs))
 }
 
 #[cfg(test)]
@@ -315,6 +418,12 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        // Printed as a chain (as `acd` does at exit) the OS error shows once.
+        let chain = format!(
+            "{:#}",
+            anyhow::Error::new(crate::wire::connect::ConnectError::from(err))
+        );
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
     }
 
     #[test]
@@ -328,6 +437,114 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, TlsConfigError::CaFileEmpty { .. }), "{err}");
+    }
+
+    #[test]
+    fn precedence_is_said_when_more_than_one_trust_is_set() {
+        let ca = Some(PathBuf::from("/etc/acd/ca.pem"));
+        let pin = Some([1; 32]);
+        let warn = |ca_file: Option<PathBuf>, pin_sha256, insecure| {
+            TlsOptions {
+                ca_file,
+                pin_sha256,
+                insecure,
+            }
+            .precedence_warning()
+        };
+        assert_eq!(warn(ca.clone(), None, false), None);
+        assert_eq!(warn(None, pin, false), None);
+        assert_eq!(warn(None, None, true), None);
+        let w = warn(ca.clone(), pin, false).unwrap();
+        assert!(w.contains("pin_sha256 wins and ca_file is ignored"), "{w}");
+        let w = warn(ca.clone(), pin, true).unwrap();
+        assert!(
+            w.contains("insecure = true") && w.contains("pin_sha256 and ca_file are ignored"),
+            "{w}"
+        );
+        let w = warn(None, pin, true).unwrap();
+        assert!(w.contains("pin_sha256 is ignored"), "{w}");
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/tls")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// 2027-01-01, inside the validity of the fixtures.
+    fn fixture_time() -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_798_761_600))
+    }
+
+    #[test]
+    fn a_sha1_signature_is_named_not_dumped() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, fixture("sha1-ca.pem")).unwrap();
+        let options = TlsOptions {
+            ca_file: Some(ca),
+            ..TlsOptions::default()
+        };
+        let verifier = IpoVerifier::new(&options, &provider()).unwrap();
+        let ee = CertificateDer::from(fixture("sha1-signed.der"));
+        let name = ServerName::try_from("ipo.example").unwrap();
+        assert!(verifier
+            .verify_server_cert(&ee, &[], &name, &[], fixture_time())
+            .is_err());
+        let Some(CertVerdict::NotTrusted { problem, .. }) = verifier.verdict.take() else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(
+            problem,
+            CertProblem::WeakSignature {
+                algorithm: "sha1WithRSAEncryption (SHA-1)".into()
+            }
+        );
+        let text = problem.to_string();
+        assert!(
+            text.contains("SHA-256") && !text.contains("[42, "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_pinned_1024_bit_certificate_is_reported_as_a_weak_key() {
+        let cert = fixture("rsa1024-sha256.der");
+        let options = TlsOptions {
+            pin_sha256: Some(Fingerprint::of(&cert).0),
+            ..TlsOptions::default()
+        };
+        let verifier = IpoVerifier::new(&options, &provider()).unwrap();
+        let cert = CertificateDer::from(cert);
+        let name = ServerName::try_from("ipo-weak.example").unwrap();
+        verifier
+            .verify_server_cert(&cert, &[], &name, &[], fixture_time())
+            .unwrap();
+        // What rustls returns when the handshake signature meets a 1024-bit key.
+        let bad = rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+        verifier.signature_failed(&cert, bad);
+        assert_eq!(
+            verifier.verdict.take(),
+            Some(CertVerdict::NotTrusted {
+                fingerprint: Fingerprint::of(&cert),
+                problem: CertProblem::WeakKey {
+                    bits: 1024,
+                    whose: "the IP Office certificate"
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn a_der_ca_file_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.cer");
+        std::fs::write(&path, fixture("rsa1024-sha256.der")).unwrap();
+        let (_, certs) = load_ca_file(&path).unwrap();
+        assert_eq!(certs.len(), 1);
     }
 
     #[test]

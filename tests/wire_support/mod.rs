@@ -53,6 +53,16 @@ impl TestPki {
         }
     }
 
+    /// A peer presenting `server_cert_der` (with its PKCS#8 key), for certificate cases the
+    /// test CA does not cover.
+    pub fn with_server(ca_pem: String, server_cert_der: Vec<u8>, server_key_der: Vec<u8>) -> Self {
+        TestPki {
+            ca_pem,
+            server_cert_der,
+            server_key_der,
+        }
+    }
+
     pub fn fingerprint(&self) -> [u8; 32] {
         acd::wire::tls::Fingerprint::of(&self.server_cert_der).0
     }
