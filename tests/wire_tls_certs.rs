@@ -24,7 +24,7 @@ fn config(url: &str) -> SessionConfig {
         USER,
         Secret::new(PASSWORD),
     );
-    c.request_timeout = Duration::from_secs(5);
+    c.protocol.request_timeout = Duration::from_secs(5);
     c
 }
 

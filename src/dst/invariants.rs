@@ -191,6 +191,10 @@ impl Checker {
                 if !user.available() || now.since(user.idle_since) < self.bound_ms {
                     continue;
                 }
+                // The engine does not offer a call again to an agent who let it ring out.
+                if self.rang.contains(&(call.gcid.clone(), user.extn.clone())) {
+                    continue;
+                }
                 let seen = engine.agent_availability(&cand.agent, now);
                 if matches!(
                     seen,
