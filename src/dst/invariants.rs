@@ -272,7 +272,7 @@ impl Checker {
                 ),
             );
         }
-        for (agent, _) in &engine.config().agents {
+        for agent in engine.config().agents.keys() {
             let engine_in = !matches!(
                 engine.agent_availability(agent, model.now()),
                 None | Some(AgentAvailability::LoggedOff)
