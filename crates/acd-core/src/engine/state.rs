@@ -92,6 +92,8 @@ pub(crate) struct QueueState {
     /// Calls the engine may offer now, best first.
     pub waiting: BTreeSet<WaitKey>,
     pub logged_in: usize,
+    /// When a call of this queue was first checked for exits (see `AGENT_SYNC_WAIT_MS`).
+    pub exits_armed_since: Option<Timestamp>,
     /// Round-robin: member position of the last agent offered a call.
     pub rr_last: Option<usize>,
     /// Offers made from this queue (varies the seeded-random draw between picks).
@@ -112,6 +114,7 @@ impl QueueState {
             idle: BTreeSet::new(),
             waiting: BTreeSet::new(),
             logged_in: 0,
+            exits_armed_since: None,
             rr_last: None,
             picks: 0,
             timer: None,

@@ -599,12 +599,44 @@ fn step_overflow_to_queue_and_external_guard() {
         .contains("transfer out failed (612)"));
 }
 
+/// The start-up race: a queue's snapshot arrives seconds before its agents' user notifies. A
+/// caller must not go to voicemail because the agents have not been reported yet.
+#[test]
+fn no_agents_exit_waits_for_the_agents_first_snapshots() {
+    let mut p = policy(Q, PickStrategy::LongestIdle, &["2001", "2002"]);
+    p.no_agents_target = Some(Target::Voicemail("300".into()));
+    let mut sim = Sim::new(config(vec![p], vec![]));
+    assert!(sim.call(1).commands.is_empty());
+    sim.wait(3_000);
+    // 2002 reports logged off; 2001 is still unknown: keep waiting.
+    assert!(sim
+        .send(agent_event("2002", false, PhoneState::Idle))
+        .commands
+        .is_empty());
+    // 2001 reports idle: the caller gets the agent, not voicemail.
+    let out = sim.idle("2001").clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    // Once every agent is known, a queue whose agents are all logged off exits at once.
+    sim.send(agent_event("2001", false, PhoneState::Idle));
+    let out = sim.call(2).clone();
+    assert!(matches!(
+        out.decisions[0].action,
+        DecisionAction::Exit {
+            reason: ExitReason::NoAgents,
+            ..
+        }
+    ));
+}
+
 #[test]
 fn exit_when_no_agent_logged_in() {
     let mut p = policy(Q, PickStrategy::LongestIdle, &["2001"]);
     p.no_agents_target = Some(Target::Voicemail("300".into()));
     let mut sim = Sim::new(config(vec![p], vec![]));
-    let out = sim.call(1).clone();
+    // 2001 has not been reported yet: "nobody logged in" may only mean "nobody reported yet",
+    // so the exit waits for the agent's first snapshot, at most AGENT_SYNC_WAIT_MS.
+    assert!(sim.call(1).commands.is_empty());
+    let out = sim.wait(super::timers::AGENT_SYNC_WAIT_MS).clone();
     assert!(matches!(
         out.decisions[0].action,
         DecisionAction::Exit {

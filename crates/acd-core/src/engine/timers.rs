@@ -25,6 +25,10 @@ const RETURN_GRACE_MS: Millis = 10_000;
 /// `now`; handlers always reschedule strictly later, so one or two passes suffice).
 const MAX_TIMER_PASSES: usize = 8;
 
+/// How long the no-agents exit waits for the first snapshots of a queue's agents: IP Office
+/// sends each user subscription's first notify on its own, seconds after the queue's.
+pub const AGENT_SYNC_WAIT_MS: u64 = 10_000;
+
 impl Engine {
     /// Fires every timer due at or before `now`.
     pub(super) fn advance(&mut self, now: Timestamp) {
@@ -221,7 +225,9 @@ impl Engine {
         }
     }
 
-    /// Before routing a dirty call: night service and the no-agents exit.
+    /// Before routing a dirty call: night service and the no-agents exit (which waits, at most
+    /// [`AGENT_SYNC_WAIT_MS`] after the queue is first checked, for the first snapshot of
+    /// every agent serving it).
     /// Returns true when the call is leaving.
     pub(super) fn check_exits(&mut self, now: Timestamp, id: CallId) -> bool {
         let Some(call) = self.calls.get(&id) else {
@@ -248,6 +254,20 @@ impl Engine {
         }
         if queue.logged_in == 0 {
             if let Some(target) = policy.no_agents_target.clone() {
+                // At start-up (or when the queue is first seen) the queue's snapshot can come
+                // seconds before its agents' user notifies: "nobody logged in" then only means
+                // "nobody reported yet". Wait for every agent's first snapshot, boundedly.
+                let q = call.queue;
+                let unknown = queue.members.iter().any(|&a| !self.agents[a].known);
+                let since = *self.queues[q].exits_armed_since.get_or_insert(now);
+                let deadline = since.plus(AGENT_SYNC_WAIT_MS);
+                if unknown && now < deadline {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.exit_retry_at = Some(deadline);
+                    }
+                    self.schedule_call(id, now);
+                    return false;
+                }
                 return self.try_exit(
                     now,
                     id,
