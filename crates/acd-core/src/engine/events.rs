@@ -21,13 +21,15 @@ use std::sync::Arc;
 /// How long a call that left its queue without our transfer may wait for an answer report
 /// before it is counted abandoned.
 pub(crate) const LEFT_QUEUE_GRACE_MS: Millis = 5_000;
-/// How long an agent stays excluded for a call after a failed transfer or RONA.
+/// How long an agent stays excluded for a call after a RONA (they let it ring out).
 pub(crate) const EXCLUDE_MS: Millis = 60_000;
+/// How long an agent stays excluded for a call after IP Office refused the transfer to them:
+/// long enough not to hammer a refusing target, short enough that a caller does not wait a
+/// minute beside an idle agent because of one refused command.
+pub(crate) const RETRY_AFTER_REFUSAL_MS: Millis = 5_000;
 /// IP Office's MTCTISESS_REQUESTTIMEOUT, also what the wire layer reports when a command got
 /// no answer: the outcome is unknown.
 pub(crate) const REQUEST_TIMEOUT: u32 = 5001;
-/// MTCTISESS_CALLCONTROL_CALLNOTFOUND: the call no longer exists.
-pub(crate) const CALL_NOT_FOUND: u32 = 602;
 /// How long to wait before trying a failed exit again.
 pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 
@@ -565,16 +567,18 @@ impl Engine {
                 self.schedule_call(call, now);
             }
             CommandOutcome::Failed(code) => {
-                state.excluded.push((agent, now.plus(EXCLUDE_MS)));
+                state.excluded.push((agent, now.plus(RETRY_AFTER_REFUSAL_MS)));
                 state.last_failure = Some(format!(
                     "transfer to {} failed ({code})",
                     self.agents[agent].id
                 ));
-                // The call is gone (602), or left the queue while the transfer was on its way
-                // (the caller hung up, an agent picked it up): offering it again would chase a
-                // call that is not there. It ends as abandoned unless an answer or a new
-                // queue report arrives within the grace period.
-                let gone = code == CALL_NOT_FOUND || !state.in_queue;
+                // The call left the queue while the transfer was on its way (the caller hung
+                // up, an agent picked it up): offering it again would chase a call that is not
+                // there. It ends as abandoned unless an answer or a new queue report arrives
+                // within the grace period. A refusal alone (even 602, "call not found") does not
+                // make it gone while its queue still reports it: the notifies are the truth, and
+                // a call the engine wrongly believed gone would wait in the queue unrouted.
+                let gone = !state.in_queue;
                 state.phase = if gone {
                     Phase::LeftQueue {
                         deadline: now.plus(LEFT_QUEUE_GRACE_MS),

@@ -1158,3 +1158,26 @@ fn a_transfer_without_answer_from_ip_office_is_not_duplicated() {
     assert_eq!(out.finished[0].outcome, CallOutcome::Answered);
     counters_balance(&sim.engine);
 }
+
+/// A refused transfer (even 602, "call not found") of a call its queue still reports does not
+/// make the call gone: the notifies are the truth. It is offered again after a short pause
+/// instead of waiting, unrouted, beside an idle agent (dst seed 10).
+#[test]
+fn a_refused_transfer_of_a_call_still_queued_is_offered_again() {
+    let mut sim = Sim::new(config(
+        vec![policy(Q, PickStrategy::LongestIdle, &["2001"])],
+        vec![],
+    ));
+    sim.idle("2001");
+    let out = sim.call(1).clone();
+    let id = transfers(&out)[0].0;
+    let out = sim
+        .send(Event::CommandResult {
+            id,
+            outcome: CommandOutcome::Failed(602),
+        })
+        .clone();
+    assert!(out.commands.is_empty(), "no retry at once: {out:?}");
+    let out = sim.wait(super::events::RETRY_AFTER_REFUSAL_MS);
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+}
