@@ -33,6 +33,12 @@ pub fn run_cli(opts: &DstOptions) -> Result<DstSummary, SetupError> {
     let setup = Setup::shipped()?;
     let started = Instant::now();
     let seeds: Vec<u64> = (opts.start..opts.start.saturating_add(opts.seeds)).collect();
+    // Replaying one seed with --trace shows its whole story, not only the end.
+    let keep = if opts.trace && opts.seeds == 1 {
+        usize::MAX
+    } else {
+        super::trace::KEEP
+    };
     let jobs = opts.jobs.max(1).min(seeds.len().max(1));
     let chunks: Vec<Vec<u64>> = (0..jobs)
         .map(|j| seeds.iter().copied().skip(j).step_by(jobs).collect())
@@ -46,10 +52,10 @@ pub fn run_cli(opts: &DstOptions) -> Result<DstSummary, SetupError> {
                     chunk
                         .iter()
                         .map(|&seed| {
-                            let report = run_seed(setup, seed);
+                            let report = run_seed(setup, seed, keep);
                             let again = opts
                                 .check_determinism
-                                .then(|| run_seed(setup, seed).trace_hash);
+                                .then(|| run_seed(setup, seed, keep).trace_hash);
                             (report, again)
                         })
                         .collect::<Vec<_>>()

@@ -61,10 +61,15 @@ impl Checker {
         self.disturbed_at = now;
     }
 
-    pub fn on_event(&mut self, event: &Event) {
-        if let Event::CommandResult { id, .. } = event {
+    pub fn on_event(&mut self, now: Timestamp, event: &Event) {
+        if let Event::CommandResult { id, outcome } = event {
             if let Some(call) = self.transfers.remove(id) {
                 self.transfer_of.remove(&call);
+            }
+            // A refused or unanswered command is a fault too: the engine rightly pauses the
+            // pair it failed on, so liveness is judged from the bound after it.
+            if *outcome != acd_core::CommandOutcome::Success {
+                self.disturbed(now);
             }
         }
     }

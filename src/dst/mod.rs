@@ -12,7 +12,7 @@ pub mod cli;
 mod faults;
 mod invariants;
 mod network;
-mod trace;
+pub(crate) mod trace;
 mod world;
 
 pub use faults::{Fault, Plan};
@@ -81,7 +81,7 @@ impl Setup {
 }
 
 /// Runs one seed to quiescence. A panic anywhere on the path is a violation too.
-pub fn run_seed(setup: &Setup, seed: u64) -> SeedReport {
+pub fn run_seed(setup: &Setup, seed: u64, keep_lines: usize) -> SeedReport {
     let plan = Plan::draw(seed, setup.traffic_ms);
     let plan_text = plan.to_string();
     let mut world = match World::new(
@@ -90,6 +90,7 @@ pub fn run_seed(setup: &Setup, seed: u64) -> SeedReport {
         &setup.scenario,
         setup.rules.clone(),
         setup.traffic_ms,
+        keep_lines,
     ) {
         Ok(w) => w,
         Err(e) => {

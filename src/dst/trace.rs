@@ -5,13 +5,24 @@
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 
-const KEEP: usize = 40;
+/// Lines kept for a failure report (a replay with `--trace` keeps more).
+pub const KEEP: usize = 40;
 
 pub struct Trace {
     hash: Sha256,
     last: VecDeque<String>,
+    keep: usize,
     pub steps: u64,
     pub frames: u64,
+}
+
+impl Trace {
+    pub fn keeping(keep: usize) -> Trace {
+        Trace {
+            keep,
+            ..Trace::default()
+        }
+    }
 }
 
 impl Default for Trace {
@@ -19,6 +30,7 @@ impl Default for Trace {
         Trace {
             hash: Sha256::new(),
             last: VecDeque::with_capacity(KEEP),
+            keep: KEEP,
             steps: 0,
             frames: 0,
         }
@@ -38,7 +50,7 @@ impl Trace {
     pub fn line(&mut self, at_ms: u64, text: String) {
         self.hash.update(at_ms.to_le_bytes());
         self.hash.update(text.as_bytes());
-        if self.last.len() == KEEP {
+        if self.last.len() >= self.keep {
             self.last.pop_front();
         }
         self.last

@@ -63,6 +63,7 @@ impl World {
         scenario: &Scenario,
         rules: Arc<RoutingConfig>,
         traffic_ms: u64,
+        keep_lines: usize,
     ) -> Result<World, crate::sim::SimError> {
         let mut scenario = scenario.clone();
         scenario.sim.seed = seed;
@@ -71,10 +72,14 @@ impl World {
             if let Some(t) = q.traffic.as_mut() {
                 t.calls_per_hour *= plan.load;
             }
-            // The engine distributes the routed queues: their members are disabled in IP
-            // Office, as the README tells operators.
+            // The engine distributes the routed queues: as the README tells operators, their
+            // members are disabled in IP Office and their overflow and voicemail timers off
+            // (the rules' steps do that work).
             if rules.queues.keys().any(|r| r.0 == q.name) {
                 q.disabled_members = q.members.clone();
+                q.overflow_after_s = None;
+                q.overflow_to = None;
+                q.voicemail_after_s = None;
             }
         }
         let model = Model::new(&scenario)?;
@@ -105,7 +110,7 @@ impl World {
             net: Network::new(plan.delays),
             rng: ChaCha8Rng::seed_from_u64(seed),
             checker: Checker::new(bound_ms),
-            trace: Trace::default(),
+            trace: Trace::keeping(keep_lines),
             faults: plan
                 .faults
                 .iter()
@@ -378,8 +383,17 @@ impl World {
         let t = self.now;
         match ev {
             ConnectionEvent::Core(event) => {
-                self.trace.line(t.0, format!("event {}", short(&event)));
-                self.checker.on_event(&event);
+                let gcid = match &event {
+                    Event::CallQueued(q) => self
+                        .conn
+                        .as_ref()
+                        .and_then(|c| c.translator().gcid_of(q.call))
+                        .map(|g| format!(" gcid {}", hex::encode(g)))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.trace.line(t.0, format!("event{gcid} {}", short(&event)));
+                self.checker.on_event(t, &event);
                 let commands = self.routing.handle(t, event);
                 self.after_engine(commands)?;
             }
