@@ -392,7 +392,8 @@ impl World {
                         .unwrap_or_default(),
                     _ => String::new(),
                 };
-                self.trace.line(t.0, format!("event{gcid} {}", short(&event)));
+                self.trace
+                    .line(t.0, format!("event{gcid} {}", short(&event)));
                 self.checker.on_event(t, &event);
                 let commands = self.routing.handle(t, event);
                 self.after_engine(commands)?;

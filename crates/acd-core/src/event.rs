@@ -170,4 +170,9 @@ pub enum Event {
     RulesChanged(Arc<RoutingConfig>),
     /// The engine's wake-up time has come (or any periodic tick): run timed steps.
     Tick,
+    /// The link to IP Office was (re)established and every subscription starts over. What the
+    /// core believes about its calls is stale until their queues report them again: until
+    /// then it does not offer them, and a call it believed ringing at an agent that its queue
+    /// reports queued again did not reach the agent.
+    LinkRestarted,
 }

@@ -36,15 +36,21 @@ pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 impl Engine {
     pub(super) fn on_call_queued(&mut self, now: Timestamp, queued: QueuedCall) {
         let q = self.queue_slot(&queued.queue);
+        let mut moved_from = None;
         if let Some(existing) = self.calls.get(&queued.call) {
             let same_queue = existing.queue == q;
             if same_queue && existing.is_open() {
                 self.update_call(now, queued);
                 return;
             }
+            if existing.is_open() && existing.moved_from == Some(q) {
+                // A late report from the queue the call just moved out of.
+                return;
+            }
             if existing.is_open() {
                 // It moved to another queue without our overflow completing: it is gone from
                 // this one.
+                moved_from = Some(existing.queue);
                 self.finalize(queued.call, CallOutcome::Overflowed, now);
             } else if same_queue || self.queues[q].policy.is_some() {
                 // Answered earlier and now queued again (transferred back by the agent): a new
@@ -53,7 +59,11 @@ impl Engine {
             }
         }
         if self.queues[q].policy.is_some() && !self.calls.contains_key(&queued.call) {
+            let id = queued.call;
             self.new_call(now, q, queued);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.moved_from = moved_from;
+            }
         }
     }
 
@@ -123,6 +133,9 @@ impl Engine {
         call.pbx_priority = queued.pbx_priority;
         let was_in_queue = call.in_queue;
         call.in_queue = true;
+        // Re-reported after a link restart: a transfer the engine believed done did not
+        // happen (the call never rang at that agent), so the agent is not to blame.
+        let resynced = std::mem::take(&mut call.unconfirmed);
         let back_in_queue = match call.phase {
             Phase::Returning { .. } | Phase::LeftQueue { .. } => true,
             // The queue reports it again after having lost it: our transfer to the agent
@@ -132,7 +145,9 @@ impl Engine {
         };
         if back_in_queue {
             if let Phase::Ringing { agent, .. } = call.phase {
-                call.excluded.push((agent, now.plus(EXCLUDE_MS)));
+                if !resynced {
+                    call.excluded.push((agent, now.plus(EXCLUDE_MS)));
+                }
                 call.phase = Phase::Waiting;
                 self.release_agent(agent, id, now);
             } else {
@@ -153,6 +168,11 @@ impl Engine {
             return;
         };
         if call.queue != q {
+            // The queue it moved out of confirms it left: from now on a report from there is a
+            // real return, not a late one.
+            if call.moved_from == Some(q) {
+                call.moved_from = None;
+            }
             return;
         }
         call.in_queue = false;
@@ -256,11 +276,33 @@ impl Engine {
         let gone: Vec<CallId> = self
             .calls
             .values()
-            .filter(|c| c.queue == q && c.in_queue && c.is_open() && !listed.contains(&c.id))
+            .filter(|c| {
+                c.queue == q
+                    && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting))
+                    && c.is_open()
+                    && !listed.contains(&c.id)
+            })
             .map(|c| c.id)
             .collect();
         for id in gone {
             self.on_call_left_queue(now, id, queue);
+        }
+    }
+
+    pub(super) fn on_link_restarted(&mut self, now: Timestamp) {
+        let open: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.is_open())
+            .map(|c| c.id)
+            .collect();
+        for id in open {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.in_queue = false;
+                call.unconfirmed = true;
+            }
+            self.index_call(id);
+            self.schedule_call(id, now);
         }
     }
 
@@ -567,7 +609,9 @@ impl Engine {
                 self.schedule_call(call, now);
             }
             CommandOutcome::Failed(code) => {
-                state.excluded.push((agent, now.plus(RETRY_AFTER_REFUSAL_MS)));
+                state
+                    .excluded
+                    .push((agent, now.plus(RETRY_AFTER_REFUSAL_MS)));
                 state.last_failure = Some(format!(
                     "transfer to {} failed ({code})",
                     self.agents[agent].id

@@ -133,6 +133,7 @@ impl Engine {
             Event::CommandResult { id, outcome } => self.on_command_result(now, id, outcome),
             Event::RulesChanged(config) => self.on_rules_changed(now, config),
             Event::Tick => {}
+            Event::LinkRestarted => self.on_link_restarted(now),
         }
     }
 
@@ -379,6 +380,7 @@ impl Engine {
         };
         let q = call.queue;
         let routable = call.phase == Phase::Waiting
+            && !call.unconfirmed
             && call.features.has(Features::BLIND_TRANSFER)
             && !self.in_flight.contains_key(&id)
             && self.queues[q].policy.is_some();

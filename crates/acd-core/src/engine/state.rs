@@ -183,6 +183,13 @@ pub(crate) struct CallState {
     /// Agents not to offer this call to again until the given time (failed transfer, RONA).
     pub excluded: Vec<(usize, Timestamp)>,
     pub exit_retry_at: Option<Timestamp>,
+    /// The queue this call moved here from, until that queue reports it gone: notifies of
+    /// different subscriptions are not ordered, so the old queue's report of the call as still
+    /// queued can arrive after the new queue's, and must not move the call back.
+    pub moved_from: Option<usize>,
+    /// Since the link restarted, no queue has reported this call again (see
+    /// `Event::LinkRestarted`): not routable until one does.
+    pub unconfirmed: bool,
     /// Why the previous attempt failed, for the next decision's explanation.
     pub last_failure: Option<String>,
     pub wait_key: Option<WaitKey>,
@@ -217,6 +224,8 @@ impl CallState {
             in_queue: true,
             excluded: Vec::new(),
             exit_retry_at: None,
+            moved_from: None,
+            unconfirmed: false,
             last_failure: None,
             wait_key: None,
             timer: None,

@@ -1181,3 +1181,63 @@ fn a_refused_transfer_of_a_call_still_queued_is_offered_again() {
     let out = sim.wait(super::events::RETRY_AFTER_REFUSAL_MS);
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
 }
+
+/// Notifies of different subscriptions are not ordered: after a move from Sales to Support,
+/// Sales' late report of the call as still queued must not pull it back (dst seed 18, where
+/// the caller then waited unrouted in Support). Once Sales reports it gone, a new report from
+/// Sales is a real return.
+#[test]
+fn a_late_report_from_the_old_queue_does_not_move_the_call_back() {
+    let mut sim = Sim::new(config(
+        vec![
+            policy(Q, PickStrategy::LongestIdle, &["2001"]),
+            policy("Support", PickStrategy::LongestIdle, &["2002"]),
+        ],
+        vec![],
+    ));
+    sim.call(1);
+    let moved = |queue: &str| queued_call(1, queue, 1, Features::ALL_QUEUE_ACTIONS);
+    sim.send(moved("Support"));
+    sim.send(moved(Q));
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: QueueId::from(Q),
+    });
+    // Still waiting in Support: the Support agent gets it.
+    let out = sim.idle("2002").clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+}
+
+/// The link drops between a transfer and its answer and IP Office did not carry it out: after
+/// the reconnect the queue reports the call queued again. It goes back to waiting at once,
+/// without blaming the agent it never rang at (dst: the stranded-call case (a)). Before the
+/// queue reports it, the engine does not offer it.
+#[test]
+fn after_a_link_restart_a_call_is_held_until_reported_and_a_lost_transfer_blames_nobody() {
+    let mut sim = Sim::new(config(
+        vec![policy(Q, PickStrategy::LongestIdle, &["2001", "2002"])],
+        vec![],
+    ));
+    sim.idle("2001");
+    let out = sim.call(1).clone();
+    let id = transfers(&out)[0].0;
+    // The connection died with the transfer: the wire layer reports 5001 (outcome unknown).
+    sim.send(Event::CommandResult {
+        id,
+        outcome: CommandOutcome::Failed(5001),
+    });
+    let out = sim.send(Event::LinkRestarted).clone();
+    assert!(out.commands.is_empty());
+    // The agents' first snapshots come first: nothing is offered for a call not yet reported.
+    sim.idle("2002");
+    let out = sim.idle("2001").clone();
+    assert!(transfers(&out).is_empty(), "{out:?}");
+    // The queue reports it still queued: offered again, to either agent (2001 is not blamed).
+    let out = sim.call(1).clone();
+    assert!(offered_agent(&out).is_some(), "{out:?}");
+    assert_ne!(
+        sim.availability("2001"),
+        AgentAvailability::NotReady,
+        "no penalty for a call that never rang"
+    );
+}

@@ -200,6 +200,9 @@ impl Connection {
             .push_back(ConnectionEvent::Link(LinkStatus::Connected {
                 endpoint: label,
             }));
+        // Every subscription starts over: the core holds its calls until they are reported.
+        self.events
+            .push_back(ConnectionEvent::Core(Event::LinkRestarted));
         self.translator.reset_connection(now);
         let mut link = Link::new(&self.config);
         link.subscribe(&mut self.translator, subscriptions::SubTarget::Lines, now);
