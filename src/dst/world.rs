@@ -461,8 +461,8 @@ impl World {
 
 fn short(event: &Event) -> String {
     let text = format!("{event:?}");
-    if text.len() > 160 {
-        let mut end = 160;
+    if text.len() > 400 {
+        let mut end = 400;
         while !text.is_char_boundary(end) {
             end -= 1;
         }

@@ -86,8 +86,12 @@ pub fn command_label(kind: &CommandKind) -> &'static str {
 #[derive(Debug, Default)]
 struct Legs {
     key: Vec<u8>,
-    /// (subscribe_id, callid) on the queue subscription.
-    queue: Option<(i32, i32)>,
+    /// subscribe_id -> callid on queue subscriptions. Usually one; a call that moved between
+    /// queues can be reported by both for a while (notifies of different subscriptions are not
+    /// ordered, and a reporting subscription follows a call until Finish).
+    queues: BTreeMap<i32, i32>,
+    /// The queue subscription that reported the call last.
+    last_queue: Option<i32>,
     /// subscribe_id -> callid on user subscriptions.
     users: BTreeMap<i32, i32>,
     orphaned_at: Option<Timestamp>,
@@ -99,7 +103,7 @@ struct Legs {
 
 impl Legs {
     fn is_empty(&self) -> bool {
-        self.queue.is_none() && self.users.is_empty()
+        self.queues.is_empty() && self.users.is_empty()
     }
 }
 
@@ -150,7 +154,8 @@ impl Translator {
         self.users.clear();
         self.by_leg.clear();
         for legs in self.legs.values_mut() {
-            legs.queue = None;
+            legs.queues.clear();
+            legs.last_queue = None;
             legs.users.clear();
             legs.orphaned_at.get_or_insert(now);
         }
@@ -323,8 +328,11 @@ impl Translator {
         let Some(legs) = self.legs.get_mut(&call) else {
             return false;
         };
-        if legs.queue == Some((sub, callid)) {
-            legs.queue = None;
+        if legs.queues.get(&sub) == Some(&callid) {
+            legs.queues.remove(&sub);
+            if legs.last_queue == Some(sub) {
+                legs.last_queue = None;
+            }
         }
         if legs.users.get(&sub) == Some(&callid) {
             legs.users.remove(&sub);
@@ -358,6 +366,9 @@ impl Translator {
             })
             .map(|(c, _)| *c)
             .collect();
+        // In call order, so what the core hears does not depend on hash order.
+        let mut due = due;
+        due.sort_unstable();
         let mut events = Vec::with_capacity(due.len());
         for call in due {
             self.forget_call(call);
@@ -390,7 +401,8 @@ impl Translator {
         for ci in &cc.callinfo {
             let call = self.call_for(sub, ci.callid, &ci.gcid);
             if let Some(legs) = self.legs.get_mut(&call) {
-                legs.queue = Some((sub, ci.callid));
+                legs.queues.insert(sub, ci.callid);
+                legs.last_queue = Some(sub);
                 legs.orphaned_at = None;
                 legs.ending = false;
             }
@@ -526,7 +538,7 @@ impl Translator {
                 .legs
                 .get(call)
                 .ok_or(CommandRefused::UnknownCall(*call))?;
-            if legs.queue.is_none() {
+            if legs.queues.is_empty() {
                 return Ok(Translated::AlreadyDone(
                     "the queue no longer reports this call",
                 ));
@@ -617,19 +629,31 @@ impl Translator {
             .legs
             .get(&call)
             .ok_or(CommandRefused::UnknownCall(call))?;
-        if let Some((sub, callid)) = legs.queue {
-            if self
-                .queues
-                .get(&sub)
-                .is_some_and(|q| q.queued.contains(&callid))
-            {
-                return Ok((sub, callid));
-            }
+        if let Some(leg) = self.queued_leg(legs) {
+            return Ok(leg);
         }
         if let Some((sub, callid)) = legs.users.iter().next() {
             return Ok((*sub, *callid));
         }
-        legs.queue.ok_or(CommandRefused::UnknownCall(call))
+        any_queue_leg(legs).ok_or(CommandRefused::UnknownCall(call))
+    }
+
+    /// A queue leg on which the call is queueing, the last reported first.
+    fn queued_leg(&self, legs: &Legs) -> Option<(i32, i32)> {
+        let queued = |sub: i32, callid: i32| {
+            self.queues
+                .get(&sub)
+                .is_some_and(|q| q.queued.contains(&callid))
+        };
+        legs.last_queue
+            .and_then(|sub| legs.queues.get(&sub).map(|c| (sub, *c)))
+            .filter(|(sub, c)| queued(*sub, *c))
+            .or_else(|| {
+                legs.queues
+                    .iter()
+                    .map(|(s, c)| (*s, *c))
+                    .find(|(s, c)| queued(*s, *c))
+            })
     }
 
     /// Whether a command on `call` would go to a user's appearance that is ringing.
@@ -645,9 +669,12 @@ impl Translator {
     }
 
     fn route_queue_leg(&self, call: CallId) -> Result<(i32, i32), CommandRefused> {
-        self.legs
+        let legs = self
+            .legs
             .get(&call)
-            .and_then(|legs| legs.queue)
+            .ok_or(CommandRefused::UnknownCall(call))?;
+        self.queued_leg(legs)
+            .or_else(|| any_queue_leg(legs))
             .ok_or(CommandRefused::UnknownCall(call))
     }
 
@@ -655,6 +682,13 @@ impl Translator {
         self.queue_subscription(queue)
             .ok_or_else(|| CommandRefused::UnknownQueue(queue.clone()))
     }
+}
+
+/// The last reported queue leg, or any.
+fn any_queue_leg(legs: &Legs) -> Option<(i32, i32)> {
+    legs.last_queue
+        .and_then(|sub| legs.queues.get(&sub).map(|c| (sub, *c)))
+        .or_else(|| legs.queues.iter().next().map(|(s, c)| (*s, *c)))
 }
 
 /// The agent's phone as the routing core sees it: busy beats ringing beats after-call work.
@@ -1254,5 +1288,37 @@ mod tests {
             now + ORPHAN_GRACE + Duration::from_secs(11),
         );
         assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(2)));
+    }
+
+    /// After a move from Sales to Support, a late Sales report and then Sales dropping the
+    /// call must not leave it "reported nowhere" (it would be ended after the orphan grace
+    /// while it waits in Support): dst seed 18.
+    #[test]
+    fn a_call_reported_by_two_queues_lives_while_either_reports_it() {
+        let (mut t, now) = setup();
+        const S: i32 = 11;
+        t.add_queue(S, QueueId::from("Support"));
+        t.notify(
+            &cc(Q, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+            now,
+        );
+        t.notify(
+            &cc(S, vec![callinfo(7, b"g", State::Queueing)], vec![]),
+            now,
+        );
+        t.notify(
+            &cc(Q, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+            now,
+        );
+        t.notify(&cc(Q, vec![], vec![1]), now);
+        assert!(t.due_endings(now + ORPHAN_GRACE * 2).is_empty());
+        let cmd = Command {
+            id: acd_core::CommandId(1),
+            kind: CommandKind::SetPriority {
+                call: CallId(1),
+                priority: acd_core::Priority::High,
+            },
+        };
+        assert_eq!(t.command(&cmd).unwrap().sent().subscribe_id, S);
     }
 }

@@ -36,7 +36,12 @@ pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 impl Engine {
     pub(super) fn on_call_queued(&mut self, now: Timestamp, queued: QueuedCall) {
         let q = self.queue_slot(&queued.queue);
-        let mut moved_from = None;
+        let moved_out_of = self.moved_out.get(&queued.call).copied();
+        if moved_out_of == Some(q) {
+            // A late report from the queue the engine moved the call out of.
+            return;
+        }
+        let mut moved_from = moved_out_of;
         if let Some(existing) = self.calls.get(&queued.call) {
             let same_queue = existing.queue == q;
             if same_queue && existing.is_open() {
@@ -47,10 +52,12 @@ impl Engine {
                 // A late report from the queue the call just moved out of.
                 return;
             }
+            if !same_queue {
+                moved_from = Some(existing.queue);
+            }
             if existing.is_open() {
                 // It moved to another queue without our overflow completing: it is gone from
                 // this one.
-                moved_from = Some(existing.queue);
                 self.finalize(queued.call, CallOutcome::Overflowed, now);
             } else if same_queue || self.queues[q].policy.is_some() {
                 // Answered earlier and now queued again (transferred back by the agent): a new
@@ -164,6 +171,9 @@ impl Engine {
         let Some(q) = self.queue_ix.get(queue).copied() else {
             return;
         };
+        if self.moved_out.get(&id) == Some(&q) {
+            self.moved_out.remove(&id);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -247,6 +257,7 @@ impl Engine {
     }
 
     pub(super) fn on_call_ended(&mut self, now: Timestamp, id: CallId) {
+        self.moved_out.remove(&id);
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -521,8 +532,17 @@ impl Engine {
                     }
                     _ => None,
                 };
+                let moved_to_queue = matches!(
+                    &state.phase,
+                    Phase::Exiting { target: Target::Queue(next), .. }
+                        if *next != self.queues[state.queue].id
+                );
+                let from = state.queue;
                 match outcome {
                     CommandOutcome::Success => {
+                        if moved_to_queue {
+                            self.moved_out.insert(call, from);
+                        }
                         self.finalize(call, CallOutcome::Overflowed, now);
                         if let Some((mut explanation, queue, next)) = hand_over {
                             self.emit(

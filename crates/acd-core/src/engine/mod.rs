@@ -57,6 +57,9 @@ pub struct Engine {
     /// The transfer in flight per call, kept apart from call records so that even a call
     /// forgotten and seen again never gets a second transfer before the first one's result.
     in_flight: BTreeMap<CallId, CommandId>,
+    /// Calls the engine moved to another queue, with the queue they left, until that queue
+    /// reports them gone or they end: a late report from there is not a return.
+    moved_out: BTreeMap<CallId, usize>,
     next_command: u64,
     dirty_calls: BTreeSet<CallId>,
     dirty_agents: BTreeSet<usize>,
@@ -78,6 +81,7 @@ impl Engine {
             timers: BTreeSet::new(),
             pending: BTreeMap::new(),
             in_flight: BTreeMap::new(),
+            moved_out: BTreeMap::new(),
             next_command: 1,
             dirty_calls: BTreeSet::new(),
             dirty_agents: BTreeSet::new(),
