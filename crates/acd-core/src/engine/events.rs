@@ -44,6 +44,19 @@ impl Engine {
         let mut moved_from = moved_out_of;
         if let Some(existing) = self.calls.get(&queued.call) {
             let same_queue = existing.queue == q;
+            if let Phase::Answered { agent } = existing.phase {
+                let talking = self
+                    .agents
+                    .get(agent)
+                    .and_then(|a| a.on_call.as_ref())
+                    .is_some_and(|c| c.call == queued.call);
+                if same_queue && talking {
+                    if let Some(call) = self.calls.get_mut(&queued.call) {
+                        call.deferred_requeue = Some(queued);
+                    }
+                    return;
+                }
+            }
             if same_queue && existing.is_open() {
                 self.update_call(now, queued);
                 return;
@@ -177,6 +190,9 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if call.queue == q {
+            call.deferred_requeue = None;
+        }
         if call.queue != q {
             // The queue it moved out of confirms it left: from now on a report from there is a
             // real return, not a late one.
@@ -258,6 +274,9 @@ impl Engine {
 
     pub(super) fn on_call_ended(&mut self, now: Timestamp, id: CallId) {
         self.moved_out.remove(&id);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.deferred_requeue = None;
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -681,8 +700,16 @@ impl Engine {
         if wrap > 0 {
             agent.wrap_until = Some(now.plus(wrap));
         }
+        let requeued = self
+            .calls
+            .get_mut(&on_call.call)
+            .and_then(|c| c.deferred_requeue.take());
         self.end_agent_call_record(on_call.call, a);
         self.refresh_agent(a, now);
+        if let Some(queued) = requeued {
+            // The agent put the caller back into the queue: a new offer.
+            self.on_call_queued(now, queued);
+        }
     }
 
     /// Drops the record of an answered call held only for wrap-up.

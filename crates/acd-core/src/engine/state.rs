@@ -190,6 +190,10 @@ pub(crate) struct CallState {
     /// Since the link restarted, no queue has reported this call again (see
     /// `Event::LinkRestarted`): not routable until one does.
     pub unconfirmed: bool,
+    /// The queue reported this answered call queued again while its agent still talks to the
+    /// caller: either a report older than the answer (the queue then reports it gone) or the
+    /// agent transferring it back (the agent's call then ends). Decided by what comes first.
+    pub deferred_requeue: Option<crate::event::QueuedCall>,
     /// Why the previous attempt failed, for the next decision's explanation.
     pub last_failure: Option<String>,
     pub wait_key: Option<WaitKey>,
@@ -226,6 +230,7 @@ impl CallState {
             exit_retry_at: None,
             moved_from: None,
             unconfirmed: false,
+            deferred_requeue: None,
             last_failure: None,
             wait_key: None,
             timer: None,
