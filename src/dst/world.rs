@@ -52,6 +52,8 @@ pub struct World {
     traffic_end: Timestamp,
     hard_end: Timestamp,
     empty_since: Option<Timestamp>,
+    model_version: u64,
+    model_changed_at: Timestamp,
     recorder: PrometheusRecorder,
     seed: u64,
 }
@@ -123,6 +125,8 @@ impl World {
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
             empty_since: None,
+            model_version: 0,
+            model_changed_at: Timestamp::ZERO,
             recorder: PrometheusBuilder::new().build_recorder(),
             seed,
         })
@@ -168,7 +172,10 @@ impl World {
                 .min()
         });
         let end = (self.now < self.traffic_end).then_some(self.traffic_end);
-        let quiet = self.empty_since.map(|t| t.plus(QUIET_MS));
+        let quiet = self.empty_since.map(|t| {
+            t.plus(QUIET_MS)
+                .max(self.model_changed_at.plus(self.checker.bound_ms))
+        });
         [
             self.model.next_event_at(),
             self.pbx.as_ref().and_then(SimConnection::next_deadline),
@@ -184,9 +191,13 @@ impl World {
         .min()
     }
 
+    /// No call for a long while, nothing on the network, and the last change at IP Office
+    /// long enough ago for the engine to have heard of it.
     fn quiescent(&self) -> bool {
         self.empty_since
             .is_some_and(|t| self.now.since(t) >= QUIET_MS)
+            && self.net.next_arrival().is_none()
+            && self.now.since(self.model_changed_at) >= self.checker.bound_ms
     }
 
     fn step(&mut self, t: Timestamp) -> Result<(), Violation> {
@@ -234,6 +245,10 @@ impl World {
             self.after_engine(commands)?;
         }
         self.pump()?;
+        if self.model.version() != self.model_version {
+            self.model_version = self.model.version();
+            self.model_changed_at = t;
+        }
         let ready = self.routing.is_ready();
         self.checker
             .after_step(t, ready, self.routing.engine(), &self.model)?;
@@ -390,6 +405,16 @@ impl World {
                         .and_then(|c| c.translator().gcid_of(q.call))
                         .map(|g| format!(" gcid {}", hex::encode(g)))
                         .unwrap_or_default(),
+                    Event::CallAnswered { call, .. } => {
+                        let gcid = self
+                            .conn
+                            .as_ref()
+                            .and_then(|c| c.translator().gcid_of(*call));
+                        if let Some(g) = gcid {
+                            self.checker.answer_seen.insert(g.to_vec());
+                        }
+                        String::new()
+                    }
                     _ => String::new(),
                 };
                 self.trace
