@@ -25,6 +25,10 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(300);
 /// How long a call whose last agent leg ended may take to reappear elsewhere before it is
 /// reported ended.
 pub const END_GRACE: Duration = Duration::from_secs(2);
+/// The same, when the engine transferred the call to an agent shortly before: the new agent's
+/// user notify may trail the old leg's end by seconds (each subscription's notifies are paced
+/// by its own acks), and the call is on its way there, not gone.
+pub const TRANSFER_END_GRACE: Duration = Duration::from_secs(20);
 
 /// A command the session can send: on which subscription, with which payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,9 +103,27 @@ struct Legs {
     /// within [`END_GRACE`] (a RONA or agent transfer back to a queue shows up on the queue
     /// after the agent's leg is gone).
     ending: bool,
+    /// When the engine last sent a transfer of this call to an agent.
+    transfer_sent_at: Option<Timestamp>,
 }
 
 impl Legs {
+    /// How long this call may stay reported nowhere before it is taken as ended.
+    fn grace(&self) -> Duration {
+        if !self.ending {
+            return ORPHAN_GRACE;
+        }
+        let recent_transfer = self
+            .transfer_sent_at
+            .zip(self.orphaned_at)
+            .is_some_and(|(sent, gone)| gone.duration_since(sent) <= TRANSFER_END_GRACE);
+        if recent_transfer {
+            TRANSFER_END_GRACE
+        } else {
+            END_GRACE
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.queues.is_empty() && self.users.is_empty()
     }
@@ -359,10 +381,8 @@ impl Translator {
             .legs
             .iter()
             .filter(|(_, l)| {
-                l.orphaned_at.is_some_and(|t| {
-                    let grace = if l.ending { END_GRACE } else { ORPHAN_GRACE };
-                    now.duration_since(t) >= grace
-                })
+                l.orphaned_at
+                    .is_some_and(|t| now.duration_since(t) >= l.grace())
             })
             .map(|(c, _)| *c)
             .collect();
@@ -381,10 +401,7 @@ impl Translator {
     pub fn next_ending(&self) -> Option<Timestamp> {
         self.legs
             .values()
-            .filter_map(|l| {
-                let grace = if l.ending { END_GRACE } else { ORPHAN_GRACE };
-                l.orphaned_at.map(|t| t + grace)
-            })
+            .filter_map(|l| l.orphaned_at.map(|t| t + l.grace()))
             .min()
     }
 
@@ -528,6 +545,21 @@ impl Translator {
         if u.last.as_ref() != Some(&snapshot) {
             u.last = Some(snapshot.clone());
             events.push(Event::AgentChanged(snapshot));
+        }
+    }
+
+    /// A command went out: a transfer to an agent means the call is on its way to that agent's
+    /// appearance (see [`TRANSFER_END_GRACE`]).
+    pub fn command_sent(&mut self, command: &Command, now: Timestamp) {
+        if let CommandKind::Transfer {
+            call,
+            target: acd_core::Target::Agent(_),
+            ..
+        } = &command.kind
+        {
+            if let Some(legs) = self.legs.get_mut(call) {
+                legs.transfer_sent_at = Some(now);
+            }
         }
     }
 

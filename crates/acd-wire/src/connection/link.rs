@@ -153,6 +153,7 @@ impl Link {
                     }));
             }
             Ok(Translated::Send(wire)) => {
+                t.command_sent(&cmd, now);
                 let requestid = self.request(Pending::Command { id: cmd.id, kind }, now);
                 debug!(
                     command = kind,
