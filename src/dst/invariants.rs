@@ -140,7 +140,13 @@ impl Checker {
                     }
                 }
                 DecisionAction::Rona { agent } => {
-                    let Some(gcid) = translator.gcid_of(d.call) else {
+                    // Moving a call on after a ring timeout is fine; making the agent
+                    // not-ready is a penalty, and needs the call to have rung there.
+                    let penalised = matches!(
+                        engine.agent_availability(agent, model.now()),
+                        Some(AgentAvailability::NotReady)
+                    );
+                    let Some(gcid) = translator.gcid_of(d.call).filter(|_| penalised) else {
                         continue;
                     };
                     if !self.rang.contains(&(gcid.to_vec(), agent.0.clone())) {

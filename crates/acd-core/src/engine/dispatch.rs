@@ -413,6 +413,7 @@ impl Engine {
                 cmd,
                 at: now,
             };
+            call.ring_seen = false;
             call.last_failure = None;
         }
         self.index_call(id);

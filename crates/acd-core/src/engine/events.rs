@@ -211,7 +211,17 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_call_ringing(&mut self, _now: Timestamp, _id: CallId, _agent: &AgentId) {
+    pub(super) fn on_call_ringing(&mut self, _now: Timestamp, id: CallId, agent: &AgentId) {
+        let a = self.agent_ix.get(agent).copied();
+        if let Some(call) = self.calls.get_mut(&id) {
+            let offered_to = match call.phase {
+                Phase::Offered { agent, .. } | Phase::Ringing { agent, .. } => Some(agent),
+                _ => None,
+            };
+            if offered_to.is_some() && offered_to == a {
+                call.ring_seen = true;
+            }
+        }
         // Informational: the agent's phone state arrives with AgentChanged, and RONA runs
         // from our transfer. A call ringing someone other than the agent we offered it to
         // (forwarding, native distribution) keeps our agent reserved until that agent's ring
@@ -630,6 +640,20 @@ impl Engine {
                 }
                 self.schedule_call(call, now);
                 self.rona_if_unreachable(now, agent);
+            }
+            CommandOutcome::Failed(REQUEST_TIMEOUT) if state.in_queue && !state.ring_seen => {
+                // No answer from IP Office, but the notifies show nothing happened: the queue
+                // still reports the call and the agent's phone never rang with it. Routable
+                // again at once, and the agent is not to blame.
+                state.phase = Phase::Waiting;
+                state.last_failure = Some(format!(
+                    "no answer from IP Office to the transfer to {}, and the call is still queued",
+                    self.agents[agent].id
+                ));
+                self.release_agent(agent, call, now);
+                self.index_call(call);
+                self.dirty_calls.insert(call);
+                self.schedule_call(call, now);
             }
             CommandOutcome::Failed(REQUEST_TIMEOUT) => {
                 // No answer from IP Office: the transfer may well have happened. Offering the

@@ -194,6 +194,9 @@ pub(crate) struct CallState {
     /// caller: either a report older than the answer (the queue then reports it gone) or the
     /// agent transferring it back (the agent's call then ends). Decided by what comes first.
     pub deferred_requeue: Option<crate::event::QueuedCall>,
+    /// IP Office reported the call ringing at the agent it was offered to (a ring-no-answer
+    /// penalises the agent only then).
+    pub ring_seen: bool,
     /// Why the previous attempt failed, for the next decision's explanation.
     pub last_failure: Option<String>,
     pub wait_key: Option<WaitKey>,
@@ -231,6 +234,7 @@ impl CallState {
             moved_from: None,
             unconfirmed: false,
             deferred_requeue: None,
+            ring_seen: false,
             last_failure: None,
             wait_key: None,
             timer: None,

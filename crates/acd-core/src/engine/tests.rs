@@ -730,6 +730,10 @@ fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
         call: CallId(1),
         queue: Q.into(),
     });
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
     sim.send(agent_event("2001", true, PhoneState::Ringing));
     let out = sim.wait(15_000);
     let t = transfers(&out);
@@ -1140,7 +1144,11 @@ fn a_transfer_without_answer_from_ip_office_is_not_duplicated() {
     sim.idle("2002");
     let out = sim.call(1).clone();
     let (cmd, ..) = transfers(&out)[0].clone();
-    // 5001: the outcome is unknown, the transfer may have happened.
+    // The queue stopped reporting the call, then 5001: the transfer may well have happened.
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
     let out = sim
         .send(Event::CommandResult {
             id: cmd,
@@ -1221,11 +1229,8 @@ fn after_a_link_restart_a_call_is_held_until_reported_and_a_lost_transfer_blames
     sim.idle("2001");
     let out = sim.call(1).clone();
     let id = transfers(&out)[0].0;
-    // The connection died with the transfer: the wire layer reports 5001 (outcome unknown).
-    sim.send(Event::CommandResult {
-        id,
-        outcome: CommandOutcome::Failed(5001),
-    });
+    // IP Office accepted the transfer, then the link died before any notify showed it.
+    sim.ok(id);
     let out = sim.send(Event::LinkRestarted).clone();
     assert!(out.commands.is_empty());
     // The agents' first snapshots come first: nothing is offered for a call not yet reported.
@@ -1240,4 +1245,32 @@ fn after_a_link_restart_a_call_is_held_until_reported_and_a_lost_transfer_blames
         AgentAvailability::NotReady,
         "no penalty for a call that never rang"
     );
+}
+
+/// A transfer with no answer from IP Office (5001) while the notifies show nothing happened
+/// (the queue still reports the call, no phone rang) makes the call routable again at once, and
+/// a ring-no-answer never penalises an agent whose phone IP Office never showed ringing (dst:
+/// the stranded-call case (b), seed 837).
+#[test]
+fn an_unanswered_transfer_that_left_no_trace_is_retried_and_blames_nobody() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    sim.idle("2002");
+    let out = sim.call(1).clone();
+    let (cmd, ..) = transfers(&out)[0].clone();
+    let out = sim
+        .send(Event::CommandResult {
+            id: cmd,
+            outcome: CommandOutcome::Failed(5001),
+        })
+        .clone();
+    assert!(offered_agent(&out).is_some(), "{out:?}");
+    assert_ne!(sim.availability("2001"), AgentAvailability::NotReady);
+    // This time IP Office accepts but never shows the phone ringing: RONA moves the call on
+    // without making the agent not-ready.
+    let (cmd, ..) = transfers(&out)[0].clone();
+    let agent = offered_agent(&out).unwrap_or_default();
+    sim.ok(cmd);
+    sim.wait(30_000);
+    assert_ne!(sim.availability(&agent), AgentAvailability::NotReady);
 }

@@ -398,7 +398,10 @@ impl Engine {
             .policy
             .as_ref()
             .map_or(self.config.default_rona, |p| p.rona);
-        if rona.not_ready_ms > 0 {
+        // Only an agent IP Office showed ringing let the call ring out; a transfer that never
+        // reached the phone is not the agent's fault.
+        let rang = call.ring_seen;
+        if rona.not_ready_ms > 0 && rang {
             self.agents[agent].not_ready_until = Some(now.plus(rona.not_ready_ms));
         }
         self.release_agent(agent, id, now);
