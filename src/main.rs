@@ -128,6 +128,10 @@ enum Command {
         /// Worker threads (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// File of seeds known to fail (`SEED INVARIANT` per line): they are reported but do
+        /// not fail the run unless they fail differently.
+        #[arg(long, value_name = "FILE")]
+        known_failures: Option<PathBuf>,
     },
     /// Test the connection to IP Office: connect, authenticate, subscribe to Lines, report.
     CheckConnection {
@@ -402,8 +406,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
             check_determinism,
             jobs,
+            known_failures,
         } => {
             let (start, seeds) = seed.map_or((start, seeds), |s| (s, 1));
+            let known = match known_failures {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    acd::dst::cli::KnownFailures::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => acd::dst::cli::KnownFailures::default(),
+            };
             let options = acd::dst::cli::DstOptions {
                 start,
                 seeds,
@@ -411,6 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 check_determinism,
                 jobs: jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                known,
             };
             let summary = acd::dst::cli::run_cli(&options)?;
             Ok(if summary.failed.is_empty() {

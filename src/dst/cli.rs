@@ -16,6 +16,39 @@ pub struct DstOptions {
     pub check_determinism: bool,
     /// Worker threads (seeds are independent).
     pub jobs: usize,
+    /// Seeds known to fail, with the invariant they fail (see [`KnownFailures`]).
+    pub known: KnownFailures,
+}
+
+/// Seeds that fail today for a reason already tracked, each with the invariant it breaks: a
+/// listed seed failing that invariant is reported as known and does not fail the run; a listed
+/// seed that passes is reported so the list only shrinks; any other failure fails the run.
+#[derive(Debug, Clone, Default)]
+pub struct KnownFailures {
+    pub seeds: std::collections::BTreeMap<u64, String>,
+}
+
+impl KnownFailures {
+    /// Lines `SEED INVARIANT`, `#` starts a comment.
+    pub fn parse(text: &str) -> Result<KnownFailures, String> {
+        let mut seeds = std::collections::BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(seed), Some(invariant), None) = (words.next(), words.next(), words.next())
+            else {
+                return Err(format!("line {}: expected `SEED INVARIANT`", n + 1));
+            };
+            let seed = seed
+                .parse::<u64>()
+                .map_err(|e| format!("line {}: seed {seed:?}: {e}", n + 1))?;
+            seeds.insert(seed, invariant.to_string());
+        }
+        Ok(KnownFailures { seeds })
+    }
 }
 
 /// What a run found.
@@ -23,6 +56,10 @@ pub struct DstOptions {
 pub struct DstSummary {
     pub seeds: u64,
     pub failed: Vec<u64>,
+    /// Listed in the known failures and failing as listed.
+    pub known: Vec<u64>,
+    /// Listed in the known failures but passing now.
+    pub fixed: Vec<u64>,
     pub steps: u64,
     pub frames: u64,
     pub virtual_ms: u64,
@@ -82,6 +119,23 @@ pub fn run_cli(opts: &DstOptions) -> Result<DstSummary, SetupError> {
         if opts.trace {
             let _ = writeln!(out, "seed {}: {} — trace {}", r.seed, r.plan, r.trace_hash);
         }
+        let listed = opts.known.seeds.get(&r.seed);
+        match (&r.outcome, listed) {
+            (Err(v), Some(invariant)) if v.invariant == invariant && !nondeterministic => {
+                summary.known.push(r.seed);
+                let _ = writeln!(out, "known failure, seed {}: {v}", r.seed);
+                continue;
+            }
+            (Ok(()), Some(_)) if !nondeterministic => {
+                summary.fixed.push(r.seed);
+                let _ = writeln!(
+                    out,
+                    "seed {} passes now: remove it from the known failures",
+                    r.seed
+                );
+            }
+            _ => {}
+        }
         if r.outcome.is_err() || nondeterministic {
             summary.failed.push(r.seed);
             let _ = writeln!(out, "\nFAILED seed {}", r.seed);
@@ -117,11 +171,12 @@ pub fn run_cli(opts: &DstOptions) -> Result<DstSummary, SetupError> {
     let per_s = |n: u64| n as f64 / summary.wall_s.max(1e-9);
     let _ = writeln!(
         out,
-        "dst: {} seeds from {}, {} failed; {} steps, {} frames, {:.1} virtual hours in {:.1} s \
+        "dst: {} seeds from {}, {} failed, {} known failures; {} steps, {} frames, {:.1} virtual hours in {:.1} s \
          ({:.0} steps/s, {:.0} seeds/min)",
         summary.seeds,
         opts.start,
         summary.failed.len(),
+        summary.known.len(),
         summary.steps,
         summary.frames,
         summary.virtual_ms as f64 / 3_600_000.0,
