@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use acd::sim::driver::{run_virtual, DriverOptions};
+use acd::sim::driver::DriverOptions;
 use acd::sim::erlang;
-use acd::study::run::engine_scenario;
-use acd::study::{EngineRouter, Study};
+use acd::study::run::{engine_scenario, run_engine_arm};
+use acd::study::Study;
 
 // Two agents at 40 % occupancy: short busy periods keep the seed-to-seed spread of ASA (the
 // noisiest figure) under 2 % at 300,000 calls (measured over 8 seeds with the native arm,
@@ -88,8 +88,7 @@ fn engine_routed_mm_c_queue_matches_erlang_c_within_two_percent() {
         .members
         .iter()
         .all(|m| scenario.queues[0].disabled_members.contains(m)));
-    let router = EngineRouter::new(study.rules.clone());
-    let summary = run_virtual(&scenario, router, options()).unwrap();
+    let (summary, ..) = run_engine_arm(&scenario, study.rules.clone(), options()).unwrap();
     let t = &summary.totals;
 
     let pw = erlang::probability_wait(AGENTS, OFFERED_ERLANGS);

@@ -40,6 +40,8 @@ pub struct RunReport {
     pub commands_sent: BTreeMap<String, u64>,
     pub commands_failed: u64,
     pub decisions: u64,
+    /// Events handed to the engine (ticks included).
+    pub events: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,6 +64,7 @@ pub struct RoutingLoop {
     commands_sent: BTreeMap<String, u64>,
     commands_failed: u64,
     decisions: u64,
+    events: u64,
     /// The decisions of the last event handled (for checks from outside, and tests).
     last_decisions: Vec<Decision>,
 }
@@ -78,6 +81,7 @@ impl RoutingLoop {
             commands_sent: BTreeMap::new(),
             commands_failed: 0,
             decisions: 0,
+            events: 0,
             last_decisions: Vec::new(),
         }
     }
@@ -110,6 +114,7 @@ impl RoutingLoop {
         if let Event::CommandResult { id, outcome } = &event {
             self.command_done(*id, *outcome);
         }
+        self.events += 1;
         let output = self.engine.handle(now, event);
         self.account(output)
     }
@@ -234,6 +239,7 @@ impl RoutingLoop {
             commands_sent: self.commands_sent.clone(),
             commands_failed: self.commands_failed,
             decisions: self.decisions,
+            events: self.events,
         }
     }
 }

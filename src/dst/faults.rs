@@ -109,6 +109,26 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// No fault at all: the engine starts with the simulator, every frame arrives within
+    /// `latency_ms`, queues report ephemerally. The routing study's engine arm.
+    pub fn calm(latency_ms: u64) -> Plan {
+        Plan {
+            delays: Delays {
+                user_notify_ms: 0,
+                queue_notify_ms: 0,
+                response_ms: latency_ms,
+                engine_ms: latency_ms,
+            },
+            engine_start_ms: 0,
+            ephemeral: true,
+            no_answer_probability: 0.0,
+            load: 1.0,
+            faults: Vec::new(),
+        }
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.delays;

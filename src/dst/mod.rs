@@ -17,12 +17,12 @@ mod world;
 
 pub use faults::{Fault, Plan};
 pub use invariants::Violation;
+pub use world::World;
 
 use crate::sim::Scenario;
 use acd_core::RoutingConfig;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use world::World;
 
 /// How long callers keep arriving in each simulated world (then it winds down to quiescence).
 pub const DEFAULT_TRAFFIC_MS: u64 = 15 * 60 * 1000;

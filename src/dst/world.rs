@@ -56,9 +56,13 @@ pub struct World {
     model_changed_at: Timestamp,
     recorder: PrometheusRecorder,
     seed: u64,
+    /// Judge the invariants (the simulation) or only run (the study).
+    check: bool,
 }
 
 impl World {
+    /// A world for the simulation: the scenario set up as the README tells operators, with
+    /// the seed's plan of delays, load and faults.
     pub fn new(
         seed: u64,
         plan: &Plan,
@@ -67,24 +71,22 @@ impl World {
         traffic_ms: u64,
         keep_lines: usize,
     ) -> Result<World, crate::sim::SimError> {
-        let mut scenario = scenario.clone();
-        scenario.sim.seed = seed;
-        scenario.sim.no_answer_probability = plan.no_answer_probability;
-        for q in &mut scenario.queues {
-            if let Some(t) = q.traffic.as_mut() {
-                t.calls_per_hour *= plan.load;
-            }
-            // The engine distributes the routed queues: as the README tells operators, their
-            // members are disabled in IP Office and their overflow and voicemail timers off
-            // (the rules' steps do that work).
-            if rules.queues.keys().any(|r| r.0 == q.name) {
-                q.disabled_members = q.members.clone();
-                q.overflow_after_s = None;
-                q.overflow_to = None;
-                q.voicemail_after_s = None;
-            }
-        }
-        let model = Model::new(&scenario)?;
+        let scenario = simulation_scenario(seed, plan, scenario, &rules);
+        World::build(seed, plan, &scenario, rules, traffic_ms, keep_lines, true)
+    }
+
+    /// A world on `scenario` exactly as given (the routing study configures its own arms).
+    /// With `check` false no invariant is judged: the study measures, it does not test.
+    pub fn build(
+        seed: u64,
+        plan: &Plan,
+        scenario: &Scenario,
+        rules: Arc<RoutingConfig>,
+        traffic_ms: u64,
+        keep_lines: usize,
+        check: bool,
+    ) -> Result<World, crate::sim::SimError> {
+        let model = Model::new(scenario)?;
         let mut protocol = ConnectionConfig {
             routed_queues: rules
                 .queues
@@ -129,7 +131,27 @@ impl World {
             model_changed_at: Timestamp::ZERO,
             recorder: PrometheusBuilder::new().build_recorder(),
             seed,
+            check,
         })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn routing(&self) -> &RoutingLoop {
+        &self.routing
+    }
+
+    /// Steps every event due up to `end`, then sets the model's clock to `end`.
+    pub fn run_until(&mut self, end: Timestamp) -> Result<(), Violation> {
+        while let Some(t) = self.next_time().filter(|t| *t <= end) {
+            let t = t.max(self.now);
+            self.step(t)?;
+        }
+        self.now = self.now.max(end);
+        self.model.advance_to(end);
+        Ok(())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -250,8 +272,10 @@ impl World {
             self.model_changed_at = t;
         }
         let ready = self.routing.is_ready();
-        self.checker
-            .after_step(t, ready, self.routing.engine(), &self.model)?;
+        if self.check {
+            self.checker
+                .after_step(t, ready, self.routing.engine(), &self.model)?;
+        }
         if self.model.calls().next().is_none() && t >= self.traffic_end {
             self.empty_since.get_or_insert(t);
         } else {
@@ -443,7 +467,7 @@ impl World {
 
     fn after_engine(&mut self, commands: Vec<Command>) -> Result<(), Violation> {
         let t = self.now;
-        if let Some(conn) = self.conn.as_ref() {
+        if let Some(conn) = self.conn.as_ref().filter(|_| self.check) {
             self.checker.on_decisions(
                 self.routing.last_decisions(),
                 self.routing.engine(),
@@ -454,7 +478,9 @@ impl World {
         for d in self.routing.last_decisions() {
             self.trace.line(t.0, format!("decision {d}"));
         }
-        self.checker.on_commands(&commands)?;
+        if self.check {
+            self.checker.on_commands(&commands)?;
+        }
         for c in commands {
             self.trace
                 .line(t.0, format!("command {} {:?}", c.id.0, c.kind));
@@ -472,7 +498,7 @@ impl World {
             routing.publish(now);
         });
         let exported = parse_exposition(&self.recorder.handle().render());
-        let Some(conn) = self.conn.as_ref() else {
+        let Some(conn) = self.conn.as_ref().filter(|_| self.check) else {
             return Ok(());
         };
         self.checker.at_quiescence(
@@ -506,4 +532,30 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             Some((series.to_string(), value.parse().ok()?))
         })
         .collect()
+}
+
+/// The scenario of one simulated world: the seed's callers, agents that let calls ring out as
+/// the plan says, its load, and the routed queues set up as the README tells operators (members
+/// disabled in IP Office, its overflow and voicemail timers off: the rules' steps do that work).
+fn simulation_scenario(
+    seed: u64,
+    plan: &Plan,
+    scenario: &Scenario,
+    rules: &RoutingConfig,
+) -> Scenario {
+    let mut scenario = scenario.clone();
+    scenario.sim.seed = seed;
+    scenario.sim.no_answer_probability = plan.no_answer_probability;
+    for q in &mut scenario.queues {
+        if let Some(t) = q.traffic.as_mut() {
+            t.calls_per_hour *= plan.load;
+        }
+        if rules.queues.keys().any(|r| r.0 == q.name) {
+            q.disabled_members = q.members.clone();
+            q.overflow_after_s = None;
+            q.overflow_to = None;
+            q.voicemail_after_s = None;
+        }
+    }
+    scenario
 }

@@ -28,6 +28,9 @@ pub enum SimError {
     },
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The engine's path stopped making progress in virtual time (a loop at one instant).
+    #[error("the engine's path stopped in virtual time: {0}")]
+    Stalled(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,

@@ -2,9 +2,9 @@
 //! groups, with the same agents and the same callers?
 //!
 //! The simulator's traffic model runs in virtual time (an hour of traffic in well under a
-//! second) once per native ring mode and once with the real [`acd_core::Engine`] distributing
-//! through [`router::EngineRouter`], which speaks to the model exactly as the wire layer's
-//! translator would. A study file ([`file`]) holds the scenario, the engine's rules and the
+//! second) once per native ring mode and once with the engine distributing on the production
+//! path: the simulator's frames through the engine's own `acd_wire::Connection` and the
+//! daemon's routing loop, in virtual time ([`run::run_engine_arm`]). A study file ([`file`]) holds the scenario, the engine's rules and the
 //! modes to compare; [`report`] prints the table `BENCHMARKS.md` quotes.
 
 pub mod cli;
@@ -12,11 +12,9 @@ pub mod error;
 pub mod file;
 pub mod load;
 pub mod report;
-pub mod router;
 pub mod run;
 
 pub use cli::{run_cli, StudyCliOptions};
 pub use error::StudyError;
 pub use file::Study;
-pub use router::EngineRouter;
 pub use run::{run_study, RunOptions, StudyReport};

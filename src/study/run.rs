@@ -14,11 +14,13 @@ use acd_core::{Millis, Timestamp};
 use serde::Serialize;
 
 use super::file::Study;
-use super::router::{EngineRouter, RouterCounters};
+use crate::dst::{Plan, World};
 use crate::sim::driver::{DriverOptions, NativeRouter, Router, VirtualDriver};
 use crate::sim::model::Activity;
 use crate::sim::scenario::RingMode;
 use crate::sim::{Scenario, SimError, SimSummary};
+use acd_core::RoutingConfig;
+use std::sync::Arc;
 
 /// How often the model is sampled for agent occupancy (virtual time).
 pub const OCCUPANCY_SAMPLE_MS: Millis = 1_000;
@@ -74,25 +76,14 @@ pub struct ArmResult {
     pub summary: SimSummary,
 }
 
+/// What went through the engine's path in the engine arm (from the daemon's routing loop).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EngineCounters {
     pub events: u64,
     pub commands: u64,
+    /// Commands that failed: refused by IP Office, or refused by the wire layer (a call it
+    /// no longer knows).
     pub commands_failed: u64,
-    pub commands_for_gone_calls: u64,
-    pub commands_refused: u64,
-}
-
-impl From<RouterCounters> for EngineCounters {
-    fn from(c: RouterCounters) -> Self {
-        EngineCounters {
-            events: c.events,
-            commands: c.commands,
-            commands_failed: c.commands_failed,
-            commands_for_gone_calls: c.commands_for_gone_calls,
-            commands_refused: c.commands_refused,
-        }
-    }
 }
 
 /// All arms of one study.
@@ -162,14 +153,13 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         ));
     }
     let scenario = engine_scenario(&base, routed);
-    let router = EngineRouter::new(study.rules.clone());
     let (summary, occupancy, counters, wall_ms) =
-        run_arm(&scenario, router, driver_options, |r| r.counters())?;
+        run_engine_arm(&scenario, study.rules.clone(), driver_options)?;
     arms.push(arm(
         Distributor::Engine,
         summary,
         occupancy,
-        Some(counters.into()),
+        Some(counters),
         wall_ms,
     ));
     Ok(StudyReport {
@@ -210,15 +200,9 @@ pub fn run_arm<R: Router, T>(
     while t < end {
         t = (t + OCCUPANCY_SAMPLE_MS).min(end);
         driver.run_until(Timestamp(t));
-        for u in driver.model().users() {
-            if u.deleted || !u.logged_in || u.dnd {
-                continue;
-            }
-            staffed += 1;
-            if matches!(u.activity, Activity::OnCall(_) | Activity::WrapUp(_)) {
-                busy += 1;
-            }
-        }
+        let (b, s) = occupancy_sample(driver.model());
+        busy += b;
+        staffed += s;
     }
     let occupancy = if staffed == 0 {
         0.0
@@ -233,6 +217,72 @@ pub fn run_arm<R: Router, T>(
         out,
         started.elapsed().as_secs_f64() * 1000.0,
     ))
+}
+
+/// Runs the engine arm on the production path, in virtual time: the simulator renders real
+/// MT-CTI3 frames, the engine's own connection decodes and translates them, the daemon's
+/// routing loop decides, and commands go back through the same translator to the simulator's
+/// command parser (the deterministic simulation's world, without faults).
+pub fn run_engine_arm(
+    scenario: &Scenario,
+    rules: Arc<RoutingConfig>,
+    options: DriverOptions,
+) -> Result<(SimSummary, f64, EngineCounters, f64), SimError> {
+    let started = Instant::now();
+    let plan = Plan::calm(options.command_latency_ms);
+    let mut world = World::build(
+        scenario.sim.seed,
+        &plan,
+        scenario,
+        rules,
+        options.duration_ms,
+        0,
+        false,
+    )?;
+    let end = options.duration_ms;
+    let (mut busy, mut staffed) = (0u64, 0u64);
+    let mut t = 0;
+    while t < end {
+        t = (t + OCCUPANCY_SAMPLE_MS).min(end);
+        world
+            .run_until(Timestamp(t))
+            .map_err(|v| SimError::Stalled(v.to_string()))?;
+        let (b, s) = occupancy_sample(world.model());
+        busy += b;
+        staffed += s;
+    }
+    let occupancy = if staffed == 0 {
+        0.0
+    } else {
+        busy as f64 / staffed as f64
+    };
+    let report = world.routing().report();
+    let counters = EngineCounters {
+        events: report.events,
+        commands: report.commands_sent.values().sum(),
+        commands_failed: report.commands_failed,
+    };
+    Ok((
+        world.model().summary(),
+        occupancy,
+        counters,
+        started.elapsed().as_secs_f64() * 1000.0,
+    ))
+}
+
+/// (busy, staffed) agents at this instant: occupancy counts talk and wrap-up over staffed time.
+fn occupancy_sample(model: &crate::sim::model::Model) -> (u64, u64) {
+    let (mut busy, mut staffed) = (0, 0);
+    for u in model.users() {
+        if u.deleted || !u.logged_in || u.dnd {
+            continue;
+        }
+        staffed += 1;
+        if matches!(u.activity, Activity::OnCall(_) | Activity::WrapUp(_)) {
+            busy += 1;
+        }
+    }
+    (busy, staffed)
 }
 
 fn arm(
