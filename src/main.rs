@@ -48,6 +48,10 @@ enum Command {
         data_dir: Option<PathBuf>,
     },
     /// Run the IP Office simulator: an MT-CTI3 peer with simulated traffic and agents.
+    ///
+    /// The built-in scenario accepts the service user `acd` with password `acd-secret`, and its
+    /// hunt groups are set up for the engine (members disabled, IP Office's overflow and
+    /// voicemail timers off), so `acd run` can be pointed at it as at a real IP Office.
     Sim {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
@@ -55,6 +59,10 @@ enum Command {
         /// Scenario file (TOML); the built-in default scenario when left out.
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// Let the built-in scenario's hunt groups distribute calls themselves (members
+        /// enabled), as IP Office does without an engine.
+        #[arg(long)]
+        native: bool,
         /// How long to run (real time).
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         duration: std::time::Duration,
@@ -339,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim {
             listen,
             scenario,
+            native,
             duration,
             speed,
             plain,
@@ -360,6 +369,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 duration,
                 speed,
                 tls,
+                native,
                 ..acd::sim::cli::SimCliOptions::default()
             };
             runtime()?.block_on(acd::sim::cli::run_cli(options))?;

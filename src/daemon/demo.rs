@@ -88,13 +88,14 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
     // As an operator would configure IP Office for engine-routed hunt groups: members stay in
     // the group (for reporting) but are disabled, so IP Office queues the calls and the engine
     // does the ringing.
-    let mut routed = Vec::new();
-    for q in &mut scenario.queues {
-        if routing.queues.keys().any(|id| id.0 == q.name) {
-            q.disabled_members = q.members.clone();
-            routed.push(q.name.clone());
-        }
-    }
+    let is_routed = |name: &str| routing.queues.keys().any(|id| id.0 == name);
+    let routed: Vec<String> = scenario
+        .queues
+        .iter()
+        .filter(|q| is_routed(&q.name))
+        .map(|q| q.name.clone())
+        .collect();
+    scenario.set_up_for_engine(is_routed);
     let credentials = scenario.service_users.first().cloned().ok_or_else(|| {
         DemoError::Rules("the scenario has no [[service_user]] to log in with".into())
     })?;

@@ -546,16 +546,13 @@ fn simulation_scenario(
     let mut scenario = scenario.clone();
     scenario.sim.seed = seed;
     scenario.sim.no_answer_probability = plan.no_answer_probability;
-    for q in &mut scenario.queues {
-        if let Some(t) = q.traffic.as_mut() {
-            t.calls_per_hour *= plan.load;
-        }
-        if rules.queues.keys().any(|r| r.0 == q.name) {
-            q.disabled_members = q.members.clone();
-            q.overflow_after_s = None;
-            q.overflow_to = None;
-            q.voicemail_after_s = None;
-        }
+    for t in scenario
+        .queues
+        .iter_mut()
+        .filter_map(|q| q.traffic.as_mut())
+    {
+        t.calls_per_hour *= plan.load;
     }
+    scenario.set_up_for_engine(|name| rules.queues.keys().any(|r| r.0 == name));
     scenario
 }

@@ -25,6 +25,8 @@ pub struct SimCliOptions {
     pub tls: TlsMode,
     /// How often the status line is refreshed (zero: no status line).
     pub status_every: Duration,
+    /// Keep the built-in scenario's hunt groups distributing natively (members enabled).
+    pub native: bool,
 }
 
 impl Default for SimCliOptions {
@@ -36,6 +38,7 @@ impl Default for SimCliOptions {
             speed: 1.0,
             tls: TlsMode::SelfSigned,
             status_every: Duration::from_secs(1),
+            native: false,
         }
     }
 }
@@ -45,8 +48,36 @@ impl Default for SimCliOptions {
 pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
     let scenario = match &options.scenario {
         Some(path) => Scenario::load(path)?,
-        None => Scenario::default_scenario()?,
+        None => {
+            let mut scenario = Scenario::default_scenario()?;
+            if !options.native {
+                // Ready for `acd run` as the README sets it up: the engine distributes.
+                scenario.set_up_for_engine(|_| true);
+            }
+            scenario
+        }
     };
+    for q in &scenario.queues {
+        let enabled = q
+            .members
+            .iter()
+            .filter(|m| !q.disabled_members.contains(m))
+            .count();
+        if enabled > 0 {
+            eprintln!(
+                "acd sim: hunt group {} rings {enabled} enabled member(s) itself; an engine \
+                 routing it will compete with it (disable its members, or run the built-in \
+                 scenario without --native)",
+                q.name
+            );
+        }
+    }
+    for user in &scenario.service_users {
+        eprintln!(
+            "acd sim: service user {:?} (password as in the scenario file)",
+            user.name
+        );
+    }
     let config = SimServerConfig {
         listen: options.listen,
         tls: options.tls.clone(),

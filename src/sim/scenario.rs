@@ -259,6 +259,19 @@ pub fn parse_trunk(name: &str) -> Option<acd_core::TrunkKind> {
 
 impl Scenario {
     /// The scenario shipped in `scenarios/default.toml`.
+    /// IP Office set up for the engine as the README tells operators: in every queue `routed`
+    /// names, the members stay but are disabled (IP Office queues and announces, the engine
+    /// rings), and IP Office's own overflow and voicemail timers are off (the rules' steps do
+    /// that work).
+    pub fn set_up_for_engine(&mut self, routed: impl Fn(&str) -> bool) {
+        for q in self.queues.iter_mut().filter(|q| routed(&q.name)) {
+            q.disabled_members = q.members.clone();
+            q.overflow_after_s = None;
+            q.overflow_to = None;
+            q.voicemail_after_s = None;
+        }
+    }
+
     pub fn default_scenario() -> Result<Scenario, SimError> {
         Scenario::from_toml_str(DEFAULT_SCENARIO, Path::new("scenarios"))
     }

@@ -101,13 +101,37 @@ pub fn decode_to_json(bytes: &[u8]) -> Result<String, DecodeError> {
             .serialize_with_options(&mut ser, &options)
             .map_err(|e| DecodeError::Schema(e.to_string()))?;
     }
-    let message: serde_json::Value =
+    let mut message: serde_json::Value =
         serde_json::from_slice(&json).map_err(|e| DecodeError::Schema(e.to_string()))?;
+    ids_in_hex(&mut message);
     let out = serde_json::json!({
         "framing": match framing { Framing::Framed => "framed", Framing::Unframed => "unframed" },
         "message": message,
     });
     serde_json::to_string_pretty(&out).map_err(|e| DecodeError::Schema(e.to_string()))
+}
+
+/// Call and object identifiers (`gcid`, `guid`) as upper-case hex, the way SysMonitor and
+/// IP Office's own traces show them (protobuf JSON would give Base64).
+fn ids_in_hex(value: &mut serde_json::Value) {
+    use base64::Engine as _;
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if let (true, serde_json::Value::String(text)) =
+                    (matches!(key.as_str(), "gcid" | "guid"), &*v)
+                {
+                    if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+                        *v = serde_json::Value::String(hex::encode_upper(bytes));
+                    }
+                } else {
+                    ids_in_hex(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(ids_in_hex),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +160,7 @@ mod tests {
                     crate::pb::NotifyCallControl {
                         callinfo: vec![crate::pb::CallInfo {
                             callid: 1,
+                            gcid: vec![0x01, 0xc0, 0xa8, 0x2a],
                             state: 22,
                             ..Default::default()
                         }],
@@ -155,16 +180,22 @@ mod tests {
         assert!(json.contains("\"framed\""), "{json}");
         assert!(json.contains("QUEUEING"), "{json}");
         assert!(json.contains("\"notify_id\": 9"), "{json}");
+        assert!(
+            json.contains("\"gcid\": \"01C0A82A\""),
+            "gcid in hex: {json}"
+        );
     }
 
     #[test]
     fn bad_input_is_an_error() {
         assert!(matches!(parse_hex("zz"), Err(DecodeError::NotHex(_))));
         assert_eq!(parse_hex("  "), Err(DecodeError::Empty));
-        assert!(matches!(
+        assert_eq!(
             decode_to_json(&[0, 0, 0, 2, 1]),
-            Err(DecodeError::Frame(FrameError::Undecodable { .. }))
-        ));
+            Err(DecodeError::Frame(FrameError::WrongHeader {
+                found: [0, 0, 0, 2]
+            }))
+        );
         assert!(matches!(
             decode_to_json(&[0x1a, 0x0c, 0x08]),
             Err(DecodeError::Frame(FrameError::Undecodable { .. }))

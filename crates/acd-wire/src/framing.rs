@@ -94,10 +94,11 @@ pub fn decode(bytes: &[u8], framing: Framing, max_bytes: usize) -> Result<pb::Me
     decode_body(body)
 }
 
-/// Parses either variant: a leading `00 00 00 01` can never start a valid `Message` (field
-/// number 0 does not exist), so its presence tells the variant apart unambiguously.
+/// Parses either variant: a zero first byte can never start a valid `Message` (field number 0
+/// does not exist), so it marks a framed message — and one whose header is not exactly
+/// `00 00 00 01` is reported as a wrong header, not as undecodable protobuf.
 pub fn decode_any(bytes: &[u8], max_bytes: usize) -> Result<(Framing, pb::Message), FrameError> {
-    let framing = if bytes.starts_with(&FRAME_HEADER) {
+    let framing = if bytes.first() == Some(&0) {
         Framing::Framed
     } else {
         Framing::Unframed

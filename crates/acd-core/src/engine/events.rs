@@ -567,6 +567,15 @@ impl Engine {
                         if *next != self.queues[state.queue].id
                 );
                 let from = state.queue;
+                // No answer from IP Office (5001) is not a failure when the queue already
+                // reported the call gone: the transfer out happened. (Still reported queued, it
+                // did not, and the exit is retried later.)
+                let outcome = match outcome {
+                    CommandOutcome::Failed(REQUEST_TIMEOUT) if !state.in_queue => {
+                        CommandOutcome::Success
+                    }
+                    other => other,
+                };
                 match outcome {
                     CommandOutcome::Success => {
                         if moved_to_queue {

@@ -1274,3 +1274,34 @@ fn an_unanswered_transfer_that_left_no_trace_is_retried_and_blames_nobody() {
     sim.wait(30_000);
     assert_ne!(sim.availability(&agent), AgentAvailability::NotReady);
 }
+
+/// An exit or overflow whose answer was lost (5001) counts as done when the queue already
+/// reported the call gone: no retry of a transfer that happened, and the call is accounted as
+/// overflowed, not abandoned.
+#[test]
+fn an_overflow_without_answer_but_gone_from_the_queue_is_done() {
+    let mut sim = Sim::new(routed(
+        vec![Step {
+            after_ms: 60_000,
+            action: StepAction::Overflow(Target::Voicemail("200".into())),
+        }],
+        SkillExpr::Any,
+    ));
+    sim.call(1);
+    let out = sim.wait(60_000);
+    let id = transfers(&out)[0].0;
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    let out = sim
+        .send(Event::CommandResult {
+            id,
+            outcome: CommandOutcome::Failed(5001),
+        })
+        .clone();
+    assert_eq!(out.finished[0].outcome, CallOutcome::Overflowed);
+    let out = sim.wait(60_000);
+    assert!(transfers(&out).is_empty());
+    counters_balance(&sim.engine);
+}
