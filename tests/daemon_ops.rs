@@ -97,6 +97,12 @@ fn health_is_200_at_once_and_readiness_follows_the_subscription() {
     assert_eq!(status_of(addr, "/healthz"), Some(200));
     assert_eq!(status_of(addr, "/readyz"), Some(503));
     assert_eq!(gauge(addr, "acd_ready"), Some(0.0));
+    // The body says why, in the link's own words (here: nobody listens at that address yet).
+    poll(DEADLINE, "/readyz names the link's state", || {
+        http_get(addr, "/readyz")
+            .filter(|(_, body)| body.starts_with("not ready: ") && body.contains("127.0.0.1"))
+            .map(|_| ())
+    });
 
     let _sim = start_sim_on(&pki, &fixtures().join("ops.toml"), SPEED, port);
     poll(DEADLINE, "/readyz 200 after the simulator came up", || {

@@ -35,10 +35,18 @@ impl Default for HttpLimits {
     }
 }
 
+/// What `/readyz` answers: ready or not, and the link to IP Office in words (so a wrong
+/// password or a refused licence is visible to whoever probes readiness, not only in the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub link: String,
+}
+
 #[derive(Clone)]
 struct HttpState {
     metrics: PrometheusHandle,
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Readiness>,
 }
 
 /// The cause is part of the message and deliberately not a `source()`: printing the chain (as
@@ -54,7 +62,7 @@ pub struct HttpError {
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Readiness>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
     serve_with(addr, HttpLimits::default(), metrics, ready, shutdown).await
@@ -66,7 +74,7 @@ pub async fn serve_with(
     addr: SocketAddr,
     limits: HttpLimits,
     metrics: PrometheusHandle,
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Readiness>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -88,13 +96,19 @@ async fn metrics_page(State(state): State<HttpState>) -> String {
     state.metrics.render()
 }
 
-async fn readiness(State(state): State<HttpState>) -> (StatusCode, &'static str) {
-    if *state.ready.borrow() {
-        (StatusCode::OK, "ready\n")
+async fn readiness(State(state): State<HttpState>) -> (StatusCode, String) {
+    let r = state.ready.borrow().clone();
+    let link = if r.link.is_empty() {
+        "not connected to IP Office or not yet subscribed".to_string()
+    } else {
+        r.link
+    };
+    if r.ready {
+        (StatusCode::OK, format!("ready: {link}\n"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not connected to IP Office or not yet subscribed\n",
+            format!("not ready: {link}\n"),
         )
     }
 }

@@ -111,11 +111,19 @@ fn service_level_thresholds(config: &DaemonConfig) -> Vec<f64> {
 }
 
 /// `/readyz` follows the run loop's published readiness.
-pub fn readiness(mut status: watch::Receiver<LiveStatus>) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
+pub fn readiness(
+    mut status: watch::Receiver<LiveStatus>,
+) -> watch::Receiver<super::http::Readiness> {
+    let (tx, rx) = watch::channel(super::http::Readiness::default());
     tokio::spawn(async move {
         while status.changed().await.is_ok() {
-            let ready = status.borrow().ready;
+            let ready = {
+                let s = status.borrow();
+                super::http::Readiness {
+                    ready: s.ready,
+                    link: s.link.clone(),
+                }
+            };
             if tx.send(ready).is_err() {
                 break;
             }

@@ -129,16 +129,30 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn runs_the_default_scenario_and_summarises() {
-        let options = SimCliOptions {
+    fn options(native: bool) -> SimCliOptions {
+        SimCliOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             duration: Duration::from_secs(30),
             speed: 120.0,
             tls: TlsMode::Plain,
             status_every: Duration::ZERO,
+            native,
             ..SimCliOptions::default()
-        };
+        }
+    }
+
+    /// By default the built-in scenario waits for an engine: IP Office queues the calls but
+    /// rings nobody itself, so without one nobody answers.
+    #[tokio::test(start_paused = true)]
+    async fn the_default_scenario_waits_for_an_engine() {
+        let summary = run_cli(options(false)).await.unwrap();
+        assert!(summary.totals.offered > 50, "{:?}", summary.totals);
+        assert_eq!(summary.totals.answered, 0, "{:?}", summary.totals);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_the_default_scenario_natively_and_summarises() {
+        let options = options(true);
         let summary = run_cli(options).await.unwrap();
         // 30 s at 120x is an hour of virtual traffic on two queues.
         assert!(
