@@ -7,6 +7,8 @@
 //! tokio live in the engine's shell, which drives a [`Connection`]; the deterministic
 //! simulation and the routing study drive the very same `Connection` in virtual time.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 /// Types generated from `proto/ipo_mtcti3.proto` by the top-level `build.rs`.
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
