@@ -89,12 +89,13 @@ pub struct DaemonConfig {
     pub drain_timeout: Duration,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PbxConfig {
     /// Primary first, then an optional secondary for failover.
     pub endpoints: Vec<String>,
     pub username: String,
-    pub password: String,
+    /// Masked by its type: `Debug` and `Display` print `***`.
+    pub password: crate::wire::secret::Secret,
     pub unframed: bool,
     pub ca_file: Option<PathBuf>,
     /// SHA-256 of the server certificate (DER), 32 bytes.
@@ -106,21 +107,6 @@ pub struct PbxConfig {
     /// queue). Off: IP Office reports each call for its whole life until the engine sends
     /// Finish.
     pub ephemeral_queues: bool,
-}
-
-impl std::fmt::Debug for PbxConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PbxConfig")
-            .field("endpoints", &self.endpoints)
-            .field("username", &self.username)
-            .field("password", &"***")
-            .field("unframed", &self.unframed)
-            .field("ca_file", &self.ca_file)
-            .field("pin_sha256", &self.pin_sha256.map(hex::encode))
-            .field("insecure", &self.insecure)
-            .field("ephemeral_queues", &self.ephemeral_queues)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -438,7 +424,7 @@ impl ConfigFile {
             pbx: PbxConfig {
                 endpoints,
                 username,
-                password,
+                password: password.into(),
                 unframed,
                 ca_file: tls.ca_file,
                 pin_sha256: tls.pin_sha256,
@@ -580,7 +566,7 @@ mod tests {
             _ => None,
         };
         let c = DaemonConfig::parse(MINIMAL, Path::new("acd.toml"), &env).unwrap();
-        assert_eq!(c.pbx.password, "from-env");
+        assert_eq!(c.pbx.password.expose(), "from-env");
         assert_eq!(c.metrics_listen.port(), 9999);
     }
 
@@ -653,7 +639,7 @@ mod tests {
     fn a_password_file_others_can_read_is_warned_about_with_the_fix() {
         for mode in [0o644, 0o640, 0o604, 0o660] {
             let (_dir, file, parsed) = with_password_file(mode);
-            assert_eq!(parsed.daemon.pbx.password, "s3cret");
+            assert_eq!(parsed.daemon.pbx.password.expose(), "s3cret");
             let [warning] = parsed.warnings.as_slice() else {
                 panic!("{mode:o}: {:?}", parsed.warnings)
             };

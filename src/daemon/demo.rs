@@ -117,7 +117,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         pbx: PbxConfig {
             endpoints: vec![format!("wss://{}", sim.local_addr())],
             username: credentials.name,
-            password: credentials.password,
+            password: credentials.password.into(),
             unframed: false,
             ca_file: None,
             pin_sha256: pin,

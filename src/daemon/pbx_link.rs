@@ -3,7 +3,6 @@
 use super::config::DaemonConfig;
 use crate::wire::connect::{Endpoint, EndpointError};
 use crate::wire::framing::Framing;
-use crate::wire::secret::Secret;
 use crate::wire::session::{AgentSelector, QueueSelector, SessionConfig};
 use crate::wire::tls::TlsOptions;
 
@@ -26,7 +25,7 @@ pub fn session_config(
     let mut session = SessionConfig::new(
         endpoints,
         config.pbx.username.clone(),
-        Secret::new(config.pbx.password.clone()),
+        config.pbx.password.clone(),
     );
     session.tls = TlsOptions {
         ca_file: config.pbx.ca_file.clone(),
