@@ -451,7 +451,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             acd::daemon::logging::init(acd::daemon::config::LogFormat::Text, "warn");
             file.log_warnings();
             let config = file.daemon;
-            let session = acd::daemon::pbx_link::session_config(&config, Vec::new())?;
+            let session = acd::daemon::pbx_link::session_config(
+                &config,
+                config.routing.queues.clone(),
+                Vec::new(),
+            )?;
             match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
                 Ok(report) => {
                     print!("{report}");

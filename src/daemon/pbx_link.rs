@@ -3,17 +3,15 @@
 use super::config::DaemonConfig;
 use crate::wire::connect::{Endpoint, EndpointError};
 use crate::wire::framing::Framing;
-use crate::wire::session::{AgentSelector, QueueSelector, SessionConfig};
+use crate::wire::session::{AgentSelector, QueueSelector, SessionConfig, EPHEMERAL_CCFLAG};
 use crate::wire::tls::TlsOptions;
 
-/// Queue ccflags bit 30: report calls only while they queue.
-pub const EPHEMERAL_CCFLAG: u32 = 0x4000_0000;
-
 /// Builds the session configuration; fails only on an address the wire layer cannot parse.
-/// `rule_agents` are the extensions the routing rules name: followed along with the members of
-/// the routed queues.
+/// `routed` are the queues to subscribe (see `runtime::routed_queues`); `rule_agents` the
+/// extensions the routing rules name, followed along with the members of the routed queues.
 pub fn session_config(
     config: &DaemonConfig,
+    routed: Vec<String>,
     rule_agents: Vec<String>,
 ) -> Result<SessionConfig, EndpointError> {
     let endpoints = config
@@ -37,12 +35,7 @@ pub fn session_config(
     } else {
         Framing::Framed
     };
-    session.protocol.routed_queues = config
-        .routing
-        .queues
-        .iter()
-        .map(|q| QueueSelector::parse(q))
-        .collect();
+    session.protocol.routed_queues = routed.iter().map(|q| QueueSelector::parse(q)).collect();
     if !config.pbx.ephemeral_queues {
         session.protocol.queue_ccflags &= !EPHEMERAL_CCFLAG;
     }

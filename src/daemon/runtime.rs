@@ -31,6 +31,8 @@ pub enum RunError {
     Rules(#[from] super::rules_manager::RulesError),
     #[error("invalid IP Office settings: {0}")]
     Session(String),
+    #[error("{0}")]
+    QueuesDisagree(String),
 }
 
 /// Watches the run loop from outside without changing it (the load benchmark's timing).
@@ -65,8 +67,9 @@ pub async fn run(
     let (mut rules, routing) =
         RulesManager::start(&config.data_dir, &config.routing.rules_dir, clock::now())?;
     let rule_agents = routing.agents.keys().map(|a| a.0.clone()).collect();
+    let routed = routed_queues(&config.routing.queues, &routing)?;
     let mut routing = RoutingLoop::new(routing);
-    let session_config = session_config(&config, rule_agents)?;
+    let session_config = session_config(&config, routed, rule_agents)?;
     let (session, events) = session::spawn(session_config);
 
     // The watcher lives as long as the loop; without it no file events arrive.
@@ -196,6 +199,11 @@ async fn reload(inputs: &mut LoopInputs<'_>, routing: &mut RoutingLoop, session:
         return;
     };
     if let Reload::Applied(config) = rules.reload(clock::now()) {
+        // Agents the new rules name are followed at once (the session skips known ones).
+        let agents = config.agents.keys().map(|a| a.0.clone()).collect();
+        if let Err(e) = session.follow_agents(agents) {
+            tracing::error!(error = %e, "cannot hand the new rules' agents to the session");
+        }
         let commands = routing.rules_changed(clock::now(), config);
         send(session, &commands).await;
     }
@@ -203,10 +211,40 @@ async fn reload(inputs: &mut LoopInputs<'_>, routing: &mut RoutingLoop, session:
 
 fn session_config(
     config: &DaemonConfig,
+    routed: Vec<String>,
     rule_agents: Vec<String>,
 ) -> Result<SessionConfig, RunError> {
-    super::pbx_link::session_config(config, rule_agents)
+    super::pbx_link::session_config(config, routed, rule_agents)
         .map_err(|e| RunError::Session(e.to_string()))
+}
+
+/// The queues the engine routes: `[routing] queues` when given, else every queue the rules
+/// define. A listed queue the rules do not define would have its IP Office members disabled
+/// with nobody routing its calls, so it is refused; a rules queue not listed is only warned
+/// about (the rules may be ready for a group IP Office does not have yet).
+pub fn routed_queues(
+    listed: &[String],
+    rules: &acd_core::RoutingConfig,
+) -> Result<Vec<String>, RunError> {
+    let defined: Vec<String> = rules.queues.keys().map(|q| q.0.clone()).collect();
+    if listed.is_empty() {
+        return Ok(defined);
+    }
+    let unknown: Vec<&String> = listed
+        .iter()
+        .filter(|q| !q.starts_with("guid:") && !defined.contains(q))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(RunError::QueuesDisagree(format!(
+            "[routing] queues lists {unknown:?}, which the rules do not define (they define \
+             {defined:?}): add [queues.NAME] to the rules, remove the name from the list, or \
+             leave the list out to route every queue the rules define"
+        )));
+    }
+    for q in defined.iter().filter(|q| !listed.contains(q)) {
+        tracing::warn!(queue = %q, "the rules define this queue but [routing] queues does not list it: it is not routed");
+    }
+    Ok(listed.to_vec())
 }
 
 /// A label for an event, for probes and logs.
@@ -216,5 +254,43 @@ pub fn event_kind(event: &Event) -> &'static str {
         Event::CommandResult { .. } => "command_result",
         Event::Tick => "tick",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acd_core::{PickStrategy, QueueId, QueuePolicy, RoutingConfig};
+
+    fn rules(queues: &[&str]) -> RoutingConfig {
+        let mut config = RoutingConfig::default();
+        for q in queues {
+            config.queues.insert(
+                QueueId::from(*q),
+                QueuePolicy::new(QueueId::from(*q), PickStrategy::LongestIdle, Vec::new()),
+            );
+        }
+        config
+    }
+
+    #[test]
+    fn routed_queues_come_from_the_rules_or_must_agree_with_them() {
+        let r = rules(&["Sales", "Support"]);
+        assert_eq!(routed_queues(&[], &r).unwrap(), vec!["Sales", "Support"]);
+        assert_eq!(
+            routed_queues(&["Sales".into()], &r).unwrap(),
+            vec!["Sales".to_string()]
+        );
+        assert_eq!(
+            routed_queues(&["guid:0a0b".into()], &r).unwrap(),
+            vec!["guid:0a0b".to_string()]
+        );
+        let err = routed_queues(&["Sales".into(), "Billing".into()], &r)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Billing") && err.contains("do not define"),
+            "{err}"
+        );
     }
 }

@@ -90,6 +90,7 @@ pub struct SessionClosed;
 
 enum Control {
     Command(Command),
+    FollowAgents(Vec<String>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -108,6 +109,13 @@ impl SessionHandle {
     pub async fn send(&self, cmd: Command) -> Result<(), SessionClosed> {
         self.control
             .send(Control::Command(cmd))
+            .map_err(|_| SessionClosed)
+    }
+
+    /// Follows these extensions as agents too (agents a rules reload newly names).
+    pub fn follow_agents(&self, extns: Vec<String>) -> Result<(), SessionClosed> {
+        self.control
+            .send(Control::FollowAgents(extns))
             .map_err(|_| SessionClosed)
     }
 
@@ -229,6 +237,10 @@ impl Shell {
                     Some(Control::Command(cmd)) => {
                         let now = self.now();
                         self.connection.handle_command(now, cmd);
+                    }
+                    Some(Control::FollowAgents(extns)) => {
+                        let now = self.now();
+                        self.connection.follow_agents(now, &extns);
                     }
                 },
                 result = async { match connecting { Some(f) => f.await, None => std::future::pending().await } } => {

@@ -70,6 +70,26 @@ impl AgentSelector {
         )
     }
 
+    /// Adds extensions to follow (an `All` selector already follows everyone).
+    pub(crate) fn add(&mut self, extns: &[String]) {
+        let list = match self {
+            AgentSelector::All => return,
+            AgentSelector::MembersOfRoutedQueues => {
+                *self = AgentSelector::MembersAnd(Vec::new());
+                match self {
+                    AgentSelector::MembersAnd(list) => list,
+                    _ => return,
+                }
+            }
+            AgentSelector::Extensions(list) | AgentSelector::MembersAnd(list) => list,
+        };
+        for e in extns {
+            if !list.contains(e) {
+                list.push(e.clone());
+            }
+        }
+    }
+
     pub(crate) fn names(&self, extn: &str) -> bool {
         match self {
             AgentSelector::All => true,

@@ -267,6 +267,19 @@ impl Connection {
         self.phase = Phase::Waiting(now + delay);
     }
 
+    /// Follows these extensions as agents too (agents a rules reload newly names): subscribed
+    /// at once if the link is up and Lines lists them, and on every later connection.
+    pub fn follow_agents(&mut self, now: Timestamp, extns: &[String]) {
+        self.config.agents.add(extns);
+        if let Some(link) = self.link.as_mut() {
+            link.config.agents.add(extns);
+            for extn in extns {
+                link.follow_agent(&mut self.translator, extn, now);
+            }
+            self.flush(now);
+        }
+    }
+
     /// A binary websocket message arrived.
     pub fn handle_frame(&mut self, now: Timestamp, bytes: &[u8]) {
         if let Some(link) = self.link.as_mut() {

@@ -378,3 +378,32 @@ fn queue_selectors_parse() {
         QueueSelector::Name("guid:zz".into())
     );
 }
+
+/// Agents a rules reload newly names are followed at once, without a restart.
+#[test]
+fn agents_named_later_are_followed_at_once() {
+    let mut cfg = config();
+    cfg.agents = AgentSelector::MembersAnd(vec!["200".into()]);
+    let mut c = up(cfg);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    lines_notify(
+        &mut c,
+        1,
+        pb::NotifyLines {
+            adduser: (0..3).map(line_user).collect(),
+            ..Default::default()
+        },
+    );
+    let users = |c: &mut Connection| {
+        subscribes(c)
+            .into_iter()
+            .filter(|s| matches!(s.payload, Some(pb::subscribe::Payload::User(_))))
+            .count()
+    };
+    assert_eq!(users(&mut c), 1, "only 200 is named");
+    c.follow_agents(T0, &["202".to_string(), "200".to_string()]);
+    assert_eq!(users(&mut c), 1, "202 newly, 200 already followed");
+    assert!(c.link.as_ref().unwrap().subs.follows("202"));
+    assert_indexes(&c);
+}
