@@ -55,6 +55,8 @@ pub struct LoopInputs<'a> {
     pub rule_changes: mpsc::Receiver<()>,
     pub status: Option<watch::Sender<LiveStatus>>,
     pub drain_timeout: Duration,
+    /// The engine's clock: real, or the demo's simulator's.
+    pub clock: clock::EngineClock,
 }
 
 /// Runs until `Control::Stop`, then drains: no new decisions, in-flight commands get up to
@@ -64,8 +66,21 @@ pub async fn run(
     control: mpsc::Receiver<Control>,
     status_tx: watch::Sender<LiveStatus>,
 ) -> Result<RunReport, RunError> {
-    let (mut rules, routing) =
-        RulesManager::start(&config.data_dir, &config.routing.rules_dir, clock::now())?;
+    run_with_clock(config, control, status_tx, clock::EngineClock::real()).await
+}
+
+/// `run` with the engine on a given clock (the demo's, running as fast as its simulator).
+pub async fn run_with_clock(
+    config: DaemonConfig,
+    control: mpsc::Receiver<Control>,
+    status_tx: watch::Sender<LiveStatus>,
+    engine_clock: clock::EngineClock,
+) -> Result<RunReport, RunError> {
+    let (mut rules, routing) = RulesManager::start(
+        &config.data_dir,
+        &config.routing.rules_dir,
+        engine_clock.now(),
+    )?;
     let rule_agents = routing.agents.keys().map(|a| a.0.clone()).collect();
     let routed = routed_queues(&config.routing.queues, &routing)?;
     let mut routing = RoutingLoop::new(routing);
@@ -93,6 +108,7 @@ pub async fn run(
         rule_changes,
         status: Some(status_tx),
         drain_timeout: config.drain_timeout,
+        clock: engine_clock,
     };
     drive(&mut routing, session, events, inputs, &mut NoProbe).await;
     Ok(routing.report())
@@ -108,13 +124,14 @@ pub async fn drive(
     mut inputs: LoopInputs<'_>,
     probe: &mut impl Probe,
 ) {
+    let clock = inputs.clock;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wake = routing.next_wakeup();
         let sleep = async {
             match wake {
-                Some(at) => tokio::time::sleep(clock::until(at, clock::now())).await,
+                Some(at) => tokio::time::sleep(clock.until(at)).await,
                 None => std::future::pending().await,
             }
         };
@@ -124,7 +141,7 @@ pub async fn drive(
                     let received = Instant::now();
                     let kind = event_kind(&event);
                     let started = Instant::now();
-                    let commands = routing.handle(clock::now(), event);
+                    let commands = routing.handle(clock.now(), event);
                     metrics::histogram!(telemetry::DECISION_LATENCY)
                         .record(started.elapsed().as_secs_f64());
                     send(&session, &commands).await;
@@ -140,7 +157,7 @@ pub async fn drive(
                 }
             },
             _ = sleep => {
-                let commands = routing.handle(clock::now(), Event::Tick);
+                let commands = routing.handle(clock.now(), Event::Tick);
                 send(&session, &commands).await;
             }
             Some(()) = inputs.rule_changes.recv() => reload(&mut inputs, routing, &session).await,
@@ -149,7 +166,7 @@ pub async fn drive(
                 Some(Control::Stop) | None => break,
             },
             _ = ticker.tick() => {
-                let status = routing.publish(clock::now());
+                let status = routing.publish(clock.now());
                 if let Some(tx) = &inputs.status {
                     let _ = tx.send(status);
                 }
@@ -180,7 +197,7 @@ pub async fn drive(
         );
     }
     session.shutdown().await;
-    let status = routing.publish(clock::now());
+    let status = routing.publish(clock.now());
     if let Some(tx) = &inputs.status {
         let _ = tx.send(status);
     }
@@ -198,13 +215,13 @@ async fn reload(inputs: &mut LoopInputs<'_>, routing: &mut RoutingLoop, session:
     let Some(rules) = inputs.rules.as_deref_mut() else {
         return;
     };
-    if let Reload::Applied(config) = rules.reload(clock::now()) {
+    if let Reload::Applied(config) = rules.reload(inputs.clock.now()) {
         // Agents the new rules name are followed at once (the session skips known ones).
         let agents = config.agents.keys().map(|a| a.0.clone()).collect();
         if let Err(e) = session.follow_agents(agents) {
             tracing::error!(error = %e, "cannot hand the new rules' agents to the session");
         }
-        let commands = routing.rules_changed(clock::now(), config);
+        let commands = routing.rules_changed(inputs.clock.now(), config);
         send(session, &commands).await;
     }
 }

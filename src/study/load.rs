@@ -289,6 +289,7 @@ async fn engine_loop(
         rule_changes: mpsc::channel(1).1,
         status: None,
         drain_timeout: Duration::from_secs(2),
+        clock: crate::daemon::clock::EngineClock::real(),
     };
     runtime::drive(&mut routing, session, events, inputs, &mut probe).await;
     Ok(probe.stats)
