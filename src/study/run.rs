@@ -194,21 +194,10 @@ pub fn run_arm<R: Router, T>(
     let started = Instant::now();
     let mut driver = VirtualDriver::new(scenario, router, options)?;
     driver.start();
-    let end = options.duration_ms;
-    let (mut busy, mut staffed) = (0u64, 0u64);
-    let mut t = 0;
-    while t < end {
-        t = (t + OCCUPANCY_SAMPLE_MS).min(end);
-        driver.run_until(Timestamp(t));
-        let (b, s) = occupancy_sample(driver.model());
-        busy += b;
-        staffed += s;
-    }
-    let occupancy = if staffed == 0 {
-        0.0
-    } else {
-        busy as f64 / staffed as f64
-    };
+    let occupancy = sampled_occupancy(options.duration_ms, |t| {
+        driver.run_until(t);
+        Ok(occupancy_sample(driver.model()))
+    })?;
     let summary = driver.model().summary();
     let out = extra(driver.router());
     Ok((
@@ -239,23 +228,12 @@ pub fn run_engine_arm(
         0,
         false,
     )?;
-    let end = options.duration_ms;
-    let (mut busy, mut staffed) = (0u64, 0u64);
-    let mut t = 0;
-    while t < end {
-        t = (t + OCCUPANCY_SAMPLE_MS).min(end);
+    let occupancy = sampled_occupancy(options.duration_ms, |t| {
         world
-            .run_until(Timestamp(t))
+            .run_until(t)
             .map_err(|v| SimError::Stalled(v.to_string()))?;
-        let (b, s) = occupancy_sample(world.model());
-        busy += b;
-        staffed += s;
-    }
-    let occupancy = if staffed == 0 {
-        0.0
-    } else {
-        busy as f64 / staffed as f64
-    };
+        Ok(occupancy_sample(world.model()))
+    })?;
     let report = world.routing().report();
     let counters = EngineCounters {
         events: report.events,
@@ -268,6 +246,27 @@ pub fn run_engine_arm(
         counters,
         started.elapsed().as_secs_f64() * 1000.0,
     ))
+}
+
+/// Runs an arm to `end` in steps of [`OCCUPANCY_SAMPLE_MS`]; `advance` runs to the given time
+/// and returns the (busy, staffed) sample there. Occupancy is busy over staffed agent-samples.
+fn sampled_occupancy(
+    end: Millis,
+    mut advance: impl FnMut(Timestamp) -> Result<(u64, u64), SimError>,
+) -> Result<f64, SimError> {
+    let (mut busy, mut staffed) = (0u64, 0u64);
+    let mut t = 0;
+    while t < end {
+        t = (t + OCCUPANCY_SAMPLE_MS).min(end);
+        let (b, s) = advance(Timestamp(t))?;
+        busy += b;
+        staffed += s;
+    }
+    Ok(if staffed == 0 {
+        0.0
+    } else {
+        busy as f64 / staffed as f64
+    })
 }
 
 /// (busy, staffed) agents at this instant: occupancy counts talk and wrap-up over staffed time.
