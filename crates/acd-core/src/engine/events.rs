@@ -510,7 +510,9 @@ impl Engine {
                     return;
                 }
                 match outcome {
-                    CommandOutcome::Success => {
+                    // No answer (5001): the return may well have happened. Wait, as after a
+                    // success, for the queue to report the call until the same deadline.
+                    CommandOutcome::Success | CommandOutcome::Failed(REQUEST_TIMEOUT) => {
                         state.phase = Phase::Returning {
                             cmd: None,
                             deadline,

@@ -1305,3 +1305,37 @@ fn an_overflow_without_answer_but_gone_from_the_queue_is_done() {
     assert!(transfers(&out).is_empty());
     counters_balance(&sim.engine);
 }
+
+/// A RONA return to the queue whose answer was lost (5001) waits for the queue to report the
+/// call, as after a success, instead of routing it "from where it is" at once.
+#[test]
+fn a_return_without_answer_waits_for_the_queue_report() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    let out = sim.call(1).clone();
+    sim.ok(transfers(&out)[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
+    let out = sim.wait(15_000);
+    let back = transfers(&out)[0].0;
+    sim.idle("2002");
+    let out = sim
+        .send(Event::CommandResult {
+            id: back,
+            outcome: CommandOutcome::Failed(5001),
+        })
+        .clone();
+    assert!(
+        transfers(&out).is_empty(),
+        "not routed from where it is: {out:?}"
+    );
+    // The queue reports it: routed to the free agent.
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+}
