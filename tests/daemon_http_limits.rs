@@ -27,15 +27,6 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-fn answered(addr: SocketAddr) -> f64 {
-    metric(
-        addr,
-        "acd_queue_calls_answered_total",
-        &[("queue", "Sales")],
-    )
-    .unwrap_or(0.0)
-}
-
 /// Half of them send the start of a request and stop, half send nothing.
 fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)

@@ -13,15 +13,6 @@ use std::path::Path;
 
 const SPEED: f64 = 20.0;
 
-fn answered(addr: SocketAddr) -> f64 {
-    metric(
-        addr,
-        "acd_queue_calls_answered_total",
-        &[("queue", "Sales")],
-    )
-    .unwrap_or(0.0)
-}
-
 /// Waits until the engine has answered more calls than `than` (it is routing).
 fn wait_routing(addr: SocketAddr, than: f64) -> f64 {
     poll(DEADLINE, "the engine to route more calls", || {

@@ -381,6 +381,16 @@ pub fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// Scrapes `/metrics` and reads one sample (`None` if unreachable or absent).
+/// Calls the engine counted answered in the fixture's Sales queue.
+pub fn answered(addr: SocketAddr) -> f64 {
+    metric(
+        addr,
+        "acd_queue_calls_answered_total",
+        &[("queue", "Sales")],
+    )
+    .unwrap_or(0.0)
+}
+
 pub fn metric(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let (status, page) = http_get(addr, "/metrics")?;
     if status != 200 {

@@ -724,16 +724,7 @@ fn night_service_by_calendar() {
 fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    let out = sim.call(1).clone();
-    sim.ok(transfers(&out)[0].0);
-    sim.send(Event::CallLeftQueue {
-        call: CallId(1),
-        queue: Q.into(),
-    });
-    sim.send(Event::CallRinging {
-        call: CallId(1),
-        agent: "2001".into(),
-    });
+    ring_call_1_at_2001(&mut sim);
     sim.send(agent_event("2001", true, PhoneState::Ringing));
     let out = sim.wait(15_000);
     let t = transfers(&out);
@@ -1312,16 +1303,7 @@ fn an_overflow_without_answer_but_gone_from_the_queue_is_done() {
 fn a_return_without_answer_waits_for_the_queue_report() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    let out = sim.call(1).clone();
-    sim.ok(transfers(&out)[0].0);
-    sim.send(Event::CallLeftQueue {
-        call: CallId(1),
-        queue: Q.into(),
-    });
-    sim.send(Event::CallRinging {
-        call: CallId(1),
-        agent: "2001".into(),
-    });
+    ring_call_1_at_2001(&mut sim);
     let out = sim.wait(15_000);
     let back = transfers(&out)[0].0;
     sim.idle("2002");
@@ -1338,4 +1320,20 @@ fn a_return_without_answer_waits_for_the_queue_report() {
     // The queue reports it: routed to the free agent.
     let out = sim.call(1).clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+}
+
+/// Call 1 arrives, is offered to 2001 (which must be the winner), IP Office accepts the
+/// transfer, the queue stops reporting the call and 2001's phone rings.
+fn ring_call_1_at_2001(sim: &mut Sim) {
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    sim.ok(transfers(&out)[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
 }
