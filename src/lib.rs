@@ -3,6 +3,6 @@
 
 pub mod daemon;
 pub mod dst;
-pub mod sim;
+pub use acd_sim as sim;
 pub mod study;
 pub mod wire;

@@ -11,6 +11,7 @@ use acd::sim::server::{TlsMode, MAX_CONNECTIONS};
 use acd::wire::connect::ConnectError;
 use acd::wire::framing::{self, FrameError, Framing, DEFAULT_MAX_FRAME_BYTES};
 use acd::wire::pb;
+use acd::wire::result_code::ResultCode;
 use acd::wire::tls::{Fingerprint, TlsOptions};
 use pb::message::Payload as P;
 use sim_support::*;
@@ -517,13 +518,14 @@ async fn faults_reject_delay_terminate_malformed_drop_and_restart() {
     let callid = c.calls(1).await.callinfo[0].callid;
 
     // Reject: the next command fails with the given code and has no effect.
-    h.faults().reject_commands(5000, 1);
+    h.faults().reject_commands(ResultCode::RequestFailed, 1);
     assert_eq!(c.call_function(1, callid, SET_PRIORITY, "3").await, 5000);
     c.expect_nothing_pending().await;
     assert_eq!(c.call_function(1, callid, SET_PRIORITY, "3").await, 0);
     c.calls(1).await;
     // Any code can be injected, for as many commands as asked.
-    h.faults().reject_commands(607, 2);
+    h.faults()
+        .reject_commands(ResultCode::CallControlPermission, 2);
     assert_eq!(c.call_function(1, callid, SET_PRIORITY, "2").await, 607);
     assert_eq!(c.call_function(1, callid, SET_PRIORITY, "2").await, 607);
     assert_eq!(c.call_function(1, callid, SET_PRIORITY, "2").await, 0);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use acd::sim::server::{SimHandle, TlsMode};
 use acd::wire::backoff::Backoff;
+use acd::wire::result_code::ResultCode;
 use acd::wire::secret::Secret;
 use acd::wire::session::{
     self, LinkStatus, QueueSelector, SessionConfig, SessionEvent, SessionHandle,
@@ -415,7 +416,7 @@ async fn the_session_rides_out_every_fault() {
     let call = e.queued("Sales", |c| c.pbx_priority == 1).await;
 
     // Reject with a given code: the failure reaches the core, the call is unchanged.
-    h.faults().reject_commands(5000, 1);
+    h.faults().reject_commands(ResultCode::RequestFailed, 1);
     assert_eq!(
         e.command(set_priority(call, Priority::Medium)).await,
         CommandOutcome::Failed(5000)

@@ -509,15 +509,12 @@ fn check_endpoint(e: &str) -> Result<(), ConfigError> {
 
 /// Parses `ab:cd:…` or plain hex SHA-256 fingerprints, as browsers and openssl print them.
 pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], ConfigError> {
-    let cleaned: String = text.chars().filter(|c| *c != ':' && *c != ' ').collect();
-    let bytes = hex::decode(&cleaned).map_err(|_| ConfigError::Invalid {
-        key: "pbx.tls.pin_sha256",
-        message: "not a hex SHA-256 fingerprint (64 hex digits, colons allowed)".into(),
-    })?;
-    bytes.try_into().map_err(|_| ConfigError::Invalid {
-        key: "pbx.tls.pin_sha256",
-        message: "a SHA-256 fingerprint has exactly 32 bytes (64 hex digits)".into(),
-    })
+    acd_wire::fingerprint::Fingerprint::parse(text)
+        .map(|f| f.0)
+        .map_err(|e| ConfigError::Invalid {
+            key: "pbx.tls.pin_sha256",
+            message: e.to_string(),
+        })
 }
 
 fn parse_duration(key: &'static str, text: Option<&str>) -> Result<Option<Duration>, ConfigError> {

@@ -3,6 +3,7 @@
 //! ephemerally, how often agents let a call ring out, and a list of timed faults.
 
 use super::network::Delays;
+use acd_wire::result_code::ResultCode;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -17,7 +18,7 @@ pub enum Fault {
     /// IP Office ends every subscription with SubscribeTerminated.
     TerminateSubscriptions,
     /// The next `count` commands are refused with `code`.
-    RejectCommands { code: i32, count: u32 },
+    RejectCommands { code: ResultCode, count: u32 },
     /// The next `count` RequestResponses never arrive (the engine times them out: 5001).
     LoseResponses { count: u32 },
     /// The rules are applied again as a new version while calls are in flight.
@@ -33,7 +34,7 @@ impl fmt::Display for Fault {
             Fault::Restart { down_ms } => write!(f, "IP Office restarts ({down_ms} ms down)"),
             Fault::TerminateSubscriptions => write!(f, "terminate every subscription"),
             Fault::RejectCommands { code, count } => {
-                write!(f, "refuse the next {count} commands with {code}")
+                write!(f, "refuse the next {count} commands with {}", code.code())
             }
             Fault::LoseResponses { count } => write!(f, "lose the next {count} responses"),
             Fault::RulesChange => write!(f, "apply the rules again as a new version"),
@@ -83,7 +84,11 @@ impl Plan {
                     },
                     2 => Fault::TerminateSubscriptions,
                     3 => Fault::RejectCommands {
-                        code: [602, 608, 612][rng.random_range(0..3)],
+                        code: [
+                            ResultCode::CallControlCallNotFound,
+                            ResultCode::CallControlBadFormatting,
+                            ResultCode::CallControlTransferFailed,
+                        ][rng.random_range(0..3)],
                         count: rng.random_range(1..4),
                     },
                     4 => Fault::LoseResponses {

@@ -21,7 +21,6 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -69,56 +68,7 @@ impl TlsOptions {
     }
 }
 
-/// A SHA-256 certificate fingerprint, shown as colon-separated upper-case hex (the form
-/// browsers and `openssl x509 -fingerprint -sha256` print).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint(pub [u8; 32]);
-
-impl Fingerprint {
-    pub fn of(cert_der: &[u8]) -> Fingerprint {
-        Fingerprint(Sha256::digest(cert_der).into())
-    }
-
-    /// Parses hex with or without `:` separators (any case).
-    pub fn parse(text: &str) -> Result<Fingerprint, FingerprintParseError> {
-        let digits: String = text
-            .trim()
-            .chars()
-            .filter(|c| *c != ':' && !c.is_whitespace())
-            .collect();
-        let bytes = hex::decode(&digits).map_err(|_| FingerprintParseError::NotHex)?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| FingerprintParseError::WrongLength(b.len()))?;
-        Ok(Fingerprint(arr))
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FingerprintParseError {
-    #[error("a SHA-256 fingerprint is hex digits (optionally separated by ':')")]
-    NotHex,
-    #[error("a SHA-256 fingerprint has 32 bytes, this one has {0}")]
-    WrongLength(usize),
-}
+pub use acd_wire::fingerprint::{Fingerprint, FingerprintParseError};
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -395,20 +345,6 @@ fn load_ca_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_parses_and_prints() {
-        let fp = Fingerprint::of(b"certificate");
-        let text = fp.to_string();
-        assert_eq!(text.len(), 32 * 3 - 1);
-        assert_eq!(Fingerprint::parse(&text).unwrap(), fp);
-        assert_eq!(Fingerprint::parse(&hex::encode(fp.0)).unwrap(), fp);
-        assert_eq!(
-            Fingerprint::parse("abcd"),
-            Err(FingerprintParseError::WrongLength(2))
-        );
-        assert_eq!(Fingerprint::parse("zz"), Err(FingerprintParseError::NotHex));
-    }
 
     #[test]
     fn missing_ca_file_is_a_clear_error() {

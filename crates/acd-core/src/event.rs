@@ -43,6 +43,42 @@ pub enum TrunkKind {
     Analog,
 }
 
+impl TrunkKind {
+    /// Every kind, in the order of [`TrunkKind::NAMES`].
+    pub const ALL: [TrunkKind; 7] = [
+        TrunkKind::Sip,
+        TrunkKind::Isdn,
+        TrunkKind::H323,
+        TrunkKind::T1,
+        TrunkKind::R2,
+        TrunkKind::Analog,
+        TrunkKind::None,
+    ];
+    /// The names rule files, scenario files and `rules explain` write, in one place so every
+    /// reader accepts exactly the same words.
+    pub const NAMES: [&'static str; 7] = ["sip", "isdn", "h323", "t1", "r2", "analog", "none"];
+
+    /// The kind's name as rule and scenario files write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrunkKind::Sip => "sip",
+            TrunkKind::Isdn => "isdn",
+            TrunkKind::H323 => "h323",
+            TrunkKind::T1 => "t1",
+            TrunkKind::R2 => "r2",
+            TrunkKind::Analog => "analog",
+            TrunkKind::None => "none",
+        }
+    }
+
+    /// The kind named `name` (any case), if it is one of [`TrunkKind::NAMES`].
+    pub fn from_name(name: &str) -> Option<TrunkKind> {
+        TrunkKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+}
+
 /// The attributes of a call that routes can match on.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CallAttributes {
@@ -175,4 +211,19 @@ pub enum Event {
     /// then it does not offer them, and a call it believed ringing at an agent that its queue
     /// reports queued again did not reach the agent.
     LinkRestarted,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_names_round_trip_in_any_case_and_nothing_else_is_a_trunk() {
+        for (kind, name) in TrunkKind::ALL.into_iter().zip(TrunkKind::NAMES) {
+            assert_eq!(kind.name(), name);
+            assert_eq!(TrunkKind::from_name(&name.to_uppercase()), Some(kind));
+        }
+        assert_eq!(TrunkKind::from_name(""), None);
+        assert_eq!(TrunkKind::from_name("alog"), None);
+    }
 }

@@ -52,16 +52,8 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
             "calling" => attributes.calling_number = value.to_string(),
             "tag" => attributes.tag = value.to_string(),
             "trunk" => {
-                attributes.trunk = match value.to_ascii_lowercase().as_str() {
-                    "sip" => TrunkKind::Sip,
-                    "isdn" => TrunkKind::Isdn,
-                    "h323" => TrunkKind::H323,
-                    "t1" => TrunkKind::T1,
-                    "r2" => TrunkKind::R2,
-                    "analog" => TrunkKind::Analog,
-                    "none" => TrunkKind::None,
-                    _ => return Err(format!("unknown trunk kind `{value}`")),
-                }
+                attributes.trunk = TrunkKind::from_name(value)
+                    .ok_or_else(|| format!("unknown trunk kind `{value}`"))?
             }
             "time" => local_minute = Some(crate::calendar::parse_clock(value)?),
             "waited" => waited_ms = parse_duration(value)?,

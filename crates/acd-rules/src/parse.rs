@@ -627,8 +627,6 @@ fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDe
     })
 }
 
-const TRUNKS: [&str; 7] = ["sip", "isdn", "h323", "t1", "r2", "analog", "none"];
-
 fn priority(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Priority> {
     match v.get_ref() {
         DeValue::String(s) => match s.to_ascii_lowercase().as_str() {
@@ -759,18 +757,13 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
     if let Some(v) = t.get("trunk") {
         let mut kinds = Vec::new();
         for s in w.strings(v, "trunk") {
-            let kind = match s.value.to_ascii_lowercase().as_str() {
-                "sip" => TrunkKind::Sip,
-                "isdn" => TrunkKind::Isdn,
-                "h323" => TrunkKind::H323,
-                "t1" => TrunkKind::T1,
-                "r2" => TrunkKind::R2,
-                "analog" => TrunkKind::Analog,
-                "none" => TrunkKind::None,
-                other => {
-                    let help = match crate::diag::suggest(other, TRUNKS) {
+            let kind = match TrunkKind::from_name(&s.value) {
+                Some(kind) => kind,
+                None => {
+                    let other = s.value.as_str();
+                    let help = match crate::diag::suggest(other, TrunkKind::NAMES) {
                         Some(best) => format!("did you mean \"{best}\"?"),
-                        None => format!("trunk kinds are: {}", TRUNKS.join(", ")),
+                        None => format!("trunk kinds are: {}", TrunkKind::NAMES.join(", ")),
                     };
                     w.error_help(
                         s.loc.span.clone(),

@@ -18,10 +18,14 @@ pub mod pb {
 pub mod backoff;
 pub mod connection;
 pub mod decode;
+pub mod endpoint;
+pub mod fingerprint;
+pub mod flags;
 pub mod framing;
 pub mod metrics;
 pub mod result_code;
 pub mod translate;
+pub mod trunk;
 
 pub use connection::{
     AgentSelector, ConnectFailure, Connection, ConnectionConfig, ConnectionEvent, LinkStatus,

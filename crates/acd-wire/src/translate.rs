@@ -14,7 +14,7 @@ use acd_core::Timestamp;
 use acd_core::{
     AgentId, AgentSnapshot, CallAttributes, CallId, Command, CommandKind, Event, Features,
     PhoneState, Presence, QueueId, QueueMember, QueueServiceMode, QueueSnapshot, QueuedCall,
-    ServiceMode, TrunkKind,
+    ServiceMode,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -763,15 +763,7 @@ fn queued_call(call: CallId, queue: &QueueId, ci: &pb::CallInfo) -> QueuedCall {
         _ => String::new(),
     };
     let trunk = ci.trunkinfo.as_ref();
-    let trunk_kind = match trunk.map(|t| t.trunktype()) {
-        Some(pb::trunk_info::TrunkType::TrunkSip) => TrunkKind::Sip,
-        Some(pb::trunk_info::TrunkType::TrunkIsdn) => TrunkKind::Isdn,
-        Some(pb::trunk_info::TrunkType::TrunkH323) => TrunkKind::H323,
-        Some(pb::trunk_info::TrunkType::TrunkT1) => TrunkKind::T1,
-        Some(pb::trunk_info::TrunkType::TrunkR2) => TrunkKind::R2,
-        Some(pb::trunk_info::TrunkType::TrunkAlog) => TrunkKind::Analog,
-        Some(pb::trunk_info::TrunkType::NoTrunk) | None => TrunkKind::None,
-    };
+    let trunk_kind = crate::trunk::from_wire(trunk.map(|t| t.trunktype()));
     let priority = ci.queueinfo.as_ref().map_or(1, |q| q.priority).clamp(1, 3);
     QueuedCall {
         call,
@@ -824,7 +816,7 @@ fn queue_snapshot(queue: &QueueId, nq: &pb::NotifyQueue) -> QueueSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acd_core::{CommandId, Priority, Target};
+    use acd_core::{CommandId, Priority, Target, TrunkKind};
     use pb::notify::Payload;
 
     const Q: i32 = 10;

@@ -3,22 +3,22 @@
 //! subscriptions and reconnects. Endpoints, credentials and TLS belong to the socket shell.
 
 use crate::backoff::Backoff;
+use crate::flags;
 use crate::framing::{Framing, DEFAULT_MAX_FRAME_BYTES};
 use crate::pb;
 use std::time::Duration;
 
-/// Lines flags: list all users (bit 0) and all groups (bit 1).
-pub const LINES_FLAGS: i32 = 0x3;
-/// Queue flags: include the hunt-group member list (bit 1).
-pub const QUEUE_FLAGS: i32 = 0x2;
+/// Lines flags: list all users and all groups.
+pub const LINES_FLAGS: i32 = flags::lines::ENGINE;
+/// Queue flags: include the hunt-group member list.
+pub const QUEUE_FLAGS: i32 = flags::queue::MEMBERS;
 /// CallInfo ccflag bit 30: IP Office stops reporting a call on a queue subscription once the
 /// call has left the queue, so no Finish is needed.
-pub const EPHEMERAL_CCFLAG: u32 = 1 << 30;
-/// Ephemeral (bit 30) | targets (bit 18) | language (bit 7) | extended queue information
-/// (bit 6) | trunk detail with DID (bit 5) | primary (bit 0): rules match on language, DID and trunk.
-pub const DEFAULT_QUEUE_CCFLAGS: u32 = 0x4004_00E1;
-/// Primary data, dial info, extended queue information, language (the guide's suggestion).
-pub const DEFAULT_USER_CCFLAGS: u32 = 0x99;
+pub const EPHEMERAL_CCFLAG: u32 = flags::ccflags::EPHEMERAL as u32;
+/// What the engine asks of a routed queue (see [`flags::ccflags::ENGINE_QUEUE`]).
+pub const DEFAULT_QUEUE_CCFLAGS: u32 = flags::ccflags::ENGINE_QUEUE as u32;
+/// What the engine asks of an agent's user subscription (the guide's suggestion).
+pub const DEFAULT_USER_CCFLAGS: u32 = flags::ccflags::ENGINE_USER as u32;
 /// How long a queue subscription may stay without any call notify before it is taken as empty.
 pub const SNAPSHOT_SETTLE: Duration = Duration::from_secs(2);
 /// Refresh a subscription when this share of its timeout has passed.

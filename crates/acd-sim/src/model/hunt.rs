@@ -12,7 +12,7 @@ use acd_core::{CallAttributes, Millis, QueueServiceMode};
 use rand::Rng;
 
 use super::{proficiency, Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
-use crate::sim::scenario::RingMode;
+use crate::scenario::RingMode;
 
 /// A hunt bounces between queues (overflow, night service) at most this often before the
 /// caller is sent to voicemail: protects against loops an administrator configured.

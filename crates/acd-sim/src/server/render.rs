@@ -5,34 +5,15 @@
 //! against what they render now, which gives IP Office's snapshot semantics (a Notify carries
 //! the complete current state; intermediate states may be skipped) without any event log.
 
-use acd_core::{QueueServiceMode, TrunkKind};
+use acd_core::QueueServiceMode;
 
-use crate::sim::model::{Call, CallPhase, Model};
-use crate::sim::scenario::RingMode;
-use crate::wire::pb;
+use crate::model::{Call, CallPhase, Model};
+use crate::scenario::RingMode;
+use acd_wire::pb;
 use pb::call_info::{Direction, State};
 
-/// Subscribe-queue ccflags bits the simulator honours.
-pub mod ccflags {
-    pub const PRIMARY: i32 = 0x01;
-    pub const DEVICES: i32 = 0x02;
-    pub const TARGETS_SIMULTANEOUS: i32 = 0x04;
-    pub const TRUNK: i32 = 0x20;
-    pub const QUEUE_INFO: i32 = 0x40;
-    pub const LANGUAGE: i32 = 0x80;
-    pub const TARGETS: i32 = 0x40000;
-    pub const EPHEMERAL: i32 = 0x4000_0000;
-}
-
-/// SubscribeLines flags.
-pub mod lines_flags {
-    pub const USERS: i32 = 0x01;
-    pub const GROUPS: i32 = 0x02;
-    pub const PARK_SERVER: i32 = 0x04;
-}
-
-/// SubscribeQueue flags bit 1: include the member list.
-pub const QUEUE_FLAG_MEMBERS: i32 = 0x02;
+pub use acd_wire::flags::ccflags;
+use acd_wire::flags::queue::MEMBERS as QUEUE_FLAG_MEMBERS;
 
 pub fn lines_users(model: &Model) -> Vec<pb::LinesUser> {
     model
@@ -66,7 +47,7 @@ pub fn notify_user(model: &Model, u: usize) -> Option<pb::NotifyUser> {
         extn: user.extn.clone(),
         name: user.name.clone(),
         fullname: user.full_name.clone(),
-        featuresavailable: crate::sim::model::features::USER_CONFIG as i32,
+        featuresavailable: crate::model::features::USER_CONFIG as i32,
         language: user.language.clone(),
         dnd: user.dnd,
         voicemail: user.voicemail,
@@ -149,19 +130,6 @@ pub fn user_calls(model: &Model, u: usize) -> impl Iterator<Item = &Call> + '_ {
     model.calls().filter(move |c| c.involves_user(u))
 }
 
-fn trunk_type(t: TrunkKind) -> pb::trunk_info::TrunkType {
-    use pb::trunk_info::TrunkType as T;
-    match t {
-        TrunkKind::None => T::NoTrunk,
-        TrunkKind::Sip => T::TrunkSip,
-        TrunkKind::Isdn => T::TrunkIsdn,
-        TrunkKind::H323 => T::TrunkH323,
-        TrunkKind::T1 => T::TrunkT1,
-        TrunkKind::R2 => T::TrunkR2,
-        TrunkKind::Analog => T::TrunkAlog,
-    }
-}
-
 fn party(number: &str, name: &str) -> pb::PartyInfo {
     pb::PartyInfo {
         number: number.to_string(),
@@ -219,7 +187,7 @@ pub fn call_info(model: &Model, call: &Call, user: Option<usize>, flags: i32) ->
     }
     if flags & ccflags::TRUNK != 0 {
         info.trunkinfo = Some(pb::TrunkInfo {
-            trunktype: trunk_type(call.attributes.trunk) as i32,
+            trunktype: acd_wire::trunk::to_wire(call.attributes.trunk) as i32,
             did: call.attributes.did.clone(),
         });
     }

@@ -6,7 +6,7 @@ use acd_core::{CallAttributes, QueueMember, QueueServiceMode, Timestamp};
 use proptest::prelude::*;
 
 use super::*;
-use crate::sim::scenario::Scenario;
+use crate::scenario::Scenario;
 
 /// Three agents A=201 (slow to answer), B=202, C=203; queue Q (3000) with the given ring mode
 /// and extra settings; queue R (3001) with C only.
@@ -260,7 +260,7 @@ fn member_updates_enable_and_disable_hunting() {
             enabled: true,
         }],
     });
-    assert_eq!(bad, ResultCode::NOT_FOUND);
+    assert_eq!(bad, ResultCode::NotFound);
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn schedule_and_dnd_change_availability() {
             user: "999".into(),
             on: true
         }),
-        ResultCode::USER_NOT_FOUND
+        ResultCode::UserNotFound
     );
 }
 
@@ -456,7 +456,7 @@ fn the_summary_reports_commands_by_result_and_who_answered_which_language() {
     assert_eq!(agent(&m, c).as_deref(), Some("202"));
     let observed = m.summary().observed;
     assert_eq!(observed.commands["blind_transfer"][&0], 1);
-    assert_eq!(observed.commands["set_queue_members"][&bad.0], 1);
+    assert_eq!(observed.commands["set_queue_members"][&bad.code()], 1);
     assert_eq!(observed.answered_by_language["deu"]["202"], 1);
     assert_eq!(observed.answered_by_language.len(), 1);
 }
@@ -476,7 +476,7 @@ fn a_ringing_call_moves_only_by_redirect() {
             view: view.clone(),
             target: "3001".into(),
         }),
-        ResultCode::SUCCESS
+        ResultCode::Success
     );
     assert_eq!(ringing(&m, c), ["201"]);
     // Redirect is: the call goes to queue R, where 203 is rung.
@@ -486,7 +486,7 @@ fn a_ringing_call_moves_only_by_redirect() {
             view,
             target: "3001".into(),
         }),
-        ResultCode::SUCCESS
+        ResultCode::Success
     );
     assert_eq!(ringing(&m, c), ["203"]);
     check_invariants(&m);

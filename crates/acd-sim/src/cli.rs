@@ -11,7 +11,7 @@ use super::error::SimError;
 use super::scenario::Scenario;
 use super::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS};
 use super::stats::SimSummary;
-use crate::wire::framing::Framing;
+use acd_wire::framing::Framing;
 
 #[derive(Debug, Clone)]
 pub struct SimCliOptions {

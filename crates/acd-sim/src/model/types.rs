@@ -1,5 +1,5 @@
 //! The model's vocabulary: what it tells its adapters (notifications with complete snapshots,
-//! as IP Office does), what they can ask of it (actions), and IP Office's result codes.
+//! as IP Office does), what they can ask of it (actions); IP Office's result codes are the protocol crate's.
 //!
 //! Deliberately protocol-agnostic: the protocol server renders these as MT-CTI3 messages and
 //! the virtual-time driver hands them to a router (the routing core) directly.
@@ -11,33 +11,7 @@ use serde::{Deserialize, Serialize};
 /// callids are the protocol server's business.
 pub type SimCallId = u64;
 
-/// An IP Office result code (`RequestResponse.result`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ResultCode(pub i32);
-
-impl ResultCode {
-    pub const SUCCESS: ResultCode = ResultCode(0);
-    pub const UNPACK_ERROR: ResultCode = ResultCode(2);
-    pub const NOT_FOUND: ResultCode = ResultCode(4);
-    pub const TOO_MANY: ResultCode = ResultCode(5);
-    pub const USER_NOT_FOUND: ResultCode = ResultCode(7);
-    pub const SERVICE_NOT_AVAILABLE: ResultCode = ResultCode(8);
-    pub const SUBSCRIPTION_INVALID: ResultCode = ResultCode(100);
-    pub const SUBSCRIPTION_INVALID_ID: ResultCode = ResultCode(101);
-    pub const SUBSCRIPTION_TIMEOUT_TOO_SMALL: ResultCode = ResultCode(102);
-    pub const GENCMD_INVALID_PAYLOAD: ResultCode = ResultCode(151);
-    pub const REQUEST_INVALID_PAYLOAD: ResultCode = ResultCode(5002);
-    pub const CALL_NOT_FOUND: ResultCode = ResultCode(602);
-    pub const BAD_FORMATTING: ResultCode = ResultCode(608);
-    pub const INVALID_CALL_STATE: ResultCode = ResultCode(609);
-    pub const TRANSFER_FAILED: ResultCode = ResultCode(612);
-    pub const UNSUPPORTED: ResultCode = ResultCode(616);
-    pub const ALREADY_DONE: ResultCode = ResultCode(617);
-
-    pub fn is_success(self) -> bool {
-        self.0 == 0
-    }
-}
+pub use acd_wire::result_code::ResultCode;
 
 /// `featuresavailable` as IP Office sets it on a queue's view of a call, per state. The values
 /// follow the guide's example (0x6060E0B1 for a queueing call: drop, blind transfer, redirect,

@@ -2,12 +2,13 @@
 //! network in front of it) does: dropped connections, restarts with new callids, slow or
 //! failing command responses, terminated subscriptions and garbage on the socket.
 
+use acd_wire::result_code::ResultCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
-use crate::wire::framing::{Framing, FRAME_HEADER};
+use acd_wire::framing::{Framing, FRAME_HEADER};
 
 /// A `Message` whose field 3 (Subscribe) announces 12 octets of which only 2 follow: no
 /// protobuf decoder can read it.
@@ -45,7 +46,7 @@ pub(crate) fn malformed_frame(framing: Framing) -> Vec<u8> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandFaults {
     /// Answer the next `count` SubscribeCmds with `code` and do nothing.
-    pub reject: Option<(i32, u32)>,
+    pub reject: Option<(ResultCode, u32)>,
     /// Hold every RequestResponse back this long.
     pub response_delay: Duration,
 }
@@ -86,7 +87,7 @@ impl FaultInjector {
     }
 
     /// Rejects the next `count` commands with result `code` without executing them.
-    pub fn reject_commands(&self, code: i32, count: u32) {
+    pub fn reject_commands(&self, code: ResultCode, count: u32) {
         self.shared.command_faults().reject = (count > 0).then_some((code, count));
     }
 
@@ -114,7 +115,7 @@ impl FaultInjector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::framing::{decode, decode_any, FrameError, DEFAULT_MAX_FRAME_BYTES};
+    use acd_wire::framing::{decode, decode_any, FrameError, DEFAULT_MAX_FRAME_BYTES};
 
     #[test]
     fn malformed_frames_are_refused_by_the_wire_layer() {

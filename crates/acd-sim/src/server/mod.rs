@@ -26,11 +26,11 @@ use super::error::SimError;
 use super::model::{Model, Status};
 use super::scenario::Scenario;
 use super::stats::SimSummary;
-use crate::wire::connect::Endpoint;
-use crate::wire::framing::Framing;
+use acd_wire::endpoint::Endpoint;
+pub use acd_wire::flags::{ccflags, lines as lines_flags, queue::MEMBERS as QUEUE_FLAG_MEMBERS};
+use acd_wire::framing::Framing;
 use faults::ConnFault;
 pub use faults::{CommandFaults, FaultInjector};
-pub use render::{ccflags, lines_flags, QUEUE_FLAG_MEMBERS};
 pub use session::SimConnection;
 pub use tls::TlsMode;
 

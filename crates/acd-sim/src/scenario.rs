@@ -14,7 +14,7 @@ use super::error::SimError;
 use super::model::proficiency::MAX_LEVEL;
 
 /// The default scenario shipped with the repository (two queues, twelve agents).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,19 +242,10 @@ fn calling_prefix() -> String {
     "+4930555".to_string()
 }
 
-/// Parses a trunk name as scenario files and trace files write it.
+/// Parses a trunk name as scenario files and trace files write it: the same words rule files
+/// take.
 pub fn parse_trunk(name: &str) -> Option<acd_core::TrunkKind> {
-    use acd_core::TrunkKind;
-    Some(match name.to_ascii_lowercase().as_str() {
-        "" | "none" => TrunkKind::None,
-        "sip" => TrunkKind::Sip,
-        "isdn" => TrunkKind::Isdn,
-        "h323" => TrunkKind::H323,
-        "t1" => TrunkKind::T1,
-        "r2" => TrunkKind::R2,
-        "analog" | "alog" => TrunkKind::Analog,
-        _ => return None,
-    })
+    acd_core::TrunkKind::from_name(name)
 }
 
 impl Scenario {

@@ -25,11 +25,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::faults::{malformed_frame, CommandFaults, ConnFault};
-use super::render::{self, lines_flags};
+use super::render;
 use super::Shared;
-use crate::sim::model::{Model, ModelAction, ResultCode, SimCallId, View};
-use crate::wire::framing::{self, Framing, DEFAULT_MAX_FRAME_BYTES};
-use crate::wire::pb;
+use crate::model::{Model, ModelAction, ResultCode, SimCallId, View};
+use acd_wire::flags::lines as lines_flags;
+use acd_wire::framing::{self, Framing, DEFAULT_MAX_FRAME_BYTES};
+use acd_wire::pb;
 use pb::call_function::Action;
 
 /// Callids of successive restarts live in disjoint ranges of this size.
@@ -213,7 +214,7 @@ impl SimConnection {
         }
         let m = msg(pb::message::Payload::Response(pb::RequestResponse {
             requestid,
-            result: code.0,
+            result: code.code(),
             additional: String::new(),
         }));
         if delay.is_zero() {
@@ -293,7 +294,7 @@ impl SimConnection {
                 let code = match faults.reject {
                     Some((code, _)) => {
                         outcome.rejected = true;
-                        ResultCode(code)
+                        code
                     }
                     None => self.command(now, &c, model),
                 };
@@ -301,17 +302,17 @@ impl SimConnection {
             }
             Some(P::Subscribeend(e)) => {
                 let code = if self.subs.remove(&e.subscribe_id).is_some() {
-                    ResultCode::SUCCESS
+                    ResultCode::Success
                 } else {
-                    ResultCode::SUBSCRIPTION_INVALID_ID
+                    ResultCode::SubscriptionInvalidId
                 };
                 self.respond(now, e.requestid, code, delay);
             }
             Some(P::Notifyack(a)) => self.ack(&a),
             Some(P::Generalcmd(g)) => {
                 let code = match g.payload {
-                    Some(pb::general_cmd::Payload::Getfile(_)) => ResultCode::NOT_FOUND,
-                    None => ResultCode::GENCMD_INVALID_PAYLOAD,
+                    Some(pb::general_cmd::Payload::Getfile(_)) => ResultCode::NotFound,
+                    None => ResultCode::GenCmdInvalidPayload,
                 };
                 self.respond(now, g.requestid, code, delay);
             }
@@ -334,7 +335,7 @@ impl SimConnection {
     fn subscribe(&mut self, now: Timestamp, s: &pb::Subscribe, model: &Model) -> ResultCode {
         use pb::subscribe::Payload as P;
         if s.timeout < 0 {
-            return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+            return ResultCode::SubscriptionTimeoutTooSmall;
         }
         let expires =
             (s.timeout > 0).then(|| now + Duration::from_secs(u64::from(s.timeout.unsigned_abs())));
@@ -345,13 +346,13 @@ impl SimConnection {
             return match self.subs.get_mut(&s.subscribe_id) {
                 Some(sub) => {
                     sub.expires = expires;
-                    ResultCode::SUCCESS
+                    ResultCode::Success
                 }
-                None => ResultCode::SUBSCRIPTION_INVALID_ID,
+                None => ResultCode::SubscriptionInvalidId,
             };
         };
         if self.subs.contains_key(&s.subscribe_id) {
-            return ResultCode::SUBSCRIPTION_INVALID_ID;
+            return ResultCode::SubscriptionInvalidId;
         }
         let kind = match payload {
             P::Lines(l) => {
@@ -360,7 +361,7 @@ impl SimConnection {
                     .values()
                     .any(|s| matches!(s.kind, SubKind::Lines { .. }))
                 {
-                    return ResultCode::TOO_MANY;
+                    return ResultCode::TooMany;
                 }
                 SubKind::Lines { flags: l.flags }
             }
@@ -369,7 +370,7 @@ impl SimConnection {
                     user,
                     ccflags: u.ccflags,
                 },
-                None => return ResultCode::USER_NOT_FOUND,
+                None => return ResultCode::UserNotFound,
             },
             P::Queue(q) => {
                 let found = if q.guid.is_empty() {
@@ -383,16 +384,16 @@ impl SimConnection {
                         flags: q.flags,
                         ccflags: q.ccflags,
                     },
-                    None => return ResultCode::NOT_FOUND,
+                    None => return ResultCode::NotFound,
                 }
             }
             P::Presence(_) => {
                 if !PRESENCE_TIMEOUT_S.contains(&s.timeout) {
-                    return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+                    return ResultCode::SubscriptionTimeoutTooSmall;
                 }
-                return ResultCode::SERVICE_NOT_AVAILABLE;
+                return ResultCode::ServiceNotAvailable;
             }
-            P::Parkserver(_) | P::Refreshwrapper(_) => return ResultCode::SERVICE_NOT_AVAILABLE,
+            P::Parkserver(_) | P::Refreshwrapper(_) => return ResultCode::ServiceNotAvailable,
         };
         self.subs.insert(
             s.subscribe_id,
@@ -406,32 +407,32 @@ impl SimConnection {
             },
         );
         self.dirty.insert(s.subscribe_id);
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     fn command(&mut self, now: Timestamp, c: &pb::SubscribeCmd, model: &mut Model) -> ResultCode {
         use pb::subscribe_cmd::Payload as P;
         let Some(sub) = self.subs.get_mut(&c.subscribe_id) else {
-            return ResultCode::SUBSCRIPTION_INVALID_ID;
+            return ResultCode::SubscriptionInvalidId;
         };
         let Some(payload) = &c.payload else {
-            return ResultCode::REQUEST_INVALID_PAYLOAD;
+            return ResultCode::RequestInvalidPayload;
         };
         match payload {
             P::Timeout(t) => {
                 if *t < 0 {
-                    return ResultCode::SUBSCRIPTION_TIMEOUT_TOO_SMALL;
+                    return ResultCode::SubscriptionTimeoutTooSmall;
                 }
                 sub.expires =
                     (*t > 0).then(|| now + Duration::from_secs(u64::from(t.unsigned_abs())));
                 let expires = sub.expires;
                 self.expires_at(expires);
-                ResultCode::SUCCESS
+                ResultCode::Success
             }
             P::Callcontrol(cc) => call_control(sub, cc, model),
             P::User(update) => {
                 let SubKind::User { user, .. } = sub.kind else {
-                    return ResultCode::SUBSCRIPTION_INVALID;
+                    return ResultCode::SubscriptionInvalid;
                 };
                 let extn = model.users()[user].extn.clone();
                 let mut actions = Vec::new();
@@ -442,13 +443,13 @@ impl SimConnection {
                     match sc.code {
                         7 => actions.push(true),
                         8 => actions.push(false),
-                        _ => return ResultCode::UNSUPPORTED,
+                        _ => return ResultCode::CallControlUnsupported,
                     }
                 }
                 if actions.is_empty() {
-                    return ResultCode::UNSUPPORTED;
+                    return ResultCode::CallControlUnsupported;
                 }
-                let mut code = ResultCode::SUCCESS;
+                let mut code = ResultCode::Success;
                 for on in actions {
                     code = model.apply(ModelAction::SetDnd {
                         user: extn.clone(),
@@ -459,11 +460,11 @@ impl SimConnection {
             }
             P::Queue(update) => {
                 let SubKind::Queue { queue, .. } = sub.kind else {
-                    return ResultCode::SUBSCRIPTION_INVALID;
+                    return ResultCode::SubscriptionInvalid;
                 };
                 update_queue(queue, update, model)
             }
-            P::Presence(_) => ResultCode::SERVICE_NOT_AVAILABLE,
+            P::Presence(_) => ResultCode::ServiceNotAvailable,
         }
     }
 
@@ -652,13 +653,13 @@ fn call_control(sub: &Subscription, cc: &pb::UpdateCallControl, model: &mut Mode
             let extn = model.users()[user].extn.clone();
             (View::User(extn.clone()), Some(extn))
         }
-        _ => return ResultCode::SUBSCRIPTION_INVALID,
+        _ => return ResultCode::SubscriptionInvalid,
     };
     if cc.makecall.is_some() || cc.unparkcall.is_some() {
-        return ResultCode::UNSUPPORTED;
+        return ResultCode::CallControlUnsupported;
     }
     let Some(f) = &cc.callfunction else {
-        return ResultCode::REQUEST_INVALID_PAYLOAD;
+        return ResultCode::RequestInvalidPayload;
     };
     let Some(call) = sub
         .shown
@@ -667,13 +668,13 @@ fn call_control(sub: &Subscription, cc: &pb::UpdateCallControl, model: &mut Mode
         .find(|(_, (callid, _))| *callid == cc.callid)
         .map(|(id, _)| *id)
     else {
-        return ResultCode::CALL_NOT_FOUND;
+        return ResultCode::CallControlCallNotFound;
     };
     let action = match Action::try_from(f.action) {
         Ok(Action::DropCall) => ModelAction::Drop { call, view },
         Ok(Action::AnswerCall) => match user {
             Some(user) => ModelAction::Answer { call, user },
-            None => return ResultCode::UNSUPPORTED,
+            None => return ResultCode::CallControlUnsupported,
         },
         Ok(Action::BlindTransfer) => ModelAction::BlindTransfer {
             call,
@@ -695,8 +696,8 @@ fn call_control(sub: &Subscription, cc: &pb::UpdateCallControl, model: &mut Mode
             view,
             arg: f.arg1.clone(),
         },
-        Ok(_) => return ResultCode::UNSUPPORTED,
-        Err(_) => return ResultCode::BAD_FORMATTING,
+        Ok(_) => return ResultCode::CallControlUnsupported,
+        Err(_) => return ResultCode::CallControlBadFormatting,
     };
     model.apply(action)
 }
@@ -718,7 +719,7 @@ fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> Re
             Ok(M::Active) => acd_core::QueueServiceMode::Active,
             Ok(M::Ns) => acd_core::QueueServiceMode::NightService,
             Ok(M::Oos) => acd_core::QueueServiceMode::OutOfService,
-            Ok(M::Unset) | Err(_) => return ResultCode::BAD_FORMATTING,
+            Ok(M::Unset) | Err(_) => return ResultCode::CallControlBadFormatting,
         };
         actions.push(ModelAction::SetServiceMode {
             queue: name.clone(),
@@ -744,10 +745,10 @@ fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> Re
         });
     }
     if update.setvoicemail.is_some() {
-        return ResultCode::UNSUPPORTED;
+        return ResultCode::CallControlUnsupported;
     }
     if actions.is_empty() {
-        return ResultCode::REQUEST_INVALID_PAYLOAD;
+        return ResultCode::RequestInvalidPayload;
     }
     for a in actions {
         let code = model.apply(a);
@@ -755,7 +756,7 @@ fn update_queue(queue: usize, update: &pb::UpdateQueue, model: &mut Model) -> Re
             return code;
         }
     }
-    ResultCode::SUCCESS
+    ResultCode::Success
 }
 
 /// What changed between the lines shown last and now, by GUID: `[added, changed, deleted]`.
@@ -781,7 +782,7 @@ fn diff_lines<K: Ord, V: Clone + PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     const USERS: usize = 40;
 
@@ -812,7 +813,7 @@ mod tests {
         };
         assert_eq!(
             session.subscribe(Timestamp(0), &s, model),
-            ResultCode::SUCCESS
+            ResultCode::Success
         );
     }
 
@@ -929,7 +930,7 @@ mod tests {
             })),
             ..Default::default()
         };
-        assert_eq!(session.subscribe(start, &s, &model), ResultCode::SUCCESS);
+        assert_eq!(session.subscribe(start, &s, &model), ResultCode::Success);
         assert_eq!(
             session.next_deadline(),
             Some(start + Duration::from_secs(60))
@@ -937,7 +938,7 @@ mod tests {
         // A refresh to 120 s: waking at 60 s is early but harmless, and finds the new expiry.
         s.payload = None;
         s.timeout = 120;
-        assert_eq!(session.subscribe(start, &s, &model), ResultCode::SUCCESS);
+        assert_eq!(session.subscribe(start, &s, &model), ResultCode::Success);
         session.on_timer(start + Duration::from_secs(60));
         assert!(session.subs.contains_key(&3));
         assert_eq!(

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
 
-use crate::sim::error::SimError;
+use crate::error::SimError;
 
 /// How the simulator secures its listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +30,7 @@ pub struct TlsSetup {
 }
 
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    acd_wire::fingerprint::Fingerprint::of(der).to_string()
 }
 
 pub fn setup(mode: &TlsMode) -> Result<Option<TlsSetup>, SimError> {

@@ -658,7 +658,7 @@ impl Model {
     pub fn apply(&mut self, action: ModelAction) -> ResultCode {
         let name = action.name();
         let code = self.apply_action(action);
-        self.observed.record_command(name, code.0);
+        self.observed.record_command(name, code.code());
         self.flush();
         code
     }

@@ -10,8 +10,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use super::Shared;
-use crate::wire::connect::SUBPROTOCOL;
-use crate::wire::framing::Framing;
+use acd_wire::endpoint::SUBPROTOCOL;
+use acd_wire::framing::Framing;
 
 /// What the handshake decided, read by the connection task after the upgrade.
 #[derive(Debug, Default)]

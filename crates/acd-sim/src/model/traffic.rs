@@ -13,9 +13,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::hunt::NewCall;
 use super::{Ev, Model, SimCallId};
-use crate::sim::dist::{seconds_to_ms, Dist};
-use crate::sim::error::SimError;
-use crate::sim::scenario::{parse_trunk, TrafficSpec, Weighted};
+use crate::dist::{seconds_to_ms, Dist};
+use crate::error::SimError;
+use crate::scenario::{parse_trunk, TrafficSpec, Weighted};
 
 pub(super) struct Traffic {
     /// Mean gap between arrivals in ms (`None`: no Poisson arrivals).

@@ -34,10 +34,10 @@ impl Model {
             ModelAction::Finish { call, view, arg } => self.finish(call, &view, &arg),
             ModelAction::Drop { call, view } => match self.features_for(call, &view) {
                 Err(code) => code,
-                Ok(f) if !Features(f).has(Features::DROP) => ResultCode::SUCCESS,
+                Ok(f) if !Features(f).has(Features::DROP) => ResultCode::Success,
                 Ok(_) => {
                     self.drop_call(call);
-                    ResultCode::SUCCESS
+                    ResultCode::Success
                 }
             },
             ModelAction::Answer { call, user } => self.answer_now(call, &user),
@@ -49,59 +49,66 @@ impl Model {
             }
             ModelAction::RemoveQueueMembers { queue, extns } => {
                 let Some(q) = self.queue_by_name(&queue) else {
-                    return ResultCode::NOT_FOUND;
+                    return ResultCode::NotFound;
                 };
                 let users: Vec<usize> = extns.iter().filter_map(|e| self.user_by_extn(e)).collect();
                 if users.len() != extns.len() {
-                    return ResultCode::NOT_FOUND;
+                    return ResultCode::NotFound;
                 }
                 self.queues[q].members.retain(|m| !users.contains(&m.user));
                 self.touch_queue(q);
-                ResultCode::SUCCESS
+                ResultCode::Success
             }
             ModelAction::SetServiceMode { queue, mode } => {
                 let Some(q) = self.queue_by_name(&queue) else {
-                    return ResultCode::NOT_FOUND;
+                    return ResultCode::NotFound;
                 };
                 self.queues[q].service_mode = mode;
                 self.touch_queue(q);
                 if mode == QueueServiceMode::Active {
                     self.hunt_waiting(q);
                 }
-                ResultCode::SUCCESS
+                ResultCode::Success
             }
             ModelAction::SetDnd { user, on } => {
                 let Some(u) = self.user_by_extn(&user) else {
-                    return ResultCode::USER_NOT_FOUND;
+                    return ResultCode::UserNotFound;
                 };
                 self.users[u].dnd = on;
                 self.touch_user(u);
                 self.dispatch_agent(u);
-                ResultCode::SUCCESS
+                ResultCode::Success
             }
         }
     }
 
     /// The `featuresavailable` the call shows on `view`, or 602 if the view cannot see it.
     fn features_for(&self, call: SimCallId, view: &View) -> Result<u32, ResultCode> {
-        let c = self.calls.get(&call).ok_or(ResultCode::CALL_NOT_FOUND)?;
+        let c = self
+            .calls
+            .get(&call)
+            .ok_or(ResultCode::CallControlCallNotFound)?;
         match view {
             View::Queue(name) => {
-                let q = self.queue_by_name(name).ok_or(ResultCode::CALL_NOT_FOUND)?;
+                let q = self
+                    .queue_by_name(name)
+                    .ok_or(ResultCode::CallControlCallNotFound)?;
                 let visible = (c.report_queue == Some(q) && c.phase != CallPhase::AfterCall)
                     || c.queueing_in(q);
                 if visible {
                     Ok(c.queue_features())
                 } else {
-                    Err(ResultCode::CALL_NOT_FOUND)
+                    Err(ResultCode::CallControlCallNotFound)
                 }
             }
             View::User(extn) => {
-                let u = self.user_by_extn(extn).ok_or(ResultCode::CALL_NOT_FOUND)?;
+                let u = self
+                    .user_by_extn(extn)
+                    .ok_or(ResultCode::CallControlCallNotFound)?;
                 if c.involves_user(u) {
                     Ok(c.user_features(u))
                 } else {
-                    Err(ResultCode::CALL_NOT_FOUND)
+                    Err(ResultCode::CallControlCallNotFound)
                 }
             }
         }
@@ -120,11 +127,11 @@ impl Model {
             Err(code) => return code,
         };
         if !Features(f).has(feature) {
-            return ResultCode::SUCCESS;
+            return ResultCode::Success;
         }
         let length = arg.chars().count();
         if !(1..=78).contains(&length) {
-            return ResultCode::BAD_FORMATTING;
+            return ResultCode::CallControlBadFormatting;
         }
         let target = match self.parse_transfer_target(arg) {
             Ok(t) => t,
@@ -139,7 +146,7 @@ impl Model {
             }
             TransferTarget::Queue(q) => {
                 if self.calls.get(&call).is_some_and(|c| c.queueing_in(q)) {
-                    return ResultCode::ALREADY_DONE;
+                    return ResultCode::CallControlAlreadyDone;
                 }
                 let released = self.detach_for_transfer(call);
                 self.mark_overflowed(call);
@@ -153,7 +160,7 @@ impl Model {
                 let ok = self.users[u].available()
                     || self.users[u].activity == super::Activity::Ringing(call);
                 if !ok {
-                    return ResultCode::TRANSFER_FAILED;
+                    return ResultCode::CallControlTransferFailed;
                 }
                 let released = self.detach_for_transfer(call);
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -164,20 +171,22 @@ impl Model {
                 self.dispatch_all(others);
             }
         }
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     fn parse_transfer_target(&self, arg: &str) -> Result<TransferTarget, ResultCode> {
         let dest = if let Some(rest) = arg.strip_prefix('/') {
-            let (kind, dest) = rest.split_once('/').ok_or(ResultCode::BAD_FORMATTING)?;
+            let (kind, dest) = rest
+                .split_once('/')
+                .ok_or(ResultCode::CallControlBadFormatting)?;
             if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_digit()) {
-                return Err(ResultCode::BAD_FORMATTING);
+                return Err(ResultCode::CallControlBadFormatting);
             }
             if kind == VOICEMAIL_TYPE {
                 return Ok(TransferTarget::Voicemail);
             }
             if !PLAIN_TRANSFER_TYPES.contains(&kind) {
-                return Err(ResultCode::TRANSFER_FAILED);
+                return Err(ResultCode::CallControlTransferFailed);
             }
             dest
         } else {
@@ -186,7 +195,7 @@ impl Model {
         match self.extensions.get(dest) {
             Some(Ext::User(u)) if !self.users[*u].deleted => Ok(TransferTarget::User(*u)),
             Some(Ext::Queue(q)) if !self.queues[*q].deleted => Ok(TransferTarget::Queue(*q)),
-            _ => Err(ResultCode::TRANSFER_FAILED),
+            _ => Err(ResultCode::CallControlTransferFailed),
         }
     }
 
@@ -218,49 +227,49 @@ impl Model {
             Err(code) => return code,
         };
         if !Features(f).has(Features::SET_PRIORITY) {
-            return ResultCode::SUCCESS;
+            return ResultCode::Success;
         }
         let priority = match level {
             "1" => 1,
             "2" => 2,
             "3" => 3,
-            _ => return ResultCode::BAD_FORMATTING,
+            _ => return ResultCode::CallControlBadFormatting,
         };
         let Some(c) = self.calls.get_mut(&call) else {
-            return ResultCode::CALL_NOT_FOUND;
+            return ResultCode::CallControlCallNotFound;
         };
         let Some(q) = c.queue else {
-            return ResultCode::INVALID_CALL_STATE;
+            return ResultCode::CallControlInvalidCallState;
         };
         let waiting = &mut self.queues[q].waiting;
         waiting.remove(&(Reverse(c.priority), c.seq, call));
         c.priority = priority;
         waiting.insert((Reverse(priority), c.seq, call));
         self.touch_call(call);
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     fn finish(&mut self, call: SimCallId, view: &View, arg: &str) -> ResultCode {
         let View::Queue(name) = view else {
-            return ResultCode::UNSUPPORTED;
+            return ResultCode::CallControlUnsupported;
         };
         let f = match self.features_for(call, view) {
             Ok(f) => f,
             Err(code) => return code,
         };
         if !Features(f).has(Features::FINISH) {
-            return ResultCode::SUCCESS;
+            return ResultCode::Success;
         }
         let report_next = match arg {
             "" => false,
             "1" => true,
-            _ => return ResultCode::BAD_FORMATTING,
+            _ => return ResultCode::CallControlBadFormatting,
         };
         let Some(q) = self.queue_by_name(name) else {
-            return ResultCode::CALL_NOT_FOUND;
+            return ResultCode::CallControlCallNotFound;
         };
         let Some(c) = self.calls.get_mut(&call) else {
-            return ResultCode::CALL_NOT_FOUND;
+            return ResultCode::CallControlCallNotFound;
         };
         if c.report_queue == Some(q) {
             c.report_queue = None;
@@ -269,25 +278,25 @@ impl Model {
             }
             self.touch_call(call);
         }
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     fn answer_now(&mut self, call: SimCallId, user: &str) -> ResultCode {
         let Some(u) = self.user_by_extn(user) else {
-            return ResultCode::USER_NOT_FOUND;
+            return ResultCode::UserNotFound;
         };
         let Some(c) = self.calls.get(&call) else {
-            return ResultCode::CALL_NOT_FOUND;
+            return ResultCode::CallControlCallNotFound;
         };
         if !c.involves_user(u) {
-            return ResultCode::CALL_NOT_FOUND;
+            return ResultCode::CallControlCallNotFound;
         }
         if c.phase != CallPhase::Ringing {
-            return ResultCode::INVALID_CALL_STATE;
+            return ResultCode::CallControlInvalidCallState;
         }
         let gen = c.gen;
         self.on_answer(call, u, gen);
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     fn update_members(
@@ -297,7 +306,7 @@ impl Model {
         replace: bool,
     ) -> ResultCode {
         let Some(q) = self.queue_by_name(queue) else {
-            return ResultCode::NOT_FOUND;
+            return ResultCode::NotFound;
         };
         let mut resolved = Vec::with_capacity(members.len());
         for m in &members {
@@ -306,7 +315,7 @@ impl Model {
                     user: u,
                     disabled: !m.enabled,
                 }),
-                None => return ResultCode::NOT_FOUND,
+                None => return ResultCode::NotFound,
             }
         }
         let list = &mut self.queues[q].members;
@@ -322,7 +331,7 @@ impl Model {
         }
         self.touch_queue(q);
         self.hunt_waiting(q);
-        ResultCode::SUCCESS
+        ResultCode::Success
     }
 
     /// Re-runs the hunt for a queue's waiting calls (members or service mode changed).
