@@ -49,21 +49,40 @@ def dashboard_queries():
         dash = json.load(f)
     for panel in dash["panels"]:
         for t in panel.get("targets", []):
-            yield f"dashboard: {panel['title']} [{t['refId']}]", t["expr"]
+            # The dashboard's variables, as "All" selects them.
+            expr = t["expr"].replace("$instance", ".*").replace("$queue", ".*")
+            yield f"dashboard: {panel['title']} [{t['refId']}]", expr
 
 
 COMPARISON = re.compile(r"\s*(==|!=|<=|>=|<|>)\s*[0-9.eE+-]+\s*$")
 
 
+# Signals a healthy demo may leave empty: they only have series once something happened that
+# the demo does not force. The alert rules' unit tests (acd-alerts.test.yml) cover them.
+MAY_BE_EMPTY = {
+    # No call may have been sent to voicemail or overflow in the demo's first minutes.
+    "acd_queue_exits_total",
+}
+
+
 def alert_signals():
-    # The rules file is YAML; its expressions are simple enough to read without a YAML library.
-    text = open(os.path.join(DEPLOY, "prometheus", "acd-alerts.yml")).read()
-    for m in re.finditer(r"- alert: (\S+)\n\s+expr: (>-\n(?:\s{10,}.*\n)+|.*\n)", text):
-        name, expr = m.group(1), m.group(2)
-        if expr.startswith(">-"):
-            expr = " ".join(line.strip() for line in expr.splitlines()[1:])
-        for part in re.split(r"\s+and\s+|\s+unless\s+|\s+or\s+", expr.strip()):
-            yield f"alert: {name}", COMPARISON.sub("", part)
+    import yaml  # python3-yaml, installed by .ci/run when missing
+
+    with open(os.path.join(DEPLOY, "prometheus", "acd-alerts.yml")) as f:
+        groups = yaml.safe_load(f)["groups"]
+    for group in groups:
+        for rule in group["rules"]:
+            name = rule.get("alert") or rule.get("record")
+            expr = " ".join(rule["expr"].split())
+            if expr.startswith("absent("):
+                # absent() is empty exactly when all is well: check what it watches instead.
+                expr = expr[len("absent("):-1]
+            parts = re.split(r"\s+and\s+|\s+unless\s+|\s+or\s+", expr)
+            for i, part in enumerate(parts):
+                label = f"{'alert' if 'alert' in rule else 'record'}: {name}"
+                if len(parts) > 1:
+                    label += f" [part {i + 1}]"
+                yield label, COMPARISON.sub("", part)
 
 
 def main():
@@ -120,8 +139,12 @@ def main():
                     del pending[label]
             if pending:
                 time.sleep(2)
-        for label, expr in pending.items():
-            print(f"EMPTY {label}: {expr}")
+        for label, expr in list(pending.items()):
+            if any(m in expr for m in MAY_BE_EMPTY):
+                print(f"empty {label}: allowed in a healthy demo: {expr}")
+                del pending[label]
+            else:
+                print(f"EMPTY {label}: {expr}")
         if pending:
             raise SystemExit(f"FAIL: {len(pending)} of {len(queries)} queries returned no data")
         print(f"PASS: all {len(queries)} dashboard and alert queries return data")

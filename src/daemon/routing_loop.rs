@@ -6,8 +6,9 @@
 
 use super::telemetry;
 use acd_core::{
-    AgentAvailability, CallOutcome, Command, CommandId, CommandOutcome, Decision, DecisionAction,
-    Engine, Event, FinishedCall, Output, QueueCounters, QueueId, RoutingConfig, Timestamp,
+    AgentAvailability, AgentId, CallOutcome, Command, CommandId, CommandOutcome, Decision,
+    DecisionAction, Engine, Event, ExitReason, FinishedCall, Output, QueueCounters, QueueId,
+    RoutingConfig, Timestamp,
 };
 use acd_wire::translate::command_label;
 use acd_wire::LinkStatus;
@@ -67,6 +68,9 @@ pub struct RoutingLoop {
     events: u64,
     /// The decisions of the last event handled (for checks from outside, and tests).
     last_decisions: Vec<Decision>,
+    /// The state last exported per agent: only changes are written to `acd_agent_state`, so
+    /// 3,000 agents cost nothing per second when nobody moves.
+    agent_states: HashMap<AgentId, AgentAvailability>,
 }
 
 impl RoutingLoop {
@@ -83,6 +87,7 @@ impl RoutingLoop {
             decisions: 0,
             events: 0,
             last_decisions: Vec::new(),
+            agent_states: HashMap::new(),
         }
     }
 
@@ -143,6 +148,7 @@ impl RoutingLoop {
             self.decisions += 1;
             metrics::counter!(telemetry::DECISIONS, "kind" => decision_kind(&decision.action))
                 .increment(1);
+            record_exit(decision);
             tracing::debug!(target: "acd::decision", "{decision}");
         }
         for finished in &output.finished {
@@ -169,8 +175,11 @@ impl RoutingLoop {
 
     /// Sets every gauge from the engine's view at `now` and returns the live status. Every
     /// label a gauge ever had is set each time (zero when empty), so no state keeps a stale
-    /// value after the last agent left it.
-    pub fn publish(&self, now: Timestamp) -> LiveStatus {
+    /// value after the last agent left it; every routed queue has all its series from the
+    /// first publish, so no alert or panel goes blind on a queue that has answered nobody.
+    /// While IP Office is not reachable the queue gauges read NaN: the engine cannot know them,
+    /// and a frozen last value would tell a wallboard that nothing changed.
+    pub fn publish(&mut self, now: Timestamp) -> LiveStatus {
         let view = self.engine.view(now);
         let mut status = LiveStatus {
             ready: self.ready,
@@ -180,15 +189,41 @@ impl RoutingLoop {
         };
         let mut within = 0u64;
         let mut judged = 0u64;
+        let known = |n: f64| if self.ready { n } else { f64::NAN };
         for q in &view.queues {
             let name = q.queue.0.as_str();
             status.waiting += q.waiting;
-            metrics::gauge!(telemetry::QUEUE_WAITING, "queue" => name.to_string())
-                .set(q.waiting as f64);
-            metrics::gauge!(telemetry::QUEUE_LONGEST_WAIT, "queue" => name.to_string())
-                .set(q.oldest_wait_ms as f64 / 1000.0);
-            metrics::gauge!(telemetry::QUEUE_AGENTS_LOGGED_IN, "queue" => name.to_string())
-                .set(q.logged_in_agents as f64);
+            let gauges = [
+                (telemetry::QUEUE_WAITING, q.waiting as f64),
+                (telemetry::QUEUE_RINGING, q.offering as f64),
+                (
+                    telemetry::QUEUE_LONGEST_WAIT,
+                    q.oldest_wait_ms as f64 / 1000.0,
+                ),
+                (telemetry::QUEUE_AGENTS_LOGGED_IN, q.logged_in_agents as f64),
+                (telemetry::QUEUE_AGENTS_STAFFED, q.staffed_agents as f64),
+                (telemetry::QUEUE_AGENTS_AVAILABLE, q.available_agents as f64),
+            ];
+            for (metric, value) in gauges {
+                metrics::gauge!(metric, "queue" => name.to_string()).set(known(value));
+            }
+        }
+        let config = self.engine.config();
+        for (queue, policy) in &config.queues {
+            let q = queue.0.clone();
+            let threshold_ms = policy.service_level_ms.first().copied().unwrap_or(0);
+            metrics::gauge!(telemetry::QUEUE_SL_THRESHOLD, "queue" => q.clone())
+                .set(threshold_ms as f64 / 1000.0);
+            // Registered without a sample: present (count 0) before the first call ends.
+            let _registered =
+                metrics::histogram!(telemetry::QUEUE_ANSWER_WAIT, "queue" => q.clone());
+            let _registered = metrics::histogram!(telemetry::QUEUE_ABANDON_WAIT, "queue" => q);
+            if !self.engine.accounting().contains_key(queue) {
+                publish_counters(
+                    queue,
+                    &QueueCounters::with_thresholds(&policy.service_level_ms),
+                );
+            }
         }
         for (queue, c) in self.engine.accounting() {
             publish_counters(queue, c);
@@ -207,6 +242,23 @@ impl RoutingLoop {
             let label = state_label(state);
             metrics::gauge!(telemetry::AGENTS, "state" => label).set(n as f64);
             status.agents.insert(label.to_string(), n);
+        }
+        for agent in self.engine.config().agents.keys() {
+            let state = self
+                .engine
+                .agent_availability(agent, now)
+                .unwrap_or(AgentAvailability::LoggedOff);
+            let before = self.agent_states.insert(agent.clone(), state);
+            if before == Some(state) {
+                continue;
+            }
+            for s in AgentAvailability::ALL {
+                if before.is_none() || s == state || Some(s) == before {
+                    let value = if s == state { 1.0 } else { 0.0 };
+                    metrics::gauge!(telemetry::AGENT_STATE, "agent" => agent.0.clone(), "state" => state_label(s))
+                        .set(value);
+                }
+            }
         }
         metrics::gauge!(telemetry::RULES_VERSION).set(self.rules_version as f64);
         status
@@ -248,6 +300,8 @@ impl RoutingLoop {
 /// they can never drift from the engine's own accounting.
 fn publish_counters(queue: &QueueId, c: &QueueCounters) {
     let q = queue.0.clone();
+    let within = c.answered_within.first().map_or(0, |(_, n)| *n);
+    metrics::counter!(telemetry::QUEUE_ANSWERED_WITHIN, "queue" => q.clone()).absolute(within);
     metrics::counter!(telemetry::QUEUE_OFFERED, "queue" => q.clone()).absolute(c.offered);
     metrics::counter!(telemetry::QUEUE_ANSWERED, "queue" => q.clone()).absolute(c.answered);
     metrics::counter!(telemetry::QUEUE_ABANDONED, "queue" => q.clone()).absolute(c.abandoned);
@@ -265,6 +319,31 @@ fn record_finished(f: &FinishedCall) {
             metrics::histogram!(telemetry::QUEUE_ABANDON_WAIT, "queue" => queue).record(secs)
         }
         CallOutcome::Overflowed => {}
+    }
+}
+
+/// Where calls left to, by reason: voicemail and overflow are what a supervisor must see
+/// beside the service level.
+fn record_exit(decision: &Decision) {
+    let (reason, target) = match &decision.action {
+        DecisionAction::Overflow { target } => ("overflow", target),
+        DecisionAction::Exit { target, reason } => (exit_reason_label(*reason), target),
+        _ => return,
+    };
+    metrics::counter!(
+        telemetry::QUEUE_EXITS,
+        "queue" => decision.queue.0.clone(),
+        "reason" => reason,
+        "target" => target.to_string()
+    )
+    .increment(1);
+}
+
+fn exit_reason_label(reason: ExitReason) -> &'static str {
+    match reason {
+        ExitReason::Closed => "closed",
+        ExitReason::NoAgents => "no_agents",
+        ExitReason::QueueFull => "queue_full",
     }
 }
 
@@ -292,5 +371,104 @@ pub fn state_label(state: AgentAvailability) -> &'static str {
         AgentAvailability::AfterCallWork => "after_call_work",
         AgentAvailability::WrapUp => "wrap_up",
         AgentAvailability::NotReady => "not_ready",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acd_core::{AgentProfile, PickStrategy, QueuePolicy};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    fn one_queue_two_agents() -> RoutingConfig {
+        let mut config = RoutingConfig::default();
+        let agents: Vec<AgentId> = vec!["201".into(), "202".into()];
+        let mut policy =
+            QueuePolicy::new("Sales".into(), PickStrategy::LongestIdle, agents.clone());
+        policy.service_level_ms = vec![30_000];
+        config.queues.insert("Sales".into(), policy);
+        for agent in agents {
+            config.agents.insert(
+                agent.clone(),
+                AgentProfile {
+                    agent,
+                    skills: Default::default(),
+                    wrap_up_ms: None,
+                },
+            );
+        }
+        config
+    }
+
+    fn value(exposition: &str, series: &str) -> Option<String> {
+        exposition.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')
+                .map(str::to_string)
+        })
+    }
+
+    #[test]
+    fn every_series_of_a_routed_queue_exists_before_its_first_call() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(telemetry::QUEUE_ANSWER_WAIT.into()),
+                &telemetry::wait_buckets(&[30.0]),
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        telemetry::QUEUE_ABANDON_WAIT.into(),
+                    ),
+                    &telemetry::wait_buckets(&[30.0]),
+                )
+            })
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        let mut routing = RoutingLoop::new(Arc::new(one_queue_two_agents()));
+        metrics::with_local_recorder(&recorder, || {
+            routing.publish(Timestamp(0));
+        });
+        let text = handle.render();
+        for (series, expected) in [
+            ("acd_queue_calls_offered_total{queue=\"Sales\"}", "0"),
+            ("acd_queue_calls_answered_total{queue=\"Sales\"}", "0"),
+            ("acd_queue_calls_abandoned_total{queue=\"Sales\"}", "0"),
+            (
+                "acd_queue_calls_answered_within_threshold_total{queue=\"Sales\"}",
+                "0",
+            ),
+            ("acd_queue_answer_wait_seconds_count{queue=\"Sales\"}", "0"),
+            ("acd_queue_abandon_wait_seconds_count{queue=\"Sales\"}", "0"),
+            (
+                "acd_queue_service_level_threshold_seconds{queue=\"Sales\"}",
+                "30",
+            ),
+            // Not connected yet: the engine cannot know who waits or who is free.
+            ("acd_queue_calls_waiting{queue=\"Sales\"}", "NaN"),
+            ("acd_queue_agents_available{queue=\"Sales\"}", "NaN"),
+            ("acd_agent_state{agent=\"201\",state=\"logged_off\"}", "1"),
+            ("acd_agent_state{agent=\"201\",state=\"idle\"}", "0"),
+        ] {
+            assert_eq!(
+                value(&text, series).as_deref(),
+                Some(expected),
+                "{series} in\n{text}"
+            );
+        }
+
+        routing.link(&LinkStatus::Subscribed {
+            users: 2,
+            queues: 1,
+        });
+        metrics::with_local_recorder(&recorder, || {
+            routing.publish(Timestamp(1_000));
+        });
+        let text = handle.render();
+        assert_eq!(
+            value(&text, "acd_queue_calls_waiting{queue=\"Sales\"}").as_deref(),
+            Some("0")
+        );
     }
 }

@@ -100,6 +100,7 @@ impl RulesManager {
         match apply_dir(&store, rules_dir, "applied at engine start", now) {
             Ok(outcome) => {
                 let config = manager.accept(outcome);
+                telemetry::rules_files_valid(true);
                 Ok((manager, config))
             }
             Err(e) => {
@@ -111,6 +112,7 @@ impl RulesManager {
                             "the routing-rules files are not usable; running the last good stored version\n{rendered}"
                         );
                         metrics::counter!(telemetry::RULES_RELOAD_FAILURES).increment(1);
+                        telemetry::rules_files_valid(false);
                         manager.running = record.number;
                         metrics::gauge!(telemetry::RULES_VERSION).set(record.number as f64);
                         Ok((manager, Arc::new(config)))
@@ -184,6 +186,7 @@ impl RulesManager {
             }
             match result {
                 Ok(outcome) => {
+                    telemetry::rules_files_valid(true);
                     let before = self.running;
                     let config = self.accept(outcome);
                     if self.running == before {
@@ -217,6 +220,7 @@ impl RulesManager {
             "routing-rules change refused; the running version stays\n{rendered}"
         );
         metrics::counter!(telemetry::RULES_RELOAD_FAILURES).increment(1);
+        telemetry::rules_files_valid(false);
         Reload::Refused { rendered }
     }
 

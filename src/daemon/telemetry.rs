@@ -16,12 +16,20 @@ pub const QUEUE_OVERFLOWED: &str = "acd_queue_calls_overflowed_total";
 pub const QUEUE_ANSWER_WAIT: &str = "acd_queue_answer_wait_seconds";
 pub const QUEUE_ABANDON_WAIT: &str = "acd_queue_abandon_wait_seconds";
 pub const QUEUE_AGENTS_LOGGED_IN: &str = "acd_queue_agents_logged_in";
+pub const QUEUE_AGENTS_STAFFED: &str = "acd_queue_agents_staffed";
+pub const QUEUE_AGENTS_AVAILABLE: &str = "acd_queue_agents_available";
+pub const QUEUE_RINGING: &str = "acd_queue_calls_ringing";
+pub const QUEUE_ANSWERED_WITHIN: &str = "acd_queue_calls_answered_within_threshold_total";
+pub const QUEUE_SL_THRESHOLD: &str = "acd_queue_service_level_threshold_seconds";
+pub const QUEUE_EXITS: &str = "acd_queue_exits_total";
 pub const AGENTS: &str = "acd_agents";
+pub const AGENT_STATE: &str = "acd_agent_state";
 pub const DECISIONS: &str = "acd_routing_decisions_total";
 pub const DECISION_LATENCY: &str = "acd_routing_decision_duration_seconds";
 pub const RULES_VERSION: &str = "acd_rules_active_version";
 pub const RULES_RELOAD_FAILURES: &str = "acd_rules_reload_failures_total";
 pub const RULES_RELOADS: &str = "acd_rules_reloads_total";
+pub const RULES_FILES_VALID: &str = "acd_rules_files_valid";
 pub const READY: &str = "acd_ready";
 
 /// Histogram buckets for waits, in seconds. Service-level thresholds are merged in so that the
@@ -60,6 +68,13 @@ pub fn install(service_level_thresholds_s: &[f64]) -> Result<PrometheusHandle, B
     metrics::gauge!(READY).set(0.0);
     metrics::counter!(RULES_RELOAD_FAILURES).increment(0);
     Ok(handle)
+}
+
+/// Whether the rule files as last read could be applied. A gauge rather than the failure
+/// counter alone: an alert on it fires for a failure at start-up (the counter is already 1 at
+/// the first scrape, so `increase` sees nothing) and clears as soon as the files are fixed.
+pub fn rules_files_valid(valid: bool) {
+    metrics::gauge!(RULES_FILES_VALID).set(if valid { 1.0 } else { 0.0 });
 }
 
 /// HELP texts for the daemon's own metrics (the wire layer describes its own).
@@ -105,7 +120,46 @@ pub fn describe() {
         Unit::Count,
         "Agents of the queue who are logged in (available or busy)."
     );
+    describe_gauge!(
+        QUEUE_AGENTS_STAFFED,
+        Unit::Count,
+        "Agents of the queue who take calls: logged in, not on do-not-disturb, phone working \
+         (free now or after their current call); NaN while IP Office is not reachable."
+    );
+    describe_gauge!(
+        QUEUE_AGENTS_AVAILABLE,
+        Unit::Count,
+        "Agents of the queue free to take a call now; NaN while IP Office is not reachable."
+    );
+    describe_gauge!(
+        QUEUE_RINGING,
+        Unit::Count,
+        "Calls of the queue ringing at (or being transferred to) an agent, not yet answered; \
+         NaN while IP Office is not reachable."
+    );
+    describe_counter!(
+        QUEUE_ANSWERED_WITHIN,
+        Unit::Count,
+        "Answered calls that waited at most the queue's service-level threshold \
+         (acd_queue_service_level_threshold_seconds)."
+    );
+    describe_gauge!(
+        QUEUE_SL_THRESHOLD,
+        Unit::Seconds,
+        "The queue's service-level threshold from the rules (its first `service_level`)."
+    );
+    describe_counter!(
+        QUEUE_EXITS,
+        Unit::Count,
+        "Calls the engine sent out of the queue, by reason (overflow, closed, no_agents, \
+         queue_full) and target; a refused transfer that is retried counts again."
+    );
     describe_gauge!(AGENTS, Unit::Count, "Agents by availability state.");
+    describe_gauge!(
+        AGENT_STATE,
+        Unit::Count,
+        "1 for the state each agent is in, 0 for the others (one series per agent and state)."
+    );
     describe_counter!(DECISIONS, Unit::Count, "Routing decisions taken, by kind.");
     describe_histogram!(
         DECISION_LATENCY,
@@ -123,6 +177,12 @@ pub fn describe() {
         "Rule reloads refused because the files did not validate."
     );
     describe_counter!(RULES_RELOADS, Unit::Count, "Rule reloads applied.");
+    describe_gauge!(
+        RULES_FILES_VALID,
+        Unit::Count,
+        "1 when the rule files as last read were applied, 0 while they are refused (the last \
+         good version keeps running)."
+    );
     describe_gauge!(
         READY,
         Unit::Count,

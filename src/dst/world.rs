@@ -493,7 +493,7 @@ impl World {
 
     fn final_checks(&mut self) -> Result<(), Violation> {
         let now = self.now;
-        let routing = &self.routing;
+        let routing = &mut self.routing;
         metrics::with_local_recorder(&self.recorder, || {
             routing.publish(now);
         });

@@ -49,11 +49,18 @@ pub struct QueueView {
     pub waiting: usize,
     /// Calls offered to an agent and not yet answered (added to the contract).
     pub offering: usize,
-    /// Wait of the oldest call still waiting, 0 if none.
+    /// Wait of the oldest caller not yet answered, ringing at an agent or not, 0 if none: a
+    /// caller who hears ringing still waits.
     pub oldest_wait_ms: Millis,
     /// Agents serving this queue who are logged in (whatever else they are doing): zero with
     /// calls waiting is what the "no agent logged in" alert looks for.
     pub logged_in_agents: usize,
+    /// Agents serving this queue who take calls: logged in, not on do-not-disturb, phone
+    /// working (free now or after what they are doing). Zero with calls waiting means nobody
+    /// will answer them, although agents may be logged in.
+    pub staffed_agents: usize,
+    /// Agents serving this queue who are free to take a call now.
+    pub available_agents: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,6 +54,16 @@ pub fn describe() {
     });
 }
 
+/// Every series of an endpoint exists from start-up: "connected = 0" must be visible to an alert
+/// when the engine never reached IP Office, and counters must start at 0 so that `increase()`
+/// sees their first step.
+pub fn register_endpoint(pbx: &str) {
+    set_connected(pbx, false);
+    counter!(PBX_RECONNECTS, "pbx" => pbx.to_string()).increment(0);
+    counter!(PBX_CONNECT_ATTEMPTS, "pbx" => pbx.to_string()).increment(0);
+    counter!(PBX_AUTH_FAILURES, "pbx" => pbx.to_string()).increment(0);
+}
+
 pub fn set_connected(pbx: &str, up: bool) {
     gauge!(PBX_CONNECTED, "pbx" => pbx.to_string()).set(if up { 1.0 } else { 0.0 });
 }

@@ -133,6 +133,18 @@ impl Engine {
             if state.policy.is_some() {
                 let mut view = empty_view(&state.id);
                 view.logged_in_agents = state.logged_in;
+                for &a in &state.members {
+                    match self.availability(a, now) {
+                        AgentAvailability::LoggedOff
+                        | AgentAvailability::Dnd
+                        | AgentAvailability::PhoneFault => {}
+                        AgentAvailability::Idle => {
+                            view.staffed_agents += 1;
+                            view.available_agents += 1;
+                        }
+                        _ => view.staffed_agents += 1,
+                    }
+                }
                 per_queue.insert(q, view);
             }
         }
@@ -145,11 +157,9 @@ impl Engine {
                 .or_insert_with(|| empty_view(&self.queues[call.queue].id));
             match call.phase {
                 Phase::Offered { .. } | Phase::Ringing { .. } => view.offering += 1,
-                _ => {
-                    view.waiting += 1;
-                    view.oldest_wait_ms = view.oldest_wait_ms.max(now.since(call.arrival));
-                }
+                _ => view.waiting += 1,
             }
+            view.oldest_wait_ms = view.oldest_wait_ms.max(now.since(call.arrival));
         }
         let mut agents = BTreeMap::new();
         for a in 0..self.agents.len() {
@@ -189,5 +199,7 @@ fn empty_view(queue: &QueueId) -> QueueView {
         offering: 0,
         oldest_wait_ms: 0,
         logged_in_agents: 0,
+        staffed_agents: 0,
+        available_agents: 0,
     }
 }

@@ -1061,6 +1061,43 @@ fn view_counts_agents_and_queues() {
     assert_eq!(v.queues[0].oldest_wait_ms, 4_000);
     assert_eq!(v.agents[&AgentAvailability::Reserved], 1);
     assert_eq!(v.agents[&AgentAvailability::LoggedOff], 1);
+    assert_eq!(
+        (v.queues[0].staffed_agents, v.queues[0].available_agents),
+        (1, 0),
+        "the reserved agent takes calls but is not free"
+    );
+}
+
+#[test]
+fn agents_on_dnd_are_logged_in_but_nobody_takes_the_calls() {
+    // The "no agent" alert must fire when every agent sets DND: logged in is not enough.
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    for agent in ["2001", "2002"] {
+        let mut dnd = agent_event(agent, true, PhoneState::Idle);
+        if let Event::AgentChanged(a) = &mut dnd {
+            a.presence.dnd = true;
+        }
+        sim.send(dnd);
+    }
+    sim.call(1);
+    let v = sim.engine.view(Timestamp(sim.now + 1_000));
+    let q = &v.queues[0];
+    assert_eq!(q.waiting, 1);
+    assert_eq!(q.logged_in_agents, 2);
+    assert_eq!((q.staffed_agents, q.available_agents), (0, 0));
+    sim.idle("2001");
+    let v = sim.engine.view(Timestamp(sim.now + 1_000));
+    assert_eq!(v.queues[0].staffed_agents, 1);
+}
+
+#[test]
+fn the_longest_wait_counts_a_caller_ringing_at_an_agent() {
+    let mut sim = basic(PickStrategy::Linear, &["2001"]);
+    sim.idle("2001");
+    sim.call(1);
+    let v = sim.engine.view(Timestamp(sim.now + 17_400));
+    assert_eq!((v.queues[0].waiting, v.queues[0].offering), (0, 1));
+    assert_eq!(v.queues[0].oldest_wait_ms, 17_400);
 }
 
 #[test]

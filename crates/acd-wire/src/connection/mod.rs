@@ -122,6 +122,9 @@ impl Connection {
     /// reconnect jitter (the daemon passes a random one, simulations a fixed one).
     pub fn new(config: ConnectionConfig, endpoints: Vec<String>, seed: u64) -> Connection {
         metrics::describe();
+        for endpoint in &endpoints {
+            metrics::register_endpoint(endpoint);
+        }
         let mut c = Connection {
             backoff: BackoffState::new(config.backoff),
             config,
