@@ -88,6 +88,13 @@ fn health_is_200_at_once_and_readiness_follows_the_subscription() {
     assert_eq!(status_of(addr, "/healthz"), Some(200));
     assert_eq!(status_of(addr, "/readyz"), Some(503));
     assert_eq!(gauge(addr, "acd_ready"), Some(0.0));
+    // Series an alert watches are there from the first scrape, at zero.
+    for kind in ["lines", "queue", "user"] {
+        assert_eq!(
+            metric(addr, "acd_pbx_notify_gaps_total", &[("kind", kind)]),
+            Some(0.0)
+        );
+    }
     // The body says why, in the link's own words (here: nobody listens at that address yet).
     poll(DEADLINE, "/readyz names the link's state", || {
         http_get(addr, "/readyz")

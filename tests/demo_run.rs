@@ -19,6 +19,16 @@ async fn ten_demo_minutes_serve_callers_as_the_engine_would() {
     })
     .await
     .unwrap();
+    // The example rules define Billing, which the default scenario's IP Office lacks: it is
+    // flagged, not listed as a queue with no calls.
+    assert_eq!(
+        summary.not_in_ip_office,
+        vec!["Billing: not in IP Office — no calls can reach it".to_string()]
+    );
+    assert!(
+        !summary.engine.queues.contains_key("Billing"),
+        "{summary:?}"
+    );
     let (mut offered, mut answered, mut abandoned) = (0, 0, 0);
     for q in summary.engine.queues.values() {
         offered += q.offered;

@@ -58,6 +58,10 @@ pub struct DemoSummary {
     /// run on one clock.
     pub engine_seconds: f64,
     pub routed_queues: Vec<String>,
+    /// Queues the rules define that IP Office (the simulator) does not have, each with what
+    /// that means; they are left out of `engine.queues`, where they showed as zeros that read
+    /// like a queue nobody called.
+    pub not_in_ip_office: Vec<String>,
     pub engine: RunReport,
     pub simulator: SimSummary,
 }
@@ -98,6 +102,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         .filter(|q| is_routed(&q.name))
         .map(|q| q.name.clone())
         .collect();
+    let rule_queues: Vec<String> = routing.queues.keys().map(|q| q.0.clone()).collect();
     scenario.set_up_for_engine(is_routed);
     let credentials = scenario.service_users.first().cloned().ok_or_else(|| {
         DemoError::Rules("the scenario has no [[service_user]] to log in with".into())
@@ -154,6 +159,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         let _ = stop_http_rx.await;
     })
     .await?;
+    let absent = absent_queues(&rule_queues, &routed);
     if opts.live {
         eprintln!(
             "acd demo: simulator at {} (wss, pinned), metrics at http://{addr}/metrics, \
@@ -162,6 +168,9 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
             opts.speed,
             routed.join(", ")
         );
+        for q in &absent {
+            eprintln!("acd demo: {}", not_in_ip_office(q));
+        }
     }
 
     let (control_tx, control_rx) = mpsc::channel(4);
@@ -184,7 +193,10 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         }
     }
     let _ = control_tx.send(Control::Stop).await;
-    let report = engine.await??;
+    let mut report = engine.await??;
+    for q in &absent {
+        report.queues.remove(q);
+    }
     if opts.live && std::io::stderr().is_terminal() {
         eprintln!();
     }
@@ -197,9 +209,23 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         speed: opts.speed,
         engine_seconds: engine_clock.now().since(engine_start) as f64 / 1000.0,
         routed_queues: routed,
+        not_in_ip_office: absent.iter().map(|q| not_in_ip_office(q)).collect(),
         engine: report,
         simulator,
     })
+}
+
+/// The rules' queues that IP Office does not have (`routed` holds those it has).
+fn absent_queues(rule_queues: &[String], routed: &[String]) -> Vec<String> {
+    rule_queues
+        .iter()
+        .filter(|q| !routed.contains(q))
+        .cloned()
+        .collect()
+}
+
+fn not_in_ip_office(queue: &str) -> String {
+    format!("{queue}: not in IP Office — no calls can reach it")
 }
 
 fn live_line(elapsed: Duration, s: &LiveStatus) {
@@ -234,4 +260,22 @@ fn live_line(elapsed: Duration, s: &LiveStatus) {
         agents.join(", ")
     );
     let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_queue_ip_office_lacks_is_flagged_not_counted() {
+        let rules = ["Billing", "Sales", "Support"].map(String::from);
+        let routed = ["Sales", "Support"].map(String::from);
+        let absent = absent_queues(&rules, &routed);
+        assert_eq!(absent, vec!["Billing".to_string()]);
+        assert_eq!(
+            not_in_ip_office(&absent[0]),
+            "Billing: not in IP Office — no calls can reach it"
+        );
+        assert!(absent_queues(&routed, &routed).is_empty());
+    }
 }

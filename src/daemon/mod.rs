@@ -11,6 +11,7 @@ pub mod pbx_link;
 pub mod routing_loop;
 pub mod rules_manager;
 pub mod rules_watch;
+pub mod rules_worker;
 pub mod runtime;
 pub mod serve;
 pub mod signals;

@@ -9,10 +9,12 @@
 use super::clock;
 use super::config::DaemonConfig;
 use super::routing_loop::RoutingLoop;
-use super::rules_manager::{Reload, RulesManager};
+use super::rules_manager::RulesManager;
+use super::rules_worker::RulesWorker;
 use super::telemetry;
 use crate::wire::session::{self, SessionConfig, SessionEvent, SessionHandle};
-use acd_core::{Command, Event};
+use acd_core::{Command, Event, RoutingConfig};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -49,9 +51,10 @@ pub struct NoProbe;
 impl Probe for NoProbe {}
 
 /// What the loop listens to besides the session.
-pub struct LoopInputs<'a> {
+pub struct LoopInputs {
     pub control: mpsc::Receiver<Control>,
-    pub rules: Option<&'a mut RulesManager>,
+    /// Reloads run there, off the loop; the loop only applies what they compiled.
+    pub rules: Option<RulesWorker>,
     pub rule_changes: mpsc::Receiver<()>,
     pub status: Option<watch::Sender<LiveStatus>>,
     pub drain_timeout: Duration,
@@ -76,7 +79,7 @@ pub async fn run_with_clock(
     status_tx: watch::Sender<LiveStatus>,
     engine_clock: clock::EngineClock,
 ) -> Result<RunReport, RunError> {
-    let (mut rules, routing) = RulesManager::start(
+    let (rules, routing) = RulesManager::start(
         &config.data_dir,
         &config.routing.rules_dir,
         engine_clock.now(),
@@ -104,7 +107,7 @@ pub async fn run_with_clock(
     metrics::gauge!(telemetry::READY).set(0.0);
     let inputs = LoopInputs {
         control,
-        rules: Some(&mut rules),
+        rules: Some(RulesWorker::spawn(rules, engine_clock)),
         rule_changes,
         status: Some(status_tx),
         drain_timeout: config.drain_timeout,
@@ -121,7 +124,7 @@ pub async fn drive(
     routing: &mut RoutingLoop,
     session: SessionHandle,
     mut events: mpsc::Receiver<SessionEvent>,
-    mut inputs: LoopInputs<'_>,
+    mut inputs: LoopInputs,
     probe: &mut impl Probe,
 ) {
     let clock = inputs.clock;
@@ -160,9 +163,12 @@ pub async fn drive(
                 let commands = routing.handle(clock.now(), Event::Tick);
                 send(&session, &commands).await;
             }
-            Some(()) = inputs.rule_changes.recv() => reload(&mut inputs, routing, &session).await,
+            Some(()) = inputs.rule_changes.recv() => request_reload(&inputs),
+            Some(config) = applied(&mut inputs.rules) => {
+                apply_rules(clock.now(), config, routing, &session).await;
+            }
             req = inputs.control.recv() => match req {
-                Some(Control::ReloadRules) => reload(&mut inputs, routing, &session).await,
+                Some(Control::ReloadRules) => request_reload(&inputs),
                 Some(Control::Stop) | None => break,
             },
             _ = ticker.tick() => {
@@ -211,19 +217,35 @@ async fn send(session: &SessionHandle, commands: &[Command]) {
     }
 }
 
-async fn reload(inputs: &mut LoopInputs<'_>, routing: &mut RoutingLoop, session: &SessionHandle) {
-    let Some(rules) = inputs.rules.as_deref_mut() else {
-        return;
-    };
-    if let Reload::Applied(config) = rules.reload(inputs.clock.now()) {
-        // Agents the new rules name are followed at once (the session skips known ones).
-        let agents = config.agents.keys().map(|a| a.0.clone()).collect();
-        if let Err(e) = session.follow_agents(agents) {
-            tracing::error!(error = %e, "cannot hand the new rules' agents to the session");
-        }
-        let commands = routing.rules_changed(inputs.clock.now(), config);
-        send(session, &commands).await;
+fn request_reload(inputs: &LoopInputs) {
+    match &inputs.rules {
+        Some(worker) => worker.request(),
+        None => tracing::info!("this loop runs fixed rules; reload request ignored"),
     }
+}
+
+/// The next ruleset the rules task compiled; never, when there is no rules task.
+async fn applied(rules: &mut Option<RulesWorker>) -> Option<Arc<RoutingConfig>> {
+    match rules {
+        Some(worker) => worker.applied().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Swaps a compiled ruleset in: the only part of a reload that runs in the loop.
+async fn apply_rules(
+    now: acd_core::Timestamp,
+    config: Arc<RoutingConfig>,
+    routing: &mut RoutingLoop,
+    session: &SessionHandle,
+) {
+    // Agents the new rules name are followed at once (the session skips known ones).
+    let agents = config.agents.keys().map(|a| a.0.clone()).collect();
+    if let Err(e) = session.follow_agents(agents) {
+        tracing::error!(error = %e, "cannot hand the new rules' agents to the session");
+    }
+    let commands = routing.rules_changed(now, config);
+    send(session, &commands).await;
 }
 
 fn session_config(
@@ -288,6 +310,120 @@ mod tests {
             );
         }
         config
+    }
+
+    /// A reload that blocks until the test lets it finish, as a large ruleset's compile does.
+    struct SlowReload {
+        started: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+
+    impl crate::daemon::rules_worker::Reloader for SlowReload {
+        fn reload(&mut self, _now: acd_core::Timestamp) -> crate::daemon::rules_manager::Reload {
+            let _ = self.started.send(());
+            let _ = self.release.recv();
+            crate::daemon::rules_manager::Reload::Applied(Arc::new(RoutingConfig {
+                version: 2,
+                ..RoutingConfig::default()
+            }))
+        }
+    }
+
+    /// Counts the session events the loop handled.
+    struct Seen(mpsc::UnboundedSender<()>);
+    impl Probe for Seen {
+        fn link(&mut self, _link: &crate::wire::session::LinkStatus) {
+            let _ = self.0.send(());
+        }
+    }
+
+    /// The loop goes on handling the session's events while a reload compiles, and swaps the
+    /// compiled rules in when it is done. The session has no IP Office to reach, so its events
+    /// are its reconnect attempts, which keep coming (about every 10 to 50 ms).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_are_handled_while_a_reload_compiles() {
+        use crate::wire::connect::Endpoint;
+        use crate::wire::secret::Secret;
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = Endpoint::parse(&format!("ws://127.0.0.1:{port}")).unwrap();
+        let mut config = SessionConfig::new(vec![endpoint], "acd", Secret::new("pw"));
+        config.protocol.backoff = acd_wire::backoff::Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            jitter: 0.5,
+        };
+        let (session, events) = session::spawn(config);
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let worker = RulesWorker::spawn(
+            SlowReload {
+                started: started_tx,
+                release: release_rx,
+            },
+            clock::EngineClock::real(),
+        );
+        let (control_tx, control) = mpsc::channel(4);
+        let (status_tx, mut status) = watch::channel(LiveStatus::default());
+        let inputs = LoopInputs {
+            control,
+            rules: Some(worker),
+            rule_changes: mpsc::channel(1).1,
+            status: Some(status_tx),
+            drain_timeout: Duration::from_millis(100),
+            clock: clock::EngineClock::real(),
+        };
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let run = tokio::spawn(async move {
+            let mut routing = RoutingLoop::new(Arc::new(RoutingConfig::default()));
+            drive(&mut routing, session, events, inputs, &mut Seen(seen_tx)).await;
+            routing.report()
+        });
+
+        control_tx.send(Control::ReloadRules).await.unwrap();
+        let started = tokio::task::spawn_blocking(move || {
+            started.recv().unwrap();
+            started
+        })
+        .await
+        .unwrap();
+        // The compile is running (and will not end until released): the loop keeps handling.
+        while seen.try_recv().is_ok() {}
+        for _ in 0..3 {
+            // A generous bound so a blocked loop fails the test instead of hanging it.
+            tokio::time::timeout(Duration::from_secs(30), seen.recv())
+                .await
+                .expect("the loop handles events during the reload")
+                .unwrap();
+        }
+        // A second request while one runs does not start another compile at once.
+        control_tx.send(Control::ReloadRules).await.unwrap();
+        for _ in 0..3 {
+            seen.recv().await.unwrap();
+        }
+        assert_eq!(status.borrow().rules_version, 0, "nothing applied yet");
+
+        release.send(()).unwrap();
+        // The coalesced second request runs after the first; let it finish too.
+        let started = tokio::task::spawn_blocking(move || {
+            started.recv().unwrap();
+            started
+        })
+        .await
+        .unwrap();
+        release.send(()).unwrap();
+        status
+            .wait_for(|s| s.rules_version == 2)
+            .await
+            .expect("the compiled rules are swapped in");
+        control_tx.send(Control::Stop).await.unwrap();
+        let report = run.await.unwrap();
+        assert_eq!(report.rules_version, 2);
+        drop(started);
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn install(service_level_thresholds_s: &[f64]) -> Result<PrometheusHandle, B
     // is still loading its rules.
     metrics::gauge!(READY).set(0.0);
     metrics::counter!(RULES_RELOAD_FAILURES).increment(0);
+    acd_wire::metrics::zero_alerting_series();
     Ok(handle)
 }
 

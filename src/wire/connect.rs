@@ -144,9 +144,14 @@ pub enum ConnectError {
          \"Enhanced TSPI Access\" and that \"Avaya HTTP Clients only\" is disabled in Security settings"
     )]
     Forbidden,
+    // Most 503s are IP Office starting or restarting (its web services answer before the CTI
+    // service is up), so that comes first; blaming the licence sent administrators hunting
+    // for a problem that went away by itself a minute later.
     #[error(
-        "IP Office has no MT-CTI3 service available (HTTP {status}): too many connections (10 at most), \
-         or no CTI Link Pro licence; check licences and other connected applications"
+        "IP Office's MT-CTI3 service is not available (HTTP {status}). Most often IP Office is \
+         starting or restarting: the engine keeps retrying and connects once the service is up. \
+         If it lasts beyond a restart, check that no more than 10 MT-CTI3 connections are open \
+         (other CTI applications, a second engine) and that a CTI Link Pro licence is installed"
     )]
     Unavailable { status: u16 },
     #[error(
@@ -409,6 +414,26 @@ mod tests {
             .contains("within 2s 500ms while negotiating TLS"));
         let invalid = Endpoint::parse("ftp://ipo").unwrap_err().to_string();
         assert!(invalid.contains("address `ftp://ipo`"), "{invalid}");
+    }
+
+    #[test]
+    fn a_503_says_restart_first_then_limits_and_licence() {
+        let endpoint = Endpoint::parse("wss://ipo.example").unwrap();
+        let response = tungstenite::http::Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(None)
+            .unwrap();
+        let e = handshake_error(&endpoint, tungstenite::Error::Http(Box::new(response)));
+        assert!(
+            matches!(e, ConnectError::Unavailable { status: 503 }),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        let restart = text.find("restarting").expect(&text);
+        let limit = text.find("10 MT-CTI3 connections").expect(&text);
+        let licence = text.find("licence").expect(&text);
+        assert!(restart < limit && limit < licence, "{text}");
+        assert!(text.contains("keeps retrying"), "{text}");
     }
 
     #[test]

@@ -48,7 +48,28 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the rule files in {dir} are too large: {bytes} bytes, more than the limit of {limit} bytes \
+         ({path} reached it); rulesets are a few hundred kilobytes even for large centres — check \
+         that no generated or copied file landed in the rules directory"
+    )]
+    TooLarge {
+        dir: PathBuf,
+        path: PathBuf,
+        bytes: u64,
+        limit: u64,
+    },
 }
+
+/// The most a ruleset's `*.toml` files may hold together: 4 MiB.
+///
+/// Checking takes time and memory in proportion to the text, but the memory is large: the TOML
+/// parser's tree (every key and value with its span, kept for diagnostics) peaks at about 45
+/// bytes per byte of rules, so 4 MiB of rules need some 200 MB for a moment. A directory beyond
+/// the limit is refused before its files are read whole, so a stray generated or copied file
+/// cannot take the engine's memory. Real rulesets are far smaller: the synthetic one with
+/// 20,000 agents and skills is 3.6 MB, a centre with 2,000 agents a few hundred kilobytes.
+pub const MAX_RULES_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The result of checking a ruleset: the compiled config (meaningful only without errors) and
 /// every finding.
@@ -81,6 +102,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, LoadError> {
         source,
     })?;
     let mut files = Vec::new();
+    let mut total: u64 = 0;
     for entry in entries {
         let entry = entry.map_err(|source| LoadError::ReadDir {
             path: dir.to_path_buf(),
@@ -90,15 +112,46 @@ pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, LoadError> {
         if path.extension().and_then(|e| e.to_str()) != Some("toml") || !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::ReadFile {
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_bounded(dir, &path, &mut total)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         files.push(SourceFile::new(name, without_bom(text)));
     }
     files.sort();
     Ok(files)
+}
+
+/// Reads one file, counting it into `total` and refusing it once the directory's files pass
+/// [`MAX_RULES_BYTES`]: the size is checked before reading, and the read itself stops at the
+/// limit, so a file that grows meanwhile is refused too.
+fn read_bounded(dir: &Path, path: &Path, total: &mut u64) -> Result<String, LoadError> {
+    use std::io::Read as _;
+    let read_err = |source| LoadError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_large = |bytes| LoadError::TooLarge {
+        dir: dir.to_path_buf(),
+        path: path.to_path_buf(),
+        bytes,
+        limit: MAX_RULES_BYTES,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len();
+    if total.saturating_add(size) > MAX_RULES_BYTES {
+        return Err(too_large(total.saturating_add(size)));
+    }
+    let room = MAX_RULES_BYTES - *total;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(room + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let read = bytes.len() as u64;
+    if read > room {
+        return Err(too_large(total.saturating_add(read)));
+    }
+    *total += read;
+    String::from_utf8(bytes)
+        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// The text without a leading UTF-8 byte-order mark. Editors on Windows like to add one; TOML
@@ -119,10 +172,31 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
         file.text = without_bom(std::mem::take(&mut file.text));
     }
     let mut diags = Vec::new();
+    let bytes: u64 = files.iter().map(|f| f.text.len() as u64).sum();
     let mut report = Report {
         files,
         diags: Vec::new(),
     };
+    // Rules that did not come through `read_dir` (stored versions, library callers) are held
+    // to the same bound before the parser's tree multiplies their size.
+    if bytes > MAX_RULES_BYTES {
+        report.diags.push(
+            Diag::error(
+                "rules::too-large",
+                format!(
+                    "the rule files hold {bytes} bytes, more than the limit of {MAX_RULES_BYTES}"
+                ),
+            )
+            .help(
+                "rulesets are a few hundred kilobytes even for large centres: check that no \
+                 generated or copied file landed in the rules directory",
+            ),
+        );
+        return Checked {
+            config: RoutingConfig::default(),
+            report,
+        };
+    }
     if report.files.is_empty() {
         diags.push(
             Diag::error("rules::no-files", "no rule files found")
@@ -184,6 +258,34 @@ mod tests {
         std::fs::write(dir.path().join("a.toml"), "\u{feff}[skills]\n").unwrap();
         let files = read_dir(dir.path()).unwrap();
         assert_eq!(files[0].text, "[skills]\n");
+    }
+
+    #[test]
+    fn a_directory_beyond_the_size_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "[skills]\n").unwrap();
+        // Sparse: the size is there without the disk space, as it would be with no read.
+        let big = std::fs::File::create(dir.path().join("b.toml")).unwrap();
+        big.set_len(MAX_RULES_BYTES + 1).unwrap();
+        let err = read_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, LoadError::TooLarge { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("too large") && text.contains("b.toml"),
+            "{text}"
+        );
+        assert!(text.contains(&MAX_RULES_BYTES.to_string()), "{text}");
+        // Just under the limit together is still read.
+        big.set_len(MAX_RULES_BYTES - 9).unwrap();
+        assert!(read_dir(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn rules_beyond_the_size_limit_are_refused_before_parsing() {
+        let text = "#".repeat(usize::try_from(MAX_RULES_BYTES).unwrap() + 1);
+        let checked = check_one(&text);
+        assert_eq!(checked.report.errors(), 1);
+        assert_eq!(checked.report.diags[0].code, "rules::too-large");
     }
 
     #[test]

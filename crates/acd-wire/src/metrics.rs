@@ -11,6 +11,7 @@ pub const PBX_AUTH_FAILURES: &str = "acd_pbx_auth_failures_total";
 pub const NOTIFIES_RECEIVED: &str = "acd_notifies_received_total";
 pub const FRAME_ERRORS: &str = "acd_frame_errors_total";
 pub const COMMANDS: &str = "acd_commands_total";
+pub const PBX_NOTIFY_GAPS: &str = "acd_pbx_notify_gaps_total";
 
 /// Registers HELP texts once per process.
 pub fn describe() {
@@ -51,6 +52,11 @@ pub fn describe() {
             Unit::Count,
             "Commands sent to IP Office, by command kind and result"
         );
+        describe_counter!(
+            PBX_NOTIFY_GAPS,
+            Unit::Count,
+            "Skips in a subscription's notify ids (notifies lost), by subscription kind; each one resubscribes"
+        );
     });
 }
 
@@ -90,4 +96,16 @@ pub fn frame_error(kind: &'static str) {
 
 pub fn command(kind: &'static str, result: String) {
     counter!(COMMANDS, "kind" => kind, "result" => result).increment(1);
+}
+
+pub fn notify_gap(kind: &'static str) {
+    counter!(PBX_NOTIFY_GAPS, "kind" => kind).increment(1);
+}
+
+/// Puts the series alerts watch in place at zero, so an alert on their rate sees "none" rather
+/// than "no data" before the first event. The daemon calls it once its recorder is installed.
+pub fn zero_alerting_series() {
+    for kind in ["lines", "queue", "user"] {
+        counter!(PBX_NOTIFY_GAPS, "kind" => kind).increment(0);
+    }
 }

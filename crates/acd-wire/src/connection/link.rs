@@ -405,9 +405,7 @@ impl Link {
             );
             return;
         };
-        if n.notify_id != 0 {
-            sub.last_notify = Some(n.notify_id);
-        }
+        let missing = sub.note_notify(n.notify_id);
         match (&sub.target, &n.payload) {
             (SubTarget::Lines, Some(pb::notify::Payload::Lines(lines))) => {
                 self.lines(t, lines, now)
@@ -439,6 +437,40 @@ impl Link {
                 }
             }
         }
+        if missing > 0 {
+            self.notify_gap(t, n.subscribe_id, n.notify_id, missing, now);
+        }
+    }
+
+    /// A notify on this subscription was lost: what the engine believes about its calls may be
+    /// stale and no later notify would tell, since each reports one call. The notify that
+    /// showed the gap has been used (it is a full snapshot of its call); the subscription is
+    /// then ended and made again, whose first notifies are a fresh snapshot that replaces the
+    /// engine's belief, as after a SubscribeTerminated.
+    fn notify_gap(
+        &mut self,
+        t: &mut Translator,
+        subscribe_id: i32,
+        notify_id: i32,
+        missing: u64,
+        now: Timestamp,
+    ) {
+        let Some(target) = self.subs.get(subscribe_id).map(|s| s.target.clone()) else {
+            return;
+        };
+        metrics::notify_gap(subscription_kind(&target));
+        warn!(
+            subscribe_id,
+            notify_id,
+            missing,
+            subscription = %describe(&target),
+            "notify ids skipped: IP Office sent notifies that never arrived; subscribing again for a fresh snapshot"
+        );
+        if target == SubTarget::Lines {
+            self.lines_ready = false;
+        }
+        self.end(t, subscribe_id, "resynchronising after lost notifies", now);
+        self.subscribe(t, target, now);
     }
 
     /// Subscribes to the user with extension `extn` unless already followed.
@@ -509,5 +541,21 @@ fn notify_kind(n: &pb::Notify) -> &'static str {
         Some(Payload::Queue(_)) => "queue",
         Some(Payload::Parkserver(_)) => "parkserver",
         Some(Payload::Refreshwrapper(_)) => "refreshwrapper",
+    }
+}
+
+fn subscription_kind(target: &SubTarget) -> &'static str {
+    match target {
+        SubTarget::Lines => "lines",
+        SubTarget::Queue { .. } => "queue",
+        SubTarget::User { .. } => "user",
+    }
+}
+
+fn describe(target: &SubTarget) -> String {
+    match target {
+        SubTarget::Lines => "lines".to_string(),
+        SubTarget::Queue { queue, .. } => format!("queue {queue}"),
+        SubTarget::User { agent, .. } => format!("user {agent}"),
     }
 }

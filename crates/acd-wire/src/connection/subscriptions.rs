@@ -33,6 +33,27 @@ impl Subscription {
             last_notify: None,
         }
     }
+
+    /// Notes a notify's id and returns how many notifies IP Office numbered before it that
+    /// never arrived (0 when in sequence).
+    ///
+    /// IP Office numbers the notifies of each subscription 1, 2, 3… and sends the next only
+    /// after the last one is acknowledged, so on one connection the ids of a subscription can
+    /// only step by one; a larger step means a notify was lost. A notify without an id (0)
+    /// asks for no ack and is not counted. An id at or below the last one is a numbering that
+    /// started again (it wraps at `i32::MAX`): the new id is the baseline, nothing is known
+    /// to be missing.
+    pub fn note_notify(&mut self, notify_id: i32) -> u64 {
+        if notify_id == 0 {
+            return 0;
+        }
+        let missing = match self.last_notify {
+            Some(last) if notify_id > last => (i64::from(notify_id) - i64::from(last) - 1) as u64,
+            _ => 0,
+        };
+        self.last_notify = Some(notify_id);
+        missing
+    }
 }
 
 #[derive(Debug, Default)]
@@ -160,5 +181,33 @@ impl Subscriptions {
         assert_eq!((self.users, self.queues), (users, queues));
         assert_eq!(self.followed, followed);
         assert_eq!(self.by_user_guid.len(), users);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_ids_in_sequence_have_no_gap_and_a_skip_counts_the_missing_ones() {
+        let mut s = Subscription::new(SubTarget::Lines);
+        assert_eq!(s.note_notify(1), 0);
+        assert_eq!(s.note_notify(2), 0);
+        assert_eq!(s.note_notify(0), 0, "unnumbered notifies do not count");
+        assert_eq!(s.note_notify(3), 0);
+        assert_eq!(s.note_notify(6), 2);
+        assert_eq!(s.note_notify(7), 0);
+    }
+
+    #[test]
+    fn a_numbering_that_starts_again_is_not_a_gap() {
+        let mut s = Subscription::new(SubTarget::Lines);
+        assert_eq!(s.note_notify(i32::MAX - 1), 0);
+        assert_eq!(s.note_notify(i32::MAX), 0);
+        assert_eq!(s.note_notify(1), 0);
+        assert_eq!(s.note_notify(2), 0);
+        // The first notify of a subscription is the baseline, whatever its id.
+        let mut s = Subscription::new(SubTarget::Lines);
+        assert_eq!(s.note_notify(40), 0);
     }
 }

@@ -407,3 +407,84 @@ fn agents_named_later_are_followed_at_once() {
     assert!(c.link.as_ref().unwrap().subs.follows("202"));
     assert_indexes(&c);
 }
+
+#[test]
+fn a_gap_in_notify_ids_is_acked_used_and_resubscribes_that_subscription() {
+    let mut c = up(config());
+    sent(&mut c);
+    let t = &mut c.translator;
+    let link = c.link.as_mut().unwrap();
+    let sales = link.subscribe(
+        t,
+        subscriptions::SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        },
+        T0,
+    );
+    c.flush(T0);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    drain_events(&mut c);
+    let queue_notify = |c: &mut Connection, notify_id: i32| {
+        deliver(
+            c,
+            T0,
+            pb::message::Payload::Notify(pb::Notify {
+                subscribe_id: sales,
+                notify_id,
+                label: String::new(),
+                payload: Some(pb::notify::Payload::Queue(pb::NotifyQueue::default())),
+            }),
+        );
+        sent(c)
+    };
+    let acked = |out: &[pb::Message]| -> Vec<i32> {
+        out.iter()
+            .filter_map(|m| match &m.payload {
+                Some(pb::message::Payload::Notifyack(a)) if a.subscribe_id == sales => {
+                    Some(a.notify_id)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // In sequence: acked, nothing else sent.
+    for id in [1, 2] {
+        let out = queue_notify(&mut c, id);
+        assert_eq!(acked(&out), vec![id]);
+        assert_eq!(out.len(), 1, "{out:?}");
+    }
+    // 3 and 4 never came: 5 is acked, then the subscription is ended and made again.
+    let out = queue_notify(&mut c, 5);
+    assert_eq!(acked(&out), vec![5]);
+    let ended: Vec<i32> = out
+        .iter()
+        .filter_map(|m| match &m.payload {
+            Some(pb::message::Payload::Subscribeend(e)) => Some(e.subscribe_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![sales]);
+    let again: Vec<&pb::Subscribe> = out
+        .iter()
+        .filter_map(|m| match &m.payload {
+            Some(pb::message::Payload::Subscribe(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert_ne!(again[0].subscribe_id, sales);
+    assert!(matches!(
+        &again[0].payload,
+        Some(pb::subscribe::Payload::Queue(q)) if q.guid == vec![1]
+    ));
+    // The new subscription waits for its first snapshot, which replaces the engine's belief.
+    assert!(c.translator.awaiting_snapshot(again[0].subscribe_id));
+    assert!(c.link.as_ref().unwrap().subs.get(sales).is_none());
+    assert_indexes(&c);
+    // The old subscription's late notifies are acked but no longer used.
+    let out = queue_notify(&mut c, 6);
+    assert_eq!(acked(&out), vec![6]);
+    assert_eq!(out.len(), 1, "{out:?}");
+}
