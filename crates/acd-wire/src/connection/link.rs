@@ -224,7 +224,11 @@ impl Link {
         match what {
             Pending::Command { id, kind } => {
                 metrics::command(kind, result.metric_label());
-                if !result.is_success() {
+                if result == WireResult::Known(ResultCode::RequestTimeout) {
+                    // 5001 says IP Office did not finish in time, not that it refused: the
+                    // command may still take effect, so only the notifies can tell.
+                    warn!(command = kind, "IP Office did not complete a command in time ({result}); the outcome is unknown until the notifies show it");
+                } else if !result.is_success() {
                     warn!(command = kind, "IP Office refused a command: {result}");
                 }
                 let outcome = if result.is_success() {
