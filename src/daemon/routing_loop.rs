@@ -214,6 +214,8 @@ impl RoutingLoop {
             let threshold_ms = policy.service_level_ms.first().copied().unwrap_or(0);
             metrics::gauge!(telemetry::QUEUE_SL_THRESHOLD, "queue" => q.clone())
                 .set(threshold_ms as f64 / 1000.0);
+            metrics::gauge!(telemetry::QUEUE_SL_TARGET, "queue" => q.clone())
+                .set(policy.service_level_target);
             // Registered without a sample: present (count 0) before the first call ends.
             let _registered =
                 metrics::histogram!(telemetry::QUEUE_ANSWER_WAIT, "queue" => q.clone());
@@ -444,6 +446,10 @@ mod tests {
             (
                 "acd_queue_service_level_threshold_seconds{queue=\"Sales\"}",
                 "30",
+            ),
+            (
+                "acd_queue_service_level_target_ratio{queue=\"Sales\"}",
+                "0.8",
             ),
             // Not connected yet: the engine cannot know who waits or who is free.
             ("acd_queue_calls_waiting{queue=\"Sales\"}", "NaN"),

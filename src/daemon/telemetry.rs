@@ -21,6 +21,7 @@ pub const QUEUE_AGENTS_AVAILABLE: &str = "acd_queue_agents_available";
 pub const QUEUE_RINGING: &str = "acd_queue_calls_ringing";
 pub const QUEUE_ANSWERED_WITHIN: &str = "acd_queue_calls_answered_within_threshold_total";
 pub const QUEUE_SL_THRESHOLD: &str = "acd_queue_service_level_threshold_seconds";
+pub const QUEUE_SL_TARGET: &str = "acd_queue_service_level_target_ratio";
 pub const QUEUE_EXITS: &str = "acd_queue_exits_total";
 pub const AGENTS: &str = "acd_agents";
 pub const AGENT_STATE: &str = "acd_agent_state";
@@ -148,6 +149,12 @@ pub fn describe() {
         QUEUE_SL_THRESHOLD,
         Unit::Seconds,
         "The queue's service-level threshold from the rules (its first `service_level`)."
+    );
+    describe_gauge!(
+        QUEUE_SL_TARGET,
+        Unit::Count,
+        "Share of finished calls the queue should answer within its threshold \
+         (`service_level_target` in the rules, 0.8 by default)."
     );
     describe_counter!(
         QUEUE_EXITS,

@@ -93,6 +93,10 @@ pub struct QueuePolicy {
     pub calendar: Option<Calendar>,
     /// Service-level thresholds in ms (for example 20 000): counted exactly in accounting.
     pub service_level_ms: Vec<Millis>,
+    /// The share of finished calls (answered + abandoned) the supervisor wants answered within
+    /// the first threshold, 0..=1 (the "80" of "80/20"): exported so alerts compare each queue
+    /// with its own target.
+    pub service_level_target: f64,
     /// Agents listed in the rules for this queue, in order (Linear uses this order). Empty means
     /// "the IP Office members of the queue".
     pub agents: Vec<AgentId>,
@@ -100,7 +104,7 @@ pub struct QueuePolicy {
 
 impl QueuePolicy {
     /// A policy with the documented defaults: weight 1, no wrap-up, ring 15 s then 30 s
-    /// not-ready, no limits, exits or calendar, a 20 s service-level threshold.
+    /// not-ready, no limits, exits or calendar, a service level of 80 % within 20 s.
     pub fn new(queue: QueueId, strategy: PickStrategy, agents: Vec<AgentId>) -> QueuePolicy {
         QueuePolicy {
             queue,
@@ -115,6 +119,7 @@ impl QueuePolicy {
             no_agents_target: None,
             calendar: None,
             service_level_ms: vec![20_000],
+            service_level_target: 0.8,
             agents,
         }
     }

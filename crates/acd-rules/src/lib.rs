@@ -289,6 +289,39 @@ mod tests {
     }
 
     #[test]
+    fn each_queue_has_a_service_level_target_written_as_a_share() {
+        let checked = check_one(
+            "[queues.Sales]\nservice_level = [\"30s\"]\nservice_level_target = \"90%\"\n\
+             [queues.Support]\nservice_level_target = 0.75\n[queues.Billing]\n",
+        );
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        let q = |name: &str| checked.config.queues[&acd_core::QueueId::from(name)].clone();
+        assert_eq!(
+            (q("Sales").service_level_ms, q("Sales").service_level_target),
+            (vec![30_000], 0.9)
+        );
+        assert_eq!(q("Support").service_level_target, 0.75);
+        // Nothing written: 80 % within 20 s, so the queue's service level is never empty.
+        assert_eq!(
+            (
+                q("Billing").service_level_ms,
+                q("Billing").service_level_target
+            ),
+            (vec![20_000], 0.8)
+        );
+        for bad in ["\"180%\"", "1.5", "\"eighty\""] {
+            let checked = check_one(&format!("[queues.Sales]\nservice_level_target = {bad}\n"));
+            assert_eq!(
+                checked.report.errors(),
+                1,
+                "{bad}: {}",
+                checked.report.render()
+            );
+            assert_eq!(checked.report.diags[0].code, "rules::out-of-range");
+        }
+    }
+
+    #[test]
     fn durations_with_spaces_are_accepted_in_rules() {
         let checked = check_one(
             "[settings]\ndefault_wrap_up = \"30 s\"\ndefault_rona = { ring = \"1m 30s\", not_ready = \"30s\" }\n",

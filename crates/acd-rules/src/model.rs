@@ -63,6 +63,8 @@ pub struct QueueDef {
     pub when_no_agents: Option<S<Target>>,
     pub calendar: Option<CalendarDef>,
     pub service_level_ms: Vec<u64>,
+    /// 0..=1; `None`: the default (0.8).
+    pub service_level_target: Option<f64>,
     pub agents: Vec<S<String>>,
 }
 

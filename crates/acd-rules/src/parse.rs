@@ -422,6 +422,7 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
             "when_no_agents",
             "calendar",
             "service_level",
+            "service_level_target",
             "agents",
         ],
         &format!("queue `{}`", name.value),
@@ -526,6 +527,9 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
         service_level_ms.sort_unstable();
         service_level_ms.dedup();
     }
+    let service_level_target = t
+        .get("service_level_target")
+        .and_then(|v| percentage(w, v, "service_level_target"));
     let agents = t
         .get("agents")
         .map(|v| w.strings(v, "agents"))
@@ -540,7 +544,34 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
         when_no_agents,
         calendar,
         service_level_ms,
+        service_level_target,
         agents,
+    }
+}
+
+/// A share written as supervisors write it, `"80%"`, or as a fraction, `0.8`.
+fn percentage(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<f64> {
+    let share = match v.get_ref() {
+        DeValue::String(s) => s
+            .trim()
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .map(|p| p / 100.0),
+        // A wrong type or a negative number is reported by `number` itself.
+        _ => Some(w.number(v, field)?),
+    };
+    match share {
+        Some(s) if (0.0..=1.0).contains(&s) => Some(s),
+        _ => {
+            w.error_help(
+                v.span(),
+                "rules::out-of-range",
+                format!("`{field}` must be a share between 0 % and 100 %"),
+                "not a share",
+                "write for example \"80%\" or 0.8".into(),
+            );
+            None
+        }
     }
 }
 

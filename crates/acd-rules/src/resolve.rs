@@ -11,6 +11,11 @@ use acd_core::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// The industry's usual "80 % within 20 s", for a queue whose rules name no service level: a
+/// queue must always have one, or its service-level series would read 0 and alert falsely.
+pub const DEFAULT_SERVICE_LEVEL_MS: [u64; 1] = [20_000];
+pub const DEFAULT_SERVICE_LEVEL_TARGET: f64 = 0.8;
+
 /// Merges per-file definitions, reporting names defined twice. Later files' duplicates are
 /// dropped so that checks go on with the first definition. Names are looked up in hash maps:
 /// a ruleset with tens of thousands of agents must not compare each with all before it.
@@ -327,7 +332,14 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                     closed_days: c.closed_days.clone(),
                     night_target: c.night.value.clone(),
                 }),
-                service_level_ms: q.service_level_ms.clone(),
+                service_level_ms: if q.service_level_ms.is_empty() {
+                    DEFAULT_SERVICE_LEVEL_MS.to_vec()
+                } else {
+                    q.service_level_ms.clone()
+                },
+                service_level_target: q
+                    .service_level_target
+                    .unwrap_or(DEFAULT_SERVICE_LEVEL_TARGET),
                 agents,
             },
         );
