@@ -153,6 +153,7 @@ impl Engine {
         call.pbx_priority = queued.pbx_priority;
         let was_in_queue = call.in_queue;
         call.in_queue = true;
+        call.off_queue = false;
         // Re-reported after a link restart: a transfer the engine believed done did not
         // happen (the call never rang at that agent), so the agent is not to blame.
         let resynced = std::mem::take(&mut call.unconfirmed);
@@ -318,7 +319,7 @@ impl Engine {
             .values()
             .filter(|c| {
                 c.queue == q
-                    && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting))
+                    && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting && !c.off_queue))
                     && c.is_open()
                     && !listed.contains(&c.id)
             })
@@ -523,6 +524,7 @@ impl Engine {
                         // is instead.
                         state.phase = Phase::Waiting;
                         state.in_queue = false;
+                        state.off_queue = true;
                         state.last_failure = Some(format!("return to queue failed ({code})"));
                         self.index_call(call);
                         self.dirty_calls.insert(call);
@@ -696,7 +698,9 @@ impl Engine {
                 // within the grace period. A refusal alone (even 602, "call not found") does not
                 // make it gone while its queue still reports it: the notifies are the truth, and
                 // a call the engine wrongly believed gone would wait in the queue unrouted.
-                let gone = !state.in_queue;
+                // A call the engine routes from an agent's phone (off_queue) is not in a queue
+                // by design: a refusal (the link being down, say) proves nothing about it.
+                let gone = !state.in_queue && !state.off_queue;
                 state.phase = if gone {
                     Phase::LeftQueue {
                         deadline: now.plus(LEFT_QUEUE_GRACE_MS),

@@ -180,6 +180,11 @@ pub(crate) struct CallState {
     pub phase: Phase,
     /// The queue subscription currently reports the call.
     pub in_queue: bool,
+    /// The engine routes the call from where it is (at an agent's phone: its RONA return to
+    /// the queue failed or never showed), so no queue is expected to report it: its absence
+    /// from a queue, or a refused transfer, says nothing about the caller being gone. Cleared
+    /// when a queue reports it again.
+    pub off_queue: bool,
     /// Agents not to offer this call to again until the given time (failed transfer, RONA).
     pub excluded: Vec<(usize, Timestamp)>,
     pub exit_retry_at: Option<Timestamp>,
@@ -229,6 +234,7 @@ impl CallState {
             last_step: None,
             phase: Phase::Waiting,
             in_queue: true,
+            off_queue: false,
             excluded: Vec::new(),
             exit_retry_at: None,
             moved_from: None,

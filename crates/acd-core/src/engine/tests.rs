@@ -1337,3 +1337,49 @@ fn ring_call_1_at_2001(sim: &mut Sim) {
         agent: "2001".into(),
     });
 }
+
+/// A call routed from an agent's phone after its RONA return failed is in no queue by design:
+/// refused transfers (here the link being down: 5003) and a queue snapshot without it say
+/// nothing about the caller. It stays open, and the answer the agent's phone reports later is
+/// counted (dst seeds 519, 729, 1059, 2281: the call was taken as abandoned five seconds after
+/// the refusals, and its late answer was lost to the counters).
+#[test]
+fn a_call_routed_from_the_agents_phone_is_not_taken_as_gone_on_refusals() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    let back = transfers(&out)[0].0;
+    sim.idle("2002");
+    let out = sim
+        .send(Event::CommandResult {
+            id: back,
+            outcome: CommandOutcome::Failed(5003),
+        })
+        .clone();
+    let (retry, _, _, _) = transfers(&out)[0].clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+    sim.send(Event::CommandResult {
+        id: retry,
+        outcome: CommandOutcome::Failed(5003),
+    });
+    sim.send(Event::LinkRestarted);
+    sim.send(Event::QueueSnapshotCalls {
+        queue: Q.into(),
+        calls: vec![],
+    });
+    let out = sim.wait(30_000);
+    assert!(out.finished.is_empty(), "not abandoned: {out:?}");
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Answered),
+        "{out:?}"
+    );
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].answered, 1);
+    counters_balance(&sim.engine);
+}

@@ -79,6 +79,7 @@ impl Engine {
                 // It never reappeared in the queue: route it directly from where it is.
                 call.phase = Phase::Waiting;
                 call.in_queue = false;
+                call.off_queue = true;
                 self.index_call(id);
                 self.dirty_calls.insert(id);
             }
