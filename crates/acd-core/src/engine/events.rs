@@ -357,7 +357,7 @@ impl Engine {
         if agent.on_call.is_some() && off_call {
             self.end_agent_call(now, a);
         }
-        self.rona_if_unreachable(now, a);
+        self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
 
@@ -369,13 +369,14 @@ impl Engine {
         if self.agents[a].on_call.is_some() {
             self.end_agent_call(now, a);
         }
-        self.rona_if_unreachable(now, a);
+        self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
 
-    /// An agent we are ringing logged off, went DND or lost the phone: do not wait for the
-    /// ring timeout.
-    fn rona_if_unreachable(&mut self, now: Timestamp, a: usize) {
+    /// An agent we are ringing logged off, went DND or lost the phone: they declined the call.
+    /// It moves on at once, without waiting for the ring timeout and without the ring-no-answer
+    /// not-ready penalty (the agent's availability already says they take no calls).
+    fn decline_if_unreachable(&mut self, now: Timestamp, a: usize) {
         let agent = &self.agents[a];
         let unreachable = !agent.known
             || !agent.presence.logged_in
@@ -389,7 +390,7 @@ impl Engine {
                 self.calls.get(&id).map(|c| &c.phase),
                 Some(Phase::Ringing { .. })
             ) {
-                self.rona(now, id);
+                self.take_back_from_agent(now, id, true);
             }
         }
     }
@@ -652,7 +653,7 @@ impl Engine {
                     state.phase = Phase::Ringing { agent, deadline };
                 }
                 self.schedule_call(call, now);
-                self.rona_if_unreachable(now, agent);
+                self.decline_if_unreachable(now, agent);
             }
             CommandOutcome::Failed(REQUEST_TIMEOUT) if state.in_queue && !state.ring_seen => {
                 // No answer from IP Office, but the notifies show nothing happened: the queue

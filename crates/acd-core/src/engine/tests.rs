@@ -1383,3 +1383,43 @@ fn a_call_routed_from_the_agents_phone_is_not_taken_as_gone_on_refusals() {
     assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].answered, 1);
     counters_balance(&sim.engine);
 }
+
+/// An agent who goes DND while the offered call rings at their phone declined it: the call goes
+/// back to its queue at once, and the agent, back from DND, is not held not-ready as after a
+/// ring-no-answer.
+#[test]
+fn going_dnd_while_the_call_rings_declines_it_without_the_rona_penalty() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    sim.send(agent_event("2001", true, PhoneState::Ringing));
+    let out = sim
+        .at(
+            2_000,
+            Event::AgentChanged(AgentSnapshot {
+                agent: "2001".into(),
+                name: "2001".into(),
+                presence: Presence {
+                    logged_in: true,
+                    dnd: true,
+                    phone_fault: false,
+                },
+                phone: PhoneState::Ringing,
+            }),
+        )
+        .clone();
+    let back = transfers(&out);
+    assert!(
+        matches!(&back[..], [(_, CallId(1), Target::Queue(q), _)] if q.0 == Q),
+        "back to the queue at once: {out:?}"
+    );
+    assert!(
+        matches!(&out.decisions[..], [d] if matches!(d.action, DecisionAction::Rona { .. })
+            && d.explanation.reason.contains("unreachable")),
+        "{out:?}"
+    );
+    sim.ok(back[0].0);
+    sim.at(1_000, agent_event("2001", true, PhoneState::Idle));
+    assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
+    counters_balance(&sim.engine);
+}
