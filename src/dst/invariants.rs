@@ -52,6 +52,10 @@ pub struct Checker {
     /// short call can be answered and gone before the user subscription shows it answered.
     answered_at_pbx: HashSet<Vec<u8>>,
     pub answer_seen: HashSet<Vec<u8>>,
+    /// The last step at which the engine's own policy (wrap-up, not-ready) held each agent:
+    /// when a hold ends the engine reacts like to any other change, so liveness gives it the
+    /// same bound from there, as it does from a fault or from the agent going idle.
+    held_at: HashMap<AgentId, Timestamp>,
 }
 
 impl Checker {
@@ -66,6 +70,7 @@ impl Checker {
             unobservable: 0,
             answered_at_pbx: HashSet::new(),
             answer_seen: HashSet::new(),
+            held_at: HashMap::new(),
         }
     }
 
@@ -192,6 +197,14 @@ impl Checker {
             self.unobservable += self.live.difference(&live).count() as u64;
         }
         self.live = live;
+        for agent in engine.config().agents.keys() {
+            if matches!(
+                engine.agent_availability(agent, now),
+                Some(AgentAvailability::WrapUp | AgentAvailability::NotReady)
+            ) {
+                self.held_at.insert(agent.clone(), now);
+            }
+        }
         accounting(engine)?;
         if ready && now.since(self.disturbed_at) >= self.bound_ms {
             self.liveness(now, engine, model)?;
@@ -233,6 +246,13 @@ impl Checker {
                     seen,
                     Some(AgentAvailability::WrapUp | AgentAvailability::NotReady)
                 ) {
+                    continue;
+                }
+                let held_recently = self
+                    .held_at
+                    .get(&cand.agent)
+                    .is_some_and(|t| now.since(*t) < self.bound_ms);
+                if held_recently {
                     continue;
                 }
                 return violated(
