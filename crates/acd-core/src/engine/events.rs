@@ -193,6 +193,11 @@ impl Engine {
         };
         if call.queue == q {
             call.deferred_requeue = None;
+            if let Some(agent) = call.deferred_answer.take() {
+                // The queue confirms the call left: the answer was the newer news.
+                self.answer_call(now, id, &agent);
+                return;
+            }
         }
         if call.queue != q {
             // The queue it moved out of confirms it left: from now on a report from there is a
@@ -230,10 +235,30 @@ impl Engine {
     }
 
     pub(super) fn on_call_answered(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
-        let a = self.agent_slot(agent);
-        let Some(call) = self.calls.get(&id) else {
+        let a = self.agent_ix.get(agent).copied();
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        // The engine took the call back from this agent and the queue reports it waiting
+        // again, while the agent's phone reports it answered: notifies of different
+        // subscriptions are not ordered, so wait until they agree (see
+        // `CallState::deferred_answer`). Counting it now and sending Finish would stop a
+        // reporting queue from showing a call that really is back in it.
+        let taken_back_from = |x: usize| call.excluded.iter().any(|(e, _)| *e == x);
+        if call.phase == Phase::Waiting && call.in_queue && a.is_some_and(taken_back_from) {
+            call.deferred_answer = Some(agent.clone());
+            self.index_call(id);
+            return;
+        }
+        self.answer_call(now, id, agent);
+    }
+
+    fn answer_call(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
+        let a = self.agent_slot(agent);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.deferred_answer = None;
         if !call.is_open() {
             return;
         }
@@ -285,8 +310,14 @@ impl Engine {
 
     pub(super) fn on_call_ended(&mut self, now: Timestamp, id: CallId) {
         self.moved_out.remove(&id);
+        let mut answered_by = None;
         if let Some(call) = self.calls.get_mut(&id) {
             call.deferred_requeue = None;
+            answered_by = call.deferred_answer.take();
+        }
+        if let Some(agent) = answered_by {
+            // It was answered before it ended.
+            self.answer_call(now, id, &agent);
         }
         let Some(call) = self.calls.get(&id) else {
             return;
@@ -357,11 +388,32 @@ impl Engine {
         if agent.on_call.is_some() && off_call {
             self.end_agent_call(now, a);
         }
+        if off_call {
+            self.drop_stale_answers(&snapshot.agent);
+        }
         self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
 
+    /// The agent's phone is off any call: an answer of theirs still waiting for the queue to
+    /// confirm was older than the call's return to the queue; the call waits there again.
+    fn drop_stale_answers(&mut self, agent: &AgentId) {
+        let stale: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.deferred_answer.as_ref() == Some(agent))
+            .map(|c| c.id)
+            .collect();
+        for id in stale {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.deferred_answer = None;
+            }
+            self.index_call(id);
+        }
+    }
+
     pub(super) fn on_agent_removed(&mut self, now: Timestamp, agent: &AgentId) {
+        self.drop_stale_answers(agent);
         let Some(a) = self.agent_ix.get(agent).copied() else {
             return;
         };

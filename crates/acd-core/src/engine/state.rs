@@ -199,6 +199,11 @@ pub(crate) struct CallState {
     /// caller: either a report older than the answer (the queue then reports it gone) or the
     /// agent transferring it back (the agent's call then ends). Decided by what comes first.
     pub deferred_requeue: Option<crate::event::QueuedCall>,
+    /// An agent's phone reported this call answered while its queue reports it waiting there
+    /// (typically after the engine took it back from that agent): either the answer is older
+    /// than the call's return to the queue (the agent's call then ends) or newer (the queue then
+    /// reports it gone). Decided by what comes first; meanwhile the call is not offered.
+    pub deferred_answer: Option<AgentId>,
     /// IP Office reported the call ringing at the agent it was offered to (a ring-no-answer
     /// penalises the agent only then).
     pub ring_seen: bool,
@@ -240,6 +245,7 @@ impl CallState {
             moved_from: None,
             unconfirmed: false,
             deferred_requeue: None,
+            deferred_answer: None,
             ring_seen: false,
             last_failure: None,
             wait_key: None,

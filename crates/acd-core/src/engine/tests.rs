@@ -1423,3 +1423,63 @@ fn going_dnd_while_the_call_rings_declines_it_without_the_rona_penalty() {
     assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
     counters_balance(&sim.engine);
 }
+
+/// The engine took a ringing call back from 2001 and the queue reports it waiting again; then
+/// 2001's phone reports it answered, a notify older than the return. The answer waits until
+/// the subscriptions agree: 2001's call ends, so the answer was stale, and the call, never
+/// finished (Finish would stop a reporting queue from showing it), is offered again (dst seeds
+/// 168, 2449: the stale answer was counted and the call waited unseen in the queue).
+#[test]
+fn an_answer_reported_after_the_call_is_back_in_the_queue_waits_for_the_queues_word() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    let back = transfers(&out)[0].0;
+    sim.ok(back);
+    sim.call(1);
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
+    assert!(
+        out.finished.is_empty() && out.commands.is_empty(),
+        "{out:?}"
+    );
+    sim.send(agent_event("2001", true, PhoneState::OnCall));
+    let out = sim.idle("2002").clone();
+    assert!(transfers(&out).is_empty(), "not offered while undecided");
+    let out = sim.idle("2001").clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].answered, 0);
+    counters_balance(&sim.engine);
+}
+
+/// The same, but the answer is the newer news: the queue then reports the call gone, and the
+/// answer counts.
+#[test]
+fn an_answer_deferred_by_a_queue_report_counts_once_the_queue_reports_it_gone() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    sim.ok(transfers(&out)[0].0);
+    sim.call(1);
+    sim.send(Event::CallAnswered {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
+    let out = sim
+        .send(Event::CallLeftQueue {
+            call: CallId(1),
+            queue: Q.into(),
+        })
+        .clone();
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Answered),
+        "{out:?}"
+    );
+    counters_balance(&sim.engine);
+}
