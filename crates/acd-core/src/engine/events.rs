@@ -30,6 +30,9 @@ pub(crate) const RETRY_AFTER_REFUSAL_MS: Millis = 5_000;
 /// IP Office's MTCTISESS_REQUESTTIMEOUT, also what the wire layer reports when a command got
 /// no answer: the outcome is unknown.
 pub(crate) const REQUEST_TIMEOUT: u32 = 5001;
+/// IP Office's "call not found": for a call no queue reports, IP Office's own word that the
+/// caller is gone.
+pub(crate) const CALL_NOT_FOUND: u32 = 602;
 /// How long to wait before trying a failed exit again.
 pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 
@@ -572,6 +575,17 @@ impl Engine {
                             deadline,
                         };
                     }
+                    CommandOutcome::Failed(CALL_NOT_FOUND) => {
+                        // IP Office knows the call no more (the caller hung up while it rang):
+                        // it ends as abandoned unless an answer or a queue report comes first.
+                        state.phase = Phase::LeftQueue {
+                            deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                        };
+                        state.in_queue = false;
+                        state.last_failure =
+                            Some(format!("return to queue failed ({CALL_NOT_FOUND})"));
+                        self.index_call(call);
+                    }
                     CommandOutcome::Failed(code) => {
                         // Could not put it back in the queue: route it directly from where it
                         // is instead.
@@ -752,8 +766,9 @@ impl Engine {
                 // make it gone while its queue still reports it: the notifies are the truth, and
                 // a call the engine wrongly believed gone would wait in the queue unrouted.
                 // A call the engine routes from an agent's phone (off_queue) is not in a queue
-                // by design: a refusal (the link being down, say) proves nothing about it.
-                let gone = !state.in_queue && !state.off_queue;
+                // by design: a refusal (the link being down, say) proves nothing about it,
+                // unless IP Office itself says it knows the call no more.
+                let gone = !state.in_queue && (!state.off_queue || code == CALL_NOT_FOUND);
                 state.phase = if gone {
                     Phase::LeftQueue {
                         deadline: now.plus(LEFT_QUEUE_GRACE_MS),

@@ -1483,3 +1483,34 @@ fn an_answer_deferred_by_a_queue_report_counts_once_the_queue_reports_it_gone() 
     );
     counters_balance(&sim.engine);
 }
+
+/// A call routed from an agent's phone whose caller hung up: IP Office's "call not found" (602)
+/// is its word that the call is gone, so the engine stops offering it (no transfer chasing a
+/// gone call every few seconds) and counts it abandoned after the grace period.
+#[test]
+fn a_call_routed_from_the_agents_phone_is_not_chased_after_call_not_found() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    let back = transfers(&out)[0].0;
+    sim.idle("2002");
+    let out = sim
+        .send(Event::CommandResult {
+            id: back,
+            outcome: CommandOutcome::Failed(5003),
+        })
+        .clone();
+    let (retry, _, _, _) = transfers(&out)[0].clone();
+    sim.send(Event::CommandResult {
+        id: retry,
+        outcome: CommandOutcome::Failed(602),
+    });
+    let out = sim.wait(30_000);
+    assert!(transfers(&out).is_empty(), "not chased: {out:?}");
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Abandoned),
+        "{out:?}"
+    );
+    counters_balance(&sim.engine);
+}
