@@ -1514,3 +1514,29 @@ fn a_call_routed_from_the_agents_phone_is_not_chased_after_call_not_found() {
     );
     counters_balance(&sim.engine);
 }
+
+/// After a link restart a call no queue has reported again may be gone: its overflow step
+/// waits (no transfer of a call that may not be there), and runs as soon as the queue reports
+/// the call.
+#[test]
+fn an_unconfirmed_call_overflows_only_once_a_queue_reports_it_again() {
+    let mut sim = Sim::new(routed(
+        vec![Step {
+            after_ms: 60_000,
+            action: StepAction::Overflow(Target::Voicemail("200".into())),
+        }],
+        SkillExpr::Any,
+    ));
+    sim.call(1);
+    sim.wait(10_000);
+    sim.send(Event::LinkRestarted);
+    let out = sim.wait(120_000);
+    assert!(transfers(&out).is_empty(), "{out:?}");
+    let out = sim.call(1).clone();
+    let out = if transfers(&out).is_empty() {
+        sim.wait(1)
+    } else {
+        out
+    };
+    assert_eq!(transfers(&out)[0].3, "/102/200");
+}

@@ -97,6 +97,7 @@ impl Engine {
             Phase::Waiting => {
                 let step = call
                     .route
+                    .filter(|_| !call.unconfirmed)
                     .and_then(|r| self.config.routes.get(r))
                     .and_then(|r| r.steps.get(call.next_step))
                     .map(|s| call.arrival.plus(s.after_ms));
@@ -145,7 +146,9 @@ impl Engine {
             let Some(call) = self.calls.get(&id) else {
                 return;
             };
-            if call.phase != Phase::Waiting {
+            // Since the link restarted no queue has reported the call: its steps (an overflow
+            // transfer above all) wait until one does, as offers do; it may well be gone.
+            if call.phase != Phase::Waiting || call.unconfirmed {
                 return;
             }
             let Some(step) = call
