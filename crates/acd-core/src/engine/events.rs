@@ -211,7 +211,11 @@ impl Engine {
             return;
         }
         call.in_queue = false;
-        if call.phase == Phase::Waiting {
+        // A call on its way back to the queue after RONA that the queue now reports gone left
+        // it too (a reporting queue follows the call through the return): waiting out the
+        // return grace and then routing it from where it is would chase a caller who hung up.
+        let returning = matches!(call.phase, Phase::Returning { .. });
+        if call.phase == Phase::Waiting || returning {
             call.phase = Phase::LeftQueue {
                 deadline: now.plus(LEFT_QUEUE_GRACE_MS),
             };

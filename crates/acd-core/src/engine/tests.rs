@@ -1540,3 +1540,27 @@ fn an_unconfirmed_call_overflows_only_once_a_queue_reports_it_again() {
     };
     assert_eq!(transfers(&out)[0].3, "/102/200");
 }
+
+/// RONA sent the call back; the (reporting) queue then reports it gone: the caller hung up on
+/// the way. The call ends as abandoned after the grace period instead of being routed "from
+/// where it is" when the return grace runs out (a transfer chasing a gone call).
+#[test]
+fn a_returning_call_the_queue_reports_gone_is_not_routed_from_where_it_was() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    sim.ok(transfers(&out)[0].0);
+    sim.idle("2002");
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    let out = sim.wait(30_000);
+    assert!(transfers(&out).is_empty(), "not chased: {out:?}");
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Abandoned),
+        "{out:?}"
+    );
+    counters_balance(&sim.engine);
+}
