@@ -674,6 +674,18 @@ impl Engine {
                             });
                         }
                     }
+                    CommandOutcome::Failed(CALL_NOT_FOUND) if !state.in_queue => {
+                        // IP Office knows the call no more and its queue no longer reports it:
+                        // the caller is gone. Ends as abandoned unless an answer or a queue
+                        // report comes first (routing it again would chase a gone call).
+                        state.phase = Phase::LeftQueue {
+                            deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                        };
+                        state.last_failure =
+                            Some(format!("transfer out failed ({CALL_NOT_FOUND})"));
+                        self.index_call(call);
+                        self.schedule_call(call, now);
+                    }
                     CommandOutcome::Failed(code) => {
                         // Fall back to routing in the queue; retry an exit rule later.
                         state.phase = Phase::Waiting;

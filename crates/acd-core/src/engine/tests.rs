@@ -1564,3 +1564,36 @@ fn a_returning_call_the_queue_reports_gone_is_not_routed_from_where_it_was() {
     );
     counters_balance(&sim.engine);
 }
+
+/// An overflow whose call the queue already reported gone, refused with "call not found"
+/// (602): the caller hung up, so the call is not routed in the queue again (a transfer chasing
+/// a gone call) but ends as abandoned after the grace period.
+#[test]
+fn an_exit_refused_with_call_not_found_after_the_call_left_is_not_routed_again() {
+    let mut sim = Sim::new(routed(
+        vec![Step {
+            after_ms: 60_000,
+            action: StepAction::Overflow(Target::Voicemail("200".into())),
+        }],
+        SkillExpr::Any,
+    ));
+    sim.call(1);
+    let out = sim.wait(60_000);
+    let exit = transfers(&out)[0].0;
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(Event::CommandResult {
+        id: exit,
+        outcome: CommandOutcome::Failed(602),
+    });
+    sim.idle("2001");
+    let out = sim.wait(30_000);
+    assert!(transfers(&out).is_empty(), "not chased: {out:?}");
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Abandoned),
+        "{out:?}"
+    );
+    counters_balance(&sim.engine);
+}
