@@ -116,7 +116,8 @@ impl Checker {
                     .gcid_of(*call)
                     .and_then(|g| self.gone_at.get(g).map(|t| (g, *t)));
                 let heard_by = self.bound_ms + TRANSFER_END_GRACE.as_millis() as u64;
-                let late = |at: Timestamp| ready && now.since(at.max(self.disturbed_at)) >= heard_by;
+                let late =
+                    |at: Timestamp| ready && now.since(at.max(self.disturbed_at)) >= heard_by;
                 if let Some((gcid, at)) = gone.filter(|(_, at)| late(*at)) {
                     return violated(
                         "no-transfer-of-a-gone-call",
