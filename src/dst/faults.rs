@@ -25,6 +25,9 @@ pub enum Fault {
     RulesChange,
     /// The primary IP Office becomes unreachable for a while; the engine fails over.
     PrimaryDown { down_ms: u64 },
+    /// The caller of the next call the engine transfers to an agent hangs up as the transfer
+    /// goes out: before IP Office answers it or rings the agent.
+    HangUpDuringTransfer,
 }
 
 impl fmt::Display for Fault {
@@ -39,6 +42,12 @@ impl fmt::Display for Fault {
             Fault::LoseResponses { count } => write!(f, "lose the next {count} responses"),
             Fault::RulesChange => write!(f, "apply the rules again as a new version"),
             Fault::PrimaryDown { down_ms } => write!(f, "primary unreachable for {down_ms} ms"),
+            Fault::HangUpDuringTransfer => {
+                write!(
+                    f,
+                    "the next caller transferred to an agent hangs up meanwhile"
+                )
+            }
         }
     }
 }
@@ -102,6 +111,14 @@ impl Plan {
                 (at, fault)
             })
             .collect();
+        // Drawn from a stream of its own, so that adding it left every other seed's plan as it
+        // was (the known failures and past reports keep meaning the same plans).
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4a96_0b0e);
+        let hang_ups = rng.random_range(0..=2);
+        for _ in 0..hang_ups {
+            let at = rng.random_range(engine_start_ms..traffic_ms.max(engine_start_ms + 1));
+            faults.push((at, Fault::HangUpDuringTransfer));
+        }
         faults.sort_by_key(|(at, _)| *at);
         Plan {
             delays,

@@ -8,7 +8,7 @@ use acd_core::{
     AgentAvailability, AgentId, CallId, Command, CommandId, CommandKind, Decision, DecisionAction,
     Engine, Event, ExitReason, QueueId, Timestamp,
 };
-use acd_wire::translate::Translator;
+use acd_wire::translate::{Translator, TRANSFER_END_GRACE};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
@@ -52,6 +52,13 @@ pub struct Checker {
     /// short call can be answered and gone before the user subscription shows it answered.
     answered_at_pbx: HashSet<Vec<u8>>,
     pub answer_seen: HashSet<Vec<u8>>,
+    /// The last step at which the engine's own policy (wrap-up, not-ready) held each agent:
+    /// when a hold ends the engine reacts like to any other change, so liveness gives it the
+    /// same bound from there, as it does from a fault or from the agent going idle.
+    held_at: HashMap<AgentId, Timestamp>,
+    /// When each call ended at IP Office (hang-ups included): a transfer of it long enough
+    /// after that is the engine chasing a call that is not there.
+    gone_at: HashMap<Vec<u8>, Timestamp>,
 }
 
 impl Checker {
@@ -66,6 +73,8 @@ impl Checker {
             unobservable: 0,
             answered_at_pbx: HashSet::new(),
             answer_seen: HashSet::new(),
+            held_at: HashMap::new(),
+            gone_at: HashMap::new(),
         }
     }
 
@@ -88,10 +97,38 @@ impl Checker {
         }
     }
 
-    /// At most one transfer in flight per call.
-    pub fn on_commands(&mut self, commands: &[Command]) -> Result<(), Violation> {
+    /// At most one transfer in flight per call, and none of a call IP Office ended long enough
+    /// ago for the engine to have heard of it: the bound, plus the grace the translator gives a
+    /// call it just transferred to appear on the agent's phone before taking it as ended
+    /// (until then a ring-no-answer return or a retry after a refusal is the engine acting on
+    /// what it can know). Like liveness, judged only while the link is subscribed and from the
+    /// last fault on: a transfer refused locally while the link is down reaches nobody.
+    pub fn on_commands(
+        &mut self,
+        now: Timestamp,
+        ready: bool,
+        commands: &[Command],
+        translator: &Translator,
+    ) -> Result<(), Violation> {
         for c in commands {
             if let CommandKind::Transfer { call, .. } = &c.kind {
+                let gone = translator
+                    .gcid_of(*call)
+                    .and_then(|g| self.gone_at.get(g).map(|t| (g, *t)));
+                let heard_by = self.bound_ms + TRANSFER_END_GRACE.as_millis() as u64;
+                let late =
+                    |at: Timestamp| ready && now.since(at.max(self.disturbed_at)) >= heard_by;
+                if let Some((gcid, at)) = gone.filter(|(_, at)| late(*at)) {
+                    return violated(
+                        "no-transfer-of-a-gone-call",
+                        format!(
+                            "{call} (gcid {}) got transfer {} {:.1} s after it ended at IP Office",
+                            hex::encode(gcid),
+                            c.id.0,
+                            now.since(at) as f64 / 1000.0
+                        ),
+                    );
+                }
                 if let Some(first) = self.transfer_of.get(call) {
                     return violated(
                         "one-transfer-in-flight",
@@ -191,7 +228,18 @@ impl Checker {
         if !ready {
             self.unobservable += self.live.difference(&live).count() as u64;
         }
+        for gcid in self.live.difference(&live) {
+            self.gone_at.insert(gcid.clone(), now);
+        }
         self.live = live;
+        for agent in engine.config().agents.keys() {
+            if matches!(
+                engine.agent_availability(agent, now),
+                Some(AgentAvailability::WrapUp | AgentAvailability::NotReady)
+            ) {
+                self.held_at.insert(agent.clone(), now);
+            }
+        }
         accounting(engine)?;
         if ready && now.since(self.disturbed_at) >= self.bound_ms {
             self.liveness(now, engine, model)?;
@@ -233,6 +281,13 @@ impl Checker {
                     seen,
                     Some(AgentAvailability::WrapUp | AgentAvailability::NotReady)
                 ) {
+                    continue;
+                }
+                let held_recently = self
+                    .held_at
+                    .get(&cand.agent)
+                    .is_some_and(|t| now.since(*t) < self.bound_ms);
+                if held_recently {
                     continue;
                 }
                 return violated(

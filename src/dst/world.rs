@@ -49,6 +49,8 @@ pub struct World {
     engine_start: Timestamp,
     pbx_down_until: Timestamp,
     primary_down_until: Timestamp,
+    /// Callers still to hang up as the engine transfers their call to an agent.
+    hang_ups_armed: u32,
     traffic_end: Timestamp,
     hard_end: Timestamp,
     empty_since: Option<Timestamp>,
@@ -124,6 +126,7 @@ impl World {
             engine_start: Timestamp(plan.engine_start_ms),
             pbx_down_until: Timestamp::ZERO,
             primary_down_until: Timestamp::ZERO,
+            hang_ups_armed: 0,
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
             empty_since: None,
@@ -340,6 +343,7 @@ impl World {
                     self.after_engine(commands)?;
                 }
             }
+            Fault::HangUpDuringTransfer => self.hang_ups_armed += 1,
             Fault::PrimaryDown { down_ms } => {
                 self.primary_down_until = t.plus(down_ms);
                 let on_primary = self
@@ -478,17 +482,55 @@ impl World {
         for d in self.routing.last_decisions() {
             self.trace.line(t.0, format!("decision {d}"));
         }
-        if self.check {
-            self.checker.on_commands(&commands)?;
+        if let Some(conn) = self.conn.as_ref().filter(|_| self.check) {
+            let ready = self.routing.is_ready();
+            self.checker
+                .on_commands(t, ready, &commands, conn.translator())?;
         }
         for c in commands {
             self.trace
                 .line(t.0, format!("command {} {:?}", c.id.0, c.kind));
+            self.hang_up_if_armed(&c);
             if let Some(conn) = self.conn.as_mut() {
                 conn.handle_command(t, c);
             }
         }
         Ok(())
+    }
+
+    /// An armed hang-up fault: the caller of this transfer to an agent hangs up before the
+    /// transfer reaches IP Office.
+    fn hang_up_if_armed(&mut self, command: &Command) {
+        let acd_core::CommandKind::Transfer {
+            call,
+            target: acd_core::Target::Agent(_),
+            ..
+        } = &command.kind
+        else {
+            return;
+        };
+        if self.hang_ups_armed == 0 {
+            return;
+        }
+        let Some(gcid) = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.translator().gcid_of(*call))
+            .map(<[u8]>::to_vec)
+        else {
+            return;
+        };
+        if self.model.hang_up(&gcid) {
+            self.hang_ups_armed -= 1;
+            self.checker.disturbed(self.now);
+            self.trace.line(
+                self.now.0,
+                format!(
+                    "FAULT: caller of {call} (gcid {}) hangs up",
+                    hex::encode(&gcid)
+                ),
+            );
+        }
     }
 
     fn final_checks(&mut self) -> Result<(), Violation> {

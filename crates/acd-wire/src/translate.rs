@@ -150,6 +150,10 @@ struct UserSub {
     name: String,
     presence: Option<Presence>,
     calls: BTreeMap<i32, UserLeg>,
+    /// A call-control notify (or the settle time without one) has shown the user's calls.
+    /// Until then `calls` says nothing: IP Office sends the user notify first and the calls
+    /// only after its ack, so an empty `calls` on a fresh subscription is not an idle phone.
+    calls_known: bool,
     last: Option<AgentSnapshot>,
 }
 
@@ -162,6 +166,9 @@ pub struct Translator {
     next_call: u64,
     queues: HashMap<i32, QueueSub>,
     users: HashMap<i32, UserSub>,
+    /// The phone state last reported per agent, kept across subscriptions: it stands while a
+    /// new subscription of the agent has not shown the calls yet.
+    phones: HashMap<AgentId, PhoneState>,
 }
 
 impl Translator {
@@ -213,6 +220,7 @@ impl Translator {
                 name: String::new(),
                 presence: None,
                 calls: BTreeMap::new(),
+                calls_known: false,
                 last: None,
             },
         );
@@ -245,16 +253,30 @@ impl Translator {
             .map(|(id, _)| *id)
     }
 
-    /// Whether a queue subscription still waits for its first call snapshot.
+    /// Whether a queue or user subscription still waits for its first call snapshot.
     pub fn awaiting_snapshot(&self, subscribe_id: i32) -> bool {
         self.queues
             .get(&subscribe_id)
             .is_some_and(|q| q.awaiting_snapshot)
+            || self
+                .users
+                .get(&subscribe_id)
+                .is_some_and(|u| !u.calls_known)
     }
 
     /// The settle time after a queue subscription passed without any call notify: the queue is
-    /// empty, and the core must learn that the calls it held there are gone.
+    /// empty, and the core must learn that the calls it held there are gone. For a user
+    /// subscription: the agent has no call, and their phone is reported as it is.
     pub fn snapshot_settled(&mut self, subscribe_id: i32) -> Option<Event> {
+        if let Some(u) = self.users.get_mut(&subscribe_id) {
+            if u.calls_known {
+                return None;
+            }
+            u.calls_known = true;
+            let mut events = Vec::new();
+            self.agent_changed(subscribe_id, &mut events);
+            return events.pop();
+        }
         let q = self.queues.get_mut(&subscribe_id)?;
         if !q.awaiting_snapshot {
             return None;
@@ -471,7 +493,10 @@ impl Translator {
         now: Timestamp,
         events: &mut Vec<Event>,
     ) {
-        let Some(agent) = self.users.get(&sub).map(|u| u.agent.clone()) else {
+        let Some(agent) = self.users.get_mut(&sub).map(|u| {
+            u.calls_known = true;
+            u.agent.clone()
+        }) else {
             return;
         };
         for ci in &cc.callinfo {
@@ -536,14 +561,25 @@ impl Translator {
             // Until the user notify arrives the agent's availability is unknown.
             return;
         };
+        // Before the subscription has shown the calls, the phone is as last reported (an agent
+        // on a call across a reconnect is still on it), not idle.
+        let phone = if u.calls_known {
+            phone_state(u.calls.values().map(|l| l.state))
+        } else {
+            self.phones
+                .get(&u.agent)
+                .copied()
+                .unwrap_or(PhoneState::Idle)
+        };
         let snapshot = AgentSnapshot {
             agent: u.agent.clone(),
             name: u.name.clone(),
             presence,
-            phone: phone_state(u.calls.values().map(|l| l.state)),
+            phone,
         };
         if u.last.as_ref() != Some(&snapshot) {
             u.last = Some(snapshot.clone());
+            self.phones.insert(snapshot.agent.clone(), phone);
             events.push(Event::AgentChanged(snapshot));
         }
     }
@@ -928,6 +964,59 @@ mod tests {
         let ev = t.snapshot_settled(Q);
         assert!(matches!(ev, Some(Event::QueueSnapshotCalls { calls, .. }) if calls.is_empty()));
         assert!(t.snapshot_settled(Q).is_none());
+    }
+
+    /// After a resubscription IP Office sends the user notify first and the agent's calls only
+    /// after its ack. Reporting the phone idle in between ended the agent's call in the core:
+    /// it started wrap-up, replayed a deferred re-queue of the answered call as a new offer, and
+    /// the call snapshot that followed counted the same answer twice (dst seeds 1472, 794).
+    #[test]
+    fn a_resubscribed_agent_stays_on_the_call_until_the_calls_are_shown() {
+        let (mut t, now) = setup();
+        t.notify(&user_notify(U, false, false), now);
+        t.notify(
+            &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+            now,
+        );
+        t.reset_connection(now);
+        t.add_user(30, AgentId::from("201"));
+        assert!(t.awaiting_snapshot(30));
+        let ev = t.notify(&user_notify(30, false, false), now);
+        assert!(
+            !ev.iter()
+                .any(|e| matches!(e, Event::AgentChanged(s) if s.phone != PhoneState::OnCall)),
+            "{ev:?}"
+        );
+        let ev = t.notify(
+            &cc(30, vec![callinfo(3, b"g1", State::Connected)], vec![]),
+            now,
+        );
+        assert!(!t.awaiting_snapshot(30));
+        assert!(
+            !ev.iter().any(|e| matches!(e, Event::AgentChanged(_))),
+            "{ev:?}"
+        );
+    }
+
+    /// A resubscribed agent whose call ended while unobserved: the settle time without any call
+    /// notify shows the phone idle.
+    #[test]
+    fn a_resubscribed_agent_without_calls_is_idle_after_the_settle_time() {
+        let (mut t, now) = setup();
+        t.notify(&user_notify(U, false, false), now);
+        t.notify(
+            &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+            now,
+        );
+        t.reset_connection(now);
+        t.add_user(30, AgentId::from("201"));
+        t.notify(&user_notify(30, false, false), now);
+        let ev = t.snapshot_settled(30);
+        assert!(
+            matches!(&ev, Some(Event::AgentChanged(s)) if s.phone == PhoneState::Idle),
+            "{ev:?}"
+        );
+        assert!(t.snapshot_settled(30).is_none());
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub(crate) const RETRY_AFTER_REFUSAL_MS: Millis = 5_000;
 /// IP Office's MTCTISESS_REQUESTTIMEOUT, also what the wire layer reports when a command got
 /// no answer: the outcome is unknown.
 pub(crate) const REQUEST_TIMEOUT: u32 = 5001;
+/// IP Office's "call not found": for a call no queue reports, IP Office's own word that the
+/// caller is gone.
+pub(crate) const CALL_NOT_FOUND: u32 = 602;
 /// How long to wait before trying a failed exit again.
 pub(crate) const EXIT_RETRY_MS: Millis = 10_000;
 
@@ -153,6 +156,7 @@ impl Engine {
         call.pbx_priority = queued.pbx_priority;
         let was_in_queue = call.in_queue;
         call.in_queue = true;
+        call.off_queue = false;
         // Re-reported after a link restart: a transfer the engine believed done did not
         // happen (the call never rang at that agent), so the agent is not to blame.
         let resynced = std::mem::take(&mut call.unconfirmed);
@@ -192,6 +196,11 @@ impl Engine {
         };
         if call.queue == q {
             call.deferred_requeue = None;
+            if let Some(agent) = call.deferred_answer.take() {
+                // The queue confirms the call left: the answer was the newer news.
+                self.answer_call(now, id, &agent);
+                return;
+            }
         }
         if call.queue != q {
             // The queue it moved out of confirms it left: from now on a report from there is a
@@ -202,7 +211,11 @@ impl Engine {
             return;
         }
         call.in_queue = false;
-        if call.phase == Phase::Waiting {
+        // A call on its way back to the queue after RONA that the queue now reports gone left
+        // it too (a reporting queue follows the call through the return): waiting out the
+        // return grace and then routing it from where it is would chase a caller who hung up.
+        let returning = matches!(call.phase, Phase::Returning { .. });
+        if call.phase == Phase::Waiting || returning {
             call.phase = Phase::LeftQueue {
                 deadline: now.plus(LEFT_QUEUE_GRACE_MS),
             };
@@ -229,10 +242,30 @@ impl Engine {
     }
 
     pub(super) fn on_call_answered(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
-        let a = self.agent_slot(agent);
-        let Some(call) = self.calls.get(&id) else {
+        let a = self.agent_ix.get(agent).copied();
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        // The engine took the call back from this agent and the queue reports it waiting
+        // again, while the agent's phone reports it answered: notifies of different
+        // subscriptions are not ordered, so wait until they agree (see
+        // `CallState::deferred_answer`). Counting it now and sending Finish would stop a
+        // reporting queue from showing a call that really is back in it.
+        let taken_back_from = |x: usize| call.excluded.iter().any(|(e, _)| *e == x);
+        if call.phase == Phase::Waiting && call.in_queue && a.is_some_and(taken_back_from) {
+            call.deferred_answer = Some(agent.clone());
+            self.index_call(id);
+            return;
+        }
+        self.answer_call(now, id, agent);
+    }
+
+    fn answer_call(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
+        let a = self.agent_slot(agent);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.deferred_answer = None;
         if !call.is_open() {
             return;
         }
@@ -284,8 +317,14 @@ impl Engine {
 
     pub(super) fn on_call_ended(&mut self, now: Timestamp, id: CallId) {
         self.moved_out.remove(&id);
+        let mut answered_by = None;
         if let Some(call) = self.calls.get_mut(&id) {
             call.deferred_requeue = None;
+            answered_by = call.deferred_answer.take();
+        }
+        if let Some(agent) = answered_by {
+            // It was answered before it ended.
+            self.answer_call(now, id, &agent);
         }
         let Some(call) = self.calls.get(&id) else {
             return;
@@ -318,7 +357,7 @@ impl Engine {
             .values()
             .filter(|c| {
                 c.queue == q
-                    && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting))
+                    && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting && !c.off_queue))
                     && c.is_open()
                     && !listed.contains(&c.id)
             })
@@ -356,11 +395,32 @@ impl Engine {
         if agent.on_call.is_some() && off_call {
             self.end_agent_call(now, a);
         }
-        self.rona_if_unreachable(now, a);
+        if off_call {
+            self.drop_stale_answers(&snapshot.agent);
+        }
+        self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
 
+    /// The agent's phone is off any call: an answer of theirs still waiting for the queue to
+    /// confirm was older than the call's return to the queue; the call waits there again.
+    fn drop_stale_answers(&mut self, agent: &AgentId) {
+        let stale: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.deferred_answer.as_ref() == Some(agent))
+            .map(|c| c.id)
+            .collect();
+        for id in stale {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.deferred_answer = None;
+            }
+            self.index_call(id);
+        }
+    }
+
     pub(super) fn on_agent_removed(&mut self, now: Timestamp, agent: &AgentId) {
+        self.drop_stale_answers(agent);
         let Some(a) = self.agent_ix.get(agent).copied() else {
             return;
         };
@@ -368,13 +428,14 @@ impl Engine {
         if self.agents[a].on_call.is_some() {
             self.end_agent_call(now, a);
         }
-        self.rona_if_unreachable(now, a);
+        self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
 
-    /// An agent we are ringing logged off, went DND or lost the phone: do not wait for the
-    /// ring timeout.
-    fn rona_if_unreachable(&mut self, now: Timestamp, a: usize) {
+    /// An agent we are ringing logged off, went DND or lost the phone: they declined the call.
+    /// It moves on at once, without waiting for the ring timeout and without the ring-no-answer
+    /// not-ready penalty (the agent's availability already says they take no calls).
+    fn decline_if_unreachable(&mut self, now: Timestamp, a: usize) {
         let agent = &self.agents[a];
         let unreachable = !agent.known
             || !agent.presence.logged_in
@@ -388,7 +449,7 @@ impl Engine {
                 self.calls.get(&id).map(|c| &c.phase),
                 Some(Phase::Ringing { .. })
             ) {
-                self.rona(now, id);
+                self.take_back_from_agent(now, id, true);
             }
         }
     }
@@ -518,11 +579,23 @@ impl Engine {
                             deadline,
                         };
                     }
+                    CommandOutcome::Failed(CALL_NOT_FOUND) => {
+                        // IP Office knows the call no more (the caller hung up while it rang):
+                        // it ends as abandoned unless an answer or a queue report comes first.
+                        state.phase = Phase::LeftQueue {
+                            deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                        };
+                        state.in_queue = false;
+                        state.last_failure =
+                            Some(format!("return to queue failed ({CALL_NOT_FOUND})"));
+                        self.index_call(call);
+                    }
                     CommandOutcome::Failed(code) => {
                         // Could not put it back in the queue: route it directly from where it
                         // is instead.
                         state.phase = Phase::Waiting;
                         state.in_queue = false;
+                        state.off_queue = true;
                         state.last_failure = Some(format!("return to queue failed ({code})"));
                         self.index_call(call);
                         self.dirty_calls.insert(call);
@@ -601,6 +674,18 @@ impl Engine {
                             });
                         }
                     }
+                    CommandOutcome::Failed(CALL_NOT_FOUND) if !state.in_queue => {
+                        // IP Office knows the call no more and its queue no longer reports it:
+                        // the caller is gone. Ends as abandoned unless an answer or a queue
+                        // report comes first (routing it again would chase a gone call).
+                        state.phase = Phase::LeftQueue {
+                            deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                        };
+                        state.last_failure =
+                            Some(format!("transfer out failed ({CALL_NOT_FOUND})"));
+                        self.index_call(call);
+                        self.schedule_call(call, now);
+                    }
                     CommandOutcome::Failed(code) => {
                         // Fall back to routing in the queue; retry an exit rule later.
                         state.phase = Phase::Waiting;
@@ -650,7 +735,7 @@ impl Engine {
                     state.phase = Phase::Ringing { agent, deadline };
                 }
                 self.schedule_call(call, now);
-                self.rona_if_unreachable(now, agent);
+                self.decline_if_unreachable(now, agent);
             }
             CommandOutcome::Failed(REQUEST_TIMEOUT) if state.in_queue && !state.ring_seen => {
                 // No answer from IP Office, but the notifies show nothing happened: the queue
@@ -696,7 +781,10 @@ impl Engine {
                 // within the grace period. A refusal alone (even 602, "call not found") does not
                 // make it gone while its queue still reports it: the notifies are the truth, and
                 // a call the engine wrongly believed gone would wait in the queue unrouted.
-                let gone = !state.in_queue;
+                // A call the engine routes from an agent's phone (off_queue) is not in a queue
+                // by design: a refusal (the link being down, say) proves nothing about it,
+                // unless IP Office itself says it knows the call no more.
+                let gone = !state.in_queue && (!state.off_queue || code == CALL_NOT_FOUND);
                 state.phase = if gone {
                     Phase::LeftQueue {
                         deadline: now.plus(LEFT_QUEUE_GRACE_MS),

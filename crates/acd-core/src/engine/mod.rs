@@ -385,6 +385,7 @@ impl Engine {
         let q = call.queue;
         let routable = call.phase == Phase::Waiting
             && !call.unconfirmed
+            && call.deferred_answer.is_none()
             && call.features.has(Features::BLIND_TRANSFER)
             && !self.in_flight.contains_key(&id)
             && self.queues[q].policy.is_some();

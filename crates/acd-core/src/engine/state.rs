@@ -180,6 +180,11 @@ pub(crate) struct CallState {
     pub phase: Phase,
     /// The queue subscription currently reports the call.
     pub in_queue: bool,
+    /// The engine routes the call from where it is (at an agent's phone: its RONA return to
+    /// the queue failed or never showed), so no queue is expected to report it: its absence
+    /// from a queue, or a refused transfer, says nothing about the caller being gone. Cleared
+    /// when a queue reports it again.
+    pub off_queue: bool,
     /// Agents not to offer this call to again until the given time (failed transfer, RONA).
     pub excluded: Vec<(usize, Timestamp)>,
     pub exit_retry_at: Option<Timestamp>,
@@ -194,6 +199,11 @@ pub(crate) struct CallState {
     /// caller: either a report older than the answer (the queue then reports it gone) or the
     /// agent transferring it back (the agent's call then ends). Decided by what comes first.
     pub deferred_requeue: Option<crate::event::QueuedCall>,
+    /// An agent's phone reported this call answered while its queue reports it waiting there
+    /// (typically after the engine took it back from that agent): either the answer is older
+    /// than the call's return to the queue (the agent's call then ends) or newer (the queue then
+    /// reports it gone). Decided by what comes first; meanwhile the call is not offered.
+    pub deferred_answer: Option<AgentId>,
     /// IP Office reported the call ringing at the agent it was offered to (a ring-no-answer
     /// penalises the agent only then).
     pub ring_seen: bool,
@@ -229,11 +239,13 @@ impl CallState {
             last_step: None,
             phase: Phase::Waiting,
             in_queue: true,
+            off_queue: false,
             excluded: Vec::new(),
             exit_retry_at: None,
             moved_from: None,
             unconfirmed: false,
             deferred_requeue: None,
+            deferred_answer: None,
             ring_seen: false,
             last_failure: None,
             wait_key: None,

@@ -79,6 +79,7 @@ impl Engine {
                 // It never reappeared in the queue: route it directly from where it is.
                 call.phase = Phase::Waiting;
                 call.in_queue = false;
+                call.off_queue = true;
                 self.index_call(id);
                 self.dirty_calls.insert(id);
             }
@@ -96,6 +97,7 @@ impl Engine {
             Phase::Waiting => {
                 let step = call
                     .route
+                    .filter(|_| !call.unconfirmed)
                     .and_then(|r| self.config.routes.get(r))
                     .and_then(|r| r.steps.get(call.next_step))
                     .map(|s| call.arrival.plus(s.after_ms));
@@ -144,7 +146,9 @@ impl Engine {
             let Some(call) = self.calls.get(&id) else {
                 return;
             };
-            if call.phase != Phase::Waiting {
+            // Since the link restarted no queue has reported the call: its steps (an overflow
+            // transfer above all) wait until one does, as offers do; it may well be gone.
+            if call.phase != Phase::Waiting || call.unconfirmed {
                 return;
             }
             let Some(step) = call
@@ -381,6 +385,14 @@ impl Engine {
     /// Ring-no-answer: make the agent not-ready, keep the call away from them for a while,
     /// and send the call back to its queue (or route it directly if that is not possible).
     pub(super) fn rona(&mut self, now: Timestamp, id: CallId) {
+        self.take_back_from_agent(now, id, false);
+    }
+
+    /// Takes a ringing call back from its agent and sends it back to its queue (or routes it
+    /// from where it is). `declined`: the agent made themself unreachable (DND, log-off, phone
+    /// fault) while it rang, which is their answer to the offer, not a ring-no-answer: the call
+    /// moves on at once and the agent gets no not-ready penalty.
+    pub(super) fn take_back_from_agent(&mut self, now: Timestamp, id: CallId, declined: bool) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -401,7 +413,8 @@ impl Engine {
         // Only an agent IP Office showed ringing let the call ring out; a transfer that never
         // reached the phone is not the agent's fault.
         let rang = call.ring_seen;
-        if rona.not_ready_ms > 0 && rang {
+        let penalised = rona.not_ready_ms > 0 && rang && !declined;
+        if penalised {
             self.agents[agent].not_ready_until = Some(now.plus(rona.not_ready_ms));
         }
         self.release_agent(agent, id, now);
@@ -432,23 +445,32 @@ impl Engine {
                         deadline: now.plus(RETURN_GRACE_MS),
                     };
                 }
-                explanation.reason = format!(
-                    "{agent_id} rang {}s without answer: back to queue, agent not-ready {}s",
-                    rona.ring_timeout_ms / 1000,
-                    rona.not_ready_ms / 1000
-                );
+                explanation.reason = if declined {
+                    format!("{agent_id} became unreachable while it rang: back to queue")
+                } else {
+                    format!(
+                        "{agent_id} rang {}s without answer: back to queue, agent not-ready {}s",
+                        rona.ring_timeout_ms / 1000,
+                        rona.not_ready_ms / 1000
+                    )
+                };
             }
             None => {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.phase = Phase::Waiting;
                     call.in_queue = false;
+                    call.off_queue = true;
                 }
                 self.index_call(id);
                 self.dirty_calls.insert(id);
-                explanation.reason = format!(
-                    "{agent_id} did not answer: queue not reachable, routing directly; agent not-ready {}s",
-                    rona.not_ready_ms / 1000
-                );
+                explanation.reason = if declined {
+                    format!("{agent_id} became unreachable while it rang: routing directly")
+                } else {
+                    format!(
+                        "{agent_id} did not answer: queue not reachable, routing directly; agent not-ready {}s",
+                        rona.not_ready_ms / 1000
+                    )
+                };
             }
         }
         self.schedule_call(id, now);

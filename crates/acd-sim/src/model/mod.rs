@@ -654,6 +654,32 @@ impl Model {
         self.now = self.now.max(t);
     }
 
+    /// The caller of the call with global id `gcid` hangs up now, whatever the call is doing:
+    /// a fault the simulation injects at a chosen moment (while the engine transfers the call,
+    /// say), not one drawn from the traffic. Counted as abandoned unless someone answered it.
+    /// Returns whether such a call existed.
+    pub fn hang_up(&mut self, gcid: &[u8]) -> bool {
+        let Some((id, waiting)) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.gcid == gcid)
+            .map(|(id, c)| {
+                let waiting =
+                    !c.answered && matches!(c.phase, CallPhase::Queued | CallPhase::Ringing);
+                (*id, waiting)
+            })
+        else {
+            return false;
+        };
+        if waiting {
+            self.on_abandon(id);
+        } else {
+            self.drop_call(id);
+        }
+        self.flush();
+        true
+    }
+
     /// Applies an action at the current time and returns IP Office's result code.
     pub fn apply(&mut self, action: ModelAction) -> ResultCode {
         let name = action.name();

@@ -267,11 +267,9 @@ impl Link {
         if result.is_success() {
             sub.confirmed = true;
             sub.refresh_at = refresh.map(|r| now + r);
-            if let SubTarget::Queue { .. } = sub.target {
-                // Only while no call notify has made the snapshot yet.
-                if t.awaiting_snapshot(sub_id) {
-                    sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
-                }
+            // Queues and users: only while no call notify has made the snapshot yet.
+            if t.awaiting_snapshot(sub_id) {
+                sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
             }
             self.report_subscribed();
             return;
