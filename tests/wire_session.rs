@@ -143,18 +143,19 @@ async fn subscribes_acks_translates_and_sends_commands() {
     conn.send(pb::Message {
         payload: Some(P::Notify(pb::Notify {
             subscribe_id: subs.queue,
-            notify_id: 6,
+            notify_id: 3,
             ..Default::default()
         })),
     });
-    expect_ack(&conn.recv().await, subs.queue, 6);
+    expect_ack(&conn.recv().await, subs.queue, 3);
 
     // A bad frame is counted and skipped; the session goes on.
     conn.send_raw(vec![0, 0, 0, 9, 1, 2, 3]);
     conn.send_raw(vec![0, 0]);
 
-    conn.send(notify(subs.queue, 7, queued_call(4, b"gcid-1")));
-    expect_ack(&conn.recv().await, subs.queue, 7);
+    // IP Office numbers each subscription's notifies 1, 2, 3…: the queue's next is 4.
+    conn.send(notify(subs.queue, 4, queued_call(4, b"gcid-1")));
+    expect_ack(&conn.recv().await, subs.queue, 4);
     let Event::CallQueued(call) = next_core(&mut rx).await else {
         panic!()
     };

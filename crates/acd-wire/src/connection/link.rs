@@ -28,7 +28,17 @@ pub(crate) struct Link {
     pub events: Vec<ConnectionEvent>,
     /// Set when the connection cannot go on (Lines refused or unanswered).
     pub fatal: Option<String>,
+    /// When this connection last resubscribed after notify gaps, newest last.
+    gap_resyncs: std::collections::VecDeque<Timestamp>,
 }
+
+/// At most this many resubscriptions for notify gaps per [`GAP_RESYNC_WINDOW`] on one
+/// connection. Gap detection rests on IP Office numbering each subscription's notifies 1, 2, 3…
+/// (as the protocol guide's examples show); should a release number them otherwise, every
+/// notify would look like a gap, and resubscribing for each would flood IP Office. Past the
+/// limit gaps are still counted, but the subscription is kept.
+const GAP_RESYNC_LIMIT: usize = 5;
+const GAP_RESYNC_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Link {
     pub fn new(config: &ConnectionConfig) -> Link {
@@ -43,6 +53,7 @@ impl Link {
             out: Vec::new(),
             events: Vec::new(),
             fatal: None,
+            gap_resyncs: std::collections::VecDeque::new(),
         }
     }
 
@@ -461,6 +472,25 @@ impl Link {
             return;
         };
         metrics::notify_gap(subscription_kind(&target));
+        while self
+            .gap_resyncs
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= GAP_RESYNC_WINDOW)
+        {
+            self.gap_resyncs.pop_front();
+        }
+        if self.gap_resyncs.len() >= GAP_RESYNC_LIMIT {
+            let message = "notify ids skipped again: too many resubscriptions for gaps on this connection already; keeping the subscription (lost notifies, or an IP Office that numbers notifies differently)";
+            if self.gap_resyncs.len() == GAP_RESYNC_LIMIT {
+                warn!(subscribe_id, notify_id, missing, subscription = %describe(&target), "{message}");
+                // Marks that the warning was given: logged once per window, not per notify.
+                self.gap_resyncs.push_back(now);
+            } else {
+                debug!(subscribe_id, notify_id, missing, "{message}");
+            }
+            return;
+        }
+        self.gap_resyncs.push_back(now);
         warn!(
             subscribe_id,
             notify_id,

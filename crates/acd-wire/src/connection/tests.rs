@@ -488,3 +488,61 @@ fn a_gap_in_notify_ids_is_acked_used_and_resubscribes_that_subscription() {
     assert_eq!(acked(&out), vec![6]);
     assert_eq!(out.len(), 1, "{out:?}");
 }
+
+#[test]
+fn gaps_that_keep_coming_resubscribe_at_most_five_times_in_ten_minutes() {
+    // Should an IP Office number notifies across subscriptions, every notify would look like a
+    // gap: resubscribing for each would flood it.
+    let mut c = up(config());
+    sent(&mut c);
+    let t = &mut c.translator;
+    let link = c.link.as_mut().unwrap();
+    let mut sub = link.subscribe(
+        t,
+        subscriptions::SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        },
+        T0,
+    );
+    c.flush(T0);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    drain_events(&mut c);
+    let mut resubscribed = 0;
+    let round = |c: &mut Connection, sub: &mut i32, now: Timestamp| {
+        let mut new_sub = None;
+        for notify_id in [1, 3] {
+            deliver(
+                c,
+                now,
+                pb::message::Payload::Notify(pb::Notify {
+                    subscribe_id: *sub,
+                    notify_id,
+                    label: String::new(),
+                    payload: Some(pb::notify::Payload::Queue(pb::NotifyQueue::default())),
+                }),
+            );
+            for m in sent(c) {
+                if let Some(pb::message::Payload::Subscribe(s)) = m.payload {
+                    new_sub = Some((s.subscribe_id, s.requestid));
+                }
+            }
+        }
+        if let Some((id, requestid)) = new_sub {
+            respond(c, now, requestid, 0);
+            drain_events(c);
+            *sub = id;
+            true
+        } else {
+            false
+        }
+    };
+    for _ in 0..8 {
+        resubscribed += usize::from(round(&mut c, &mut sub, T0));
+    }
+    assert_eq!(resubscribed, 5);
+    // Ten minutes on, a gap resubscribes again.
+    let later = T0 + std::time::Duration::from_secs(601);
+    assert!(round(&mut c, &mut sub, later));
+}
