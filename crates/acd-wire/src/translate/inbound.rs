@@ -1,0 +1,331 @@
+//! Notifies in, core events out. Each Notify is a complete snapshot of what its subscription
+//! sees, so events come from comparing it with the previous snapshot of the same subscription:
+//! calls queueing or gone per queue, an agent's presence and phone per user, members and service
+//! mode per queue, and the first snapshot of a fresh subscription (or its settle time).
+
+use super::{Translator, UserLeg};
+use crate::pb;
+use crate::pb::call_info::State;
+use acd_core::{
+    AgentId, AgentSnapshot, CallAttributes, CallId, Event, Features, PhoneState, Presence, QueueId,
+    QueueMember, QueueServiceMode, QueueSnapshot, QueuedCall, Timestamp,
+};
+
+impl Translator {
+    /// Translates one Notify on a queue or user subscription. Notifies for unknown
+    /// subscriptions, without payload, or with a payload that does not belong to the
+    /// subscription's kind are ignored (as the guide says) and give no events.
+    pub fn notify(&mut self, notify: &pb::Notify, now: Timestamp) -> Vec<Event> {
+        use pb::notify::Payload;
+        let sub = notify.subscribe_id;
+        let mut events = Vec::new();
+        match &notify.payload {
+            Some(Payload::Callcontrol(cc)) if self.queues.contains_key(&sub) => {
+                self.queue_calls(sub, cc, now, &mut events)
+            }
+            Some(Payload::Callcontrol(cc)) if self.users.contains_key(&sub) => {
+                self.user_calls(sub, cc, now, &mut events)
+            }
+            Some(Payload::Queue(nq)) => {
+                if let Some(q) = self.queues.get(&sub) {
+                    events.push(Event::QueueChanged(queue_snapshot(&q.queue, nq)));
+                }
+            }
+            Some(Payload::User(nu)) => {
+                if let Some(u) = self.users.get_mut(&sub) {
+                    u.name = nu.name.clone();
+                    u.presence = Some(Presence {
+                        logged_in: !nu.loggedoff,
+                        dnd: nu.dnd,
+                        phone_fault: nu.extnfault,
+                    });
+                    self.agent_changed(sub, &mut events);
+                }
+            }
+            _ => {}
+        }
+        events
+    }
+
+    /// The settle time after a queue subscription passed without any call notify: the queue is
+    /// empty, and the core must learn that the calls it held there are gone. For a user
+    /// subscription: the agent has no call, and their phone is reported as it is.
+    pub fn snapshot_settled(&mut self, subscribe_id: i32) -> Option<Event> {
+        if let Some(u) = self.users.get_mut(&subscribe_id) {
+            if u.calls_known {
+                return None;
+            }
+            u.calls_known = true;
+            let mut events = Vec::new();
+            self.agent_changed(subscribe_id, &mut events);
+            return events.pop();
+        }
+        let q = self.queues.get_mut(&subscribe_id)?;
+        if !q.awaiting_snapshot {
+            return None;
+        }
+        q.awaiting_snapshot = false;
+        Some(self.snapshot_event(subscribe_id))
+    }
+
+    fn snapshot_event(&self, subscribe_id: i32) -> Event {
+        let (queue, calls) = match self.queues.get(&subscribe_id) {
+            Some(q) => (
+                q.queue.clone(),
+                q.queued
+                    .iter()
+                    .filter_map(|c| self.by_leg.get(&(subscribe_id, *c)).copied())
+                    .collect(),
+            ),
+            None => (QueueId(String::new()), Vec::new()),
+        };
+        Event::QueueSnapshotCalls { queue, calls }
+    }
+
+    fn queue_calls(
+        &mut self,
+        sub: i32,
+        cc: &pb::NotifyCallControl,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(queue) = self.queues.get(&sub).map(|q| q.queue.clone()) else {
+            return;
+        };
+        for ci in &cc.callinfo {
+            let call = self.call_for(sub, ci.callid, &ci.gcid);
+            if let Some(legs) = self.legs.get_mut(&call) {
+                legs.queues.insert(sub, ci.callid);
+                legs.last_queue = Some(sub);
+                legs.orphaned_at = None;
+                legs.ending = false;
+            }
+            let queued = matches!(
+                ci.state(),
+                State::Queueing | State::Ringing | State::Retargeting
+            );
+            let Some(q) = self.queues.get_mut(&sub) else {
+                return;
+            };
+            if queued {
+                q.queued.insert(ci.callid);
+                events.push(Event::CallQueued(queued_call(call, &queue, ci)));
+            } else if q.queued.remove(&ci.callid) {
+                events.push(Event::CallLeftQueue {
+                    call,
+                    queue: queue.clone(),
+                });
+            }
+        }
+        for lost in &cc.calllost {
+            let Some(call) = self.by_leg.get(&(sub, lost.callid)).copied() else {
+                continue;
+            };
+            let was_queued = self
+                .queues
+                .get_mut(&sub)
+                .is_some_and(|q| q.queued.remove(&lost.callid));
+            self.drop_leg(sub, lost.callid, now);
+            if was_queued {
+                events.push(Event::CallLeftQueue {
+                    call,
+                    queue: queue.clone(),
+                });
+            }
+        }
+        if self.queues.get(&sub).is_some_and(|q| q.awaiting_snapshot) {
+            if let Some(q) = self.queues.get_mut(&sub) {
+                q.awaiting_snapshot = false;
+            }
+            events.push(self.snapshot_event(sub));
+        }
+    }
+
+    fn user_calls(
+        &mut self,
+        sub: i32,
+        cc: &pb::NotifyCallControl,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(agent) = self.users.get_mut(&sub).map(|u| {
+            u.calls_known = true;
+            u.agent.clone()
+        }) else {
+            return;
+        };
+        for ci in &cc.callinfo {
+            let call = self.call_for(sub, ci.callid, &ci.gcid);
+            if let Some(legs) = self.legs.get_mut(&call) {
+                legs.users.insert(sub, ci.callid);
+                legs.orphaned_at = None;
+                legs.ending = false;
+            }
+            let Some(u) = self.users.get_mut(&sub) else {
+                return;
+            };
+            let state = ci.state();
+            let previous = u.calls.get(&ci.callid).copied();
+            let mut answered = previous.is_some_and(|p| p.answered);
+            if state == State::Ringing
+                && ci.direction() == pb::call_info::Direction::Inbound
+                && previous.map(|p| p.state) != Some(State::Ringing)
+            {
+                events.push(Event::CallRinging {
+                    call,
+                    agent: agent.clone(),
+                });
+            }
+            if state == State::Connected && !answered {
+                answered = true;
+                events.push(Event::CallAnswered {
+                    call,
+                    agent: agent.clone(),
+                });
+            }
+            u.calls.insert(
+                ci.callid,
+                UserLeg {
+                    call,
+                    state,
+                    answered,
+                },
+            );
+        }
+        for lost in &cc.calllost {
+            let Some(u) = self.users.get_mut(&sub) else {
+                return;
+            };
+            let Some(leg) = u.calls.remove(&lost.callid) else {
+                continue;
+            };
+            if self.drop_leg(sub, lost.callid, now) {
+                if let Some(legs) = self.legs.get_mut(&leg.call) {
+                    legs.ending = true;
+                }
+            }
+        }
+        self.agent_changed(sub, events);
+    }
+
+    fn agent_changed(&mut self, sub: i32, events: &mut Vec<Event>) {
+        let Some(u) = self.users.get_mut(&sub) else {
+            return;
+        };
+        let Some(presence) = u.presence else {
+            // Until the user notify arrives the agent's availability is unknown.
+            return;
+        };
+        // Before the subscription has shown the calls, the phone is as last reported (an agent
+        // on a call across a reconnect is still on it), not idle.
+        let phone = if u.calls_known {
+            phone_state(u.calls.values().map(|l| l.state))
+        } else {
+            self.phones
+                .get(&u.agent)
+                .copied()
+                .unwrap_or(PhoneState::Idle)
+        };
+        let snapshot = AgentSnapshot {
+            agent: u.agent.clone(),
+            name: u.name.clone(),
+            presence,
+            phone,
+        };
+        if u.last.as_ref() != Some(&snapshot) {
+            u.last = Some(snapshot.clone());
+            self.phones.insert(snapshot.agent.clone(), phone);
+            events.push(Event::AgentChanged(snapshot));
+        }
+    }
+}
+
+/// The agent's phone as the routing core sees it: busy beats ringing beats after-call work.
+fn phone_state(states: impl Iterator<Item = State>) -> PhoneState {
+    let mut ringing = false;
+    let mut acw = false;
+    let mut busy = false;
+    for s in states {
+        match s {
+            State::Ringing => ringing = true,
+            State::Aftercallwork => acw = true,
+            State::Unknown
+            | State::Disconnected
+            | State::Busy
+            | State::Failed
+            | State::Ringingdivert
+            | State::Ringingvoicemail
+            | State::Answeredbyvoicemail
+            | State::Leavingvoicemailmessage
+            | State::Queueing
+            | State::Retargeting => {}
+            _ => busy = true,
+        }
+    }
+    if busy {
+        PhoneState::OnCall
+    } else if ringing {
+        PhoneState::Ringing
+    } else if acw {
+        PhoneState::AfterCallWork
+    } else {
+        PhoneState::Idle
+    }
+}
+
+fn queued_call(call: CallId, queue: &QueueId, ci: &pb::CallInfo) -> QueuedCall {
+    let calling = ci.callingparty.as_ref();
+    let calling_number = match calling {
+        Some(p) if !p.withheld => p.number.clone(),
+        _ => String::new(),
+    };
+    let trunk = ci.trunkinfo.as_ref();
+    let trunk_kind = crate::trunk::from_wire(trunk.map(|t| t.trunktype()));
+    let priority = ci.queueinfo.as_ref().map_or(1, |q| q.priority).clamp(1, 3);
+    QueuedCall {
+        call,
+        queue: queue.clone(),
+        attributes: CallAttributes {
+            calling_number,
+            did: trunk.map(|t| t.did.clone()).unwrap_or_default(),
+            trunk: trunk_kind,
+            language: ci
+                .calldata
+                .as_ref()
+                .map(|d| d.language.clone())
+                .unwrap_or_default(),
+            tag: ci.tag.clone(),
+        },
+        features: Features(ci.featuresavailable as u32),
+        pbx_priority: u8::try_from(priority).unwrap_or(1),
+    }
+}
+
+fn queue_snapshot(queue: &QueueId, nq: &pb::NotifyQueue) -> QueueSnapshot {
+    let members = nq
+        .queuemembers
+        .as_ref()
+        .map(|m| {
+            m.member
+                .iter()
+                .map(|m| QueueMember {
+                    agent: AgentId(m.extn.clone()),
+                    enabled: !m.disabled,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let service_mode = match nq.servicemode() {
+        pb::notify_queue::ServiceMode::Ns => QueueServiceMode::NightService,
+        pb::notify_queue::ServiceMode::Oos => QueueServiceMode::OutOfService,
+        pb::notify_queue::ServiceMode::Active | pb::notify_queue::ServiceMode::Unset => {
+            QueueServiceMode::Active
+        }
+    };
+    QueueSnapshot {
+        queue: queue.clone(),
+        extension: nq.extn.clone(),
+        members,
+        service_mode,
+    }
+}

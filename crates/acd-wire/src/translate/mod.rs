@@ -1,0 +1,309 @@
+//! Translation between MT-CTI3 notifies/commands and the routing core's own types.
+//!
+//! IP Office numbers a call per subscription (`callid`) and identifies it globally by `gcid`;
+//! the core wants one stable [`CallId`] per call. This module keeps that mapping and, for each
+//! call, where it currently is (its queue leg and its user legs), so that a core command can
+//! be sent on the subscription that can act on the call. Each Notify is a complete snapshot, so
+//! events are produced by comparing a snapshot with the previous one. It is synchronous and
+//! clock-free (callers pass `now`) so it can be tested without a socket.
+//!
+//! The module is split by direction: [`inbound`] turns notifies into core events, [`outbound`]
+//! turns core commands into wire commands; this file keeps what both share, the identity of
+//! calls across subscriptions, legs and reconnects, and the subscriptions themselves.
+
+mod inbound;
+mod outbound;
+
+pub use outbound::{command_label, CommandRefused, Translated, WireCommand};
+
+use crate::pb::call_info::State;
+use acd_core::{AgentId, AgentSnapshot, CallId, Event, PhoneState, Presence, QueueId, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+/// How long the mapping of a call that no subscription reports any more is kept, so that a call
+/// moving between queues and agents (briefly reported nowhere) keeps its [`CallId`].
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(300);
+
+/// How long a call whose last agent leg ended may take to reappear elsewhere before it is
+/// reported ended.
+pub const END_GRACE: Duration = Duration::from_secs(2);
+
+/// The same, when the engine transferred the call to an agent shortly before: the new agent's
+/// user notify may trail the old leg's end by seconds (each subscription's notifies are paced
+/// by its own acks), and the call is on its way there, not gone.
+pub const TRANSFER_END_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Default)]
+struct Legs {
+    key: Vec<u8>,
+    /// subscribe_id -> callid on queue subscriptions. Usually one; a call that moved between
+    /// queues can be reported by both for a while (notifies of different subscriptions are not
+    /// ordered, and a reporting subscription follows a call until Finish).
+    queues: BTreeMap<i32, i32>,
+    /// The queue subscription that reported the call last.
+    last_queue: Option<i32>,
+    /// subscribe_id -> callid on user subscriptions.
+    users: BTreeMap<i32, i32>,
+    orphaned_at: Option<Timestamp>,
+    /// The last leg was an agent's call appearance: the call ends unless it turns up again
+    /// within [`END_GRACE`] (a RONA or agent transfer back to a queue shows up on the queue
+    /// after the agent's leg is gone).
+    ending: bool,
+    /// When the engine last sent a transfer of this call to an agent.
+    transfer_sent_at: Option<Timestamp>,
+}
+
+impl Legs {
+    /// How long this call may stay reported nowhere before it is taken as ended.
+    fn grace(&self) -> Duration {
+        if !self.ending {
+            return ORPHAN_GRACE;
+        }
+        let recent_transfer = self
+            .transfer_sent_at
+            .zip(self.orphaned_at)
+            .is_some_and(|(sent, gone)| gone.duration_since(sent) <= TRANSFER_END_GRACE);
+        if recent_transfer {
+            TRANSFER_END_GRACE
+        } else {
+            END_GRACE
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queues.is_empty() && self.users.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct QueueSub {
+    queue: QueueId,
+    /// Wire callids currently queueing (QUEUEING, RINGING, RETARGETING).
+    queued: BTreeSet<i32>,
+    awaiting_snapshot: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UserLeg {
+    call: CallId,
+    state: State,
+    answered: bool,
+}
+
+#[derive(Debug)]
+struct UserSub {
+    agent: AgentId,
+    name: String,
+    presence: Option<Presence>,
+    calls: BTreeMap<i32, UserLeg>,
+    /// A call-control notify (or the settle time without one) has shown the user's calls.
+    /// Until then `calls` says nothing: IP Office sends the user notify first and the calls
+    /// only after its ack, so an empty `calls` on a fresh subscription is not an idle phone.
+    calls_known: bool,
+    last: Option<AgentSnapshot>,
+}
+
+/// The translation state of one session.
+#[derive(Debug, Default)]
+pub struct Translator {
+    by_key: HashMap<Vec<u8>, CallId>,
+    by_leg: HashMap<(i32, i32), CallId>,
+    legs: HashMap<CallId, Legs>,
+    next_call: u64,
+    queues: HashMap<i32, QueueSub>,
+    users: HashMap<i32, UserSub>,
+    /// The phone state last reported per agent, kept across subscriptions: it stands while a
+    /// new subscription of the agent has not shown the calls yet.
+    phones: HashMap<AgentId, PhoneState>,
+}
+
+impl Translator {
+    pub fn new() -> Translator {
+        Translator::default()
+    }
+
+    /// A new connection: every subscription is gone. Call ids are kept (for the grace period)
+    /// so a call seen again after the reconnect keeps its identity.
+    pub fn reset_connection(&mut self, now: Timestamp) {
+        self.queues.clear();
+        self.users.clear();
+        self.by_leg.clear();
+        for legs in self.legs.values_mut() {
+            legs.queues.clear();
+            legs.last_queue = None;
+            legs.users.clear();
+            legs.orphaned_at.get_or_insert(now);
+        }
+    }
+
+    /// How many calls the translator keeps a mapping for (for growth checks).
+    pub fn tracked_calls(&self) -> usize {
+        self.legs.len()
+    }
+
+    /// The global call id IP Office gave a call, if the call is known.
+    pub fn gcid_of(&self, call: CallId) -> Option<&[u8]> {
+        self.legs.get(&call).map(|l| l.key.as_slice())
+    }
+
+    /// Starts tracking a queue subscription; its first call snapshot becomes the truth.
+    pub fn add_queue(&mut self, subscribe_id: i32, queue: QueueId) {
+        self.queues.insert(
+            subscribe_id,
+            QueueSub {
+                queue,
+                queued: BTreeSet::new(),
+                awaiting_snapshot: true,
+            },
+        );
+    }
+
+    pub fn add_user(&mut self, subscribe_id: i32, agent: AgentId) {
+        self.users.insert(
+            subscribe_id,
+            UserSub {
+                agent,
+                name: String::new(),
+                presence: None,
+                calls: BTreeMap::new(),
+                calls_known: false,
+                last: None,
+            },
+        );
+    }
+
+    /// Forgets a subscription (ended, terminated or replaced). No events: the caller decides
+    /// whether the queue/agent is gone or about to be resubscribed.
+    pub fn remove_subscription(&mut self, subscribe_id: i32, now: Timestamp) {
+        let known = self.queues.remove(&subscribe_id).is_some()
+            || self.users.remove(&subscribe_id).is_some();
+        if !known {
+            return;
+        }
+        let callids: Vec<i32> = self
+            .by_leg
+            .keys()
+            .filter(|(s, _)| *s == subscribe_id)
+            .map(|(_, c)| *c)
+            .collect();
+        for callid in callids {
+            self.drop_leg(subscribe_id, callid, now);
+        }
+    }
+
+    /// The subscription of a queue, if subscribed.
+    pub fn queue_subscription(&self, queue: &QueueId) -> Option<i32> {
+        self.queues
+            .iter()
+            .find(|(_, q)| &q.queue == queue)
+            .map(|(id, _)| *id)
+    }
+
+    /// Whether a queue or user subscription still waits for its first call snapshot.
+    pub fn awaiting_snapshot(&self, subscribe_id: i32) -> bool {
+        self.queues
+            .get(&subscribe_id)
+            .is_some_and(|q| q.awaiting_snapshot)
+            || self
+                .users
+                .get(&subscribe_id)
+                .is_some_and(|u| !u.calls_known)
+    }
+
+    fn call_for(&mut self, sub: i32, callid: i32, gcid: &[u8]) -> CallId {
+        if let Some(call) = self.by_leg.get(&(sub, callid)) {
+            return *call;
+        }
+        let key = if gcid.is_empty() {
+            // Without a gcid the call can only be known per subscription.
+            format!("leg:{sub}:{callid}").into_bytes()
+        } else {
+            gcid.to_vec()
+        };
+        let call = match self.by_key.get(&key) {
+            Some(call) => *call,
+            None => {
+                self.next_call += 1;
+                let call = CallId(self.next_call);
+                self.by_key.insert(key.clone(), call);
+                self.legs.insert(
+                    call,
+                    Legs {
+                        key,
+                        ..Legs::default()
+                    },
+                );
+                call
+            }
+        };
+        self.by_leg.insert((sub, callid), call);
+        call
+    }
+
+    /// Removes one leg; returns true when the call is now reported nowhere.
+    fn drop_leg(&mut self, sub: i32, callid: i32, now: Timestamp) -> bool {
+        let Some(call) = self.by_leg.remove(&(sub, callid)) else {
+            return false;
+        };
+        let Some(legs) = self.legs.get_mut(&call) else {
+            return false;
+        };
+        if legs.queues.get(&sub) == Some(&callid) {
+            legs.queues.remove(&sub);
+            if legs.last_queue == Some(sub) {
+                legs.last_queue = None;
+            }
+        }
+        if legs.users.get(&sub) == Some(&callid) {
+            legs.users.remove(&sub);
+        }
+        if legs.is_empty() {
+            legs.orphaned_at = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn forget_call(&mut self, call: CallId) {
+        if let Some(legs) = self.legs.remove(&call) {
+            self.by_key.remove(&legs.key);
+        }
+    }
+
+    /// Calls whose time is up: those whose last agent leg ended [`END_GRACE`] ago, and any
+    /// call no subscription has reported for [`ORPHAN_GRACE`] (lost across a reconnect). Each
+    /// is reported ended and forgotten, so nothing waits on a call that is not there.
+    pub fn due_endings(&mut self, now: Timestamp) -> Vec<Event> {
+        let due: Vec<CallId> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| {
+                l.orphaned_at
+                    .is_some_and(|t| now.duration_since(t) >= l.grace())
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        // In call order, so what the core hears does not depend on hash order.
+        let mut due = due;
+        due.sort_unstable();
+        let mut events = Vec::with_capacity(due.len());
+        for call in due {
+            self.forget_call(call);
+            events.push(Event::CallEnded { call });
+        }
+        events
+    }
+
+    /// When [`Translator::due_endings`] next has something to report.
+    pub fn next_ending(&self) -> Option<Timestamp> {
+        self.legs
+            .values()
+            .filter_map(|l| l.orphaned_at.map(|t| t + l.grace()))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,584 @@
+//! The translator against hand-written notifies: identity, legs, grace periods, routing of commands.
+
+use super::*;
+use crate::pb;
+use crate::result_code::ResultCode;
+use acd_core::{Command, CommandKind, Features, QueueServiceMode, ServiceMode};
+use acd_core::{CommandId, Priority, Target, TrunkKind};
+use pb::notify::Payload;
+
+const Q: i32 = 10;
+const U: i32 = 20;
+const U2: i32 = 21;
+
+fn callinfo(callid: i32, gcid: &[u8], state: State) -> pb::CallInfo {
+    let mut ci = pb::CallInfo {
+        callid,
+        gcid: gcid.to_vec(),
+        featuresavailable: Features::ALL_QUEUE_ACTIONS.0 as i32,
+        direction: pb::call_info::Direction::Inbound as i32,
+        ..Default::default()
+    };
+    ci.set_state(state);
+    ci
+}
+
+fn cc(sub: i32, infos: Vec<pb::CallInfo>, lost: Vec<i32>) -> pb::Notify {
+    pb::Notify {
+        subscribe_id: sub,
+        notify_id: 1,
+        label: String::new(),
+        payload: Some(Payload::Callcontrol(pb::NotifyCallControl {
+            refreshinstance: 0,
+            callinfo: infos,
+            calllost: lost
+                .into_iter()
+                .map(|callid| pb::CallLost {
+                    callid,
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+    }
+}
+
+fn user_notify(sub: i32, loggedoff: bool, dnd: bool) -> pb::Notify {
+    pb::Notify {
+        subscribe_id: sub,
+        notify_id: 2,
+        label: String::new(),
+        payload: Some(Payload::User(pb::NotifyUser {
+            extn: "201".into(),
+            name: "Anna".into(),
+            loggedoff,
+            dnd,
+            ..Default::default()
+        })),
+    }
+}
+
+fn setup() -> (Translator, Timestamp) {
+    let mut t = Translator::new();
+    t.add_queue(Q, QueueId::from("Sales"));
+    t.add_user(U, AgentId::from("201"));
+    t.add_user(U2, AgentId::from("202"));
+    (t, Timestamp::from_millis(1_000_000))
+}
+
+#[test]
+fn first_queue_notify_is_the_snapshot_and_calls_keep_their_id() {
+    let (mut t, now) = setup();
+    let mut ci = callinfo(1, b"g1", State::Queueing);
+    ci.callingparty = Some(pb::PartyInfo {
+        number: "0301234".into(),
+        ..Default::default()
+    });
+    ci.trunkinfo = Some(pb::TrunkInfo {
+        trunktype: pb::trunk_info::TrunkType::TrunkSip as i32,
+        did: "4930555".into(),
+    });
+    ci.calldata = Some(pb::CallData {
+        language: "deu".into(),
+        ..Default::default()
+    });
+    ci.queueinfo = Some(pb::QueueInfo {
+        priority: 3,
+        ..Default::default()
+    });
+    let ev = t.notify(&cc(Q, vec![ci], vec![]), now);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    let Event::CallQueued(qc) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(qc.call, CallId(1));
+    assert_eq!(qc.attributes.calling_number, "0301234");
+    assert_eq!(qc.attributes.did, "4930555");
+    assert_eq!(qc.attributes.trunk, TrunkKind::Sip);
+    assert_eq!(qc.attributes.language, "deu");
+    assert_eq!(qc.pbx_priority, 3);
+    assert!(qc.features.has(Features::BLIND_TRANSFER));
+    assert!(matches!(&ev[1], Event::QueueSnapshotCalls { calls, .. } if calls == &vec![CallId(1)]));
+
+    // A later snapshot of the same call: no second QueueSnapshotCalls, same CallId.
+    let ev = t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Ringing)], vec![]),
+        now,
+    );
+    assert!(matches!(&ev[..], [Event::CallQueued(q)] if q.call == CallId(1)));
+}
+
+#[test]
+fn settle_without_calls_gives_an_empty_snapshot_once() {
+    let (mut t, _) = setup();
+    assert!(t.awaiting_snapshot(Q));
+    let ev = t.snapshot_settled(Q);
+    assert!(matches!(ev, Some(Event::QueueSnapshotCalls { calls, .. }) if calls.is_empty()));
+    assert!(t.snapshot_settled(Q).is_none());
+}
+
+/// After a resubscription IP Office sends the user notify first and the agent's calls only
+/// after its ack. Reporting the phone idle in between ended the agent's call in the core:
+/// it started wrap-up, replayed a deferred re-queue of the answered call as a new offer, and
+/// the call snapshot that followed counted the same answer twice (dst seeds 1472, 794).
+#[test]
+fn a_resubscribed_agent_stays_on_the_call_until_the_calls_are_shown() {
+    let (mut t, now) = setup();
+    t.notify(&user_notify(U, false, false), now);
+    t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+        now,
+    );
+    t.reset_connection(now);
+    t.add_user(30, AgentId::from("201"));
+    assert!(t.awaiting_snapshot(30));
+    let ev = t.notify(&user_notify(30, false, false), now);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::AgentChanged(s) if s.phone != PhoneState::OnCall)),
+        "{ev:?}"
+    );
+    let ev = t.notify(
+        &cc(30, vec![callinfo(3, b"g1", State::Connected)], vec![]),
+        now,
+    );
+    assert!(!t.awaiting_snapshot(30));
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::AgentChanged(_))),
+        "{ev:?}"
+    );
+}
+
+/// A resubscribed agent whose call ended while unobserved: the settle time without any call
+/// notify shows the phone idle.
+#[test]
+fn a_resubscribed_agent_without_calls_is_idle_after_the_settle_time() {
+    let (mut t, now) = setup();
+    t.notify(&user_notify(U, false, false), now);
+    t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+        now,
+    );
+    t.reset_connection(now);
+    t.add_user(30, AgentId::from("201"));
+    t.notify(&user_notify(30, false, false), now);
+    let ev = t.snapshot_settled(30);
+    assert!(
+        matches!(&ev, Some(Event::AgentChanged(s)) if s.phone == PhoneState::Idle),
+        "{ev:?}"
+    );
+    assert!(t.snapshot_settled(30).is_none());
+}
+
+#[test]
+fn queue_call_answered_by_agent_then_ended() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(&user_notify(U, false, false), now);
+    let ev = t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Ringing)], vec![]),
+        now,
+    );
+    assert!(matches!(&ev[0], Event::CallRinging { call: CallId(1), agent } if agent.0 == "201"));
+    assert!(
+        matches!(&ev[1], Event::AgentChanged(s) if s.phone == PhoneState::Ringing),
+        "{ev:?}"
+    );
+    // Ephemeral queue drops the call once answered.
+    let ev = t.notify(&cc(Q, vec![], vec![1]), now);
+    assert!(
+        matches!(
+            &ev[..],
+            [Event::CallLeftQueue {
+                call: CallId(1),
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    let ev = t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+        now,
+    );
+    assert!(matches!(
+        &ev[0],
+        Event::CallAnswered {
+            call: CallId(1),
+            ..
+        }
+    ));
+    assert!(matches!(&ev[1], Event::AgentChanged(s) if s.phone == PhoneState::OnCall));
+    // Hold and unhold: answered only once.
+    t.notify(&cc(U, vec![callinfo(7, b"g1", State::Onhold)], vec![]), now);
+    let ev = t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Connected)], vec![]),
+        now,
+    );
+    assert!(!ev.iter().any(|e| matches!(e, Event::CallAnswered { .. })));
+    let ev = t.notify(&cc(U, vec![], vec![7]), now);
+    assert!(matches!(&ev[0], Event::AgentChanged(s) if s.phone == PhoneState::Idle));
+    // Ended once it has not turned up anywhere else for the grace period.
+    assert_eq!(t.next_ending(), Some(now + END_GRACE));
+    assert!(t.due_endings(now + END_GRACE / 2).is_empty());
+    let ev = t.due_endings(now + END_GRACE);
+    assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+    assert_eq!(t.next_ending(), None);
+    // The call is forgotten: the same gcid later is a new call.
+    let ev = t.notify(
+        &cc(Q, vec![callinfo(2, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(2)));
+}
+
+#[test]
+fn call_ringing_two_agents_ends_only_when_the_last_leg_goes() {
+    let (mut t, now) = setup();
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    t.notify(
+        &cc(U2, vec![callinfo(5, b"g", State::Ringing)], vec![]),
+        now,
+    );
+    let ev = t.notify(&cc(U, vec![], vec![1]), now);
+    assert!(!ev.iter().any(|e| matches!(e, Event::CallEnded { .. })));
+    assert!(t.due_endings(now + END_GRACE).is_empty());
+    t.notify(&cc(U2, vec![], vec![5]), now);
+    let ev = t.due_endings(now + END_GRACE);
+    assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+}
+
+#[test]
+fn a_call_ringing_at_an_agent_is_moved_with_redirect() {
+    let (mut t, now) = setup();
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    let transfer = |id| Command {
+        id: CommandId(id),
+        kind: CommandKind::Transfer {
+            call: CallId(1),
+            target: Target::Queue(QueueId::from("Sales")),
+            dial: "3001".into(),
+        },
+    };
+    let w = t.command(&transfer(1)).unwrap().sent();
+    assert_eq!(w.subscribe_id, U);
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    let f = ucc.callfunction.as_ref().unwrap();
+    assert_eq!((f.action, f.arg1.as_str()), (6, "3001"));
+    // Once connected, a transfer is a BlindTransfer again.
+    t.notify(
+        &cc(U, vec![callinfo(1, b"g", State::Connected)], vec![]),
+        now,
+    );
+    let w = t.command(&transfer(2)).unwrap().sent();
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(ucc.callfunction.as_ref().unwrap().action, 5);
+}
+
+#[test]
+fn a_call_sent_back_to_the_queue_is_not_ended_in_between() {
+    let (mut t, now) = setup();
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    // RONA: the agent's leg goes before the queue reports the call again.
+    t.notify(&cc(U, vec![], vec![1]), now);
+    let ev = t.notify(
+        &cc(Q, vec![callinfo(4, b"g", State::Queueing)], vec![]),
+        now + Duration::from_millis(300),
+    );
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
+    assert!(t.due_endings(now + END_GRACE * 10).is_empty());
+}
+
+#[test]
+fn presence_comes_from_the_user_notify() {
+    let (mut t, now) = setup();
+    // Calls before the user notify: no AgentChanged yet.
+    let ev = t.notify(
+        &cc(U, vec![callinfo(1, b"g", State::Connected)], vec![]),
+        now,
+    );
+    assert!(!ev.iter().any(|e| matches!(e, Event::AgentChanged(_))));
+    let ev = t.notify(&user_notify(U, true, true), now);
+    let [Event::AgentChanged(s)] = &ev[..] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        s.presence,
+        Presence {
+            logged_in: false,
+            dnd: true,
+            phone_fault: false
+        }
+    );
+    assert_eq!(s.phone, PhoneState::OnCall);
+    assert_eq!(s.name, "Anna");
+    // Same snapshot again: nothing new.
+    assert!(t.notify(&user_notify(U, true, true), now).is_empty());
+}
+
+#[test]
+fn queue_notify_gives_members_and_service_mode() {
+    let (mut t, now) = setup();
+    let n = pb::Notify {
+        subscribe_id: Q,
+        notify_id: 0,
+        label: String::new(),
+        payload: Some(Payload::Queue(pb::NotifyQueue {
+            extn: "300".into(),
+            servicemode: pb::notify_queue::ServiceMode::Ns as i32,
+            queuemembers: Some(pb::QueueMembers {
+                member: vec![
+                    pb::QueueMember {
+                        extn: "201".into(),
+                        disabled: false,
+                    },
+                    pb::QueueMember {
+                        extn: "202".into(),
+                        disabled: true,
+                    },
+                ],
+            }),
+            ..Default::default()
+        })),
+    };
+    let ev = t.notify(&n, now);
+    let [Event::QueueChanged(s)] = &ev[..] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(s.queue.0, "Sales");
+    assert_eq!(s.extension, "300");
+    assert_eq!(s.service_mode, QueueServiceMode::NightService);
+    assert_eq!(s.members[1].agent.0, "202");
+    assert!(!s.members[1].enabled);
+}
+
+#[test]
+fn unknown_subscriptions_and_empty_payloads_are_ignored() {
+    let (mut t, now) = setup();
+    assert!(t
+        .notify(
+            &cc(99, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+            now
+        )
+        .is_empty());
+    let empty = pb::Notify {
+        subscribe_id: Q,
+        ..Default::default()
+    };
+    assert!(t.notify(&empty, now).is_empty());
+    // A user payload on a queue subscription is not the queue's.
+    assert!(t.notify(&user_notify(Q, false, false), now).is_empty());
+}
+
+#[test]
+fn commands_go_to_the_queue_while_queueing_then_to_the_user() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(4, b"g", State::Queueing)], vec![]),
+        now,
+    );
+    let cmd = |kind| Command {
+        id: CommandId(1),
+        kind,
+    };
+    let transfer = cmd(CommandKind::Transfer {
+        call: CallId(1),
+        target: Target::Agent(AgentId::from("201")),
+        dial: "201".into(),
+    });
+    let w = t.command(&transfer).unwrap().sent();
+    assert_eq!(w.subscribe_id, Q);
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(ucc.callid, 4);
+    let f = ucc.callfunction.as_ref().unwrap();
+    assert_eq!((f.action, f.arg1.as_str()), (5, "201"));
+
+    let w = t
+        .command(&cmd(CommandKind::SetPriority {
+            call: CallId(1),
+            priority: Priority::High,
+        }))
+        .unwrap()
+        .sent();
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(ucc.callfunction.as_ref().unwrap().action, 34);
+    assert_eq!(ucc.callfunction.as_ref().unwrap().arg1, "3");
+
+    let w = t
+        .command(&cmd(CommandKind::Finish {
+            call: CallId(1),
+            report_next: true,
+        }))
+        .unwrap()
+        .sent();
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(ucc.callfunction.as_ref().unwrap().action, 35);
+    assert_eq!(ucc.callfunction.as_ref().unwrap().arg1, "1");
+
+    // Answered: the queue drops it, the user holds it.
+    t.notify(
+        &cc(U, vec![callinfo(9, b"g", State::Connected)], vec![]),
+        now,
+    );
+    t.notify(&cc(Q, vec![], vec![4]), now);
+    let w = t
+        .command(&cmd(CommandKind::Drop { call: CallId(1) }))
+        .unwrap()
+        .sent();
+    assert_eq!(w.subscribe_id, U);
+    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(
+        (ucc.callid, ucc.callfunction.as_ref().unwrap().action),
+        (9, 1)
+    );
+
+    // The queue no longer reports the call: Finish has nothing left to do, and SetPriority
+    // (a queue action) has nowhere to go.
+    assert_eq!(
+        t.command(&cmd(CommandKind::Finish {
+            call: CallId(1),
+            report_next: false,
+        }))
+        .unwrap(),
+        Translated::AlreadyDone("the queue no longer reports this call")
+    );
+    let err = t
+        .command(&cmd(CommandKind::SetPriority {
+            call: CallId(1),
+            priority: Priority::High,
+        }))
+        .unwrap_err();
+    assert_eq!(err.result_code(), ResultCode::CallControlCallNotFound);
+
+    let err = t
+        .command(&cmd(CommandKind::Drop { call: CallId(77) }))
+        .unwrap_err();
+    assert_eq!(err.result_code(), ResultCode::CallControlCallNotFound);
+}
+
+#[test]
+fn queue_commands() {
+    let (t, _) = setup();
+    let w = t
+        .command(&Command {
+            id: CommandId(1),
+            kind: CommandKind::SetQueueMember {
+                queue: QueueId::from("Sales"),
+                agent: AgentId::from("201"),
+                enabled: false,
+            },
+        })
+        .unwrap()
+        .sent();
+    assert_eq!(w.subscribe_id, Q);
+    let pb::subscribe_cmd::Payload::Queue(uq) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(
+        uq.addmember,
+        vec![pb::QueueMember {
+            extn: "201".into(),
+            disabled: true
+        }]
+    );
+    let w = t
+        .command(&Command {
+            id: CommandId(2),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Sales"),
+                mode: ServiceMode::OutOfService,
+            },
+        })
+        .unwrap()
+        .sent();
+    let pb::subscribe_cmd::Payload::Queue(uq) = &w.payload else {
+        panic!()
+    };
+    assert_eq!(uq.setservicemode.as_ref().unwrap().servicemode, 3);
+    let err = t
+        .command(&Command {
+            id: CommandId(3),
+            kind: CommandKind::SetServiceMode {
+                queue: QueueId::from("Nope"),
+                mode: ServiceMode::Active,
+            },
+        })
+        .unwrap_err();
+    assert_eq!(err, CommandRefused::UnknownQueue(QueueId::from("Nope")));
+}
+
+#[test]
+fn reconnect_keeps_call_ids_within_the_grace_period_only() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+        now,
+    );
+    t.reset_connection(now);
+    t.add_queue(Q + 100, QueueId::from("Sales"));
+    let ev = t.notify(
+        &cc(Q + 100, vec![callinfo(3, b"g", State::Queueing)], vec![]),
+        now + Duration::from_secs(5),
+    );
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
+    t.reset_connection(now);
+    t.add_queue(Q + 200, QueueId::from("Sales"));
+    // Not seen again within the grace period: reported ended and forgotten.
+    let ev = t.due_endings(now + ORPHAN_GRACE + Duration::from_secs(10));
+    assert!(matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]));
+    let ev = t.notify(
+        &cc(Q + 200, vec![], vec![]),
+        now + ORPHAN_GRACE + Duration::from_secs(10),
+    );
+    assert!(matches!(&ev[0], Event::QueueSnapshotCalls { calls, .. } if calls.is_empty()));
+    let ev = t.notify(
+        &cc(Q + 200, vec![callinfo(3, b"g", State::Queueing)], vec![]),
+        now + ORPHAN_GRACE + Duration::from_secs(11),
+    );
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(2)));
+}
+
+/// After a move from Sales to Support, a late Sales report and then Sales dropping the
+/// call must not leave it "reported nowhere" (it would be ended after the orphan grace
+/// while it waits in Support): dst seed 18.
+#[test]
+fn a_call_reported_by_two_queues_lives_while_either_reports_it() {
+    let (mut t, now) = setup();
+    const S: i32 = 11;
+    t.add_queue(S, QueueId::from("Support"));
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(
+        &cc(S, vec![callinfo(7, b"g", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(&cc(Q, vec![], vec![1]), now);
+    assert!(t.due_endings(now + ORPHAN_GRACE * 2).is_empty());
+    let cmd = Command {
+        id: acd_core::CommandId(1),
+        kind: CommandKind::SetPriority {
+            call: CallId(1),
+            priority: acd_core::Priority::High,
+        },
+    };
+    assert_eq!(t.command(&cmd).unwrap().sent().subscribe_id, S);
+}
