@@ -194,6 +194,8 @@ fn check_connection_prints_the_tls_warnings() {
         stderr.contains("insecure = true (no certificate check at all) wins"),
         "{stderr}"
     );
-    assert!(stderr.contains("unreachable"), "{stderr}");
+    // The port was free a moment ago; another test may have taken it since, so the failure is
+    // "unreachable" or a failed handshake: what matters here is that the warnings come first.
+    assert!(stderr.contains("connection check failed"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
