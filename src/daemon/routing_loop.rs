@@ -227,6 +227,7 @@ impl RoutingLoop {
                 );
             }
         }
+        metrics::counter!(telemetry::CALLS_ARRIVED).absolute(self.engine.calls_arrived());
         for (queue, c) in self.engine.accounting() {
             publish_counters(queue, c);
             status.offered += c.offered;
@@ -435,6 +436,7 @@ mod tests {
         let text = handle.render();
         for (series, expected) in [
             ("acd_queue_calls_offered_total{queue=\"Sales\"}", "0"),
+            ("acd_calls_arrived_total", "0"),
             ("acd_queue_calls_answered_total{queue=\"Sales\"}", "0"),
             ("acd_queue_calls_abandoned_total{queue=\"Sales\"}", "0"),
             (

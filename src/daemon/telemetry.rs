@@ -23,6 +23,7 @@ pub const QUEUE_ANSWERED_WITHIN: &str = "acd_queue_calls_answered_within_thresho
 pub const QUEUE_SL_THRESHOLD: &str = "acd_queue_service_level_threshold_seconds";
 pub const QUEUE_SL_TARGET: &str = "acd_queue_service_level_target_ratio";
 pub const QUEUE_EXITS: &str = "acd_queue_exits_total";
+pub const CALLS_ARRIVED: &str = "acd_calls_arrived_total";
 pub const AGENTS: &str = "acd_agents";
 pub const AGENT_STATE: &str = "acd_agent_state";
 pub const DECISIONS: &str = "acd_routing_decisions_total";
@@ -161,6 +162,12 @@ pub fn describe() {
         Unit::Count,
         "Calls the engine sent out of the queue, by reason (overflow, closed, no_agents, \
          queue_full) and target; a refused transfer that is retried counts again."
+    );
+    describe_counter!(
+        CALLS_ARRIVED,
+        Unit::Count,
+        "Calls that arrived in the routed queues, each counted once however many routed queues \
+         it passes through (acd_queue_calls_offered_total counts it in each)."
     );
     describe_gauge!(AGENTS, Unit::Count, "Agents by availability state.");
     describe_gauge!(

@@ -83,6 +83,9 @@ impl Engine {
         }
         if self.queues[q].policy.is_some() && !self.calls.contains_key(&queued.call) {
             let id = queued.call;
+            if moved_from.is_none() {
+                self.arrivals += 1;
+            }
             self.new_call(now, q, queued);
             if let Some(call) = self.calls.get_mut(&id) {
                 call.moved_from = moved_from;

@@ -64,6 +64,9 @@ pub struct Engine {
     dirty_calls: BTreeSet<CallId>,
     dirty_agents: BTreeSet<usize>,
     counters: BTreeMap<QueueId, QueueCounters>,
+    /// Calls that arrived in a routed queue from outside: a call moving between routed queues
+    /// is offered to each, but arrives once.
+    arrivals: u64,
     last_now: Timestamp,
     out: Output,
 }
@@ -86,6 +89,7 @@ impl Engine {
             dirty_calls: BTreeSet::new(),
             dirty_agents: BTreeSet::new(),
             counters: BTreeMap::new(),
+            arrivals: 0,
             last_now: Timestamp::ZERO,
             out: Output::default(),
         };
@@ -114,6 +118,13 @@ impl Engine {
     /// Per-queue accounting counters (cumulative since start).
     pub fn accounting(&self) -> &BTreeMap<QueueId, QueueCounters> {
         &self.counters
+    }
+
+    /// Calls that arrived in the routed queues, each counted once however many routed queues
+    /// it passes through (per-queue `offered` counts it in each). A call an agent transfers back
+    /// into a queue arrives again.
+    pub fn calls_arrived(&self) -> u64 {
+        self.arrivals
     }
 
     pub fn config(&self) -> &RoutingConfig {

@@ -1242,6 +1242,12 @@ fn a_late_report_from_the_old_queue_does_not_move_the_call_back() {
     // Still waiting in Support: the Support agent gets it.
     let out = sim.idle("2002").clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+    // Offered in both queues, but one caller arrived.
+    let offered = |q: &str| sim.engine.accounting()[&QueueId::from(q)].offered;
+    assert_eq!((offered(Q), offered("Support")), (1, 1));
+    assert_eq!(sim.engine.calls_arrived(), 1);
+    sim.call(2);
+    assert_eq!(sim.engine.calls_arrived(), 2);
 }
 
 /// The link drops between a transfer and its answer and IP Office did not carry it out: after
