@@ -543,13 +543,7 @@ fn step_priority_is_mirrored_when_allowed() {
 
 #[test]
 fn step_overflow_to_voicemail_then_accounted_as_overflowed() {
-    let mut sim = Sim::new(routed(
-        vec![Step {
-            after_ms: 60_000,
-            action: StepAction::Overflow(Target::Voicemail("200".into())),
-        }],
-        SkillExpr::Any,
-    ));
+    let mut sim = overflowing_to_voicemail_after_a_minute();
     sim.call(1);
     let out = sim.wait(60_000);
     let t = transfers(&out);
@@ -1314,13 +1308,7 @@ fn an_unanswered_transfer_that_left_no_trace_is_retried_and_blames_nobody() {
 /// overflowed, not abandoned.
 #[test]
 fn an_overflow_without_answer_but_gone_from_the_queue_is_done() {
-    let mut sim = Sim::new(routed(
-        vec![Step {
-            after_ms: 60_000,
-            action: StepAction::Overflow(Target::Voicemail("200".into())),
-        }],
-        SkillExpr::Any,
-    ));
+    let mut sim = overflowing_to_voicemail_after_a_minute();
     sim.call(1);
     let out = sim.wait(60_000);
     let id = transfers(&out)[0].0;
@@ -1549,13 +1537,7 @@ fn a_call_routed_from_the_agents_phone_is_not_chased_after_call_not_found() {
         id: retry,
         outcome: CommandOutcome::Failed(602),
     });
-    let out = sim.wait(30_000);
-    assert!(transfers(&out).is_empty(), "not chased: {out:?}");
-    assert!(
-        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Abandoned),
-        "{out:?}"
-    );
-    counters_balance(&sim.engine);
+    ends_abandoned_without_a_chase(&mut sim);
 }
 
 /// After a link restart a call no queue has reported again may be gone: its overflow step
@@ -1563,13 +1545,7 @@ fn a_call_routed_from_the_agents_phone_is_not_chased_after_call_not_found() {
 /// the call.
 #[test]
 fn an_unconfirmed_call_overflows_only_once_a_queue_reports_it_again() {
-    let mut sim = Sim::new(routed(
-        vec![Step {
-            after_ms: 60_000,
-            action: StepAction::Overflow(Target::Voicemail("200".into())),
-        }],
-        SkillExpr::Any,
-    ));
+    let mut sim = overflowing_to_voicemail_after_a_minute();
     sim.call(1);
     sim.wait(10_000);
     sim.send(Event::LinkRestarted);
@@ -1599,13 +1575,7 @@ fn a_returning_call_the_queue_reports_gone_is_not_routed_from_where_it_was() {
         call: CallId(1),
         queue: Q.into(),
     });
-    let out = sim.wait(30_000);
-    assert!(transfers(&out).is_empty(), "not chased: {out:?}");
-    assert!(
-        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Abandoned),
-        "{out:?}"
-    );
-    counters_balance(&sim.engine);
+    ends_abandoned_without_a_chase(&mut sim);
 }
 
 /// An overflow whose call the queue already reported gone, refused with "call not found"
@@ -1613,13 +1583,7 @@ fn a_returning_call_the_queue_reports_gone_is_not_routed_from_where_it_was() {
 /// a gone call) but ends as abandoned after the grace period.
 #[test]
 fn an_exit_refused_with_call_not_found_after_the_call_left_is_not_routed_again() {
-    let mut sim = Sim::new(routed(
-        vec![Step {
-            after_ms: 60_000,
-            action: StepAction::Overflow(Target::Voicemail("200".into())),
-        }],
-        SkillExpr::Any,
-    ));
+    let mut sim = overflowing_to_voicemail_after_a_minute();
     sim.call(1);
     let out = sim.wait(60_000);
     let exit = transfers(&out)[0].0;
@@ -1632,6 +1596,12 @@ fn an_exit_refused_with_call_not_found_after_the_call_left_is_not_routed_again()
         outcome: CommandOutcome::Failed(602),
     });
     sim.idle("2001");
+    ends_abandoned_without_a_chase(&mut sim);
+}
+
+/// The caller is gone: within the grace period the call ends as abandoned, and no transfer
+/// chases it.
+fn ends_abandoned_without_a_chase(sim: &mut Sim) {
     let out = sim.wait(30_000);
     assert!(transfers(&out).is_empty(), "not chased: {out:?}");
     assert!(
@@ -1639,4 +1609,15 @@ fn an_exit_refused_with_call_not_found_after_the_call_left_is_not_routed_again()
         "{out:?}"
     );
     counters_balance(&sim.engine);
+}
+
+/// One route whose only step sends the call to voicemail 200 after a minute.
+fn overflowing_to_voicemail_after_a_minute() -> Sim {
+    Sim::new(routed(
+        vec![Step {
+            after_ms: 60_000,
+            action: StepAction::Overflow(Target::Voicemail("200".into())),
+        }],
+        SkillExpr::Any,
+    ))
 }

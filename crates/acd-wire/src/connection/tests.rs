@@ -178,22 +178,7 @@ fn lines_refusal_and_silence_close_the_connection_and_reconnect() {
 
 #[test]
 fn empty_queue_snapshot_after_settle() {
-    let mut c = up(config());
-    sent(&mut c);
-    let t = &mut c.translator;
-    let link = c.link.as_mut().unwrap();
-    link.subscribe(
-        t,
-        subscriptions::SubTarget::Queue {
-            queue: QueueId::from("Sales"),
-            guid: vec![1],
-        },
-        T0,
-    );
-    c.flush(T0);
-    let s = subscribes(&mut c).pop().unwrap();
-    respond(&mut c, T0, s.requestid, 0);
-    drain_events(&mut c);
+    let (mut c, _) = with_sales_subscribed();
     c.handle_timeout(T0 + (SNAPSHOT_SETTLE - Duration::from_millis(1)));
     assert!(drain_events(&mut c).is_empty());
     c.handle_timeout(T0 + SNAPSHOT_SETTLE);
@@ -410,22 +395,7 @@ fn agents_named_later_are_followed_at_once() {
 
 #[test]
 fn a_gap_in_notify_ids_is_acked_used_and_resubscribes_that_subscription() {
-    let mut c = up(config());
-    sent(&mut c);
-    let t = &mut c.translator;
-    let link = c.link.as_mut().unwrap();
-    let sales = link.subscribe(
-        t,
-        subscriptions::SubTarget::Queue {
-            queue: QueueId::from("Sales"),
-            guid: vec![1],
-        },
-        T0,
-    );
-    c.flush(T0);
-    let s = subscribes(&mut c).pop().unwrap();
-    respond(&mut c, T0, s.requestid, 0);
-    drain_events(&mut c);
+    let (mut c, sales) = with_sales_subscribed();
     let queue_notify = |c: &mut Connection, notify_id: i32| {
         deliver(
             c,
@@ -493,22 +463,7 @@ fn a_gap_in_notify_ids_is_acked_used_and_resubscribes_that_subscription() {
 fn gaps_that_keep_coming_resubscribe_at_most_five_times_in_ten_minutes() {
     // Should an IP Office number notifies across subscriptions, every notify would look like a
     // gap: resubscribing for each would flood it.
-    let mut c = up(config());
-    sent(&mut c);
-    let t = &mut c.translator;
-    let link = c.link.as_mut().unwrap();
-    let mut sub = link.subscribe(
-        t,
-        subscriptions::SubTarget::Queue {
-            queue: QueueId::from("Sales"),
-            guid: vec![1],
-        },
-        T0,
-    );
-    c.flush(T0);
-    let s = subscribes(&mut c).pop().unwrap();
-    respond(&mut c, T0, s.requestid, 0);
-    drain_events(&mut c);
+    let (mut c, mut sub) = with_sales_subscribed();
     let mut resubscribed = 0;
     let round = |c: &mut Connection, sub: &mut i32, now: Timestamp| {
         let mut new_sub = None;
@@ -545,4 +500,25 @@ fn gaps_that_keep_coming_resubscribe_at_most_five_times_in_ten_minutes() {
     // Ten minutes on, a gap resubscribes again.
     let later = T0 + std::time::Duration::from_secs(601);
     assert!(round(&mut c, &mut sub, later));
+}
+
+/// A connection up with a confirmed subscription to the Sales queue (guid 01), nothing pending.
+fn with_sales_subscribed() -> (Connection, i32) {
+    let mut c = up(config());
+    sent(&mut c);
+    let t = &mut c.translator;
+    let link = c.link.as_mut().unwrap();
+    let sales = link.subscribe(
+        t,
+        subscriptions::SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        },
+        T0,
+    );
+    c.flush(T0);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    drain_events(&mut c);
+    (c, sales)
 }
