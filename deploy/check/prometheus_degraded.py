@@ -256,8 +256,7 @@ def main():
         # 6. The simulator's truth, once its last call has ended.
         out, _ = sim.communicate(timeout=180)
         truth = json.loads(out.strip().splitlines()[-1])
-        sales = next(q for q in truth["queues"] if q["queue"] == "Sales") \
-            if isinstance(truth["queues"], list) else truth["queues"]["Sales"]
+        sales = truth["queues"]["Sales"]
         time.sleep(3)  # the last scrape after the last notify
         for counter in ("offered", "answered", "abandoned"):
             exported = prom.value(f'acd_queue_calls_{counter}_total{{queue="Sales"}}')

@@ -1334,9 +1334,7 @@ fn an_overflow_without_answer_but_gone_from_the_queue_is_done() {
 fn a_return_without_answer_waits_for_the_queue_report() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    ring_call_1_at_2001(&mut sim);
-    let out = sim.wait(15_000);
-    let back = transfers(&out)[0].0;
+    let back = rona_return_of_call_1_from_2001(&mut sim);
     sim.idle("2002");
     let out = sim
         .send(Event::CommandResult {
@@ -1369,6 +1367,13 @@ fn ring_call_1_at_2001(sim: &mut Sim) {
     });
 }
 
+/// Call 1 rings at 2001 and rings out: the id of the transfer taking it back to its queue.
+fn rona_return_of_call_1_from_2001(sim: &mut Sim) -> CommandId {
+    ring_call_1_at_2001(sim);
+    let out = sim.wait(15_000);
+    transfers(&out)[0].0
+}
+
 /// A call routed from an agent's phone after its RONA return failed is in no queue by design:
 /// refused transfers (here the link being down: 5003) and a queue snapshot without it say
 /// nothing about the caller. It stays open, and the answer the agent's phone reports later is
@@ -1378,9 +1383,7 @@ fn ring_call_1_at_2001(sim: &mut Sim) {
 fn a_call_routed_from_the_agents_phone_is_not_taken_as_gone_on_refusals() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    ring_call_1_at_2001(&mut sim);
-    let out = sim.wait(15_000);
-    let back = transfers(&out)[0].0;
+    let back = rona_return_of_call_1_from_2001(&mut sim);
     sim.idle("2002");
     let out = sim
         .send(Event::CommandResult {
@@ -1464,9 +1467,7 @@ fn going_dnd_while_the_call_rings_declines_it_without_the_rona_penalty() {
 fn an_answer_reported_after_the_call_is_back_in_the_queue_waits_for_the_queues_word() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    ring_call_1_at_2001(&mut sim);
-    let out = sim.wait(15_000);
-    let back = transfers(&out)[0].0;
+    let back = rona_return_of_call_1_from_2001(&mut sim);
     sim.ok(back);
     sim.call(1);
     let out = sim
@@ -1522,9 +1523,7 @@ fn an_answer_deferred_by_a_queue_report_counts_once_the_queue_reports_it_gone() 
 fn a_call_routed_from_the_agents_phone_is_not_chased_after_call_not_found() {
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
-    ring_call_1_at_2001(&mut sim);
-    let out = sim.wait(15_000);
-    let back = transfers(&out)[0].0;
+    let back = rona_return_of_call_1_from_2001(&mut sim);
     sim.idle("2002");
     let out = sim
         .send(Event::CommandResult {

@@ -30,6 +30,8 @@ pub(crate) struct Link {
     pub fatal: Option<String>,
     /// When this connection last resubscribed after notify gaps, newest last.
     gap_resyncs: std::collections::VecDeque<Timestamp>,
+    /// The cap has been reached and said so: further gaps in the window are logged at debug.
+    gap_cap_warned: bool,
 }
 
 /// At most this many resubscriptions for notify gaps per [`GAP_RESYNC_WINDOW`] on one
@@ -54,6 +56,7 @@ impl Link {
             events: Vec::new(),
             fatal: None,
             gap_resyncs: std::collections::VecDeque::new(),
+            gap_cap_warned: false,
         }
     }
 
@@ -481,15 +484,15 @@ impl Link {
         }
         if self.gap_resyncs.len() >= GAP_RESYNC_LIMIT {
             let message = "notify ids skipped again: too many resubscriptions for gaps on this connection already; keeping the subscription (lost notifies, or an IP Office that numbers notifies differently)";
-            if self.gap_resyncs.len() == GAP_RESYNC_LIMIT {
-                warn!(subscribe_id, notify_id, missing, subscription = %describe(&target), "{message}");
-                // Marks that the warning was given: logged once per window, not per notify.
-                self.gap_resyncs.push_back(now);
-            } else {
+            if self.gap_cap_warned {
                 debug!(subscribe_id, notify_id, missing, "{message}");
+            } else {
+                warn!(subscribe_id, notify_id, missing, subscription = %describe(&target), "{message}");
+                self.gap_cap_warned = true;
             }
             return;
         }
+        self.gap_cap_warned = false;
         self.gap_resyncs.push_back(now);
         warn!(
             subscribe_id,
