@@ -346,6 +346,8 @@ fn exit_reason_label(reason: ExitReason) -> &'static str {
     match reason {
         ExitReason::Closed => "closed",
         ExitReason::NoAgents => "no_agents",
+        ExitReason::NoQualifiedAgents => "no_qualified_agents",
+        ExitReason::Holiday => "holiday",
         ExitReason::QueueFull => "queue_full",
     }
 }
@@ -358,6 +360,7 @@ fn decision_kind(action: &DecisionAction) -> &'static str {
         DecisionAction::Exit { .. } => "exit",
         DecisionAction::Finish => "finish",
         DecisionAction::Rona { .. } => "rona",
+        DecisionAction::RulesApplied { .. } => "rules",
     }
 }
 

@@ -163,7 +163,12 @@ impl Checker {
                         .config()
                         .queues
                         .get(&d.queue)
-                        .map(|p| p.agents.clone())
+                        .map(|p| {
+                            let mut all = p.agents.clone();
+                            all.extend(p.backup_agents.iter().cloned());
+                            all.extend(p.helpers.iter().cloned());
+                            all
+                        })
                         .unwrap_or_default();
                     if let Some(a) = agents.iter().find(|a| logged_in(model, a)) {
                         return violated(

@@ -3,8 +3,10 @@
 //! Assigning one call at a time, each to its best agent, can take the only agent a later call
 //! could use and leave that call waiting while another agent sits idle. When several calls and
 //! agents become ready together, the engine instead solves the assignment problem on that
-//! (bounded) ready set: first serve as many calls as possible, then maximise the total score.
-//! The solver is the Hungarian algorithm with potentials, O(n³) in the side of the set.
+//! (bounded) ready set, rows in serving order: serve as many calls as possible, choosing which
+//! ones in serving order ([`in_serving_order`]), then give them the agents with the best total
+//! preference. The solvers are augmenting paths (Kuhn) for the first part and the Hungarian
+//! algorithm with potentials for the second, both O(n³) in the side of the set.
 
 /// Scores for (row, column) pairs; `None` where the pair is not allowed.
 pub type ScoreMatrix = [Vec<Option<f64>>];
@@ -29,6 +31,54 @@ pub fn joint(scores: &ScoreMatrix) -> Vec<Option<usize>> {
         return out;
     }
     hungarian(scores, rows, cols).unwrap_or_else(|| greedy(scores))
+}
+
+/// The assignment for rows given in serving order: as many rows as possible are served, and
+/// which ones is decided in row order (a row is left unserved only when serving it would cost an
+/// earlier row its place or lower the number served); the served rows then get the columns
+/// with the highest total score.
+pub fn in_serving_order(scores: &ScoreMatrix) -> Vec<Option<usize>> {
+    let rows = scores.len();
+    let cols = scores.iter().map(Vec::len).max().unwrap_or(0);
+    // Kuhn's augmenting paths, one row at a time in order: an augmenting path never unmatches
+    // a row, so the matched set is the earliest-first maximal one (a transversal matroid's
+    // greedy basis).
+    let mut col_row: Vec<Option<usize>> = vec![None; cols];
+    for r in 0..rows {
+        let mut visited = vec![false; cols];
+        augment(scores, r, &mut col_row, &mut visited);
+    }
+    let chosen: Vec<usize> = (0..rows).filter(|r| col_row.contains(&Some(*r))).collect();
+    let sub: Vec<Vec<Option<f64>>> = chosen.iter().map(|r| scores[*r].clone()).collect();
+    let best = joint(&sub);
+    let mut out = vec![None; rows];
+    for (i, r) in chosen.iter().enumerate() {
+        out[*r] = best.get(i).copied().flatten();
+    }
+    out
+}
+
+fn augment(
+    scores: &ScoreMatrix,
+    r: usize,
+    col_row: &mut [Option<usize>],
+    visited: &mut [bool],
+) -> bool {
+    for c in 0..col_row.len() {
+        if visited[c] || scores[r].get(c).copied().flatten().is_none() {
+            continue;
+        }
+        visited[c] = true;
+        let free = match col_row[c] {
+            None => true,
+            Some(other) => augment(scores, other, col_row, visited),
+        };
+        if free {
+            col_row[c] = Some(r);
+            return true;
+        }
+    }
+    false
 }
 
 /// One row at a time, in row order, each taking its best free column: what a one-by-one
@@ -199,6 +249,16 @@ mod tests {
     }
 
     #[test]
+    fn the_earlier_row_is_served_when_only_one_can_be() {
+        // Both calls may take the only agent; the second would score it higher.
+        let m = vec![vec![Some(1.0)], vec![Some(5.0)]];
+        assert_eq!(in_serving_order(&m), vec![Some(0), None]);
+        // Serving more still comes first: row 0 gives up its preferred column.
+        let m = vec![vec![Some(9.0), Some(1.0)], vec![Some(1.0), None]];
+        assert_eq!(in_serving_order(&m), vec![Some(1), Some(0)]);
+    }
+
+    #[test]
     fn rectangular_and_degenerate() {
         assert_eq!(joint(&[]), Vec::<Option<usize>>::new());
         assert_eq!(joint(&[vec![None, Some(1.0), Some(3.0)]]), vec![Some(2)]);
@@ -257,6 +317,31 @@ mod tests {
             prop_assert_eq!(served(&a), n);
             prop_assert!((total(&m, &a) - t).abs() < 1e-6);
             prop_assert!(served(&a) >= served(&greedy(&m)));
+        }
+
+        #[test]
+        fn serving_order_serves_the_most_rows_earliest_first(
+            rows in 1usize..6, cols in 1usize..6,
+            cells in proptest::collection::vec(proptest::option::weighted(0.5, 0.0f64..10.0), 36)
+        ) {
+            let m: Vec<Vec<Option<f64>>> =
+                (0..rows).map(|r| (0..cols).map(|c| cells[r * 6 + c]).collect()).collect();
+            let a = in_serving_order(&m);
+            let (n, _) = brute(&m, 0, &mut vec![false; cols]);
+            prop_assert_eq!(served(&a), n);
+            // No unserved row could be served in place of a later served row.
+            let served_rows: Vec<usize> = (0..rows).filter(|r| a[*r].is_some()).collect();
+            for skipped in (0..rows).filter(|r| a[*r].is_none()) {
+                for later in served_rows.iter().filter(|r| **r > skipped) {
+                    let mut alt: Vec<Vec<Option<f64>>> = Vec::new();
+                    for r in 0..rows {
+                        let keep = (served_rows.contains(&r) && r != *later) || r == skipped;
+                        alt.push(if keep { m[r].clone() } else { vec![None; cols] });
+                    }
+                    let (alt_n, _) = brute(&alt, 0, &mut vec![false; cols]);
+                    prop_assert!(alt_n < n, "row {} could replace row {}", skipped, later);
+                }
+            }
         }
     }
 }

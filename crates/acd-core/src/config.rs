@@ -29,7 +29,7 @@ pub enum SkillExpr {
     Not(Box<SkillExpr>),
 }
 
-/// How a queue picks among equally qualified free agents.
+/// How a queue picks among the free agents allowed to take a call (same tier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PickStrategy {
     LongestIdle,
@@ -42,8 +42,88 @@ pub enum PickStrategy {
     Random {
         seed: u64,
     },
-    /// Highest skill fit first.
+    /// Highest skill level in what the call requires first; among equals, longest idle.
     BestSkill,
+}
+
+/// How priority orders waiting calls. Within one priority, calls are always served first come,
+/// first served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PriorityOrder {
+    /// A higher-priority call is always offered before any lower-priority call, however long
+    /// that one has waited (how IP Office orders its own queues).
+    Strict,
+    /// Each priority level counts as `step_ms` of waiting: a high call (two levels above low)
+    /// goes ahead of low calls that have waited up to `2 × step_ms` longer, not beyond, so no
+    /// call waits forever behind a stream of higher-priority calls.
+    Aging { step_ms: Millis },
+}
+
+/// A measure of a queue's state now, for `when` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueMetric {
+    /// How long the longest-waiting routable call has waited (ms; 0 with none waiting).
+    OldestWait,
+    /// Routable calls waiting (not counting calls already ringing at an agent).
+    CallsWaiting,
+    /// First-choice and backup agents free to take a call now (helpers not counted).
+    AgentsFree,
+    /// First-choice and backup agents logged in.
+    AgentsLoggedIn,
+    /// Estimated wait of a call arriving now (ms): calls waiting + 1, times the queue's average
+    /// handle time, divided by the agents logged in.
+    ExpectedWait,
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+    Equal,
+}
+
+impl Comparison {
+    pub fn holds(self, left: u64, right: u64) -> bool {
+        match self {
+            Comparison::Greater => left > right,
+            Comparison::GreaterOrEqual => left >= right,
+            Comparison::Less => left < right,
+            Comparison::LessOrEqual => left <= right,
+            Comparison::Equal => left == right,
+        }
+    }
+}
+
+/// One test of a queue's state, such as `oldest_wait > 60s` (durations in ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateTest {
+    pub metric: QueueMetric,
+    pub comparison: Comparison,
+    pub value: u64,
+}
+
+/// A whole day a calendar is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Holiday {
+    /// One date, as days since 1970-01-01 (local).
+    Date(i64),
+    /// Every year on this month (1-12) and day.
+    Annual { month: u8, day: u8 },
+    /// Every year this many days after (or, negative, before) Western Easter Sunday:
+    /// -2 Good Friday, 1 Easter Monday, 39 Ascension, 50 Whit Monday.
+    Easter { offset_days: i16 },
+}
+
+/// What happens to calls already waiting when a calendar closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AtClose {
+    /// Agents still logged in serve them; only calls arriving while closed take night service.
+    Serve,
+    /// They take the night (or holiday) target at the closing minute too.
+    Send,
 }
 
 /// Ring-no-answer policy: how long an offered agent may ring and how long they are then made
@@ -65,15 +145,19 @@ pub struct OpenWindow {
     pub to_minute: u16,
 }
 
-/// When a queue is open. Outside it, calls take the night-service target.
+/// When a queue is open. Outside it, calls take the night-service target (on holidays the
+/// holiday target, when one is set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calendar {
     /// Offset of local time from UTC over time (60 minutes for CET, 120 in summer for CEST).
     pub utc_offsets: UtcOffsets,
     pub open: Vec<OpenWindow>,
-    /// Whole days closed, as days since 1970-01-01 in local time.
-    pub closed_days: Vec<i64>,
+    /// Whole days closed (local time).
+    pub holidays: Vec<Holiday>,
     pub night_target: Target,
+    /// Where calls go on a holiday; `None`: the night target.
+    pub holiday_target: Option<Target>,
+    pub at_close: AtClose,
 }
 
 /// Routing policy for one IP Office queue the engine controls.
@@ -90,6 +174,9 @@ pub struct QueuePolicy {
     pub max_waiting: Option<(u32, Target)>,
     /// Exit target when no member agent is logged in.
     pub no_agents_target: Option<Target>,
+    /// Exit target when no logged-in member could ever take the call: none meets its
+    /// requirement now or the requirement of any later step of its route.
+    pub no_qualified_target: Option<Target>,
     pub calendar: Option<Calendar>,
     /// Service-level thresholds in ms (for example 20 000): counted exactly in accounting.
     pub service_level_ms: Vec<Millis>,
@@ -97,9 +184,15 @@ pub struct QueuePolicy {
     /// the first threshold, 0..=1 (the "80" of "80/20"): exported so alerts compare each queue
     /// with its own target.
     pub service_level_target: f64,
-    /// Agents listed in the rules for this queue, in order (Linear uses this order). Empty means
-    /// "the IP Office members of the queue".
+    /// First-choice agents listed in the rules for this queue, in order (Linear uses this
+    /// order). Empty means "the IP Office members of the queue".
     pub agents: Vec<AgentId>,
+    /// Second tier: offered a call only when no first-choice agent allowed to take it is free.
+    pub backup_agents: Vec<AgentId>,
+    /// Third tier: offered calls only while every test of `helpers_when` holds (and then only
+    /// when no first-choice or backup agent allowed to take the call is free).
+    pub helpers: Vec<AgentId>,
+    pub helpers_when: Vec<StateTest>,
 }
 
 impl QueuePolicy {
@@ -117,10 +210,14 @@ impl QueuePolicy {
             },
             max_waiting: None,
             no_agents_target: None,
+            no_qualified_target: None,
             calendar: None,
             service_level_ms: vec![20_000],
             service_level_target: 0.8,
             agents,
+            backup_agents: Vec::new(),
+            helpers: Vec::new(),
+            helpers_when: Vec::new(),
         }
     }
 }
@@ -149,6 +246,10 @@ pub enum Condition {
         from_minute: u16,
         to_minute: u16,
     },
+    /// Local weekday, bit 0 = Monday … bit 6 = Sunday.
+    Weekdays(u8),
+    /// The call's queue state at arrival: every test must hold.
+    QueueState(Vec<StateTest>),
 }
 
 /// What happens when a step fires.
@@ -162,11 +263,13 @@ pub enum StepAction {
     Overflow(Target),
 }
 
-/// A timed step: `after_ms` of waiting (from arrival), do `action`.
+/// A timed step: `after_ms` of waiting (from arrival), do `action` — if every test of `when`
+/// holds for the call's queue at that moment; otherwise the step is skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub after_ms: Millis,
     pub action: StepAction,
+    pub when: Vec<StateTest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,30 +282,6 @@ pub struct Route {
     pub steps: Vec<Step>,
     /// Priority the call starts with (None keeps IP Office's).
     pub priority: Option<Priority>,
-}
-
-/// Weights of the terms of the call/agent score.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ScoreWeights {
-    /// Per point of skill fit (0–10).
-    pub skill: f64,
-    /// Per second waited.
-    pub wait_per_second: f64,
-    /// Per priority level above low.
-    pub priority: f64,
-    /// Per second idle (agent side, for longest-idle fairness).
-    pub idle_per_second: f64,
-}
-
-impl Default for ScoreWeights {
-    fn default() -> Self {
-        ScoreWeights {
-            skill: 10.0,
-            wait_per_second: 1.0,
-            priority: 60.0,
-            idle_per_second: 0.1,
-        }
-    }
 }
 
 /// The whole compiled ruleset.
@@ -218,7 +297,7 @@ pub struct RoutingConfig {
     pub routes: Vec<Route>,
     /// Patterns every External transfer target must match (toll-fraud guard).
     pub allowed_external: Vec<Pattern>,
-    pub weights: ScoreWeights,
+    pub priority_order: PriorityOrder,
     /// Wrap-up used when neither queue nor agent sets one.
     pub default_wrap_up_ms: Millis,
     pub default_rona: Rona,
@@ -233,7 +312,7 @@ impl Default for RoutingConfig {
             agents: BTreeMap::new(),
             routes: Vec::new(),
             allowed_external: Vec::new(),
-            weights: ScoreWeights::default(),
+            priority_order: PriorityOrder::Strict,
             default_wrap_up_ms: 0,
             default_rona: Rona {
                 ring_timeout_ms: 15_000,

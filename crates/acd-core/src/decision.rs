@@ -18,6 +18,11 @@ pub enum ExitReason {
     Closed,
     /// No agent serving the queue is logged in.
     NoAgents,
+    /// No logged-in agent serving the queue could ever take the call (its requirement now or
+    /// after any later step of its route).
+    NoQualifiedAgents,
+    /// The queue's calendar says closed for a holiday.
+    Holiday,
     /// More calls wait than the queue allows.
     QueueFull,
 }
@@ -37,6 +42,18 @@ pub enum DecisionAction {
     /// Ring-no-answer: the agent did not answer in time; the call goes back to its queue and
     /// the agent is made not-ready. (Added to the contract: RONA is a decision of its own.)
     Rona { agent: AgentId },
+    /// New rules reached a waiting call: what they changed for it (route, requirement, next
+    /// step) is the explanation's reason.
+    RulesApplied { version: u64 },
+}
+
+/// A call that waited longer (or had a higher priority) than the one an agent was offered,
+/// and why that agent did not get it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassedOver {
+    pub call: CallId,
+    pub waited_ms: u64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +73,10 @@ pub struct Explanation {
     pub step: Option<usize>,
     pub required: SkillExpr,
     pub candidates: Vec<Candidate>,
+    /// For an offer: calls ahead of the offered one in serving order that this agent did not
+    /// get, and why (at most a few).
+    #[serde(default)]
+    pub passed_over: Vec<PassedOver>,
     pub winner: Option<AgentId>,
     pub reason: String,
 }
@@ -67,6 +88,7 @@ impl Explanation {
             step,
             required,
             candidates: Vec::new(),
+            passed_over: Vec::new(),
             winner: None,
             reason: String::new(),
         }
@@ -101,6 +123,7 @@ impl fmt::Display for DecisionAction {
             DecisionAction::Exit { target, reason } => write!(f, "exit {target} ({reason:?})"),
             DecisionAction::Finish => f.write_str("finish"),
             DecisionAction::Rona { agent } => write!(f, "rona {agent}"),
+            DecisionAction::RulesApplied { version } => write!(f, "rules v{version}"),
         }
     }
 }
@@ -137,6 +160,16 @@ impl fmt::Display for Decision {
             }
             if e.candidates.len() > TRACE_CANDIDATES {
                 write!(f, " +{}", e.candidates.len() - TRACE_CANDIDATES)?;
+            }
+            f.write_str("]")?;
+        }
+        if !e.passed_over.is_empty() {
+            f.write_str(" passed=[")?;
+            for (i, p) in e.passed_over.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{} waited {}s: {}", p.call, p.waited_ms / 1000, p.reason)?;
             }
             f.write_str("]")?;
         }

@@ -71,7 +71,7 @@ pub mod view;
 pub use accounting::{CallOutcome, FinishedCall, QueueCounters};
 pub use command::{Command, CommandId, CommandKind, Priority, ServiceMode, Target};
 pub use config::*;
-pub use decision::{Candidate, Decision, DecisionAction, ExitReason, Explanation};
+pub use decision::{Candidate, Decision, DecisionAction, ExitReason, Explanation, PassedOver};
 pub use engine::{Engine, Output};
 pub use event::*;
 pub use ids::{AgentId, CallId, QueueId};

@@ -3,24 +3,26 @@
 //! A separate module because the same matcher serves live calls and `explain` for hypothetical
 //! ones, and both must agree exactly.
 
-use crate::calendar::local_day_minute;
-use crate::config::{Condition, Route, RoutingConfig};
+use crate::calendar::{local_day_minute, weekday};
+use crate::config::{Condition, Route, RoutingConfig, StateTest};
 use crate::event::CallAttributes;
 use crate::ids::QueueId;
 use crate::time::Timestamp;
 
 /// Index of the first route in `config` that applies to a call in `queue` with `attributes` at
-/// `now`, if any.
+/// `now`, if any. `queue_state` answers the routes' queue-state conditions (`when`) for that
+/// queue now; the engine measures its queue, tools without one decide what to assume.
 pub fn match_route(
     config: &RoutingConfig,
     queue: &QueueId,
     attributes: &CallAttributes,
     now: Timestamp,
+    queue_state: &dyn Fn(&[StateTest]) -> bool,
 ) -> Option<usize> {
     config
         .routes
         .iter()
-        .position(|route| route_applies(config, route, queue, attributes, now))
+        .position(|route| route_applies(config, route, queue, attributes, now, queue_state))
 }
 
 fn route_applies(
@@ -29,6 +31,7 @@ fn route_applies(
     queue: &QueueId,
     attributes: &CallAttributes,
     now: Timestamp,
+    queue_state: &dyn Fn(&[StateTest]) -> bool,
 ) -> bool {
     route.conditions.iter().all(|condition| match condition {
         Condition::Queue(queues) => queues.contains(queue),
@@ -52,6 +55,11 @@ fn route_applies(
                 minute >= *from_minute || minute < *to_minute
             }
         }
+        Condition::Weekdays(days) => {
+            let (day, _) = local_day_minute(now, config.utc_offsets.at(now));
+            days & (1 << weekday(day)) != 0
+        }
+        Condition::QueueState(tests) => queue_state(tests),
     })
 }
 
@@ -105,14 +113,22 @@ mod tests {
             calling_number: "+49301234".into(),
             ..CallAttributes::default()
         };
-        assert_eq!(match_route(&config, &sales, &attrs, Timestamp(0)), Some(0));
+        assert_eq!(
+            match_route(&config, &sales, &attrs, Timestamp(0), &|_| true),
+            Some(0)
+        );
         attrs.calling_number = "+4940".into();
         attrs.trunk = TrunkKind::Sip;
         // 00:00 UTC is 01:00 local: inside the overnight window.
-        assert_eq!(match_route(&config, &sales, &attrs, Timestamp(0)), Some(1));
+        assert_eq!(
+            match_route(&config, &sales, &attrs, Timestamp(0), &|_| true),
+            Some(1)
+        );
         // 12:00 UTC is 13:00 local: outside it.
         assert_eq!(
-            match_route(&config, &sales, &attrs, Timestamp(12 * 3_600_000)),
+            match_route(&config, &sales, &attrs, Timestamp(12 * 3_600_000), &|_| {
+                true
+            }),
             Some(2)
         );
         assert_eq!(
@@ -120,7 +136,8 @@ mod tests {
                 &config,
                 &QueueId::from("Other"),
                 &attrs,
-                Timestamp(12 * 3_600_000)
+                Timestamp(12 * 3_600_000),
+                &|_| true
             ),
             None
         );

@@ -1,7 +1,8 @@
 //! Opening hours as supervisors write them: `"Mon-Fri 08:00-18:00"`, `"Sat 09:00-13:00"`,
-//! `"daily 00:00-24:00"`; closed days as TOML dates (`2025-12-25`) or `"2025-12-25"` strings.
+//! `"daily 00:00-24:00"`; closed days as TOML dates (`2025-12-25`) or `"2025-12-25"` strings,
+//! every year (`"12-25"`), or relative to Easter (`"easter-2"` for Good Friday).
 
-use acd_core::OpenWindow;
+use acd_core::{Holiday, OpenWindow};
 
 const DAYS: [&str; 7] = [
     "monday",
@@ -57,6 +58,18 @@ pub fn parse_window(text: &str) -> Result<OpenWindow, String> {
     let (days, times) = text
         .rsplit_once(' ')
         .ok_or_else(|| format!("`{text}` needs days and hours, like \"Mon-Fri 08:00-18:00\""))?;
+    let weekdays = parse_days(days)?;
+    let (from_minute, to_minute) = parse_clock_range(times.trim())?;
+    Ok(OpenWindow {
+        weekdays,
+        from_minute,
+        to_minute,
+    })
+}
+
+/// Parses weekdays: `daily`, a day, a range `Mon-Fri`, or a comma list (`Sat,Sun`); bit 0 is
+/// Monday.
+pub fn parse_days(days: &str) -> Result<u8, String> {
     let mut weekdays = 0u8;
     for part in days.split(',') {
         let part = part.trim();
@@ -74,12 +87,41 @@ pub fn parse_window(text: &str) -> Result<OpenWindow, String> {
             weekdays |= 1 << day_index(part)?;
         }
     }
-    let (from_minute, to_minute) = parse_clock_range(times.trim())?;
-    Ok(OpenWindow {
-        weekdays,
-        from_minute,
-        to_minute,
-    })
+    Ok(weekdays)
+}
+
+/// Parses a closed day: `YYYY-MM-DD` (once), `MM-DD` (every year), or `easter`, `easter+1`,
+/// `easter-2` (days from Western Easter Sunday, every year).
+pub fn parse_holiday(text: &str) -> Result<Holiday, String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("easter") {
+        let offset: i16 = match rest.trim() {
+            "" => 0,
+            r => r
+                .replace(' ', "")
+                .parse()
+                .map_err(|_| format!("`{text}`: write easter, easter+1 or easter-2"))?,
+        };
+        if !(-70..=70).contains(&offset) {
+            return Err(format!("`{text}`: more than 70 days from Easter"));
+        }
+        return Ok(Holiday::Easter {
+            offset_days: offset,
+        });
+    }
+    if text.matches('-').count() == 1 {
+        let bad = || format!("`{text}` is not a day of the year (MM-DD)");
+        let (m, d) = text.split_once('-').ok_or_else(bad)?;
+        let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+        // A leap year, so 02-29 is accepted (it then closes only in leap years).
+        days_from_civil(2024, m, d)?;
+        return Ok(Holiday::Annual {
+            month: m as u8,
+            day: d as u8,
+        });
+    }
+    parse_date(text).map(Holiday::Date)
 }
 
 /// Days since 1970-01-01 of a civil date, or an error when the date does not exist.
@@ -140,6 +182,30 @@ mod tests {
         assert!(parse_window("Mon 8-9").is_err());
         assert!(parse_window("Mox 08:00-09:00").is_err());
         assert!(parse_window("Mon").is_err());
+    }
+
+    #[test]
+    fn holidays() {
+        assert_eq!(
+            parse_holiday("12-25"),
+            Ok(Holiday::Annual { month: 12, day: 25 })
+        );
+        assert_eq!(
+            parse_holiday("Easter-2"),
+            Ok(Holiday::Easter { offset_days: -2 })
+        );
+        assert_eq!(
+            parse_holiday("easter + 1"),
+            Ok(Holiday::Easter { offset_days: 1 })
+        );
+        assert_eq!(
+            parse_holiday("easter"),
+            Ok(Holiday::Easter { offset_days: 0 })
+        );
+        assert_eq!(parse_holiday("2026-12-24"), Ok(Holiday::Date(20_811)));
+        assert!(parse_holiday("13-01").is_err());
+        assert!(parse_holiday("easter+x").is_err());
+        assert_eq!(parse_days("Sat,Sun"), Ok(0b110_0000));
     }
 
     #[test]

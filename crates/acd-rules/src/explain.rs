@@ -135,6 +135,8 @@ pub fn condition_miss(
                 clock(*to_minute)
             )
         }),
+        // Judged by the engine's verdict, which knows the date and the queue's state.
+        Condition::Weekdays(_) | Condition::QueueState(_) => None,
     }
 }
 
@@ -528,8 +530,12 @@ mod tests {
                 from_minute: 8 * 60,
                 to_minute: 18 * 60,
             }],
-            closed_days: vec![crate::calendar::parse_date("2025-06-03").unwrap()],
+            holidays: vec![acd_core::Holiday::Date(
+                crate::calendar::parse_date("2025-06-03").unwrap(),
+            )],
             night_target: Target::Voicemail("Sales".into()),
+            holiday_target: None,
+            at_close: acd_core::AtClose::Serve,
         };
         // 2025-06-02 (a Monday) 08:00 UTC = 09:00 local.
         let monday_9 = Timestamp(1_748_851_200_000);

@@ -21,6 +21,7 @@ pub mod model;
 pub mod parse;
 pub mod resolve;
 pub mod skill_expr;
+pub mod state_test;
 pub mod synthetic;
 pub mod target;
 pub mod time_zone;

@@ -3,7 +3,8 @@
 
 use crate::diag::Loc;
 use acd_core::{
-    Condition, PickStrategy, Priority, Rona, ScoreWeights, SkillExpr, Target, UtcOffsets,
+    AtClose, Condition, Holiday, PickStrategy, Priority, PriorityOrder, Rona, SkillExpr, StateTest,
+    Target, UtcOffsets,
 };
 
 /// A value and where it was written.
@@ -21,7 +22,7 @@ pub struct SettingsDef {
     pub default_wrap_up_ms: Option<u64>,
     pub default_rona: Option<Rona>,
     pub allowed_external: Vec<S<String>>,
-    pub weights: Option<ScoreWeights>,
+    pub priority_order: Option<PriorityOrder>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +49,10 @@ pub struct AgentDef {
 #[derive(Debug, Clone)]
 pub struct CalendarDef {
     pub open: Vec<acd_core::OpenWindow>,
-    pub closed_days: Vec<i64>,
+    pub holidays: Vec<Holiday>,
     pub night: S<Target>,
+    pub holiday: Option<S<Target>>,
+    pub at_close: AtClose,
 }
 
 #[derive(Debug, Clone)]
@@ -61,11 +64,15 @@ pub struct QueueDef {
     pub rona: Option<Rona>,
     pub max_waiting: Option<(u32, S<Target>)>,
     pub when_no_agents: Option<S<Target>>,
+    pub when_no_qualified: Option<S<Target>>,
     pub calendar: Option<CalendarDef>,
     pub service_level_ms: Vec<u64>,
     /// 0..=1; `None`: the default (0.8).
     pub service_level_target: Option<f64>,
     pub agents: Vec<S<String>>,
+    pub backup_agents: Vec<S<String>>,
+    pub helpers: Vec<S<String>>,
+    pub helpers_when: Vec<StateTest>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +82,7 @@ pub struct StepDef {
     pub require: Option<(SkillExpr, Vec<S<String>>)>,
     pub priority: Option<Priority>,
     pub overflow: Option<S<Target>>,
+    pub when: Vec<StateTest>,
 }
 
 #[derive(Debug, Clone)]

@@ -2,16 +2,17 @@
 //! (syntax, unknown field, wrong type, out-of-range value, bad pattern or expression) reported.
 //! Problems that need other files (unknown skills, queues, agents) are checked in `resolve`.
 
-use crate::calendar::{parse_clock_range, parse_date, parse_window};
+use crate::calendar::{parse_clock_range, parse_days, parse_holiday, parse_window};
 use crate::diag::{Diag, Loc};
 use crate::model::*;
 use crate::skill_expr::parse_skill_expr;
+use crate::state_test::parse_state_tests;
 use crate::target::{check_number_pattern, parse_target};
 use crate::time_zone::{closest_zones, zone_offsets};
 use crate::walk::{Value, Walker};
 use acd_core::{
-    Condition, PickStrategy, Priority, QueueId, Rona, ScoreWeights, SkillExpr, Target, TrunkKind,
-    UtcOffsets,
+    AtClose, Condition, Holiday, PickStrategy, Priority, PriorityOrder, QueueId, Rona, SkillExpr,
+    StateTest, Target, TrunkKind, UtcOffsets,
 };
 use toml::de::{DeTable, DeValue};
 
@@ -146,6 +147,8 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             "default_wrap_up",
             "default_rona",
             "allowed_transfer_targets",
+            "priority_order",
+            "priority_step",
             "weights",
         ],
         "[settings]",
@@ -177,27 +180,61 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             }
         }
     }
-    if let Some(v) = t.get("weights") {
-        if let Some(wt) = w.table(v, "weights") {
-            w.check_keys(
-                wt,
-                &["skill", "wait_per_second", "priority", "idle_per_second"],
-                "[settings.weights]",
-            );
-            let mut weights = ScoreWeights::default();
-            let set = |key: &str, slot: &mut f64, w: &mut Walker<'_>| {
-                if let Some(v) = wt.get(key) {
-                    if let Some(n) = w.number(v, key) {
-                        *slot = n;
-                    }
+    let order = t
+        .get("priority_order")
+        .and_then(|v| w.string(v, "priority_order"));
+    let step = t
+        .get("priority_step")
+        .and_then(|v| w.duration(v, "priority_step", HOUR_MS));
+    out.priority_order = match order.as_ref().map(|o| o.value.as_str()) {
+        None | Some("strict") => {
+            if let (Some((key, _)), Some(_)) = (t.get_key_value("priority_step"), step.as_ref()) {
+                if order.is_none() || order.as_ref().is_some_and(|o| o.value == "strict") {
+                    w.error_help(
+                        key.span(),
+                        "rules::conflict",
+                        "`priority_step` only applies to priority_order = \"aging\"".into(),
+                        "not used with strict priority",
+                        "set priority_order = \"aging\" too, or remove priority_step".into(),
+                    );
                 }
-            };
-            set("skill", &mut weights.skill, w);
-            set("wait_per_second", &mut weights.wait_per_second, w);
-            set("priority", &mut weights.priority, w);
-            set("idle_per_second", &mut weights.idle_per_second, w);
-            out.weights = Some(weights);
+            }
+            Some(PriorityOrder::Strict)
         }
+        Some("aging") => Some(PriorityOrder::Aging {
+            step_ms: step.map_or(60_000, |s| s.value.max(1_000)),
+        }),
+        Some(other) => {
+            if let Some(o) = &order {
+                w.error_help(
+                    o.loc.span.clone(),
+                    "rules::unknown-priority-order",
+                    format!("unknown priority order \"{other}\""),
+                    "unknown priority order",
+                    "write \"strict\" (a higher priority always goes first, as in IP Office) \
+                     or \"aging\" (each priority level counts as priority_step of waiting)"
+                        .into(),
+                );
+            }
+            None
+        }
+    };
+    if let Some((key, _)) = t.get_key_value("weights") {
+        // Old rule files (and stored versions) still read, with a clear word on what changed.
+        let loc = w.loc(key.span());
+        w.push(
+            Diag::warning(
+                "rules::obsolete",
+                "[settings.weights] no longer has any effect".to_string(),
+            )
+            .at(&loc, "ignored")
+            .help(
+                "calls are served by priority, then first come first served, and agents are \
+                 chosen by tier and the queue's strategy (see FORMAT.md); for priority that \
+                 ages like the old weights, set priority_order = \"aging\" and \
+                 priority_step = \"60s\"",
+            ),
+        );
     }
 }
 
@@ -420,10 +457,14 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
             "max_waiting",
             "when_full",
             "when_no_agents",
+            "when_no_qualified_agents",
             "calendar",
             "service_level",
             "service_level_target",
             "agents",
+            "backup_agents",
+            "helpers",
+            "helpers_when",
         ],
         &format!("queue `{}`", name.value),
     );
@@ -534,6 +575,44 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
         .get("agents")
         .map(|v| w.strings(v, "agents"))
         .unwrap_or_default();
+    let backup_agents = t
+        .get("backup_agents")
+        .map(|v| w.strings(v, "backup_agents"))
+        .unwrap_or_default();
+    let helpers = t
+        .get("helpers")
+        .map(|v| w.strings(v, "helpers"))
+        .unwrap_or_default();
+    let helpers_when = t
+        .get("helpers_when")
+        .and_then(|v| state_tests(w, v, "helpers_when"))
+        .unwrap_or_default();
+    if let (Some((key, _)), None) = (t.get_key_value("helpers"), t.get("helpers_when")) {
+        w.error_help(
+            key.span(),
+            "rules::missing-field",
+            format!("queue `{}` has helpers but no `helpers_when`", name.value),
+            "helpers for when?",
+            "add for example helpers_when = \"oldest_wait > 60s\"; agents who always take \
+             calls belong in `agents` or `backup_agents`"
+                .into(),
+        );
+    }
+    if let (Some((key, _)), None) = (t.get_key_value("helpers_when"), t.get("helpers")) {
+        w.error_help(
+            key.span(),
+            "rules::missing-field",
+            format!(
+                "queue `{}` sets `helpers_when` but names no helpers",
+                name.value
+            ),
+            "for whom?",
+            "add for example helpers = [\"2012\"]".into(),
+        );
+    }
+    let when_no_qualified = t
+        .get("when_no_qualified_agents")
+        .and_then(|v| target(w, v, "when_no_qualified_agents"));
     QueueDef {
         name,
         strategy,
@@ -546,6 +625,34 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
         service_level_ms,
         service_level_target,
         agents,
+        backup_agents,
+        helpers,
+        helpers_when,
+        when_no_qualified,
+    }
+}
+
+/// A queue-state condition at `v`, with a caret under the part that is wrong.
+fn state_tests(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Vec<StateTest>> {
+    let s = w.string(v, field)?;
+    match parse_state_tests(&s.value) {
+        Ok(tests) => Some(tests),
+        Err(err) => {
+            let span = w.inner_span(&s.loc, err.span.clone());
+            let span = if span.is_empty() {
+                s.loc.span.clone()
+            } else {
+                span
+            };
+            w.error_help(
+                span,
+                "rules::bad-condition",
+                format!("bad queue condition: {}", err.message),
+                "here",
+                err.help,
+            );
+            None
+        }
     }
 }
 
@@ -579,7 +686,7 @@ fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDe
     let t = w.table(v, "calendar")?;
     w.check_keys(
         t,
-        &["open", "closed", "night"],
+        &["open", "closed", "night", "holiday", "waiting_at_close"],
         &format!("the calendar of queue `{queue}`"),
     );
     let mut open = Vec::new();
@@ -597,7 +704,7 @@ fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDe
             }
         }
     }
-    let mut closed_days = Vec::new();
+    let mut holidays = Vec::new();
     if let Some(v) = t.get("closed") {
         for item in w.list(v, "closed") {
             let parsed = match item.get_ref() {
@@ -606,28 +713,55 @@ fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDe
                         d.year.into(),
                         d.month.into(),
                         d.day.into(),
-                    ),
+                    )
+                    .map(Holiday::Date),
                     _ => Err("give a date only, like 2025-12-25".to_string()),
                 },
-                DeValue::String(s) => parse_date(s),
+                DeValue::String(s) => parse_holiday(s),
                 _ => Err(format!(
                     "expected a date, found {}",
                     crate::walk::type_name(item.get_ref())
                 )),
             };
             match parsed {
-                Ok(day) => closed_days.push(day),
-                Err(why) => w.error(
+                Ok(day) => {
+                    if !holidays.contains(&day) {
+                        holidays.push(day);
+                    }
+                }
+                Err(why) => w.error_help(
                     item.span(),
                     "rules::bad-date",
                     format!("bad closed day: {why}"),
                     "not a date",
+                    "write a date (2026-12-24), a day every year (\"12-25\"), or a day from \
+                     Easter (\"easter-2\" Good Friday, \"easter+1\" Easter Monday)"
+                        .into(),
                 ),
             }
         }
     }
-    closed_days.sort_unstable();
-    closed_days.dedup();
+    let holiday = t.get("holiday").and_then(|v| target(w, v, "holiday"));
+    let at_close = match t
+        .get("waiting_at_close")
+        .and_then(|v| w.string(v, "waiting_at_close"))
+    {
+        None => AtClose::Serve,
+        Some(s) if s.value == "serve" => AtClose::Serve,
+        Some(s) if s.value == "send" => AtClose::Send,
+        Some(s) => {
+            w.error_help(
+                s.loc.span.clone(),
+                "rules::out-of-range",
+                format!("unknown waiting_at_close \"{}\"", s.value),
+                "serve or send",
+                "\"serve\": calls already waiting at closing time are still answered (default); \
+                 \"send\": they go to the night target too"
+                    .into(),
+            );
+            AtClose::Serve
+        }
+    };
     let night = match t.get_key_value("night") {
         Some((_, v)) => target(w, v, "night")?,
         None => {
@@ -653,8 +787,10 @@ fn calendar(w: &mut Walker<'_>, v: &Value<'_>, queue: &str) -> Option<CalendarDe
     }
     Some(CalendarDef {
         open,
-        closed_days,
+        holidays,
         night,
+        holiday,
+        at_close,
     })
 }
 
@@ -715,9 +851,9 @@ fn skill_expr(
     }
 }
 
-const ROUTE_KEYS: [&str; 12] = [
-    "name", "queue", "did", "calling", "language", "trunk", "tag", "time", "requires", "priority",
-    "steps", "comment",
+const ROUTE_KEYS: [&str; 14] = [
+    "name", "queue", "did", "calling", "language", "trunk", "tag", "time", "days", "when",
+    "requires", "priority", "steps", "comment",
 ];
 
 fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteDef> {
@@ -828,6 +964,25 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
             }
         }
     }
+    if let Some(v) = t.get("days") {
+        if let Some(s) = w.string(v, "days") {
+            match parse_days(&s.value) {
+                Ok(days) => conditions.push(Condition::Weekdays(days)),
+                Err(why) => w.error_help(
+                    s.loc.span.clone(),
+                    "rules::bad-time",
+                    format!("bad days: {why}"),
+                    "not weekdays",
+                    "write for example \"Mon-Fri\", \"Sat,Sun\" or \"daily\" (local time)".into(),
+                ),
+            }
+        }
+    }
+    if let Some(v) = t.get("when") {
+        if let Some(tests) = state_tests(w, v, "when") {
+            conditions.push(Condition::QueueState(tests));
+        }
+    }
     let (requires, requires_refs) = match t.get("requires") {
         Some(v) => skill_expr(w, v, "requires").unwrap_or((SkillExpr::Any, Vec::new())),
         None => (SkillExpr::Any, Vec::new()),
@@ -857,7 +1012,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
 fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> Option<StepDef> {
     w.check_keys(
         t,
-        &["after", "require", "widen", "priority", "overflow"],
+        &["after", "require", "widen", "priority", "overflow", "when"],
         &format!("a step of route \"{route}\""),
     );
     let loc = w.loc(item.span());
@@ -892,6 +1047,10 @@ fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> O
     };
     let priority = t.get("priority").and_then(|v| priority(w, v));
     let overflow = t.get("overflow").and_then(|v| target(w, v, "overflow"));
+    let when = t
+        .get("when")
+        .and_then(|v| state_tests(w, v, "when"))
+        .unwrap_or_default();
     if require.is_none() && priority.is_none() && overflow.is_none() {
         let has_action = ["require", "widen", "priority", "overflow"]
             .iter()
@@ -913,5 +1072,6 @@ fn step(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>, route: &str) -> O
         require,
         priority,
         overflow,
+        when,
     })
 }

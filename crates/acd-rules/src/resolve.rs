@@ -189,8 +189,8 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
     if let Some(r) = def.settings.default_rona {
         cfg.default_rona = r;
     }
-    if let Some(wt) = def.settings.weights {
-        cfg.weights = wt;
+    if let Some(order) = def.settings.priority_order {
+        cfg.priority_order = order;
     }
     cfg.allowed_external = def
         .settings
@@ -291,29 +291,57 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
     };
 
     for q in &def.queues {
-        let mut agents = Vec::new();
-        for a in &q.agents {
-            if agent_ids.contains(&a.value) {
-                agents.push(AgentId(a.value.clone()));
-            } else {
-                unknown(
-                    diags,
-                    "rules::unknown-agent",
-                    "agent",
-                    a,
-                    &agent_ids,
-                    "Agents are defined as [agents.EXTENSION].",
-                );
+        let mut tiers: [Vec<AgentId>; 3] = Default::default();
+        let mut listed: HashMap<&str, &Loc> = HashMap::new();
+        for (tier, list) in [&q.agents, &q.backup_agents, &q.helpers]
+            .into_iter()
+            .enumerate()
+        {
+            for a in list {
+                if let Some(first) = listed.insert(a.value.as_str(), &a.loc) {
+                    diags.push(
+                        Diag::error(
+                            "rules::duplicate",
+                            format!(
+                                "agent {} is listed twice for queue `{}`",
+                                a.value, q.name.value
+                            ),
+                        )
+                        .at(&a.loc, "again here")
+                        .at(first, "first here")
+                        .help("an agent belongs to one tier of a queue: agents, backup_agents or helpers"),
+                    );
+                    continue;
+                }
+                if agent_ids.contains(&a.value) {
+                    tiers[tier].push(AgentId(a.value.clone()));
+                } else {
+                    unknown(
+                        diags,
+                        "rules::unknown-agent",
+                        "agent",
+                        a,
+                        &agent_ids,
+                        "Agents are defined as [agents.EXTENSION].",
+                    );
+                }
             }
         }
+        let [agents, backup_agents, helpers] = tiers;
         if let Some((_, t)) = &q.max_waiting {
             check_target(diags, t);
         }
         if let Some(t) = &q.when_no_agents {
             check_target(diags, t);
         }
+        if let Some(t) = &q.when_no_qualified {
+            check_target(diags, t);
+        }
         if let Some(c) = &q.calendar {
             check_target(diags, &c.night);
+            if let Some(t) = &c.holiday {
+                check_target(diags, t);
+            }
         }
         let id = QueueId(q.name.value.clone());
         cfg.queues.insert(
@@ -326,11 +354,14 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 rona: q.rona.unwrap_or(cfg.default_rona),
                 max_waiting: q.max_waiting.as_ref().map(|(n, t)| (*n, t.value.clone())),
                 no_agents_target: q.when_no_agents.as_ref().map(|t| t.value.clone()),
+                no_qualified_target: q.when_no_qualified.as_ref().map(|t| t.value.clone()),
                 calendar: q.calendar.as_ref().map(|c| Calendar {
                     utc_offsets: cfg.utc_offsets.clone(),
                     open: c.open.clone(),
-                    closed_days: c.closed_days.clone(),
+                    holidays: c.holidays.clone(),
                     night_target: c.night.value.clone(),
+                    holiday_target: c.holiday.as_ref().map(|t| t.value.clone()),
+                    at_close: c.at_close,
                 }),
                 service_level_ms: if q.service_level_ms.is_empty() {
                     DEFAULT_SERVICE_LEVEL_MS.to_vec()
@@ -341,6 +372,9 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                     .service_level_target
                     .unwrap_or(DEFAULT_SERVICE_LEVEL_TARGET),
                 agents,
+                backup_agents,
+                helpers,
+                helpers_when: q.helpers_when.clone(),
             },
         );
     }
@@ -384,12 +418,14 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 steps.push(Step {
                     after_ms: st.after.value,
                     action: StepAction::Require(expr.clone()),
+                    when: st.when.clone(),
                 });
             }
             if let Some(p) = st.priority {
                 steps.push(Step {
                     after_ms: st.after.value,
                     action: StepAction::Priority(p),
+                    when: st.when.clone(),
                 });
             }
             if let Some(t) = &st.overflow {
@@ -397,6 +433,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 steps.push(Step {
                     after_ms: st.after.value,
                     action: StepAction::Overflow(t.value.clone()),
+                    when: st.when.clone(),
                 });
             }
         }

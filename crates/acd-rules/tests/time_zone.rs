@@ -68,6 +68,7 @@ fn route(config: &RoutingConfig, queue: &str, at: &str) -> Option<String> {
         &QueueId::from(queue),
         &CallAttributes::default(),
         utc(at),
+        &|_| true,
     )
     .map(|i| config.routes[i].name.clone())
 }

@@ -1,30 +1,35 @@
-//! Choosing who takes what: scoring call/agent pairs and assigning the ready set.
+//! Choosing who takes what: which calls may go to which agents, in what order.
 //!
-//! Score of offering call `c` to agent `a` (higher is better):
+//! The model supervisors read in FORMAT.md, and nothing else:
 //!
-//! ```text
-//! queue weight × (wait_per_second × waited s + priority × (priority level − 1))   caller urgency
-//! + skill × fit(a, c.required)                                                    0..10 levels
-//! + max(skill / 2, 1) × strategy rank(a) ∈ [0, 1]                                queue strategy
-//! ```
+//! 1. **Who may take a call**: an agent serving the call's queue, free, whose skills meet the
+//!    call's current requirement (the route's `requires`, as widened by its steps), and not
+//!    excluded after failing this call. Helpers only while their queue's `when` holds.
+//! 2. **Which call goes first**: calls are served in order of priority, then of waiting time
+//!    (first come, first served); with strict priority (the default) a higher priority always
+//!    goes first, with aging each priority level counts as `priority_step` of waiting. Between
+//!    queues the waiting time is multiplied by the queue's `weight`.
+//! 3. **Which agent gets it**: the lowest tier with an allowed free agent (first choice, then
+//!    backup, then helpers); within the tier, the queue's strategy (longest idle, linear, …,
+//!    or best skill: highest level in the skills the call requires).
 //!
-//! The urgency term decides which calls are served first and across queues; it ages every call
-//! at the same rate, so a low-priority call overtakes any newer high-priority call after
-//! `priority / wait_per_second` seconds and can never starve. The fit term prefers better
-//! skilled agents; the strategy term (worth at most half a skill level) decides among agents
-//! of equal skill. Candidate agents come from the free-agent indexes (per queue, and per skill
-//! for the skills a call requires), waiting calls from each queue's urgency-ordered set, scanned
-//! best-first with a bound, so a decision looks at a handful of entries, not at every agent.
+//! When several calls and agents are ready at once (an agent frees up while calls wait in
+//! several queues, a burst, a rules change), the engine serves as many calls as can be served,
+//! choosing them in serving order, and among the ways to serve exactly those calls picks the one
+//! where the agents suit their queues' tiers and strategies best overall (see [`crate::assign`]).
+//! Candidates come from the free-agent indexes (per queue, and per skill for the skills a call
+//! requires) and from each queue's waiting calls in serving order, so a decision looks at a
+//! handful of entries, not at every agent.
 
 use super::state::{CallState, Pending, Phase};
 use super::Engine;
 use crate::assign;
 use crate::command::{CommandKind, Target};
 use crate::config::PickStrategy;
-use crate::decision::{Candidate, Decision, DecisionAction, Explanation};
+use crate::decision::{Candidate, Decision, DecisionAction, Explanation, PassedOver};
 use crate::ids::CallId;
 use crate::prng::{fnv1a, splitmix64, unit};
-use crate::skill::{self, MAX_FIT};
+use crate::skill::{self, ExprDisplay, MAX_FIT};
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,28 +39,48 @@ pub(crate) const JOINT_MAX: usize = 32;
 pub(crate) const TOP_K: usize = 8;
 /// Safety bound on dispatch rounds within one event (each productive round offers a call).
 const MAX_ROUNDS: usize = 100_000;
+/// Calls passed over that an offer's explanation names, at most.
+const PASSED_OVER_SHOWN: usize = 3;
+/// Waiting calls looked at when naming the calls passed over.
+const PASSED_OVER_SCAN: usize = 64;
+/// Tier names, for explanations.
+pub(crate) const TIER_NAMES: [&str; 3] = ["first choice", "backup", "helper"];
 
-/// The parts of a pair's score, for explanations.
+/// How much the queue's tiers and strategy want an agent for a call: the tier decides, the
+/// strategy's rank (0..=1) orders agents within a tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PairScore {
-    pub total: f64,
+pub(crate) struct Preference {
+    pub tier: u8,
+    pub rank: f64,
+    /// Skill level in what the call requires (0..=10), shown in explanations.
     pub fit: f64,
-    pub strategy: f64,
+}
+
+impl Preference {
+    /// One number for the joint assignment: tiers two units apart, so a rank never bridges
+    /// them.
+    pub fn value(&self) -> f64 {
+        2.0 * f64::from(2u8.saturating_sub(self.tier)) + self.rank
+    }
+
+    pub fn note(&self) -> String {
+        let tier = TIER_NAMES
+            .get(usize::from(self.tier))
+            .copied()
+            .unwrap_or("?");
+        format!("{tier}, strategy {:.2}, skill {:.1}", self.rank, self.fit)
+    }
 }
 
 impl Engine {
-    fn strategy_span(&self) -> f64 {
-        (0.5 * self.config.weights.skill).max(1.0)
-    }
-
-    /// Score of offering `call` to agent `a` now, or why it may not be offered.
-    pub(super) fn score_parts(
+    /// Whether agent `a` may take `call` now, and how much the queue wants them; or why not.
+    pub(super) fn preference(
         &self,
         call: &CallState,
         a: usize,
         now: Timestamp,
         need_free: bool,
-    ) -> Result<PairScore, &'static str> {
+    ) -> Result<Preference, &'static str> {
         let agent = &self.agents[a];
         if need_free && (!agent.indexed_available || agent.reserved_for.is_some()) {
             return Err("not free");
@@ -65,28 +90,24 @@ impl Engine {
         let queue = &self.queues[call.queue];
         let policy = queue.policy.as_ref().ok_or("queue not routed")?;
         let pos = *queue.member_pos.get(&a).ok_or("not serving this queue")?;
+        let tier = queue.member_tier.get(&a).copied().unwrap_or(0);
+        if tier == 2 && !queue.helpers_active {
+            return Err("helper, and the queue is not in trouble");
+        }
         if call.is_excluded(a, now) {
             return Err("excluded after failed offer");
         }
-        let rank = self.strategy_rank(policy.strategy, call, a, pos, now);
-        let strategy = self.strategy_span() * rank;
-        let total = policy.weight.max(0.0) * self.urgency(call, now)
-            + self.config.weights.skill * fit
-            + strategy;
-        Ok(PairScore {
-            total,
-            fit,
-            strategy,
-        })
+        let rank = self.strategy_rank(policy.strategy, call, a, pos, fit, now);
+        Ok(Preference { tier, rank, fit })
     }
 
-    pub(super) fn pair_score(
+    pub(super) fn pair_preference(
         &self,
         call: &CallState,
         a: usize,
         now: Timestamp,
-    ) -> Option<PairScore> {
-        self.score_parts(call, a, now, true).ok()
+    ) -> Option<Preference> {
+        self.preference(call, a, now, true).ok()
     }
 
     /// The queue strategy's preference for agent `a`, in [0, 1].
@@ -96,15 +117,15 @@ impl Engine {
         call: &CallState,
         a: usize,
         pos: usize,
+        fit: f64,
         now: Timestamp,
     ) -> f64 {
         let agent = &self.agents[a];
         let queue = &self.queues[call.queue];
         let n = queue.members.len().max(1);
+        // Idle seconds squashed into [0, 1): longer idle is always higher, with no cap.
         let idle_rank = || {
-            let x = self.config.weights.idle_per_second.max(0.0)
-                * now.since(agent.idle_since) as f64
-                / 1000.0;
+            let x = now.since(agent.idle_since) as f64 / 10_000.0;
             x / (1.0 + x)
         };
         match strategy {
@@ -124,13 +145,14 @@ impl Engine {
                     splitmix64(call.id.0 ^ fnv1a(agent.id.0.as_bytes())) ^ splitmix64(queue.picks);
                 unit(splitmix64(seed ^ mix))
             }
-            PickStrategy::BestSkill => 0.1 * idle_rank(),
+            // Skill level decides; idle time only among equal levels.
+            PickStrategy::BestSkill => (fit / MAX_FIT) * 0.9 + 0.09 * idle_rank(),
         }
     }
 
-    /// Whether `(s1, a1)` ranks before `(s2, a2)`: higher score, then lower agent id.
-    fn agent_before(&self, s1: f64, a1: usize, s2: f64, a2: usize) -> bool {
-        s1 > s2 || (s1 == s2 && self.agents[a1].id < self.agents[a2].id)
+    /// Whether `(p1, a1)` ranks before `(p2, a2)`: higher preference, then lower agent id.
+    fn agent_before(&self, p1: f64, a1: usize, p2: f64, a2: usize) -> bool {
+        p1 > p2 || (p1 == p2 && self.agents[a1].id < self.agents[a2].id)
     }
 
     /// The best `k` free agents for a call, and how many were eligible in all.
@@ -139,7 +161,7 @@ impl Engine {
         id: CallId,
         now: Timestamp,
         k: usize,
-    ) -> (Vec<(usize, PairScore)>, usize) {
+    ) -> (Vec<(usize, Preference)>, usize) {
         let Some(call) = self.calls.get(&id) else {
             return (Vec::new(), 0);
         };
@@ -153,69 +175,113 @@ impl Engine {
                 None => return (Vec::new(), 0),
             }
         }
-        let mut top: Vec<(usize, PairScore)> = Vec::with_capacity(k + 1);
+        let mut top: Vec<(usize, Preference)> = Vec::with_capacity(k + 1);
         let mut eligible = 0;
         for &a in source {
-            let Some(score) = self.pair_score(call, a, now) else {
+            let Some(pref) = self.pair_preference(call, a, now) else {
                 continue;
             };
             eligible += 1;
             if top.len() == k {
-                if let Some((la, ls)) = top.last() {
-                    if !self.agent_before(score.total, a, ls.total, *la) {
+                if let Some((la, lp)) = top.last() {
+                    if !self.agent_before(pref.value(), a, lp.value(), *la) {
                         continue;
                     }
                 }
             }
             let at = top
                 .iter()
-                .position(|(b, s)| self.agent_before(score.total, a, s.total, *b))
+                .position(|(b, p)| self.agent_before(pref.value(), a, p.value(), *b))
                 .unwrap_or(top.len());
-            top.insert(at, (a, score));
+            top.insert(at, (a, pref));
             top.truncate(k);
         }
         (top, eligible)
     }
 
-    /// The best `k` waiting calls for a free agent, scanning each of its queues best-first
-    /// and stopping once no further call can beat the ones found.
-    pub(super) fn top_calls(&self, a: usize, now: Timestamp, k: usize) -> Vec<(CallId, f64)> {
+    /// The first `k` waiting calls, in serving order, that a free agent may take: per queue the
+    /// first `k` it may take (each queue's set is in serving order), then merged.
+    pub(super) fn top_calls(&self, a: usize, now: Timestamp, k: usize) -> Vec<CallId> {
         let agent = &self.agents[a];
         if !agent.indexed_available || agent.reserved_for.is_some() {
             return Vec::new();
         }
-        let agent_max = self.config.weights.skill.max(0.0) * MAX_FIT + self.strategy_span();
-        let mut top: Vec<(CallId, f64)> = Vec::with_capacity(k + 1);
+        let mut found: Vec<&CallState> = Vec::new();
         for &q in &agent.queues {
             let queue = &self.queues[q];
-            let Some(policy) = &queue.policy else {
+            if queue.policy.is_none() {
                 continue;
-            };
-            let weight = policy.weight.max(0.0);
+            }
+            let mut taken = 0;
             for key in &queue.waiting {
-                if top.len() == k {
-                    let bound = weight * self.urgency_from_key(key, now) + agent_max + 1e-6;
-                    if top.last().is_some_and(|(_, s)| bound < *s) {
-                        break;
-                    }
+                if taken == k {
+                    break;
                 }
                 let Some(call) = self.calls.get(&key.2) else {
                     continue;
                 };
-                let Some(score) = self.pair_score(call, a, now) else {
-                    continue;
-                };
-                let at = top
-                    .iter()
-                    .position(|(c, s)| score.total > *s || (score.total == *s && key.2 < *c))
-                    .unwrap_or(top.len());
-                if at < k {
-                    top.insert(at, (key.2, score.total));
-                    top.truncate(k);
+                if self.pair_preference(call, a, now).is_some() {
+                    found.push(call);
+                    taken += 1;
                 }
             }
         }
-        top
+        found.sort_by(|x, y| {
+            if self.served_before(x, y, now) {
+                std::cmp::Ordering::Less
+            } else if self.served_before(y, x, now) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        found.into_iter().take(k).map(|c| c.id).collect()
+    }
+
+    /// Calls ahead of `id` in the serving order, in the queues agent `a` serves, that `a` did
+    /// not get, and why: what a supervisor asks when a newer call was answered first.
+    fn passed_over(
+        &self,
+        id: CallId,
+        a: usize,
+        now: Timestamp,
+        assigned: &BTreeMap<CallId, usize>,
+    ) -> Vec<PassedOver> {
+        let Some(chosen) = self.calls.get(&id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &q in &self.agents[a].queues {
+            for key in self.queues[q].waiting.iter().take(PASSED_OVER_SCAN) {
+                if key.2 == id || out.len() >= PASSED_OVER_SHOWN {
+                    continue;
+                }
+                let Some(other) = self.calls.get(&key.2) else {
+                    continue;
+                };
+                if !self.served_before(other, chosen, now) {
+                    continue;
+                }
+                let reason = match assigned.get(&other.id) {
+                    Some(b) => format!("offered to {} at the same time", self.agents[*b].id),
+                    None => match self.preference(other, a, now, false) {
+                        Err("lacks required skills") => {
+                            format!("needs {}", ExprDisplay(&other.required))
+                        }
+                        Err(why) => why.to_string(),
+                        // Only the joint assignment leaves an allowed, older call behind: that
+                        // was the way to serve more calls.
+                        Ok(_) => "another agent can take it sooner".to_string(),
+                    },
+                };
+                out.push(PassedOver {
+                    call: other.id,
+                    waited_ms: now.since(other.arrival),
+                    reason,
+                });
+            }
+        }
+        out
     }
 
     /// Matches dirty calls and agents until nothing more can be offered.
@@ -249,7 +315,7 @@ impl Engine {
                 }
             }
             for a in dirty_agents {
-                for (id, _) in self.top_calls(a, now, TOP_K) {
+                for id in self.top_calls(a, now, TOP_K) {
                     row_cands.entry(id).or_default().push(a);
                 }
             }
@@ -257,14 +323,21 @@ impl Engine {
                 continue;
             }
 
-            let mut rows: Vec<(CallId, f64)> = row_cands
+            // Rows in serving order.
+            let mut rows: Vec<CallId> = row_cands
                 .keys()
-                .filter_map(|id| self.calls.get(id).map(|c| (*id, self.urgency(c, now))))
+                .copied()
+                .filter(|id| self.calls.contains_key(id))
                 .collect();
-            rows.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+            rows.sort_by(|x, y| match (self.calls.get(x), self.calls.get(y)) {
+                (Some(cx), Some(cy)) if self.served_before(cx, cy, now) => std::cmp::Ordering::Less,
+                (Some(cx), Some(cy)) if self.served_before(cy, cx, now) => {
+                    std::cmp::Ordering::Greater
+                }
+                _ => x.cmp(y),
+            });
             if rows.len() > JOINT_MAX {
-                self.dirty_calls
-                    .extend(rows.drain(JOINT_MAX..).map(|(id, _)| id));
+                self.dirty_calls.extend(rows.drain(JOINT_MAX..));
             }
             // Columns in rounds over the rows' preference lists, so every kept row keeps its
             // first choice even when the column side is cut.
@@ -272,7 +345,7 @@ impl Engine {
             let mut seen = BTreeSet::new();
             let depth = row_cands.values().map(Vec::len).max().unwrap_or(0);
             for i in 0..depth {
-                for (id, _) in &rows {
+                for id in &rows {
                     if let Some(a) = row_cands.get(id).and_then(|v| v.get(i)) {
                         if seen.insert(*a) {
                             cols.push(*a);
@@ -284,29 +357,33 @@ impl Engine {
                 self.dirty_agents.extend(cols.drain(JOINT_MAX..));
             }
 
-            let parts: Vec<Vec<Option<PairScore>>> = rows
+            let parts: Vec<Vec<Option<Preference>>> = rows
                 .iter()
-                .map(|(id, _)| {
+                .map(|id| {
                     let call = self.calls.get(id);
                     cols.iter()
-                        .map(|a| call.and_then(|c| self.pair_score(c, *a, now)))
+                        .map(|a| call.and_then(|c| self.pair_preference(c, *a, now)))
                         .collect()
                 })
                 .collect();
             let scores: Vec<Vec<Option<f64>>> = parts
                 .iter()
-                .map(|r| r.iter().map(|p| p.map(|p| p.total)).collect())
+                .map(|r| r.iter().map(|p| p.map(|p| p.value())).collect())
                 .collect();
-            let assignment = assign::joint(&scores);
+            let assignment = assign::in_serving_order(&scores);
             let served = assignment.iter().flatten().count();
             if served == 0 {
                 continue;
             }
             let joint = rows.len() > 1 && cols.len() > 1;
-            let total = assign::total(&scores, &assignment);
+            let assigned: BTreeMap<CallId, usize> = assignment
+                .iter()
+                .enumerate()
+                .filter_map(|(r, c)| c.map(|c| (rows[r], cols[c])))
+                .collect();
             let mut assigned_cols = BTreeSet::new();
             for (r, col) in assignment.iter().enumerate() {
-                let (id, _) = rows[r];
+                let id = rows[r];
                 let Some(col) = *col else {
                     if was_dirty_call.contains(&id) {
                         self.dirty_calls.insert(id);
@@ -315,20 +392,21 @@ impl Engine {
                 };
                 assigned_cols.insert(col);
                 let considered = eligible_counts.get(&id).copied().unwrap_or(0);
-                let reason = if joint {
-                    format!(
-                        "joint assignment of {} calls x {} agents: {served} served, total {total:.1}",
+                let allowed = considered.max(parts[r].iter().flatten().count());
+                let reason = match parts[r][col] {
+                    Some(p) if joint => format!(
+                        "{} calls and {} agents ready at once: {served} served in serving order; \
+                         this agent is {}",
                         rows.len(),
-                        cols.len()
-                    )
-                } else {
-                    format!(
-                        "highest score of {} eligible",
-                        considered.max(parts[r].iter().flatten().count())
-                    )
+                        cols.len(),
+                        p.note()
+                    ),
+                    Some(p) => format!("best of {allowed} allowed: {}", p.note()),
+                    None => String::new(),
                 };
                 let candidates = self.candidates_from_row(&cols, &parts[r]);
-                self.offer(now, id, cols[col], candidates, reason);
+                let passed = self.passed_over(id, cols[col], now, &assigned);
+                self.offer(now, id, cols[col], candidates, passed, reason);
             }
             for (i, a) in cols.iter().enumerate() {
                 if !assigned_cols.contains(&i) && was_dirty_agent.contains(a) {
@@ -338,16 +416,16 @@ impl Engine {
         }
     }
 
-    fn candidates_from_row(&self, cols: &[usize], row: &[Option<PairScore>]) -> Vec<Candidate> {
+    fn candidates_from_row(&self, cols: &[usize], row: &[Option<Preference>]) -> Vec<Candidate> {
         let mut out: Vec<Candidate> = cols
             .iter()
             .zip(row)
             .filter_map(|(a, p)| {
                 p.map(|p| Candidate {
                     agent: self.agents[*a].id.clone(),
-                    score: p.total,
+                    score: p.value(),
                     eligible: true,
-                    note: format!("fit {:.1} strategy {:.2}", p.fit, p.strategy),
+                    note: p.note(),
                 })
             })
             .collect();
@@ -362,6 +440,7 @@ impl Engine {
         id: CallId,
         a: usize,
         candidates: Vec<Candidate>,
+        passed_over: Vec<PassedOver>,
         reason: String,
     ) {
         let agent_id = self.agents[a].id.clone();
@@ -394,6 +473,7 @@ impl Engine {
         );
         let q = call.queue;
         explanation.candidates = candidates;
+        explanation.passed_over = passed_over;
         explanation.winner = Some(agent_id.clone());
         explanation.reason = match &call.last_failure {
             Some(failure) => format!("{reason}; retry after {failure}"),

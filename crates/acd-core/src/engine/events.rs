@@ -8,15 +8,14 @@ use super::state::{CallState, ExitKind, Pending, Phase};
 use super::Engine;
 use crate::accounting::CallOutcome;
 use crate::command::{CommandId, CommandKind, Target};
-use crate::config::{RoutingConfig, SkillExpr};
+
 use crate::decision::{Decision, DecisionAction, ExitReason, Explanation};
 use crate::event::{
     AgentSnapshot, CommandOutcome, Features, PhoneState, QueueSnapshot, QueuedCall,
 };
 use crate::ids::{AgentId, CallId, QueueId};
-use crate::routes::match_route;
+
 use crate::time::{Millis, Timestamp};
-use std::sync::Arc;
 
 /// How long a call that left its queue without our transfer may wait for an answer report
 /// before it is counted abandoned.
@@ -94,7 +93,7 @@ impl Engine {
     }
 
     fn new_call(&mut self, now: Timestamp, q: usize, queued: QueuedCall) {
-        let route = match_route(&self.config, &queued.queue, &queued.attributes, now);
+        let route = self.match_route_now(q, &queued.attributes, now);
         let route_priority = route
             .and_then(|r| self.config.routes.get(r))
             .and_then(|r| r.priority);
@@ -114,6 +113,12 @@ impl Engine {
         if let Some(counters) = self.counters.get_mut(&queued.queue) {
             counters.offered += 1;
         }
+        let mut call = call;
+        call.arrived_open = self.queues[q]
+            .policy
+            .as_ref()
+            .and_then(|p| p.calendar.as_ref())
+            .is_none_or(|c| crate::calendar::is_open(c, now));
         self.calls.insert(id, call);
         if let Some(p) = route_priority {
             if p.level() > queued.pbx_priority && queued.features.has(Features::SET_PRIORITY) {
@@ -480,46 +485,6 @@ impl Engine {
         self.reindex_all(now);
     }
 
-    pub(super) fn on_rules_changed(&mut self, now: Timestamp, config: Arc<RoutingConfig>) {
-        self.config = config;
-        let config = Arc::clone(&self.config);
-        let mut waiting = Vec::new();
-        for call in self.calls.values_mut() {
-            if call.phase == Phase::Waiting {
-                // Waiting calls are routed afresh under the new rules, as if they had arrived
-                // at their original time: route, requirements and every step already due.
-                let queue = &self.queues[call.queue].id;
-                call.route = match_route(&config, queue, &call.attributes, now);
-                let route = call.route.and_then(|r| config.routes.get(r));
-                call.route_name = route.map(|r| r.name.clone());
-                call.required = route.map_or(SkillExpr::Any, |r| r.requires.clone());
-                call.next_step = 0;
-                call.last_step = None;
-                waiting.push(call.id);
-                continue;
-            }
-            // Calls on their way to an agent or out of the queue keep their route (by name)
-            // and progress; a route that disappeared leaves them with their current
-            // requirements and no further steps.
-            call.route = call
-                .route_name
-                .as_ref()
-                .and_then(|name| config.routes.iter().position(|r| &r.name == name));
-            if call.route.is_none() {
-                call.route_name = None;
-            }
-        }
-        for id in &waiting {
-            self.dirty_calls.insert(*id);
-            self.apply_due_steps(now, *id);
-        }
-        self.reindex_all(now);
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
-        for id in ids {
-            self.schedule_call(id, now);
-        }
-    }
-
     pub(super) fn on_command_result(
         &mut self,
         now: Timestamp,
@@ -821,6 +786,7 @@ impl Engine {
             return;
         };
         let wrap = self.wrap_up_for(a, on_call.queue);
+        self.record_handle_time(on_call.queue, now.since(on_call.since).saturating_add(wrap));
         let agent = &mut self.agents[a];
         agent.talk_ms = agent.talk_ms.saturating_add(now.since(on_call.since));
         if wrap > 0 {

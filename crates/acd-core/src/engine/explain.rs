@@ -3,7 +3,7 @@
 
 use super::state::{CallState, Phase};
 use super::Engine;
-use crate::calendar::is_open;
+use crate::calendar::{self, CalendarState};
 use crate::config::SkillExpr;
 use crate::decision::{Candidate, Explanation};
 use crate::event::{CallAttributes, Features};
@@ -23,7 +23,10 @@ impl Engine {
         queue: &QueueId,
         attributes: &CallAttributes,
     ) -> Explanation {
-        let route_ix = match_route(&self.config, queue, attributes, now);
+        let route_ix = match self.queue_ix.get(queue) {
+            Some(q) => self.match_route_now(*q, attributes, now),
+            None => match_route(&self.config, queue, attributes, now, &|_| false),
+        };
         let route = route_ix.and_then(|r| self.config.routes.get(r));
         let required = route.map_or(SkillExpr::Any, |r| r.requires.clone());
         let mut explanation =
@@ -40,11 +43,19 @@ impl Engine {
         };
         let mut notes = Vec::new();
         if let Some(calendar) = &policy.calendar {
-            if !is_open(calendar, now) {
-                notes.push(format!(
+            match calendar::state(calendar, now) {
+                CalendarState::Open => {}
+                CalendarState::Closed => notes.push(format!(
                     "closed: night service to {}",
                     calendar.night_target
-                ));
+                )),
+                CalendarState::Holiday => notes.push(format!(
+                    "closed for a holiday: to {}",
+                    calendar
+                        .holiday_target
+                        .as_ref()
+                        .unwrap_or(&calendar.night_target)
+                )),
             }
         }
         if state.logged_in == 0 {
@@ -70,12 +81,12 @@ impl Engine {
         let mut candidates: Vec<Candidate> = state
             .members
             .iter()
-            .map(|a| match self.score_parts(&call, *a, now, true) {
+            .map(|a| match self.preference(&call, *a, now, true) {
                 Ok(p) => Candidate {
                     agent: self.agents[*a].id.clone(),
-                    score: p.total,
+                    score: p.value(),
                     eligible: true,
-                    note: format!("fit {:.1} strategy {:.2}", p.fit, p.strategy),
+                    note: p.note(),
                 },
                 Err(why) => {
                     let availability = self.availability(*a, now);
@@ -108,10 +119,11 @@ impl Engine {
             notes.join("; ")
         } else if let Some(w) = &explanation.winner {
             if state.waiting.is_empty() {
-                format!("{w} has the highest score of {eligible} eligible")
+                format!("{w} comes first of {eligible} allowed (tier, then strategy)")
             } else {
                 format!(
-                    "{w} has the highest score of {eligible} eligible; {} calls already waiting",
+                    "{w} comes first of {eligible} allowed (tier, then strategy); {} calls \
+                     already waiting are served first if {w} may take them",
                     state.waiting.len()
                 )
             }

@@ -9,17 +9,21 @@
 mod dispatch;
 mod events;
 mod explain;
+mod queue_state;
+mod reload;
 mod state;
 mod timers;
 
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod semantics_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::accounting::{FinishedCall, QueueCounters};
 use crate::command::{Command, CommandId, CommandKind, Target};
-use crate::config::RoutingConfig;
+use crate::config::{PriorityOrder, RoutingConfig};
 use crate::decision::Decision;
 use crate::event::{Event, Features, PhoneState};
 use crate::ids::{AgentId, CallId, QueueId};
@@ -106,6 +110,7 @@ impl Engine {
         self.advance(now);
         self.apply(now, event);
         self.advance(now);
+        self.refresh_helpers(now);
         self.dispatch(now);
         std::mem::take(&mut self.out)
     }
@@ -298,12 +303,17 @@ impl Engine {
             for qi in 0..self.agents[a].queues.len() {
                 let q = self.agents[a].queues[qi];
                 let queue = &mut self.queues[q];
+                queue.presence_epoch += 1;
                 if logged_in {
                     queue.logged_in += 1;
                 } else {
                     queue.logged_in = queue.logged_in.saturating_sub(1);
-                    if queue.logged_in == 0 {
-                        // The last agent left: waiting calls may now take the no-agents exit.
+                    let watches_qualified = queue
+                        .policy
+                        .as_ref()
+                        .is_some_and(|p| p.no_qualified_target.is_some());
+                    if queue.logged_in == 0 || watches_qualified {
+                        // Waiting calls may now take the no-agents (or no-qualified) exit.
                         self.dirty_calls.extend(queue.waiting.iter().map(|k| k.2));
                     }
                 }
@@ -364,27 +374,46 @@ impl Engine {
 
     // ----- calls -----
 
-    /// The time-invariant part of a waiting call's urgency, in thousandths: urgency at `now`
-    /// is `(key + wait_per_second * now_ms) / 1000`.
+    /// The time-invariant part of a call's place in the serving order within its queue, in
+    /// ms: strict priority puts each level 2^50 ms (35 000 years) ahead, so arrival times never
+    /// bridge it; aging credits each level with `step_ms` of waiting.
     fn wait_key(&self, call: &CallState) -> WaitKey {
-        let w = &self.config.weights;
-        let prio = f64::from(call.effective_priority() - 1);
-        let key = w.priority * prio * 1000.0 - w.wait_per_second * call.arrival.as_millis() as f64;
-        (Reverse(key.round() as i64), call.arrival, call.id)
+        let arrival = i64::try_from(call.arrival.as_millis()).unwrap_or(i64::MAX >> 2);
+        let above_low = i64::from(call.effective_priority() - 1);
+        let credit = match self.config.priority_order {
+            PriorityOrder::Strict => above_low << 50,
+            PriorityOrder::Aging { step_ms } => {
+                above_low.saturating_mul(i64::try_from(step_ms).unwrap_or(i64::MAX >> 4))
+            }
+        };
+        (Reverse(credit - arrival), call.arrival, call.id)
     }
 
-    /// Urgency of a call from its wait key (the bound used when scanning a queue).
-    fn urgency_from_key(&self, key: &WaitKey, now: Timestamp) -> f64 {
-        let w = &self.config.weights;
-        (key.0 .0 as f64 + w.wait_per_second * now.as_millis() as f64) / 1000.0
+    /// Where a call stands in the order calls are served, across queues: compare the priority
+    /// class first (strict priority only), then the waiting time weighted by the queue's weight
+    /// (with the aging credit for priority). Higher is served first.
+    fn serve_order(&self, call: &CallState, now: Timestamp) -> (u8, f64) {
+        let weight = self.queues[call.queue]
+            .policy
+            .as_ref()
+            .map_or(1.0, |p| p.weight.max(0.0));
+        let waited = now.since(call.arrival) as f64;
+        let above_low = f64::from(call.effective_priority() - 1);
+        match self.config.priority_order {
+            PriorityOrder::Strict => (call.effective_priority(), weight * waited),
+            PriorityOrder::Aging { step_ms } => (0, weight * (waited + above_low * step_ms as f64)),
+        }
     }
 
-    /// Caller urgency: wait plus priority, so a low-priority call overtakes newer
-    /// high-priority calls once it has waited `priority / wait_per_second` seconds longer.
-    fn urgency(&self, call: &CallState, now: Timestamp) -> f64 {
-        let w = &self.config.weights;
-        let wait_s = now.since(call.arrival) as f64 / 1000.0;
-        w.wait_per_second * wait_s + w.priority * f64::from(call.effective_priority() - 1)
+    /// Whether call `x` is served before call `y` at `now`.
+    fn served_before(&self, x: &CallState, y: &CallState, now: Timestamp) -> bool {
+        let (cx, vx) = self.serve_order(x, now);
+        let (cy, vy) = self.serve_order(y, now);
+        cx.cmp(&cy)
+            .then(vx.total_cmp(&vy))
+            .then(y.arrival.cmp(&x.arrival))
+            .then(y.id.cmp(&x.id))
+            .is_gt()
     }
 
     /// Puts the call in (or takes it out of) its queue's routable set, according to its
@@ -462,22 +491,32 @@ impl Engine {
         self.skill_idle.clear();
         for q in 0..self.queues.len() {
             let policy = config.queues.get(&self.queues[q].id).cloned();
-            let member_ids: Vec<AgentId> = match &policy {
+            let (backup, helpers) = policy.as_ref().map_or((Vec::new(), Vec::new()), |p| {
+                (p.backup_agents.clone(), p.helpers.clone())
+            });
+            let first_choice: Vec<AgentId> = match &policy {
                 Some(p) if !p.agents.is_empty() => p.agents.clone(),
+                // The IP Office members, less those the rules put in a later tier.
                 _ => self.queues[q]
                     .pbx_members
                     .iter()
-                    .filter(|m| m.enabled)
+                    .filter(|m| {
+                        m.enabled && !backup.contains(&m.agent) && !helpers.contains(&m.agent)
+                    })
                     .map(|m| m.agent.clone())
                     .collect(),
             };
-            let mut members = Vec::with_capacity(member_ids.len());
+            let mut members = Vec::with_capacity(first_choice.len());
             let mut member_pos = BTreeMap::new();
-            for id in &member_ids {
-                let a = self.agent_slot(id);
-                if let std::collections::btree_map::Entry::Vacant(slot) = member_pos.entry(a) {
-                    slot.insert(members.len());
-                    members.push(a);
+            let mut member_tier = BTreeMap::new();
+            for (tier, ids) in [(0u8, &first_choice), (1, &backup), (2, &helpers)] {
+                for id in ids {
+                    let a = self.agent_slot(id);
+                    if let std::collections::btree_map::Entry::Vacant(slot) = member_pos.entry(a) {
+                        slot.insert(members.len());
+                        members.push(a);
+                        member_tier.insert(a, tier);
+                    }
                 }
             }
             for a in &members {
@@ -493,6 +532,8 @@ impl Engine {
             queue.policy = policy;
             queue.members = members;
             queue.member_pos = member_pos;
+            queue.member_tier = member_tier;
+            queue.helpers_active = false;
             queue.idle.clear();
             queue.waiting.clear();
             queue.logged_in = 0;

@@ -39,14 +39,17 @@ fn test_config() -> RoutingConfig {
             Step {
                 after_ms: 10_000,
                 action: StepAction::Require(skill("deu", 1)),
+                when: vec![],
             },
             Step {
                 after_ms: 20_000,
                 action: StepAction::Priority(Priority::High),
+                when: vec![],
             },
             Step {
                 after_ms: 40_000,
                 action: StepAction::Overflow(Target::Queue("A".into())),
+                when: vec![],
             },
         ],
         priority: Some(Priority::Medium),
@@ -242,7 +245,7 @@ fn run(ops: &[Op]) -> Vec<String> {
                 let call = &engine.calls[&key.2];
                 for a in &queue.idle {
                     assert!(
-                        engine.pair_score(call, *a, Timestamp(now)).is_none(),
+                        engine.pair_preference(call, *a, Timestamp(now)).is_none(),
                         "{} idle beside routable {}",
                         engine.agents[*a].id,
                         call.id
@@ -431,7 +434,7 @@ fn random_runs_exercise_every_decision_kind() {
         "Answered",
         "Abandoned",
         "Overflowed",
-        "joint assignment",
+        "ready at once",
     ] {
         assert!(all.contains(needle), "no {needle:?} in random runs");
     }

@@ -13,9 +13,10 @@ use crate::time::{Millis, Timestamp};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Order of a waiting call within its queue: highest static urgency first (see
-/// `Engine::wait_key`), then earliest arrival, then id. Because every waiting call ages at the
-/// same rate, this order never changes while time passes; only priority changes re-key a call.
+/// Order of a waiting call within its queue: first in the order calls are served (see
+/// `Engine::wait_key`: priority, then arrival), then earliest arrival, then id. Because every
+/// waiting call ages at the same rate, this order never changes while time passes; only
+/// priority changes re-key a call.
 pub(crate) type WaitKey = (Reverse<i64>, Timestamp, CallId);
 
 /// An answered call the agent is still on (engine view).
@@ -84,9 +85,19 @@ pub(crate) struct QueueState {
     pub extension: Option<String>,
     pub pbx_members: Vec<QueueMember>,
     pub service_mode: QueueServiceMode,
-    /// Agents serving the queue, in rule (or PBX member) order.
+    /// Agents serving the queue, in rule (or PBX member) order: first choice, backup, helpers.
     pub members: Vec<usize>,
     pub member_pos: BTreeMap<usize, usize>,
+    /// Tier of each member: 0 first choice, 1 backup, 2 helper.
+    pub member_tier: BTreeMap<usize, u8>,
+    /// Whether the helpers' `when` holds (helpers may take calls).
+    pub helpers_active: bool,
+    /// Bumped whenever a member logs in or out: exits held after a rules change wait for it.
+    pub presence_epoch: u64,
+    /// Average handle time (talk + wrap-up) of the queue's answered calls, for `expected_wait`.
+    pub handle_ms: f64,
+    /// Answered calls folded into `handle_ms`.
+    pub handled_calls: u64,
     /// Members free to take a call now.
     pub idle: BTreeSet<usize>,
     /// Calls the engine may offer now, best first.
@@ -111,6 +122,11 @@ impl QueueState {
             service_mode: QueueServiceMode::Active,
             members: Vec::new(),
             member_pos: BTreeMap::new(),
+            member_tier: BTreeMap::new(),
+            helpers_active: false,
+            presence_epoch: 0,
+            handle_ms: DEFAULT_HANDLE_MS,
+            handled_calls: 0,
             idle: BTreeSet::new(),
             waiting: BTreeSet::new(),
             logged_in: 0,
@@ -120,6 +136,17 @@ impl QueueState {
             timer: None,
         }
     }
+}
+
+/// Handle time assumed for `expected_wait` until a queue has answered calls of its own.
+pub(crate) const DEFAULT_HANDLE_MS: f64 = 180_000.0;
+
+/// Exits a rules change must not fire by itself: the queue's state when the rules changed. The
+/// hold ends when that state changes (a member logs in or out, the calendar opens or closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExitHold {
+    pub presence_epoch: u64,
+    pub open: bool,
 }
 
 /// Why a call is being transferred out of its queue.
@@ -209,6 +236,11 @@ pub(crate) struct CallState {
     pub ring_seen: bool,
     /// Why the previous attempt failed, for the next decision's explanation.
     pub last_failure: Option<String>,
+    /// The queue's calendar was open when the call arrived (or it has none): at closing time
+    /// such a call is served unless the calendar says `at_close = "send"`.
+    pub arrived_open: bool,
+    /// Set by a rules change: see [`ExitHold`].
+    pub exit_hold: Option<ExitHold>,
     pub wait_key: Option<WaitKey>,
     pub timer: Option<Timestamp>,
 }
@@ -248,6 +280,8 @@ impl CallState {
             deferred_answer: None,
             ring_seen: false,
             last_failure: None,
+            arrived_open: true,
+            exit_hold: None,
             wait_key: None,
             timer: None,
         }

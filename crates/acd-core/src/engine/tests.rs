@@ -397,13 +397,16 @@ fn strategy_random_is_seeded_and_spreads() {
 }
 
 #[test]
-fn strategy_best_skill_and_fit_beats_idle_time() {
+fn best_skill_is_a_strategy_and_longest_idle_ignores_skill_levels() {
     let profiles = vec![
         profile("2001", &[("sales", 4)]),
         profile("2002", &[("sales", 9)]),
         profile("2003", &[("sales", 6)]),
     ];
-    for strategy in [PickStrategy::BestSkill, PickStrategy::LongestIdle] {
+    for (strategy, winner) in [
+        (PickStrategy::BestSkill, "2002"),
+        (PickStrategy::LongestIdle, "2001"),
+    ] {
         let mut p = policy(Q, strategy, &["2001", "2002", "2003"]);
         p.weight = 1.0;
         let mut c = config(vec![p], profiles.clone());
@@ -418,18 +421,129 @@ fn strategy_best_skill_and_fit_beats_idle_time() {
         sim.idle("2001");
         sim.at(600_000, agent_event("2003", true, PhoneState::Idle));
         sim.at(1_000, agent_event("2002", true, PhoneState::Idle));
-        // 2001 idle ten minutes longer, but 2002 is five levels better.
+        // 2001 idle ten minutes longer, 2002 five levels better: the strategy decides.
         let out = sim.call(1).clone();
-        assert_eq!(offered_agent(&out).as_deref(), Some("2002"), "{strategy:?}");
+        assert_eq!(offered_agent(&out).as_deref(), Some(winner), "{strategy:?}");
         assert!(out.decisions[0].to_string().contains("route=sales"));
     }
 }
 
+/// Issue 12: `linear` with agents ["1", "2"] gave every call to agent 2 (sales 9) while agent
+/// 1 (sales 5) sat idle, because skill fit outweighed the strategy.
+#[test]
+fn linear_tries_agents_top_down_whatever_their_skill_levels() {
+    let mut c = config(
+        vec![policy(Q, PickStrategy::Linear, &["1", "2"])],
+        vec![profile("1", &[("sales", 5)]), profile("2", &[("sales", 9)])],
+    );
+    c.routes.push(Route {
+        name: "sales".into(),
+        conditions: vec![],
+        requires: skill("sales", 1),
+        steps: vec![],
+        priority: None,
+    });
+    let mut sim = Sim::new(c);
+    sim.idle("1");
+    sim.idle("2");
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("1"));
+}
+
+/// Issue 12: a Billing call that matched no route (t = 3 s) lost the only agent to a routed
+/// Sales call that arrived at t = 30 s, because skill fit added points to the newer call.
+#[test]
+fn first_come_first_served_is_not_broken_by_skill_fit() {
+    let mut c = config(
+        vec![
+            policy("Billing", PickStrategy::LongestIdle, &["2001"]),
+            policy(Q, PickStrategy::LongestIdle, &["2001"]),
+        ],
+        vec![profile("2001", &[("sales", 9)])],
+    );
+    c.routes.push(Route {
+        name: "sales".into(),
+        conditions: vec![Condition::Queue(vec![Q.into()])],
+        requires: skill("sales", 5),
+        steps: vec![],
+        priority: None,
+    });
+    let mut sim = Sim::new(c);
+    sim.send(agent_event("2001", true, PhoneState::OnCall));
+    sim.at(
+        3_000,
+        queued_call(1, "Billing", 1, Features::ALL_QUEUE_ACTIONS),
+    );
+    sim.at(27_000, queued_call(2, Q, 1, Features::ALL_QUEUE_ACTIONS));
+    let out = sim
+        .at(10_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(transfers(&out)[0].1, CallId(1), "the older call first");
+}
+
+/// The decision log names the older call an agent did not get, and why.
+#[test]
+fn an_offer_names_the_calls_passed_over_and_why() {
+    let mut c = config(
+        vec![policy(Q, PickStrategy::LongestIdle, &["2001"])],
+        vec![profile("2001", &[("eng", 9)])],
+    );
+    c.routes.push(Route {
+        name: "german".into(),
+        conditions: vec![Condition::Language(vec!["deu".into()])],
+        requires: skill("deu", 5),
+        steps: vec![],
+        priority: None,
+    });
+    let mut sim = Sim::new(c);
+    sim.send(agent_event("2001", true, PhoneState::OnCall));
+    let mut german = queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS);
+    if let Event::CallQueued(q) = &mut german {
+        q.attributes.language = "deu".into();
+    }
+    sim.send(german);
+    sim.at(5_000, queued_call(2, Q, 1, Features::ALL_QUEUE_ACTIONS));
+    let out = sim
+        .at(5_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(transfers(&out)[0].1, CallId(2));
+    let offer = &out.decisions[0];
+    assert_eq!(offer.explanation.passed_over.len(), 1);
+    assert_eq!(offer.explanation.passed_over[0].call, CallId(1));
+    assert_eq!(offer.explanation.passed_over[0].waited_ms, 10_000);
+    let line = offer.to_string();
+    assert!(
+        line.contains("passed=[call#1 waited 10s: needs deu>=5]"),
+        "{line}"
+    );
+}
+
+/// Issue 12: "high" was worth 120 s of waiting, so a VIP was overtaken by any call that had
+/// waited two minutes longer. Strict priority (the default) serves the VIP first.
+#[test]
+fn strict_priority_serves_a_vip_before_any_longer_waiting_call() {
+    let mut sim = basic(PickStrategy::LongestIdle, &["2001"]);
+    assert_eq!(sim.engine.config.priority_order, PriorityOrder::Strict);
+    sim.send(agent_event("2001", true, PhoneState::OnCall));
+    sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
+    sim.at(600_000, queued_call(2, Q, 3, Features::ALL_QUEUE_ACTIONS));
+    let out = sim
+        .at(1_000, agent_event("2001", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(transfers(&out)[0].1, CallId(2), "high first after 10 min");
+}
+
 #[test]
 fn aging_lets_low_priority_overtake_and_priority_wins_when_fresh() {
+    let aging = |sim: &mut Sim| {
+        let mut c = (*sim.engine.config).clone();
+        c.priority_order = PriorityOrder::Aging { step_ms: 60_000 };
+        sim.send(Event::RulesChanged(Arc::new(c)));
+    };
     let mut sim = basic(PickStrategy::LongestIdle, &["2001"]);
+    aging(&mut sim);
     sim.send(agent_event("2001", true, PhoneState::OnCall));
-    // Default weights: priority 60 per level, 1 per second of wait.
+    // A priority level counts as 60 s of waiting.
     sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
     sim.at(30_000, queued_call(2, Q, 2, Features::ALL_QUEUE_ACTIONS));
     let out = sim
@@ -442,6 +556,7 @@ fn aging_lets_low_priority_overtake_and_priority_wins_when_fresh() {
     );
 
     let mut sim = basic(PickStrategy::LongestIdle, &["2001"]);
+    aging(&mut sim);
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     sim.send(queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
     sim.at(90_000, queued_call(2, Q, 2, Features::ALL_QUEUE_ACTIONS));
@@ -499,6 +614,7 @@ fn step_require_widens_skills_after_its_time() {
         vec![Step {
             after_ms: 30_000,
             action: StepAction::Require(skill("deu", 5)),
+            when: vec![],
         }],
         skill("deu", 9),
     ));
@@ -523,6 +639,7 @@ fn step_priority_is_mirrored_when_allowed() {
     let steps = vec![Step {
         after_ms: 10_000,
         action: StepAction::Priority(Priority::High),
+        when: vec![],
     }];
     let mut sim = Sim::new(routed(steps.clone(), SkillExpr::Any));
     sim.call(1);
@@ -566,10 +683,12 @@ fn step_overflow_to_queue_and_external_guard() {
             Step {
                 after_ms: 10_000,
                 action: StepAction::Overflow(Target::External("+1900555".into())),
+                when: vec![],
             },
             Step {
                 after_ms: 20_000,
                 action: StepAction::Overflow(Target::External("+4930123".into())),
+                when: vec![],
             },
         ],
         SkillExpr::Any,
@@ -692,8 +811,10 @@ fn night_service_by_calendar() {
             from_minute: 8 * 60,
             to_minute: 17 * 60,
         }],
-        closed_days: vec![],
+        holidays: vec![],
         night_target: Target::Voicemail("night".into()),
+        holiday_target: None,
+        at_close: crate::config::AtClose::Send,
     });
     let mut sim = Sim::new(config(vec![p], vec![]));
     sim.now = 16 * 3_600_000 + 59 * 60_000; // 16:59
@@ -975,7 +1096,7 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
     assert!(out.decisions[0]
         .explanation
         .reason
-        .starts_with("joint assignment of 2 calls x 2 agents"));
+        .starts_with("2 calls and 2 agents ready at once"));
 
     // The same ready set assigned greedily serves only one call.
     let e = &sim.engine;
@@ -987,14 +1108,14 @@ fn joint_assignment_beats_greedy_when_agents_arrive_together() {
             ["2001", "2002"]
                 .iter()
                 .map(|a| {
-                    e.score_parts(
+                    e.preference(
                         &call,
                         e.agent_ix[&AgentId::from(*a)],
                         Timestamp(sim.now),
                         false,
                     )
                     .ok()
-                    .map(|p| p.total)
+                    .map(|p| p.value())
                 })
                 .collect()
         })
@@ -1109,6 +1230,7 @@ fn rules_change_reroutes_waiting_calls_and_keeps_their_arrival() {
         vec![Step {
             after_ms: 30_000,
             action: StepAction::Require(skill("deu", 5)),
+            when: vec![],
         }],
         skill("deu", 9),
     );
@@ -1616,6 +1738,7 @@ fn overflowing_to_voicemail_after_a_minute() -> Sim {
         vec![Step {
             after_ms: 60_000,
             action: StepAction::Overflow(Target::Voicemail("200".into())),
+            when: vec![],
         }],
         SkillExpr::Any,
     ))

@@ -10,12 +10,15 @@ use super::events::{EXCLUDE_MS, EXIT_RETRY_MS};
 use super::state::{ExitKind, Pending, Phase, TimerKey};
 use super::Engine;
 use crate::accounting::{CallOutcome, FinishedCall};
-use crate::calendar::{is_open, next_minute};
+use crate::calendar::next_minute;
+use crate::calendar::{self, CalendarState};
 use crate::command::{CommandKind, Target};
+use crate::config::AtClose;
 use crate::config::StepAction;
 use crate::decision::{Decision, DecisionAction, ExitReason, Explanation};
 use crate::event::Features;
 use crate::ids::CallId;
+use crate::skill;
 use crate::time::{Millis, Timestamp};
 
 /// How long a call sent back to its queue after RONA may take to reappear there before the
@@ -118,11 +121,16 @@ impl Engine {
         self.set_timer(TimerKey::Call(id), at);
     }
 
-    /// Queues with a calendar look again at the next minute boundary while calls wait.
+    /// Queues with a calendar look again at the next minute boundary while calls wait; queues
+    /// with helpers when the oldest call crosses one of their waiting-time thresholds.
     pub(super) fn schedule_queue(&mut self, q: usize, now: Timestamp) {
         let queue = &self.queues[q];
         let has_calendar = queue.policy.as_ref().is_some_and(|p| p.calendar.is_some());
-        let at = (has_calendar && !queue.waiting.is_empty()).then(|| next_minute(now));
+        let minute = (has_calendar && !queue.waiting.is_empty()).then(|| next_minute(now));
+        let at = [minute, self.next_helpers_change(q, now)]
+            .into_iter()
+            .flatten()
+            .min();
         self.set_timer(TimerKey::Queue(q), at);
     }
 
@@ -131,8 +139,10 @@ impl Engine {
             .policy
             .as_ref()
             .and_then(|p| p.calendar.as_ref())
-            .is_some_and(|c| !is_open(c, now));
+            .is_some_and(|c| calendar::state(c, now) != CalendarState::Open);
         if closed {
+            // Each call decides for itself: served if it arrived while open (unless the
+            // calendar sends waiting calls away at closing time).
             let waiting: Vec<CallId> = self.queues[q].waiting.iter().map(|k| k.2).collect();
             self.dirty_calls.extend(waiting);
         }
@@ -165,8 +175,25 @@ impl Engine {
             let index = call.next_step;
             let mut explanation =
                 Explanation::bare(call.route_name.clone(), Some(index), call.required.clone());
-            let queue = self.queues[call.queue].id.clone();
+            let q = call.queue;
+            let queue = self.queues[q].id.clone();
             let features = call.features;
+            if !self.state_holds(q, &step.when, now) {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.next_step += 1;
+                }
+                explanation.reason = format!(
+                    "after {}s: skipped, its `when` does not hold for {queue}",
+                    step.after_ms / 1000
+                );
+                self.decide(Decision {
+                    call: id,
+                    queue,
+                    action: DecisionAction::StepApplied { step: index },
+                    explanation,
+                });
+                continue;
+            }
             if let Some(call) = self.calls.get_mut(&id) {
                 call.next_step += 1;
                 call.last_step = Some(index);
@@ -229,9 +256,10 @@ impl Engine {
         }
     }
 
-    /// Before routing a dirty call: night service and the no-agents exit (which waits, at most
-    /// [`AGENT_SYNC_WAIT_MS`] after the queue is first checked, for the first snapshot of
-    /// every agent serving it).
+    /// Before routing a dirty call: night and holiday service, the no-agents and no-qualified
+    /// exits (which wait, at most [`AGENT_SYNC_WAIT_MS`] after the queue is first checked, for
+    /// the first snapshot of every agent serving it). Exits a rules change would fire by
+    /// itself are held until the queue's state changes (see `ExitHold`).
     /// Returns true when the call is leaving.
     pub(super) fn check_exits(&mut self, now: Timestamp, id: CallId) -> bool {
         let Some(call) = self.calls.get(&id) else {
@@ -240,48 +268,114 @@ impl Engine {
         if call.phase != Phase::Waiting || call.exit_retry_at.is_some() {
             return false;
         }
-        let queue = &self.queues[call.queue];
+        let q = call.queue;
+        let queue = &self.queues[q];
         let Some(policy) = &queue.policy else {
             return false;
         };
-        if let Some(calendar) = &policy.calendar {
-            if !is_open(calendar, now) {
-                let target = calendar.night_target.clone();
-                return self.try_exit(
-                    now,
-                    id,
-                    target,
-                    ExitKind::Exit(ExitReason::Closed),
-                    "closed by calendar".into(),
-                );
+        let calendar_state = policy.calendar.as_ref().map(|c| calendar::state(c, now));
+        let open = calendar_state.is_none_or(|s| s == CalendarState::Open);
+        if let Some(hold) = call.exit_hold {
+            if hold.presence_epoch == queue.presence_epoch && hold.open == open {
+                return false;
+            }
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.exit_hold = None;
             }
         }
-        if queue.logged_in == 0 {
-            if let Some(target) = policy.no_agents_target.clone() {
-                // At start-up (or when the queue is first seen) the queue's snapshot can come
-                // seconds before its agents' user notifies: "nobody logged in" then only means
-                // "nobody reported yet". Wait for every agent's first snapshot, boundedly.
-                let q = call.queue;
-                let unknown = queue.members.iter().any(|&a| !self.agents[a].known);
-                let since = *self.queues[q].exits_armed_since.get_or_insert(now);
-                let deadline = since.plus(AGENT_SYNC_WAIT_MS);
-                if unknown && now < deadline {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        call.exit_retry_at = Some(deadline);
-                    }
-                    self.schedule_call(id, now);
-                    return false;
-                }
-                return self.try_exit(
-                    now,
-                    id,
-                    target,
-                    ExitKind::Exit(ExitReason::NoAgents),
-                    "no agent logged in".into(),
-                );
+        let Some(call) = self.calls.get(&id) else {
+            return true;
+        };
+        let queue = &self.queues[q];
+        let Some(policy) = &queue.policy else {
+            return false;
+        };
+        if let (Some(calendar), Some(state)) = (&policy.calendar, calendar_state) {
+            let served_anyway = call.arrived_open && calendar.at_close == AtClose::Serve;
+            if state != CalendarState::Open && !served_anyway {
+                let (target, reason, why) = if state == CalendarState::Holiday {
+                    let target = calendar
+                        .holiday_target
+                        .clone()
+                        .unwrap_or_else(|| calendar.night_target.clone());
+                    (target, ExitReason::Holiday, "closed for a holiday")
+                } else {
+                    (
+                        calendar.night_target.clone(),
+                        ExitReason::Closed,
+                        "closed by calendar",
+                    )
+                };
+                return self.try_exit(now, id, target, ExitKind::Exit(reason), why.into());
             }
         }
-        false
+        let no_agents = if queue.logged_in == 0 {
+            policy.no_agents_target.clone()
+        } else {
+            None
+        };
+        let no_qualified = match &policy.no_qualified_target {
+            Some(target) if no_agents.is_none() && !self.qualified_logged_in(call) => {
+                Some(target.clone())
+            }
+            _ => None,
+        };
+        let (target, reason, why) = match (no_agents, no_qualified) {
+            (Some(target), _) => (
+                target,
+                ExitReason::NoAgents,
+                "no agent logged in".to_string(),
+            ),
+            (None, Some(target)) => (
+                target,
+                ExitReason::NoQualifiedAgents,
+                format!(
+                    "no logged-in agent has {} (nor what a later step asks)",
+                    skill::ExprDisplay(&call.required)
+                ),
+            ),
+            (None, None) => return false,
+        };
+        // At start-up (or when the queue is first seen) the queue's snapshot can come seconds
+        // before its agents' user notifies: "nobody (qualified) logged in" then only means
+        // "nobody reported yet". Wait for every agent's first snapshot, boundedly.
+        let unknown = queue.members.iter().any(|&a| !self.agents[a].known);
+        let since = *self.queues[q].exits_armed_since.get_or_insert(now);
+        let deadline = since.plus(AGENT_SYNC_WAIT_MS);
+        if unknown && now < deadline {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.exit_retry_at = Some(deadline);
+            }
+            self.schedule_call(id, now);
+            return false;
+        }
+        self.try_exit(now, id, target, ExitKind::Exit(reason), why)
+    }
+
+    /// Whether some logged-in member of the call's queue (any tier) meets the call's
+    /// requirement now, or the requirement a later step of its route would set.
+    fn qualified_logged_in(&self, call: &super::state::CallState) -> bool {
+        let queue = &self.queues[call.queue];
+        let later: Vec<&crate::config::SkillExpr> = call
+            .route
+            .and_then(|r| self.config.routes.get(r))
+            .map(|r| {
+                r.steps
+                    .iter()
+                    .skip(call.next_step)
+                    .filter_map(|s| match &s.action {
+                        StepAction::Require(expr) => Some(expr),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        queue.members.iter().any(|&a| {
+            let agent = &self.agents[a];
+            agent.counted_logged_in
+                && (skill::matches(&call.required, &agent.skills)
+                    || later.iter().any(|e| skill::matches(e, &agent.skills)))
+        })
     }
 
     /// Transfers a waiting call out of its queue. Returns true if the transfer was sent; when
