@@ -80,8 +80,14 @@ fn transfer_cycles(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
         if let Some(t) = &q.when_no_agents {
             add(name, t, "when no agent is logged in".into());
         }
+        if let Some(t) = &q.when_no_qualified {
+            add(name, t, "when no qualified agent is logged in".into());
+        }
         if let Some(c) = &q.calendar {
             add(name, &c.night, "outside opening hours".into());
+            if let Some(t) = &c.holiday {
+                add(name, t, "on holidays".into());
+            }
         }
     }
     let known = queue_set(def);
@@ -203,7 +209,10 @@ impl<'a> Servability<'a> {
             .queues
             .iter()
             .filter(|(_, p)| !p.agents.is_empty())
-            .map(|(q, p)| (q.0.as_str(), p.agents.iter().collect()))
+            .map(|(q, p)| {
+                let all = p.agents.iter().chain(&p.backup_agents).chain(&p.helpers);
+                (q.0.as_str(), all.collect())
+            })
             .collect();
         Servability {
             cfg,
@@ -294,7 +303,8 @@ fn terminals(def: &RulesDef, cfg: &RoutingConfig, diags: &mut Vec<Diag>) {
             if stages.iter().any(|e| agents.servable(q, e)) {
                 graph.add_edge(node, terminal, ());
             }
-            for st in &r.steps {
+            // Only an overflow that always fires is a way out; one with `when` may not.
+            for st in r.steps.iter().filter(|st| st.when.is_empty()) {
                 match st.overflow.as_ref().map(|t| &t.value) {
                     Some(Target::Queue(QueueId(to))) => {
                         if let Some(&qn) = queue_nodes.get(to.as_str()) {
@@ -396,7 +406,11 @@ fn reaches<N, E>(graph: &DiGraph<N, E>, target: NodeIndex) -> Vec<bool> {
 
 fn unreachable_steps(def: &RulesDef, diags: &mut Vec<Diag>) {
     for r in &def.routes {
-        let Some(first_overflow) = r.steps.iter().position(|s| s.overflow.is_some()) else {
+        let Some(first_overflow) = r
+            .steps
+            .iter()
+            .position(|s| s.overflow.is_some() && s.when.is_empty())
+        else {
             continue;
         };
         let at = r.steps[first_overflow].after.value;

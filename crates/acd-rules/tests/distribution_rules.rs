@@ -1,0 +1,193 @@
+//! The rule keys of the distribution model (issue 12) read into what the engine runs, and their
+//! mistakes reported where they were made.
+
+use acd_core::{
+    AtClose, Comparison, Condition, Holiday, PriorityOrder, QueueId, QueueMetric, StateTest, Target,
+};
+use acd_rules::check_sources;
+use acd_store::SourceFile;
+
+fn check(text: &str) -> acd_rules::Checked {
+    check_sources(vec![SourceFile::new("rules.toml", text)])
+}
+
+const BASE: &str = r#"
+[skills]
+deu = "German"
+sales = "Sales"
+
+[agents.201]
+skills = { deu = 9, sales = 5 }
+[agents.202]
+skills = { sales = 9 }
+[agents.203]
+skills = { deu = 5 }
+"#;
+
+#[test]
+fn tiers_helpers_exits_and_calendar_keys_compile() {
+    let text = format!(
+        r#"{BASE}
+[settings]
+priority_order = "aging"
+priority_step = "90s"
+
+[queues.Sales]
+strategy = "linear"
+agents = ["201"]
+backup_agents = ["202"]
+helpers = ["203"]
+helpers_when = "oldest_wait > 60s AND agents_free == 0"
+when_no_qualified_agents = "voicemail:Sales"
+
+[queues.Sales.calendar]
+open = ["Mon-Fri 08:00-12:00", "Mon-Fri 13:00-17:00"]
+closed = ["12-25", "easter-2", "easter+1", 2026-12-24]
+night = "voicemail:Night"
+holiday = "voicemail:Holiday"
+waiting_at_close = "send"
+
+[[routes]]
+name = "weekend German"
+queue = "Sales"
+days = "Sat,Sun"
+when = "calls_waiting >= 3"
+requires = "deu"
+
+  [[routes.steps]]
+  after = "1m"
+  when = "expected_wait > 2m"
+  overflow = "voicemail:Sales"
+"#
+    );
+    let checked = check(&text);
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    let cfg = checked.config;
+    assert_eq!(cfg.priority_order, PriorityOrder::Aging { step_ms: 90_000 });
+    let q = &cfg.queues[&QueueId::from("Sales")];
+    assert_eq!(q.agents, vec!["201".into()]);
+    assert_eq!(q.backup_agents, vec!["202".into()]);
+    assert_eq!(q.helpers, vec!["203".into()]);
+    assert_eq!(
+        q.helpers_when,
+        vec![
+            StateTest {
+                metric: QueueMetric::OldestWait,
+                comparison: Comparison::Greater,
+                value: 60_000
+            },
+            StateTest {
+                metric: QueueMetric::AgentsFree,
+                comparison: Comparison::Equal,
+                value: 0
+            }
+        ]
+    );
+    assert_eq!(
+        q.no_qualified_target,
+        Some(Target::Voicemail("Sales".into()))
+    );
+    let cal = q.calendar.as_ref().unwrap();
+    assert_eq!(
+        cal.holidays,
+        vec![
+            Holiday::Annual { month: 12, day: 25 },
+            Holiday::Easter { offset_days: -2 },
+            Holiday::Easter { offset_days: 1 },
+            Holiday::Date(20_811),
+        ]
+    );
+    assert_eq!(
+        cal.holiday_target,
+        Some(Target::Voicemail("Holiday".into()))
+    );
+    assert_eq!(cal.at_close, AtClose::Send);
+    let route = &cfg.routes[0];
+    assert!(route.conditions.contains(&Condition::Weekdays(0b110_0000)));
+    assert!(route.conditions.iter().any(|c| matches!(
+        c,
+        Condition::QueueState(t) if t[0].metric == QueueMetric::CallsWaiting
+    )));
+    assert_eq!(route.steps[0].when[0].metric, QueueMetric::ExpectedWait);
+    assert_eq!(route.steps[0].when[0].value, 120_000);
+}
+
+#[test]
+fn strict_priority_is_the_default() {
+    let checked = check(BASE);
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    assert_eq!(checked.config.priority_order, PriorityOrder::Strict);
+}
+
+#[test]
+fn mistakes_in_the_new_keys_are_reported_at_their_place() {
+    let text = format!(
+        r#"{BASE}
+[settings]
+priority_step = "1m"
+
+[queues.Sales]
+agents = ["201"]
+backup_agents = ["201"]
+helpers = ["203"]
+
+[queues.Sales.calendar]
+open = ["Mon-Fri 08:00-17:00"]
+closed = ["easter+x"]
+night = "voicemail:Night"
+waiting_at_close = "dump"
+
+[[routes]]
+name = "r"
+when = "oldest_wiat > 1m"
+days = "Mon-Fry"
+"#
+    );
+    let checked = check(&text);
+    let codes: Vec<&str> = checked.report.diags.iter().map(|d| d.code).collect();
+    let rendered = checked.report.render();
+    for (code, words) in [
+        ("rules::conflict", "priority_step"),
+        ("rules::duplicate", "listed twice"),
+        ("rules::missing-field", "helpers_when"),
+        ("rules::bad-date", "easter+x"),
+        ("rules::out-of-range", "waiting_at_close"),
+        ("rules::bad-condition", "did you mean `oldest_wait`?"),
+        ("rules::bad-time", "Mon-Fry"),
+    ] {
+        assert!(codes.contains(&code), "{code} missing:\n{rendered}");
+        assert!(rendered.contains(words), "{words} missing:\n{rendered}");
+    }
+}
+
+#[test]
+fn old_score_weights_still_read_with_a_warning() {
+    let text = format!("{BASE}\n[settings.weights]\nskill = 10.0\n");
+    let checked = check(&text);
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    assert_eq!(checked.report.diags[0].code, "rules::obsolete");
+}
+
+#[test]
+fn a_conditional_overflow_does_not_make_later_steps_unreachable() {
+    let text = format!(
+        r#"{BASE}
+[queues.Sales]
+
+[[routes]]
+name = "r"
+requires = "sales"
+
+  [[routes.steps]]
+  after = "1m"
+  when = "calls_waiting >= 10"
+  overflow = "voicemail:Sales"
+
+  [[routes.steps]]
+  after = "2m"
+  overflow = "voicemail:Sales"
+"#
+    );
+    let checked = check(&text);
+    assert_eq!(checked.report.warnings(), 0, "{}", checked.report.render());
+}
