@@ -145,8 +145,9 @@ impl Engine {
                     splitmix64(call.id.0 ^ fnv1a(agent.id.0.as_bytes())) ^ splitmix64(queue.picks);
                 unit(splitmix64(seed ^ mix))
             }
-            // Skill level decides; idle time only among equal levels.
-            PickStrategy::BestSkill => (fit / MAX_FIT) * 0.9 + 0.09 * idle_rank(),
+            // Skill level decides; idle time only among equal levels: the idle term stays below
+            // what a tenth of a level is worth (levels are means of whole numbers).
+            PickStrategy::BestSkill => (fit / MAX_FIT) * (1.0 - 1e-3) + 1e-3 * idle_rank(),
         }
     }
 
