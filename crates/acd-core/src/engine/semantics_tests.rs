@@ -471,3 +471,64 @@ fn weekday_conditions_choose_routes_by_local_day() {
         Some("weekend")
     );
 }
+
+mod serving_order {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (arrival offset s, priority 1..=3, needs the skill)
+    fn calls() -> impl Strategy<Value = Vec<(u64, u8, bool)>> {
+        prop::collection::vec((0u64..300, 1u8..=3, any::<bool>()), 1..8)
+    }
+
+    proptest! {
+        /// With strict priority, a freed agent takes the first call in serving order
+        /// (priority, then arrival) that it may take, whatever the skill fit of the others.
+        #[test]
+        fn a_freed_agent_takes_the_first_call_it_may_take(
+            calls in calls(),
+            has_skill in any::<bool>(),
+            level in 1u8..=10,
+        ) {
+            let skills: Vec<(&str, u8)> = if has_skill { vec![("x", level)] } else { vec![] };
+            let mut c = config(
+                vec![policy(Q, PickStrategy::BestSkill, &["a"])],
+                vec![profile("a", &skills)],
+            );
+            c.routes.push(route(
+                "needs x",
+                vec![Condition::Tag(vec![crate::pattern::Pattern::new("x")])],
+                skill("x", 1),
+                vec![],
+            ));
+            let mut sim = Sim::new(c);
+            sim.send(agent_event("a", true, PhoneState::OnCall));
+            let start = sim.now;
+            let mut order: Vec<(u64, u8, bool, u64)> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (t, p, x))| (start + t * 1000 + i as u64, *p, *x, i as u64 + 1))
+                .collect();
+            order.sort_by_key(|(t, ..)| *t);
+            for (t, p, x, id) in &order {
+                sim.now = *t;
+                let mut event = queued_call(*id, Q, *p, Features::ALL_QUEUE_ACTIONS);
+                if let Event::CallQueued(q) = &mut event {
+                    if *x {
+                        q.attributes.tag = "x".into();
+                    }
+                }
+                sim.send(event);
+            }
+            sim.now = start + 400_000;
+            let out = sim.idle("a").clone();
+            let expected = order
+                .iter()
+                .filter(|(_, _, x, _)| !x || has_skill)
+                .min_by_key(|(t, p, _, _)| (std::cmp::Reverse(*p), *t))
+                .map(|(.., id)| CallId(*id));
+            let got = transfers(&out).first().map(|(_, call, ..)| *call);
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
