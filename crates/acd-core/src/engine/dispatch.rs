@@ -270,9 +270,11 @@ impl Engine {
                             format!("needs {}", ExprDisplay(&other.required))
                         }
                         Err(why) => why.to_string(),
-                        // Only the joint assignment leaves an allowed, older call behind: that
-                        // was the way to serve more calls.
-                        Ok(_) => "another agent can take it sooner".to_string(),
+                        // Only the joint assignment leaves an allowed, older call behind: the
+                        // agents it could have had were all needed to serve the calls chosen.
+                        Ok(_) => {
+                            "not servable together with the calls chosen ahead of it".to_string()
+                        }
                     },
                 };
                 out.push(PassedOver {

@@ -642,15 +642,18 @@ impl Engine {
                             });
                         }
                     }
-                    CommandOutcome::Failed(CALL_NOT_FOUND) if !state.in_queue => {
-                        // IP Office knows the call no more and its queue no longer reports it:
-                        // the caller is gone. Ends as abandoned unless an answer or a queue
-                        // report comes first (routing it again would chase a gone call).
+                    CommandOutcome::Failed(code)
+                        if !state.in_queue && (code == CALL_NOT_FOUND || !state.off_queue) =>
+                    {
+                        // The queue no longer reports the call and the transfer out did not
+                        // happen (IP Office knows the call no more, or refused to move a call
+                        // that was ending): the caller is gone. Ends as abandoned unless an
+                        // answer or a queue report comes first (routing it again would chase a
+                        // gone call).
                         state.phase = Phase::LeftQueue {
                             deadline: now.plus(LEFT_QUEUE_GRACE_MS),
                         };
-                        state.last_failure =
-                            Some(format!("transfer out failed ({CALL_NOT_FOUND})"));
+                        state.last_failure = Some(format!("transfer out failed ({code})"));
                         self.index_call(call);
                         self.schedule_call(call, now);
                     }
