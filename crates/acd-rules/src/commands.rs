@@ -603,8 +603,10 @@ fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
 }
 
 /// `acd rules explain --call k=v … [--dir DIR]`: under the rules in `dir` if given, else the
-/// active stored version. `now` is used for opening hours and time-of-day conditions unless
-/// the call gives `time=HH:MM`.
+/// active stored version. The call is placed at `now` unless it gives `time=HH:MM` (today,
+/// local), `date=YYYY-MM-DD time=HH:MM` or `at=YYYY-MM-DDTHH:MM` (local time in the rules'
+/// zone); the queue's calendar, route time windows and the engine's verdict all use that
+/// instant.
 pub fn explain(
     data_dir: &Path,
     dir: Option<&Path>,
