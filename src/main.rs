@@ -91,6 +91,14 @@ enum Command {
         /// Seed for every random stream (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// When virtual time begins: 2026-12-07T08:00 is local time in the rules' zone,
+        /// 2026-12-07T08:00Z is UTC (default: the study file's `start`, else 1970-01-01 00:00
+        /// UTC, a Thursday night, when real calendars are closed).
+        #[arg(long, value_name = "DATE'T'TIME")]
+        start: Option<acd::study::StudyStart>,
+        /// Run the engine with this rules directory instead of the study file's `[rules]`.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
     },
     /// End-to-end load benchmark: the wire session and the engine against the simulator over
     /// wss on loopback at rising call rates; prints a table and a JSON line. Run it from a
@@ -421,6 +429,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             hours,
             seed,
+            start,
+            rules,
         } => {
             if hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
                 anyhow::bail!("--hours must be a positive number");
@@ -428,6 +438,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = acd::study::StudyCliOptions {
                 scenario,
                 run: acd::study::RunOptions { hours, seed },
+                start,
+                rules,
             };
             acd::study::run_cli(&options)?;
             Ok(ExitCode::SUCCESS)
