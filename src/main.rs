@@ -222,10 +222,7 @@ impl DataDir {
         if let Ok(d) = std::env::var(acd::daemon::config::ENV_RULES_DIR) {
             return Ok((PathBuf::from(d), true));
         }
-        Ok((
-            PathBuf::from(acd::daemon::config::DEFAULT_RULES_DIR),
-            false,
-        ))
+        Ok((PathBuf::from(acd::daemon::config::DEFAULT_RULES_DIR), false))
     }
 }
 

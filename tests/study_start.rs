@@ -111,7 +111,10 @@ fn without_a_start_the_calendar_sends_calls_to_night_service_and_the_study_warns
     assert!(o.night_share > 0.9, "{o:?}");
     let md = markdown(&report);
     assert!(md.contains("**WARNING: "), "{md}");
-    assert!(md.contains("use --start") || md.contains("Use --start"), "{md}");
+    assert!(
+        md.contains("use --start") || md.contains("Use --start"),
+        "{md}"
+    );
     assert!(md.contains("1970-01-01 00:00:00 UTC (no --start)"), "{md}");
 }
 
@@ -123,7 +126,10 @@ fn a_start_in_opening_hours_measures_routing_per_queue_and_per_route() {
     let md = markdown(&report);
     assert!(!md.contains("WARNING"), "{md}");
     // Monday 08:00 in Berlin is 07:00 UTC.
-    assert!(md.contains("virtual time starts 2026-12-07 07:00:00 UTC"), "{md}");
+    assert!(
+        md.contains("virtual time starts 2026-12-07 07:00:00 UTC"),
+        "{md}"
+    );
     assert_eq!(o.queues.len(), 1);
     let queue = &o.queues[0];
     assert!(queue.offered > 100, "{queue:?}");
@@ -176,4 +182,3 @@ fn a_rules_directory_replaces_the_study_rules() {
         .collect();
     assert_eq!(names, ["Service / Deutsch", "Service / English"]);
 }
-

@@ -363,7 +363,11 @@ mod tests {
         let diff = acd_rules::commands::diff_records(&v1, &v4);
         let changed: Vec<&str> = diff
             .lines()
-            .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
             .collect();
         assert_eq!(changed, ["+# checked after the rollback"], "{diff}");
         assert_eq!(store.running().unwrap().map(|r| r.version), Some(4));

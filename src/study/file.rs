@@ -292,7 +292,10 @@ mod tests {
         assert_eq!(s.start, None);
         let with = SMALL.replace("hours = 1\n", "hours = 1\nstart = \"2026-12-07T08:00\"\n");
         let s = Study::from_toml_str(&with, Path::new("x"), Path::new(".")).unwrap();
-        assert!(matches!(s.start, Some(StudyStart::Local { minute: 480, .. })));
+        assert!(matches!(
+            s.start,
+            Some(StudyStart::Local { minute: 480, .. })
+        ));
         let bad = SMALL.replace("hours = 1\n", "hours = 1\nstart = \"Monday\"\n");
         let e = Study::from_toml_str(&bad, Path::new("x"), Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("[study] start"), "{e}");

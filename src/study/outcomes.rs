@@ -197,8 +197,14 @@ mod tests {
         assert_eq!(outcomes.night, 21);
         assert!(outcomes.mostly_closed());
         let md = markdown(&outcomes, 20.0);
-        assert!(md.starts_with("**WARNING: 21 % of the engine's calls (21)"), "{md}");
-        assert!(md.contains("use --start") || md.contains("Use --start"), "{md}");
+        assert!(
+            md.starts_with("**WARNING: 21 % of the engine's calls (21)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("use --start") || md.contains("Use --start"),
+            "{md}"
+        );
         // At the threshold itself it stays quiet.
         assert!(!Outcomes::from_report(&report(20)).mostly_closed());
     }

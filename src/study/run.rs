@@ -167,8 +167,7 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         Some(at) => Arc::new(super::start::rebase(&study.rules, at)),
         None => study.rules.clone(),
     };
-    let (summary, occupancy, counters, wall_ms) =
-        run_engine_arm(&scenario, rules, driver_options)?;
+    let (summary, occupancy, counters, wall_ms) = run_engine_arm(&scenario, rules, driver_options)?;
     arms.push(arm(
         Distributor::Engine,
         summary,

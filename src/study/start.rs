@@ -138,7 +138,12 @@ mod tests {
                 minutes: day * 1440 + 480
             }
         );
-        for bad in ["2026-12-07", "08:00", "2026-13-01T08:00", "1969-12-31T23:00"] {
+        for bad in [
+            "2026-12-07",
+            "08:00",
+            "2026-13-01T08:00",
+            "1969-12-31T23:00",
+        ] {
             let err = bad.parse::<StudyStart>().unwrap_err();
             assert!(err.contains("2026-12-07T08:00"), "{bad}: {err}");
         }
@@ -184,7 +189,10 @@ mod tests {
         let local = |t: u64| {
             let (day, minute) =
                 local_day_minute(Timestamp(t), rebased.utc_offsets.at(Timestamp(t)));
-            (day - acd_rules::calendar::parse_date("2026-03-22").unwrap(), minute)
+            (
+                day - acd_rules::calendar::parse_date("2026-03-22").unwrap(),
+                minute,
+            )
         };
         assert_eq!(local(0), (0, 480));
         // A week later the wall clock has moved on by a week and one hour.

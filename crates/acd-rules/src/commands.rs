@@ -508,7 +508,8 @@ fn discarded_path(data_dir: &Path, now: Timestamp) -> PathBuf {
         n += 1;
         candidate = base.with_file_name(format!(
             "{}-{n}",
-            base.file_name().map_or_else(|| "x".into(), |f| f.to_string_lossy())
+            base.file_name()
+                .map_or_else(|| "x".into(), |f| f.to_string_lossy())
         ));
     }
     candidate

@@ -199,8 +199,7 @@ pub fn explain_call_as(
         None if call.local_minute.is_none() => now,
         None => at_local_minute(now, &config.utc_offsets, minute),
     };
-    let (local_day, _) =
-        acd_core::calendar::local_day_minute(at, config.utc_offsets.at(at));
+    let (local_day, _) = acd_core::calendar::local_day_minute(at, config.utc_offsets.at(at));
     let _ = writeln!(
         out,
         "call: queue={} language={} did={} calling={} trunk={:?} tag={} on {} at {} local ({}), \
@@ -644,10 +643,7 @@ requires = "sales >= 5"
 "#;
 
     fn lunch_rules() -> RoutingConfig {
-        let checked = crate::check_sources(vec![crate::SourceFile::new(
-            "rules.toml",
-            LUNCH_RULES,
-        )]);
+        let checked = crate::check_sources(vec![crate::SourceFile::new("rules.toml", LUNCH_RULES)]);
         assert!(checked.is_ok(), "{}", checked.report.render());
         checked.config
     }
@@ -672,7 +668,10 @@ requires = "sales >= 5"
                 ),
                 "{words}: {text}"
             );
-            assert!(text.contains("on 2026-12-07 at 12:30 local (UTC+01:00)"), "{text}");
+            assert!(
+                text.contains("on 2026-12-07 at 12:30 local (UTC+01:00)"),
+                "{text}"
+            );
             assert!(!text.contains("MATCHES"), "{words}: {text}");
             assert!(
                 text.contains(
@@ -694,7 +693,10 @@ requires = "sales >= 5"
             text.contains("queue Sales is closed on 2026-12-25 at 10:00 (a listed closed day)"),
             "{text}"
         );
-        assert!(text.contains("no winner: closed (a listed closed day)"), "{text}");
+        assert!(
+            text.contains("no winner: closed (a listed closed day)"),
+            "{text}"
+        );
         assert!(!text.contains("MATCHES"), "{text}");
     }
 
@@ -715,11 +717,15 @@ requires = "sales >= 5"
     #[test]
     fn dates_are_checked_and_never_mixed() {
         let parse = |w: &str| parse_call(&w.split(' ').map(str::to_string).collect::<Vec<_>>());
-        assert!(parse("queue=Sales date=2026-12-25").unwrap_err().contains("needs a time"));
+        assert!(parse("queue=Sales date=2026-12-25")
+            .unwrap_err()
+            .contains("needs a time"));
         assert!(parse("queue=Sales at=2026-12-25T10:00 time=11:00")
             .unwrap_err()
             .contains("not both"));
-        assert!(parse("queue=Sales at=2026-12-25").unwrap_err().contains("2026-12-25T12:30"));
+        assert!(parse("queue=Sales at=2026-12-25")
+            .unwrap_err()
+            .contains("2026-12-25T12:30"));
         assert!(parse("queue=Sales at=2026-02-30T10:00").is_err());
         let c = parse("queue=Sales at=2026-12-25T10:00").unwrap();
         assert_eq!(c.local_minute, Some(600));

@@ -75,15 +75,15 @@ pub fn differences(current: &[SourceFile], stored: &[SourceFile]) -> Vec<FileCha
     names.dedup();
     names
         .into_iter()
-        .filter_map(|name| {
-            match (text_in(current, name), text_in(stored, name)) {
+        .filter_map(
+            |name| match (text_in(current, name), text_in(stored, name)) {
                 (Some(a), Some(b)) if a == b => None,
                 (Some(_), Some(_)) => Some(FileChange::Changed(name.to_string())),
                 (Some(_), None) => Some(FileChange::Added(name.to_string())),
                 (None, Some(_)) => Some(FileChange::Removed(name.to_string())),
                 (None, None) => None,
-            }
-        })
+            },
+        )
         .collect()
 }
 
@@ -210,7 +210,10 @@ mod tests {
                 FileChange::Added("d.toml".into()),
             ]
         );
-        assert_eq!(FileChange::Added("d.toml".into()).to_string(), "d.toml (new)");
+        assert_eq!(
+            FileChange::Added("d.toml".into()).to_string(),
+            "d.toml (new)"
+        );
     }
 
     #[test]
@@ -220,7 +223,10 @@ mod tests {
         for bad in ["../x.toml", "sub/x.toml", "x.txt", ".hidden.toml", ""] {
             let version = files(&[("b.toml", "b"), (bad, "x")]);
             let err = write_files(dir.path(), &version).unwrap_err();
-            assert!(matches!(err, WriteBackError::BadName(ref n) if n == bad), "{err}");
+            assert!(
+                matches!(err, WriteBackError::BadName(ref n) if n == bad),
+                "{err}"
+            );
         }
         assert_eq!(
             read_dir(dir.path()).unwrap(),
@@ -237,7 +243,10 @@ mod tests {
         assert_eq!(read_dir(&to).unwrap(), current);
         assert!(matches!(
             save_copy(&to, &current),
-            Err(WriteBackError::Io { action: "create", .. })
+            Err(WriteBackError::Io {
+                action: "create",
+                ..
+            })
         ));
     }
 }

@@ -157,7 +157,9 @@ fn apply_history_diff_rollback() {
     let saved = data
         .path()
         .join("discarded-rules/2025-06-02-08-03-00/30-routes.toml");
-    assert!(std::fs::read_to_string(saved).unwrap().contains("sails >= 5"));
+    assert!(std::fs::read_to_string(saved)
+        .unwrap()
+        .contains("sails >= 5"));
     let store = commands::open_store(data.path()).unwrap();
     let v1 = acd_store::RulesStore::get(&store, 1).unwrap().unwrap();
     drop(store);

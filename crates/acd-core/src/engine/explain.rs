@@ -133,6 +133,13 @@ impl Engine {
         explanation
     }
 
+    /// The name of route `route` (an index into the rules' routes), for accounting per route.
+    pub(super) fn route_name(&self, route: Option<usize>) -> Option<String> {
+        route
+            .and_then(|r| self.config.routes.get(r))
+            .map(|r| r.name.clone())
+    }
+
     /// A read-only summary: per routed queue the calls waiting, being offered and the oldest
     /// wait; agents counted by availability.
     pub fn view(&self, now: Timestamp) -> EngineView {
@@ -245,10 +252,7 @@ mod tests {
             vec![profile("2001", &[("sales", 5)])],
         )));
         engine.handle(Timestamp(MON), queue_event("Sales", "300", &["2001"]));
-        engine.handle(
-            Timestamp(MON),
-            agent_event("2001", true, PhoneState::Idle),
-        );
+        engine.handle(Timestamp(MON), agent_event("2001", true, PhoneState::Idle));
         engine
     }
 

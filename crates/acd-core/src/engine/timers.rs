@@ -506,7 +506,7 @@ impl Engine {
             queue: queue_id,
             outcome,
             wait_ms,
-            route: call.route.and_then(|r| self.config.routes.get(r)).map(|r| r.name.clone()),
+            route: self.route_name(call.route),
         });
         if let Some(agent) = reserved {
             self.release_agent(agent, id, now);
