@@ -91,6 +91,14 @@ enum Command {
         /// Seed for every random stream (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// When virtual time begins: 2026-12-07T08:00 is local time in the rules' zone,
+        /// 2026-12-07T08:00Z is UTC (default: the study file's `start`, else 1970-01-01 00:00
+        /// UTC, a Thursday night, when real calendars are closed).
+        #[arg(long, value_name = "DATE'T'TIME")]
+        start: Option<acd::study::StudyStart>,
+        /// Run the engine with this rules directory instead of the study file's `[rules]`.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
     },
     /// End-to-end load benchmark: the wire session and the engine against the simulator over
     /// wss on loopback at rising call rates; prints a table and a JSON line. Run it from a
@@ -197,6 +205,27 @@ impl DataDir {
     }
 }
 
+impl DataDir {
+    /// The rules directory the engine watches: `explicit` (`--rules-dir`), else the
+    /// `routing.rules_dir` of --config, else `ACD_RULES_DIR`, else the default. The second
+    /// value says whether it was named at all (the default may not exist on this machine).
+    fn rules_dir(&self, explicit: Option<PathBuf>) -> anyhow::Result<(PathBuf, bool)> {
+        if let Some(dir) = explicit {
+            return Ok((dir, true));
+        }
+        if let Some(file) = &self.config {
+            let env = |k: &str| std::env::var(k).ok();
+            let config = acd::daemon::config::DaemonConfig::load(file, &env)
+                .with_context(|| format!("reading {}", file.display()))?;
+            return Ok((config.routing.rules_dir, true));
+        }
+        if let Ok(d) = std::env::var(acd::daemon::config::ENV_RULES_DIR) {
+            return Ok((PathBuf::from(d), true));
+        }
+        Ok((PathBuf::from(acd::daemon::config::DEFAULT_RULES_DIR), false))
+    }
+}
+
 #[derive(Subcommand)]
 enum RulesCommand {
     /// Validate a rules directory; exits non-zero on errors, shows warnings.
@@ -214,8 +243,14 @@ enum RulesCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// List stored versions.
+    /// List stored versions: `*` marks the store's active version, `running` the one the
+    /// engine recorded it runs; also says whether the rules directory has unapplied edits.
     History {
+        /// The rules directory to compare with the active version (default: the
+        /// `routing.rules_dir` of --config, else $ACD_RULES_DIR, else /etc/acd/routing-rules
+        /// if it exists).
+        #[arg(long, visible_alias = "dir", value_name = "DIR")]
+        rules_dir: Option<PathBuf>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -228,10 +263,20 @@ enum RulesCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Make version N active again (stored as a new version with N's content).
+    /// Make version N active again: the rules directory is rewritten to hold exactly N's
+    /// files, and a new version with N's content is stored. Refused while the directory holds
+    /// unapplied edits, unless --discard-unapplied (which saves a copy first).
     Rollback {
         /// The stored version whose content becomes active again.
         n: u64,
+        /// The rules directory the engine watches (default: the `routing.rules_dir` of
+        /// --config, else $ACD_RULES_DIR, else /etc/acd/routing-rules).
+        #[arg(long, visible_alias = "dir", value_name = "DIR")]
+        rules_dir: Option<PathBuf>,
+        /// Roll back even though the directory holds edits no version has; they are saved
+        /// under DATA_DIR/discarded-rules/ first.
+        #[arg(long)]
+        discard_unapplied: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -242,7 +287,9 @@ enum RulesCommand {
         data: DataDir,
     },
     /// Explain how a hypothetical call would be routed, e.g.
-    /// `--call queue=Sales language=deu did=4930123456`.
+    /// `--call queue=Sales language=deu did=4930123456 at=2026-12-25T12:30` (local time in
+    /// the rules' zone; also `date=2026-12-25 time=12:30`, or `time=` alone for today). The
+    /// queue's calendar is applied at that instant.
     Explain {
         /// Call attributes as key=value words.
         #[arg(long, num_args = 1.., required = true, value_name = "KEY=VALUE")]
@@ -379,6 +426,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             hours,
             seed,
+            start,
+            rules,
         } => {
             if hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
                 anyhow::bail!("--hours must be a positive number");
@@ -386,6 +435,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = acd::study::StudyCliOptions {
                 scenario,
                 run: acd::study::RunOptions { hours, seed },
+                start,
+                rules,
             };
             acd::study::run_cli(&options)?;
             Ok(ExitCode::SUCCESS)
@@ -511,9 +562,27 @@ fn rules(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
         RulesCommand::Apply { dir, message, data } => {
             print_output(rc::apply(&data.resolve()?, &dir, message.as_deref(), now))
         }
-        RulesCommand::History { data } => print_output(rc::history(&data.resolve()?)),
+        RulesCommand::History { rules_dir, data } => {
+            let (dir, named) = data.rules_dir(rules_dir)?;
+            let dir = (named || dir.is_dir()).then_some(dir);
+            print_output(rc::history(&data.resolve()?, dir.as_deref()))
+        }
         RulesCommand::Diff { a, b, data } => print_output(rc::diff(&data.resolve()?, a, b)),
-        RulesCommand::Rollback { n, data } => print_output(rc::rollback(&data.resolve()?, n, now)),
+        RulesCommand::Rollback {
+            n,
+            rules_dir,
+            discard_unapplied,
+            data,
+        } => {
+            let (dir, _) = data.rules_dir(rules_dir)?;
+            print_output(rc::rollback(
+                &data.resolve()?,
+                &dir,
+                n,
+                discard_unapplied,
+                now,
+            ))
+        }
         RulesCommand::RebuildStore { dir, data } => {
             print_output(rc::rebuild_store(&data.resolve()?, &dir, now))
         }

@@ -42,7 +42,7 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
             );
         }
         let engine = report.engine().unwrap();
-        let counters = engine.engine.unwrap();
+        let counters = engine.engine.as_ref().unwrap();
         assert!(counters.commands >= engine.answered, "{name}: {counters:?}");
         // A command fails only when the caller hung up while it was on its way (refused by
         // IP Office, or by the wire layer for a call gone): calls that hung up are not chased.

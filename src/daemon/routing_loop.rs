@@ -43,6 +43,24 @@ pub struct RunReport {
     pub decisions: u64,
     /// Events handed to the engine (ticks included).
     pub events: u64,
+    /// Outcomes per route and queue, for the calls that ended (the study prints them beside
+    /// the per-queue figures).
+    pub routes: Vec<RouteReport>,
+}
+
+/// The outcomes of the calls that ended under one route in one queue (or under no route).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RouteReport {
+    pub queue: String,
+    /// `None`: calls no route matched.
+    pub route: Option<String>,
+    pub answered: u64,
+    pub abandoned: u64,
+    /// Left by an overflow step, an exit (night service, no agents, queue full) or a move.
+    pub overflowed: u64,
+    /// Answered within the queue's first service-level threshold.
+    pub answered_within_threshold: u64,
+    pub threshold_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,6 +72,9 @@ pub struct QueueReport {
     pub answered_within_threshold: u64,
     pub threshold_ms: u64,
     pub longest_wait_ms: u64,
+    /// Calls that left by an exit or overflow, by reason (`closed` is night service by the
+    /// calendar; `no_agents`, `queue_full`, `overflow` for timed overflow steps).
+    pub exits: BTreeMap<String, u64>,
 }
 
 pub struct RoutingLoop {
@@ -71,6 +92,10 @@ pub struct RoutingLoop {
     /// The state last exported per agent: only changes are written to `acd_agent_state`, so
     /// 3,000 agents cost nothing per second when nobody moves.
     agent_states: HashMap<AgentId, AgentAvailability>,
+    /// Per (queue, route): bounded by the rules' routes times queues.
+    route_outcomes: BTreeMap<(String, Option<String>), RouteReport>,
+    /// Per queue, exits and overflows by reason.
+    exits: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl RoutingLoop {
@@ -88,6 +113,8 @@ impl RoutingLoop {
             events: 0,
             last_decisions: Vec::new(),
             agent_states: HashMap::new(),
+            route_outcomes: BTreeMap::new(),
+            exits: BTreeMap::new(),
         }
     }
 
@@ -148,11 +175,19 @@ impl RoutingLoop {
             self.decisions += 1;
             metrics::counter!(telemetry::DECISIONS, "kind" => decision_kind(&decision.action))
                 .increment(1);
-            record_exit(decision);
+            if let Some(reason) = record_exit(decision) {
+                *self
+                    .exits
+                    .entry(decision.queue.0.clone())
+                    .or_default()
+                    .entry(reason.to_string())
+                    .or_default() += 1;
+            }
             tracing::debug!(target: "acd::decision", "{decision}");
         }
         for finished in &output.finished {
             record_finished(finished);
+            self.count_route_outcome(finished);
         }
         for command in &output.commands {
             let kind = command_label(&command.kind);
@@ -161,6 +196,36 @@ impl RoutingLoop {
         }
         self.last_decisions = output.decisions;
         output.commands
+    }
+
+    fn count_route_outcome(&mut self, f: &FinishedCall) {
+        let threshold_ms = self
+            .engine
+            .config()
+            .queues
+            .get(&f.queue)
+            .and_then(|p| p.service_level_ms.first().copied())
+            .unwrap_or(0);
+        let key = (f.queue.0.clone(), f.route.clone());
+        let r = self
+            .route_outcomes
+            .entry(key)
+            .or_insert_with(|| RouteReport {
+                queue: f.queue.0.clone(),
+                route: f.route.clone(),
+                ..RouteReport::default()
+            });
+        r.threshold_ms = threshold_ms;
+        match f.outcome {
+            CallOutcome::Answered => {
+                r.answered += 1;
+                if f.wait_ms <= threshold_ms {
+                    r.answered_within_threshold += 1;
+                }
+            }
+            CallOutcome::Abandoned => r.abandoned += 1,
+            CallOutcome::Overflowed => r.overflowed += 1,
+        }
     }
 
     pub fn link(&mut self, link: &LinkStatus) {
@@ -284,6 +349,7 @@ impl RoutingLoop {
                         answered_within_threshold: within,
                         threshold_ms,
                         longest_wait_ms: c.longest_wait_ms,
+                        exits: self.exits.get(&q.0).cloned().unwrap_or_default(),
                     },
                 )
             })
@@ -295,6 +361,7 @@ impl RoutingLoop {
             commands_failed: self.commands_failed,
             decisions: self.decisions,
             events: self.events,
+            routes: self.route_outcomes.values().cloned().collect(),
         }
     }
 }
@@ -326,12 +393,12 @@ fn record_finished(f: &FinishedCall) {
 }
 
 /// Where calls left to, by reason: voicemail and overflow are what a supervisor must see
-/// beside the service level.
-fn record_exit(decision: &Decision) {
+/// beside the service level. Returns the reason's label (`None`: not an exit).
+fn record_exit(decision: &Decision) -> Option<&'static str> {
     let (reason, target) = match &decision.action {
         DecisionAction::Overflow { target } => ("overflow", target),
         DecisionAction::Exit { target, reason } => (exit_reason_label(*reason), target),
-        _ => return,
+        _ => return None,
     };
     metrics::counter!(
         telemetry::QUEUE_EXITS,
@@ -340,6 +407,7 @@ fn record_exit(decision: &Decision) {
         "target" => target.to_string()
     )
     .increment(1);
+    Some(reason)
 }
 
 fn exit_reason_label(reason: ExitReason) -> &'static str {

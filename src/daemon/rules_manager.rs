@@ -10,6 +10,10 @@
 //! is taken, which is how `acd rules rollback N` (or an `apply` from another directory) reaches a
 //! running engine.
 //!
+//! Whenever the engine starts running a version (at start, and on each reload that changes the
+//! version) it records that in the store ([`RulesStore::record_running`]), so `acd rules
+//! history` shows what the engine runs, not only what the store holds as active.
+//!
 //! The store is opened only for the moment it is used: sled allows one process at a time, and
 //! supervisors run `acd rules …` while the engine runs.
 
@@ -19,7 +23,7 @@ use acd_rules::commands::{
     apply_dir, load_active, open_store, ActiveError, ApplyError, ApplyOutcome,
 };
 use acd_rules::read_dir;
-use acd_store::{content_hash, RulesStore, StoreError, VersionRecord};
+use acd_store::{content_hash, RulesStore, RunningRecord, StoreError, VersionRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,6 +65,8 @@ pub struct RulesManager {
     disk_hash: Option<String>,
     /// Version number the engine runs.
     running: u64,
+    /// Whether the store holds `running` as the running version.
+    recorded: bool,
 }
 
 impl RulesManager {
@@ -75,6 +81,7 @@ impl RulesManager {
             rules_dir: rules_dir.to_path_buf(),
             disk_hash: None,
             running: 0,
+            recorded: false,
         };
         manager.disk_hash = manager.current_disk_hash();
         let store = manager.open()?;
@@ -93,13 +100,13 @@ impl RulesManager {
                     version = record.number,
                     "the rules files hold an older stored version; running the active version"
                 );
-                manager.running_now(&record);
+                manager.running_now(&store, &record, now);
                 return Ok((manager, Arc::new(config)));
             }
         }
         match apply_dir(&store, rules_dir, "applied at engine start", now) {
             Ok(outcome) => {
-                let config = manager.accept(outcome);
+                let config = manager.accept(&store, outcome, now);
                 telemetry::rules_files_valid(true);
                 Ok((manager, config))
             }
@@ -113,8 +120,7 @@ impl RulesManager {
                         );
                         metrics::counter!(telemetry::RULES_RELOAD_FAILURES).increment(1);
                         telemetry::rules_files_valid(false);
-                        manager.running = record.number;
-                        metrics::gauge!(telemetry::RULES_VERSION).set(record.number as f64);
+                        manager.running_now(&store, &record, now);
                         Ok((manager, Arc::new(config)))
                     }
                     None => Err(RulesError::NothingToRun {
@@ -140,7 +146,12 @@ impl RulesManager {
             .map(|files| content_hash(&files))
     }
 
-    fn accept(&mut self, outcome: ApplyOutcome) -> Arc<RoutingConfig> {
+    fn accept(
+        &mut self,
+        store: &dyn RulesStore,
+        outcome: ApplyOutcome,
+        now: Timestamp,
+    ) -> Arc<RoutingConfig> {
         let (record, config, report, new) = match outcome {
             ApplyOutcome::Applied {
                 record,
@@ -159,13 +170,37 @@ impl RulesManager {
         if new {
             tracing::info!(version = record.number, hash = %record.content_hash, "routing rules applied");
         }
-        self.running_now(&record);
+        self.running_now(store, &record, now);
         Arc::new(config)
     }
 
-    fn running_now(&mut self, record: &VersionRecord) {
+    /// The engine runs `record` from now on: remembered here, exported, and recorded in the
+    /// store when it is news (the first time, or a different version), so a reload that
+    /// changes nothing costs no write.
+    fn running_now(&mut self, store: &dyn RulesStore, record: &VersionRecord, now: Timestamp) {
+        let news = self.running != record.number || !self.recorded;
         self.running = record.number;
         metrics::gauge!(telemetry::RULES_VERSION).set(record.number as f64);
+        if news {
+            let running = RunningRecord {
+                version: record.number,
+                since: now,
+            };
+            // Routing goes on either way; only `history`'s "running" mark would lag, so say so
+            // and try again at the next reload.
+            match store.record_running(running) {
+                Ok(()) => self.recorded = true,
+                Err(e) => {
+                    self.recorded = false;
+                    tracing::warn!(
+                        version = record.number,
+                        error = %e,
+                        "cannot record the running rules version in the store; `acd rules \
+                         history` may not show it as running"
+                    );
+                }
+            }
+        }
     }
 
     /// Re-reads the rules (see the module docs for which source wins).
@@ -188,7 +223,7 @@ impl RulesManager {
                 Ok(outcome) => {
                     telemetry::rules_files_valid(true);
                     let before = self.running;
-                    let config = self.accept(outcome);
+                    let config = self.accept(&store, outcome, now);
                     if self.running == before {
                         return Reload::Unchanged;
                     }
@@ -204,7 +239,7 @@ impl RulesManager {
                         version = record.number,
                         "switching to the store's active rules version"
                     );
-                    self.running_now(&record);
+                    self.running_now(&store, &record, now);
                     metrics::counter!(telemetry::RULES_RELOADS).increment(1);
                     Reload::Applied(Arc::new(config))
                 }
@@ -265,25 +300,77 @@ mod tests {
         edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
         assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
 
-        // A supervisor rolls back to version 1 (stored as version 3) and reloads the engine.
-        let out = acd_rules::commands::rollback(data.path(), 1, T0);
+        assert_eq!(running(data.path()), 2);
+
+        // A supervisor rolls back to version 1 (stored as version 3): the files are written
+        // back, and the engine's reload (here by hand, the watcher in the daemon) runs them.
+        let out = acd_rules::commands::rollback(data.path(), rules.path(), 1, false, T0);
         assert_eq!(out.exit_code, 0, "{}", out.text);
         assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 3));
+        assert_eq!(running(data.path()), 3);
         assert!(matches!(m.reload(T0), Reload::Unchanged));
         drop(m);
 
-        // The files on disk still hold version 2's content: a restart keeps the rollback.
+        // The files on disk hold version 1's content again: a restart keeps the rollback.
         let (m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
         assert_eq!(config.version, 3);
         assert_eq!(m.running_version(), 3);
         let sales = &config.queues[&acd_core::QueueId::from("Sales")];
         assert_eq!(sales.max_waiting.as_ref().map(|w| w.0), Some(15));
 
-        // A genuinely new edit still wins.
-        edit(rules.path(), "max_waiting = 16", "max_waiting = 17");
+        // A genuinely new edit still wins, and it starts from the rolled-back content.
+        edit(rules.path(), "max_waiting = 15", "max_waiting = 17");
         drop(m);
         let (_, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
         assert_eq!(config.version, 4);
+        assert_eq!(running(data.path()), 4);
+    }
+
+    /// What the engine recorded in the store as the version it runs.
+    fn running(data: &Path) -> u64 {
+        let store = open_store(data).unwrap();
+        store.running().unwrap().unwrap().version
+    }
+
+    /// The sequence that silently undid a rollback: roll back, then add one comment line. The
+    /// engine must then run version 1's content plus the comment, not version 2's.
+    #[test]
+    fn an_edit_after_a_rollback_builds_on_the_rolled_back_files() {
+        let data = tempfile::tempdir().unwrap();
+        let rules = tempfile::tempdir().unwrap();
+        example_rules::write_to(rules.path()).unwrap();
+        let (mut m, _) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
+        assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
+        let out = acd_rules::commands::rollback(data.path(), rules.path(), 1, false, T0);
+        assert_eq!(out.exit_code, 0, "{}", out.text);
+        assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 3));
+
+        let path = rules.path().join("20-queues.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("# checked after the rollback\n");
+        std::fs::write(&path, text).unwrap();
+        let config = match m.reload(Timestamp(T0.0 + 1_000)) {
+            Reload::Applied(c) => c,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(config.version, 4);
+        let sales = &config.queues[&acd_core::QueueId::from("Sales")];
+        assert_eq!(sales.max_waiting.as_ref().map(|w| w.0), Some(15));
+        let store = open_store(data.path()).unwrap();
+        let v1 = store.get(1).unwrap().unwrap();
+        let v4 = store.get(4).unwrap().unwrap();
+        let diff = acd_rules::commands::diff_records(&v1, &v4);
+        let changed: Vec<&str> = diff
+            .lines()
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
+            .collect();
+        assert_eq!(changed, ["+# checked after the rollback"], "{diff}");
+        assert_eq!(store.running().unwrap().map(|r| r.version), Some(4));
     }
 
     #[test]

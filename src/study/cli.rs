@@ -8,6 +8,7 @@ use super::error::StudyError;
 use super::file::Study;
 use super::report::markdown;
 use super::run::{run_study, RunOptions, StudyReport};
+use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
 pub const SHIPPED: [(&str, &str); 3] = [
@@ -29,6 +30,10 @@ pub const SHIPPED: [(&str, &str); 3] = [
 pub struct StudyCliOptions {
     pub scenario: Option<PathBuf>,
     pub run: RunOptions,
+    /// Overrides every study's `[study] start`.
+    pub start: Option<StudyStart>,
+    /// Runs every study with this rules directory instead of its own `[rules]`.
+    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,18 @@ pub fn run_cli(options: &StudyCliOptions) -> Result<Vec<StudyReport>, StudyCliEr
             .collect::<Result<Vec<_>, _>>()
             .map_err(Box::new)?,
     };
+    let studies = studies
+        .into_iter()
+        .map(|mut study| {
+            if options.start.is_some() {
+                study.start = options.start;
+            }
+            match &options.rules {
+                Some(dir) => study.with_rules_dir(dir).map_err(Box::new),
+                None => Ok(study),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut reports = Vec::new();
     for study in &studies {
         let report = run_study(study, options.run).map_err(|source| StudyCliError::Run {

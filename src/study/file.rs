@@ -15,6 +15,7 @@ use acd_core::RoutingConfig;
 use serde::Deserialize;
 
 use super::error::StudyError;
+use super::start::StudyStart;
 use crate::sim::scenario::RingMode;
 use crate::sim::Scenario;
 
@@ -35,6 +36,10 @@ pub struct StudySettings {
     /// One-way delay between the engine and the PBX, in milliseconds.
     #[serde(default = "default_latency")]
     pub command_latency_ms: u64,
+    /// When virtual time begins, e.g. "2026-12-07T08:00" (local time in the rules' zone) or
+    /// "2026-12-07T08:00Z" (UTC); 1970-01-01 00:00 UTC when left out. See [`StudyStart`].
+    #[serde(default)]
+    pub start: Option<String>,
 }
 
 fn default_hours() -> f64 {
@@ -61,6 +66,10 @@ pub struct Study {
     pub settings: StudySettings,
     pub scenario: Scenario,
     pub rules: Arc<RoutingConfig>,
+    /// Where the rules came from when not the file's own `[rules]` (`--rules DIR`).
+    pub rules_dir: Option<PathBuf>,
+    /// When virtual time begins (`[study] start`, or `--start`).
+    pub start: Option<StudyStart>,
 }
 
 impl Study {
@@ -93,6 +102,12 @@ impl Study {
         if !(settings.hours.is_finite() && settings.hours > 0.0) {
             return Err(invalid("[study] hours must be > 0".into()));
         }
+        let start = settings
+            .start
+            .as_deref()
+            .map(str::parse::<StudyStart>)
+            .transpose()
+            .map_err(|e| invalid(format!("[study] start: {e}")))?;
         let rules = table
             .remove("rules")
             .ok_or_else(|| invalid("missing [rules] table".into()))?;
@@ -110,21 +125,54 @@ impl Study {
             }
         })?;
         let rules = compile_rules(&rules_text, path)?;
-        for queue in rules.queues.keys() {
-            if !scenario.queues.iter().any(|q| q.name == queue.0) {
-                return Err(invalid(format!(
-                    "the rules route queue '{queue}', which the scenario does not have"
-                )));
-            }
-        }
-        check_proficiencies(&scenario, &rules).map_err(invalid)?;
+        check_fit(&scenario, &rules).map_err(invalid)?;
         Ok(Study {
             path: path.to_path_buf(),
             settings,
             scenario,
             rules: Arc::new(rules),
+            rules_dir: None,
+            start,
         })
     }
+
+    /// The same study with the rules of a rules directory (as `acd rules check DIR` reads it)
+    /// instead of the file's own `[rules]`: how a supervisor tries the rules they are about to
+    /// apply on the study's traffic and staffing.
+    pub fn with_rules_dir(mut self, dir: &Path) -> Result<Study, StudyError> {
+        let files = acd_rules::read_dir(dir).map_err(|e| StudyError::Invalid {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let rules = match acd_rules::check_sources(files).into_result() {
+            Ok((config, _warnings)) => config,
+            Err(report) => {
+                return Err(StudyError::Rules {
+                    path: dir.to_path_buf(),
+                    report: report.render(),
+                })
+            }
+        };
+        check_fit(&self.scenario, &rules).map_err(|message| StudyError::Invalid {
+            path: self.path.clone(),
+            message: format!("with the rules in {}: {message}", dir.display()),
+        })?;
+        self.rules = Arc::new(rules);
+        self.rules_dir = Some(dir.to_path_buf());
+        Ok(self)
+    }
+}
+
+/// The rules route only queues the scenario has, and describe its agents as it does.
+fn check_fit(scenario: &Scenario, rules: &RoutingConfig) -> Result<(), String> {
+    for queue in rules.queues.keys() {
+        if !scenario.queues.iter().any(|q| q.name == queue.0) {
+            return Err(format!(
+                "the rules route queue '{queue}', which the scenario does not have"
+            ));
+        }
+    }
+    check_proficiencies(scenario, rules)
 }
 
 /// The simulator's proficiencies (which set talk time) and the rules' skill levels (which the
@@ -236,6 +284,41 @@ mod tests {
         // With the rule switched on, a user without levels is a mismatch too.
         let on = SMALL.replace("[[user]]", "[sim]\nskill_talk_factor = 0.5\n\n[[user]]");
         assert!(Study::from_toml_str(&on, Path::new("x"), Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn a_start_in_the_study_table_is_parsed_and_checked() {
+        let s = Study::from_toml_str(SMALL, Path::new("x"), Path::new(".")).unwrap();
+        assert_eq!(s.start, None);
+        let with = SMALL.replace("hours = 1\n", "hours = 1\nstart = \"2026-12-07T08:00\"\n");
+        let s = Study::from_toml_str(&with, Path::new("x"), Path::new(".")).unwrap();
+        assert!(matches!(
+            s.start,
+            Some(StudyStart::Local { minute: 480, .. })
+        ));
+        let bad = SMALL.replace("hours = 1\n", "hours = 1\nstart = \"Monday\"\n");
+        let e = Study::from_toml_str(&bad, Path::new("x"), Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("[study] start"), "{e}");
+    }
+
+    #[test]
+    fn a_rules_directory_replaces_the_files_rules_and_must_fit_the_scenario() {
+        let s = Study::from_toml_str(SMALL, Path::new("x"), Path::new(".")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rules = "[skills]\neng = \"English\"\n[agents.201]\nskills = { eng = 5 }\n\
+                     [queues.Q]\nstrategy = \"fewest-calls\"\n";
+        std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+        let s2 = s.clone().with_rules_dir(dir.path()).unwrap();
+        assert_eq!(s2.rules_dir.as_deref(), Some(dir.path()));
+        let q = &s2.rules.queues[&acd_core::QueueId::from("Q")];
+        assert_eq!(q.strategy, acd_core::PickStrategy::FewestCalls);
+        std::fs::write(
+            dir.path().join("rules.toml"),
+            rules.replace("[queues.Q]", "[queues.Elsewhere]"),
+        )
+        .unwrap();
+        let e = s.with_rules_dir(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("Elsewhere"), "{e}");
     }
 
     #[test]

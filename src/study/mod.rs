@@ -11,10 +11,13 @@ pub mod cli;
 pub mod error;
 pub mod file;
 pub mod load;
+pub mod outcomes;
 pub mod report;
 pub mod run;
+pub mod start;
 
 pub use cli::{run_cli, StudyCliOptions};
 pub use error::StudyError;
 pub use file::Study;
 pub use run::{run_study, RunOptions, StudyReport};
+pub use start::StudyStart;

@@ -22,6 +22,15 @@ pub fn markdown(report: &StudyReport) -> String {
     }
     let _ = writeln!(
         out,
+        "rules: {}; virtual time starts {}\n",
+        report.rules,
+        report
+            .start_utc
+            .as_deref()
+            .unwrap_or("1970-01-01 00:00:00 UTC (no --start)")
+    );
+    let _ = writeln!(
+        out,
         "| routing | offered | SL@{sl:.0}s | ASA (s) | abandoned | longest wait (s) | occupancy |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
@@ -49,6 +58,14 @@ pub fn markdown(report: &StudyReport) -> String {
             "\nengine SL@{sl:.0}s minus best native ({}): {margin:+.1} points (target >= +{TARGET_MARGIN_POINTS:.0}: {verdict})",
             best.label
         );
+    }
+    if let Some(outcomes) = report
+        .engine()
+        .and_then(|a| a.engine.as_ref())
+        .map(|e| &e.outcomes)
+    {
+        out.push('\n');
+        out.push_str(&super::outcomes::markdown(outcomes, sl));
     }
     out
 }
@@ -88,6 +105,8 @@ mod tests {
             hours: 1.0,
             seed: 1,
             service_level_s: 20.0,
+            rules: "the study file's [rules]".into(),
+            start_utc: None,
             arms: vec![
                 arm(Distributor::Native(RingMode::Collective), 0.70),
                 arm(Distributor::Native(RingMode::LongestWaiting), 0.75),

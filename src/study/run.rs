@@ -14,6 +14,7 @@ use acd_core::{Millis, Timestamp};
 use serde::Serialize;
 
 use super::file::Study;
+use super::outcomes::Outcomes;
 use crate::dst::{Plan, World};
 use crate::sim::driver::{DriverOptions, NativeRouter, Router, VirtualDriver};
 use crate::sim::model::Activity;
@@ -77,13 +78,15 @@ pub struct ArmResult {
 }
 
 /// What went through the engine's path in the engine arm (from the daemon's routing loop).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EngineCounters {
     pub events: u64,
     pub commands: u64,
     /// Commands that failed: refused by IP Office, or refused by the wire layer (a call it
     /// no longer knows).
     pub commands_failed: u64,
+    /// The engine's own outcomes per queue and per route.
+    pub outcomes: Outcomes,
 }
 
 /// All arms of one study.
@@ -95,6 +98,10 @@ pub struct StudyReport {
     pub hours: f64,
     pub seed: u64,
     pub service_level_s: f64,
+    /// Where the engine's rules came from: the study file's `[rules]`, or a directory.
+    pub rules: String,
+    /// The instant virtual time began, UTC (`None`: 1970-01-01 00:00 UTC).
+    pub start_utc: Option<String>,
     pub arms: Vec<ArmResult>,
 }
 
@@ -153,8 +160,14 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         ));
     }
     let scenario = engine_scenario(&base, routed);
-    let (summary, occupancy, counters, wall_ms) =
-        run_engine_arm(&scenario, study.rules.clone(), driver_options)?;
+    // Virtual time 0 is the study's start for the engine: its rules' offsets move instead of
+    // the clock (see `start`).
+    let start = study.start.map(|s| s.instant(&study.rules.utc_offsets));
+    let rules = match start {
+        Some(at) => Arc::new(super::start::rebase(&study.rules, at)),
+        None => study.rules.clone(),
+    };
+    let (summary, occupancy, counters, wall_ms) = run_engine_arm(&scenario, rules, driver_options)?;
     arms.push(arm(
         Distributor::Engine,
         summary,
@@ -169,6 +182,11 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         hours,
         seed: base.sim.seed,
         service_level_s: base.sim.service_level_s,
+        rules: match &study.rules_dir {
+            Some(dir) => dir.display().to_string(),
+            None => "the study file's [rules]".into(),
+        },
+        start_utc: start.map(|at| format!("{} UTC", acd_rules::commands::format_utc(at))),
         arms,
     })
 }
@@ -239,6 +257,7 @@ pub fn run_engine_arm(
         events: report.events,
         commands: report.commands_sent.values().sum(),
         commands_failed: report.commands_failed,
+        outcomes: Outcomes::from_report(&report),
     };
     Ok((
         world.model().summary(),

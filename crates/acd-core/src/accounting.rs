@@ -29,6 +29,10 @@ pub struct FinishedCall {
     pub outcome: CallOutcome,
     /// From the call's arrival in the queue to the outcome.
     pub wait_ms: Millis,
+    /// The name of the route the call was under when it ended (`None`: no route matched), so
+    /// outcomes can be told per route as well as per queue.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 /// Cumulative counters for one queue since the engine started.

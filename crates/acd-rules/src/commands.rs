@@ -203,27 +203,35 @@ fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-/// `acd rules history`.
-pub fn history(data_dir: &Path) -> CommandOutput {
+/// `acd rules history [--rules-dir DIR]`: every version, the store's active one marked `*`,
+/// and the one the engine recorded it runs marked `running` (the two differ until the engine
+/// picks up a rollback or an apply). With `rules_dir`, also says whether the directory holds
+/// edits that no version has yet.
+pub fn history(data_dir: &Path, rules_dir: Option<&Path>) -> CommandOutput {
     let store = match open_store(data_dir) {
         Ok(s) => s,
         Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
     };
-    let (records, active) = match (store.history(), store.active()) {
-        (Ok(h), Ok(a)) => (h, a.map(|r| r.number)),
-        (Err(e), _) | (_, Err(e)) => return CommandOutput::failed(format!("error: {e}\n")),
+    let (records, active, running) = match (store.history(), store.active(), store.running()) {
+        (Ok(h), Ok(a), Ok(r)) => (h, a, r),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return CommandOutput::failed(format!("error: {e}\n"))
+        }
     };
-    if records.is_empty() {
+    let Some(active) = active else {
         return CommandOutput::ok("no rules applied yet\n".into());
-    }
+    };
     let mut text = String::from("  version  applied (UTC)        sha256        message\n");
     for r in &records {
-        let marker = if Some(r.number) == active { '*' } else { ' ' };
+        let marker = if r.number == active.number { '*' } else { ' ' };
         let mut message = r.message.clone();
         if let Some(from) = r.rollback_of {
             if message.is_empty() {
                 message = format!("rollback to version {from}");
             }
+        }
+        if let Some(run) = running.filter(|run| run.version == r.number) {
+            let _ = write!(message, "  [running since {} UTC]", format_utc(run.since));
         }
         let _ = writeln!(
             text,
@@ -234,8 +242,56 @@ pub fn history(data_dir: &Path) -> CommandOutput {
             message
         );
     }
-    text.push_str("(* = active)\n");
+    match running {
+        None => text.push_str("(* = active)\n"),
+        Some(run) => {
+            text.push_str(
+                "(* = active: what the engine loads at its next reload; running = what the \
+                 engine last recorded it runs)\n",
+            );
+            if run.version != active.number {
+                let _ = writeln!(
+                    text,
+                    "note: the engine runs version {}, not the active version {}; it switches \
+                     at its next reload (SIGHUP or a change in the rules directory)",
+                    run.version, active.number
+                );
+            }
+        }
+    }
+    if let Some(dir) = rules_dir {
+        match crate::write_back::unapplied(dir, &active.files) {
+            Ok(changes) if changes.is_empty() => {
+                let _ = writeln!(
+                    text,
+                    "the rules directory {} holds the active version's files",
+                    dir.display()
+                );
+            }
+            Ok(changes) => {
+                let _ = writeln!(
+                    text,
+                    "the rules directory {} has unapplied edits: {}\n  (`acd rules apply {}` \
+                     stores them; an engine watching the directory applies them itself)",
+                    dir.display(),
+                    list_changes(&changes),
+                    dir.display()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(text, "cannot compare the rules directory: {e}");
+            }
+        }
+    }
     CommandOutput::ok(text)
+}
+
+fn list_changes(changes: &[crate::write_back::FileChange]) -> String {
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `YYYY-MM-DD HH:MM:SS` for a Unix-epoch millisecond timestamp.
@@ -331,9 +387,22 @@ pub fn diff_records(old: &VersionRecord, new: &VersionRecord) -> String {
     out
 }
 
-/// `acd rules rollback N`: makes a new version with the content of version N. Refused if N's
-/// files no longer pass the checks.
-pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
+/// `acd rules rollback N --rules-dir DIR [--discard-unapplied]`: makes version N's content
+/// active again and makes the rules directory hold exactly N's files, so the engine (which
+/// watches the directory) and the store agree on what runs, and the next edit in the directory
+/// starts from N. Refused if N's files no longer pass the checks, and if the directory holds
+/// edits that no version has (they would be lost) unless `discard_unapplied`, which first saves
+/// them under `DATA_DIR/discarded-rules/`.
+///
+/// The store stays locked throughout, so an engine reloading meanwhile waits and then sees
+/// the new files and the new version together.
+pub fn rollback(
+    data_dir: &Path,
+    rules_dir: &Path,
+    number: u64,
+    discard_unapplied: bool,
+    now: Timestamp,
+) -> CommandOutput {
     let store = match open_store(data_dir) {
         Ok(s) => s,
         Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
@@ -350,13 +419,100 @@ pub fn rollback(data_dir: &Path, number: u64, now: Timestamp) -> CommandOutput {
     if let Err(e) = compile_record(&old) {
         return CommandOutput::refused(format!("not rolled back: {e}\n"));
     }
-    match store.rollback(number, now, &format!("rollback to version {number}")) {
-        Ok(record) => CommandOutput::ok(format!(
-            "rolled back: version {} is active, with the content of version {number}\n",
-            record.number
-        )),
-        Err(e) => CommandOutput::failed(format!("error: {e}\n")),
+    let active = match store.active() {
+        Ok(Some(active)) => active,
+        Ok(None) => {
+            return CommandOutput::failed(
+                "error: the store holds versions but none is active\n".into(),
+            )
+        }
+        Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
+    };
+    let current = match read_dir(rules_dir) {
+        Ok(files) => files,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\nnot rolled back\n")),
+    };
+    let mut text = String::new();
+    let changes = crate::write_back::differences(&current, &active.files);
+    if !changes.is_empty() {
+        if !discard_unapplied {
+            return CommandOutput::refused(format!(
+                "not rolled back: the rules directory {dir} has edits that are not applied \
+                 (active version {active}): {list}\n\
+                 A rollback rewrites the directory, so these edits would be lost. Either store \
+                 them first with\n    acd rules apply {dir}\n\
+                 and roll back afterwards, or drop them (a copy is kept) with\n    \
+                 acd rules rollback {number} --rules-dir {dir} --discard-unapplied\n",
+                dir = rules_dir.display(),
+                active = active.number,
+                list = list_changes(&changes),
+            ));
+        }
+        let saved = discarded_path(data_dir, now);
+        if let Err(e) = crate::write_back::save_copy(&saved, &current) {
+            return CommandOutput::failed(format!(
+                "error: cannot save the unapplied edits before discarding them: {e}\n\
+                 not rolled back: nothing changed\n"
+            ));
+        }
+        let _ = writeln!(
+            text,
+            "discarded unapplied edits in {}; the directory as it was is saved in {}",
+            list_changes(&changes),
+            saved.display()
+        );
     }
+    if let Err(e) = crate::write_back::write_files(rules_dir, &old.files) {
+        return CommandOutput::failed(format!(
+            "error: {e}\nnot rolled back: the store is unchanged (version {} is active), but \
+             the rules directory {} may be partly rewritten; run the rollback again once the \
+             cause is fixed\n",
+            active.number,
+            rules_dir.display()
+        ));
+    }
+    match store.rollback(number, now, &format!("rollback to version {number}")) {
+        Ok(record) => {
+            let _ = writeln!(
+                text,
+                "rolled back: version {} is active, with the content of version {number}",
+                record.number
+            );
+            let _ = writeln!(
+                text,
+                "the rules directory {} now holds version {number}'s {} file(s)",
+                rules_dir.display(),
+                old.files.len()
+            );
+            CommandOutput::ok(text)
+        }
+        Err(e) => CommandOutput::failed(format!(
+            "error: {e}\nthe rules directory {} holds version {number}'s files, but the store \
+             did not record the rollback; a running engine applies the files as a new version \
+             at its next reload, or run `acd rules apply {}`\n",
+            rules_dir.display(),
+            rules_dir.display()
+        )),
+    }
+}
+
+/// A fresh directory under the data directory for edits a rollback discards, stamped with
+/// the time of the rollback.
+fn discarded_path(data_dir: &Path, now: Timestamp) -> PathBuf {
+    let base = data_dir
+        .join("discarded-rules")
+        .join(format_utc(now).replace([' ', ':'], "-"));
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = base.with_file_name(format!(
+            "{}-{n}",
+            base.file_name()
+                .map_or_else(|| "x".into(), |f| f.to_string_lossy())
+        ));
+    }
+    candidate
 }
 
 /// `acd rules rebuild-store DIR`: the way out of a corrupted store. The damaged store is moved
@@ -448,8 +604,10 @@ fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
 }
 
 /// `acd rules explain --call k=v … [--dir DIR]`: under the rules in `dir` if given, else the
-/// active stored version. `now` is used for opening hours and time-of-day conditions unless
-/// the call gives `time=HH:MM`.
+/// active stored version. The call is placed at `now` unless it gives `time=HH:MM` (today,
+/// local), `date=YYYY-MM-DD time=HH:MM` or `at=YYYY-MM-DDTHH:MM` (local time in the rules'
+/// zone); the queue's calendar, route time windows and the engine's verdict all use that
+/// instant.
 pub fn explain(
     data_dir: &Path,
     dir: Option<&Path>,

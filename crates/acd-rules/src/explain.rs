@@ -6,6 +6,11 @@
 //! has waited, opening hours, and which agents of the queue satisfy the requirement. Which
 //! eligible agent actually wins depends on live state (who is idle, for how long), which only
 //! the engine has; the explanation says so instead of guessing.
+//!
+//! The call can be placed at any local instant (`at=2026-12-25T12:30`, or `date=` and `time=`),
+//! and the queue's calendar is applied there, exactly as the engine applies it: a supervisor
+//! checks a lunch break or a holiday before it happens, instead of reading that a route
+//! "matches" on a day the queue is closed.
 
 use crate::diag::suggest;
 use crate::duration::parse_duration;
@@ -19,8 +24,8 @@ use acd_core::{
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-const KEYS: [&str; 8] = [
-    "queue", "language", "did", "calling", "trunk", "tag", "time", "waited",
+const KEYS: [&str; 10] = [
+    "queue", "language", "did", "calling", "trunk", "tag", "time", "date", "at", "waited",
 ];
 
 /// A hypothetical call as given on the command line.
@@ -30,16 +35,22 @@ pub struct HypotheticalCall {
     pub attributes: CallAttributes,
     /// Local time of day in minutes; `None` means "now".
     pub local_minute: Option<u16>,
+    /// Local date, as days since 1970-01-01; `None` means the local day of "now". Only given
+    /// together with `local_minute`.
+    pub local_date: Option<i64>,
     /// How long the call has waited (selects the step in force).
     pub waited_ms: u64,
 }
 
 /// Parses `key=value` words: queue (required), language, did, calling, trunk, tag,
-/// time (HH:MM local), waited (duration).
+/// time (HH:MM local), date (YYYY-MM-DD local, with time), at (YYYY-MM-DDTHH:MM local: date
+/// and time in one), waited (duration).
 pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
     let mut queue = None;
     let mut attributes = CallAttributes::default();
     let mut local_minute = None;
+    let mut local_date = None;
+    let mut at_given = false;
     let mut waited_ms = 0;
     for word in words.iter().flat_map(|w| w.split_whitespace()) {
         let Some((key, value)) = word.split_once('=') else {
@@ -56,6 +67,15 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
                     .ok_or_else(|| format!("unknown trunk kind `{value}`"))?
             }
             "time" => local_minute = Some(crate::calendar::parse_clock(value)?),
+            "date" => local_date = Some(crate::calendar::parse_date(value)?),
+            "at" => {
+                let (date, time) = value.split_once(['T', 't']).ok_or_else(|| {
+                    format!("`at={value}` is not a local date and time like 2026-12-25T12:30")
+                })?;
+                local_date = Some(crate::calendar::parse_date(date)?);
+                local_minute = Some(crate::calendar::parse_clock(time)?);
+                at_given = true;
+            }
             "waited" => waited_ms = parse_duration(value)?,
             other => {
                 let hint = suggest(other, KEYS)
@@ -69,10 +89,22 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
         }
     }
     let queue = queue.ok_or("the call needs a queue, for example queue=Sales")?;
+    let date_words = words
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .filter(|w| w.starts_with("date=") || w.starts_with("time="))
+        .count();
+    if at_given && date_words > 0 {
+        return Err("give either at=DATE'T'TIME or date= and time=, not both".into());
+    }
+    if local_date.is_some() && local_minute.is_none() {
+        return Err("date= needs a time too, for example date=2026-12-25 time=12:30".into());
+    }
     Ok(HypotheticalCall {
         queue,
         attributes,
         local_minute,
+        local_date,
         waited_ms,
     })
 }
@@ -86,7 +118,7 @@ pub fn condition_miss(
     cond: &Condition,
     queue: &QueueId,
     call: &CallAttributes,
-    minute: u16,
+    (day, minute): (i64, u16),
 ) -> Option<String> {
     let list = |items: Vec<String>| items.join(", ");
     match cond {
@@ -135,8 +167,17 @@ pub fn condition_miss(
                 clock(*to_minute)
             )
         }),
-        // Judged by the engine's verdict, which knows the date and the queue's state.
-        Condition::Weekdays(_) | Condition::QueueState(_) => None,
+        Condition::Weekdays(days) => {
+            let today = acd_core::calendar::weekday(day);
+            (days & (1 << today) == 0).then(|| {
+                format!(
+                    "{} is not one of the route's days",
+                    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][usize::from(today)]
+                )
+            })
+        }
+        // Judged by the engine's verdict below, which measures the queue.
+        Condition::QueueState(_) => None,
     }
 }
 
@@ -161,12 +202,18 @@ pub fn explain_call_as(
     let minute = call
         .local_minute
         .unwrap_or_else(|| local_minute_of(now, &config.utc_offsets));
-    // The instant explained: `now`, or the given local time on the same local day. Its own
-    // offset is shown, since on a day clocks change it differs from the one at `now`.
-    let at = at_local_minute(now, &config.utc_offsets, minute);
+    // The instant explained: `now`, or the given local time on the given local day (else on
+    // the same local day as `now`). Its own offset is shown, since on a day clocks change it
+    // differs from the one at `now`.
+    let at = match call.local_date {
+        Some(day) => at_local(day, minute, &config.utc_offsets),
+        None if call.local_minute.is_none() => now,
+        None => at_local_minute(now, &config.utc_offsets, minute),
+    };
+    let (local_day, _) = acd_core::calendar::local_day_minute(at, config.utc_offsets.at(at));
     let _ = writeln!(
         out,
-        "call: queue={} language={} did={} calling={} trunk={:?} tag={} at {} local ({}), \
+        "call: queue={} language={} did={} calling={} trunk={:?} tag={} on {} at {} local ({}), \
          waited {}s",
         call.queue,
         or_dash(&call.attributes.language),
@@ -174,6 +221,7 @@ pub fn explain_call_as(
         or_dash(&call.attributes.calling_number),
         call.attributes.trunk,
         or_dash(&call.attributes.tag),
+        format_day(local_day),
         clock(minute),
         format_offset(config.utc_offsets.at(at)),
         call.waited_ms / 1000
@@ -187,14 +235,33 @@ pub fn explain_call_as(
         );
         return out;
     };
+    // The calendar is the engine's first question at arrival, at the instant explained: a
+    // closed queue sends the call to night service before any route is looked at.
     if let Some(cal) = &policy.calendar {
-        if call.local_minute.is_none() && !acd_core::calendar::is_open(cal, now) {
+        let state = acd_core::calendar::state(cal, at);
+        if state != acd_core::calendar::CalendarState::Open {
+            let when = if call.local_minute.is_none() {
+                "now".to_string()
+            } else {
+                format!("on {} at {}", format_day(local_day), clock(minute))
+            };
+            let (why, target) = if state == acd_core::calendar::CalendarState::Holiday {
+                (
+                    "a listed closed day",
+                    cal.holiday_target.as_ref().unwrap_or(&cal.night_target),
+                )
+            } else {
+                ("outside its opening hours", &cal.night_target)
+            };
             let _ = writeln!(
                 out,
-                "queue {} is closed now: the call goes to {}",
+                "queue {} is closed {when} ({why}): the call goes to {}",
                 call.queue,
-                format_target(&cal.night_target)
+                format_target(target)
             );
+            if call.waited_ms == 0 {
+                engine_verdict(&mut out, config, call, at);
+            }
             return out;
         }
     }
@@ -203,7 +270,7 @@ pub fn explain_call_as(
         let misses: Vec<String> = route
             .conditions
             .iter()
-            .filter_map(|c| condition_miss(c, &call.queue, &call.attributes, minute))
+            .filter_map(|c| condition_miss(c, &call.queue, &call.attributes, (local_day, minute)))
             .collect();
         if misses.is_empty() {
             let _ = writeln!(out, "route \"{}\": MATCHES", route.name);
@@ -318,7 +385,7 @@ pub fn explain_call_as(
 }
 
 /// The routing core's own answer for the call arriving now, with every agent of the queue
-/// logged in and idle: the scores it would compute and the agent it would pick. Using the
+/// logged in and idle: how it would rank them and the agent it would pick. Using the
 /// engine itself (rather than re-deriving its scoring here) keeps `explain` honest.
 fn engine_verdict(
     out: &mut String,
@@ -364,7 +431,7 @@ fn engine_verdict(
     let verdict = engine.explain(at, &call.queue, &call.attributes);
     let _ = writeln!(
         out,
-        "if every agent were logged in and idle, the engine would score:"
+        "if every agent were logged in and idle, the engine would rank (tier, then strategy):"
     );
     let mut candidates = verdict.candidates.clone();
     candidates.sort_by(|a, b| {
@@ -398,17 +465,29 @@ fn engine_verdict(
     }
 }
 
+/// `YYYY-MM-DD` for a day number (days since 1970-01-01).
+fn format_day(day: i64) -> String {
+    let at = Timestamp(u64::try_from(day.saturating_mul(86_400_000)).unwrap_or(0));
+    let text = crate::commands::format_utc(at);
+    text.get(..10).unwrap_or(&text).to_string()
+}
+
 /// `now` moved to `minute` (local time) of the same local day, with the offset in force at the
 /// instant reached rather than at `now`: `time=10:00` on the day clocks go forward means 10:00
 /// summer time even when asked at 01:00 winter time. A local time the change skips (02:30 in
 /// spring) is read with the offset before the change, so it comes out as 03:30 summer time; one
 /// that happens twice (02:30 in autumn) as its first occurrence.
 fn at_local_minute(now: Timestamp, offsets: &UtcOffsets, minute: u16) -> Timestamp {
+    let (day, _) = acd_core::calendar::local_day_minute(now, offsets.at(now));
+    at_local(day, minute, offsets)
+}
+
+/// The instant at which local time reads `minute` on local `day` (days since 1970-01-01),
+/// resolved as [`at_local_minute`] says for the nights clocks change.
+pub fn at_local(day: i64, minute: u16, offsets: &UtcOffsets) -> Timestamp {
     const DAY: i64 = 86_400_000;
-    let ms = |t: Timestamp| i64::try_from(t.as_millis()).unwrap_or(i64::MAX);
     let instant = |utc: i64| Timestamp::from_millis(u64::try_from(utc).unwrap_or(0));
-    let local_now = ms(now).saturating_add(i64::from(offsets.at(now)) * 60_000);
-    let local = local_now - local_now.rem_euclid(DAY) + i64::from(minute) * 60_000;
+    let local = day.saturating_mul(DAY) + i64::from(minute) * 60_000;
     // Offsets change at most once a day: the ones a day either side of the local time are the
     // only candidates, and a candidate holds if it is in force at the instant it gives.
     let before = offsets.at(instant(local - DAY));
@@ -552,5 +631,144 @@ mod tests {
             &cal,
             Timestamp(monday_9.0 + 5 * 86_400_000)
         ));
+    }
+
+    /// A centre closed for lunch on weekdays and on Christmas Day, in Berlin time.
+    const LUNCH_RULES: &str = r#"
+[settings]
+time_zone = "Europe/Berlin"
+
+[skills]
+sales = "Sells"
+
+[agents.201]
+skills = { sales = 5 }
+
+[agents.202]
+skills = { sales = 8 }
+
+[queues.Sales]
+agents = ["201", "202"]
+
+[queues.Sales.calendar]
+open = ["Mon-Fri 08:00-12:00", "Mon-Fri 13:00-18:00"]
+closed = [2026-12-25]
+night = "voicemail:Sales"
+
+[[routes]]
+name = "Sales callers"
+queue = "Sales"
+requires = "sales >= 5"
+"#;
+
+    fn lunch_rules() -> RoutingConfig {
+        let checked = crate::check_sources(vec![crate::SourceFile::new("rules.toml", LUNCH_RULES)]);
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        checked.config
+    }
+
+    // 2026-12-07, a Monday, 09:00 Berlin time (08:00 UTC).
+    const MONDAY_9: Timestamp = Timestamp(1_796_630_400_000);
+
+    #[test]
+    fn a_lunch_break_on_a_weekday_is_closed_and_names_the_night_target() {
+        let rules = lunch_rules();
+        for words in [
+            "queue=Sales at=2026-12-07T12:30",
+            "queue=Sales date=2026-12-07 time=12:30",
+            // A time alone is on the day of "now", a Monday: the calendar applies too.
+            "queue=Sales time=12:30",
+        ] {
+            let text = explain_call(&rules, &call(words), MONDAY_9);
+            assert!(
+                text.contains(
+                    "queue Sales is closed on 2026-12-07 at 12:30 (outside its opening hours): \
+                     the call goes to voicemail:Sales"
+                ),
+                "{words}: {text}"
+            );
+            assert!(
+                text.contains("on 2026-12-07 at 12:30 local (UTC+01:00)"),
+                "{text}"
+            );
+            assert!(!text.contains("MATCHES"), "{words}: {text}");
+            assert!(
+                text.contains(
+                    "no winner: closed (outside opening hours): night service to voicemail:Sales"
+                ),
+                "{words}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_listed_closed_day_is_closed_even_in_opening_hours() {
+        let text = explain_call(
+            &lunch_rules(),
+            &call("queue=Sales at=2026-12-25T10:00"),
+            MONDAY_9,
+        );
+        assert!(
+            text.contains("queue Sales is closed on 2026-12-25 at 10:00 (a listed closed day)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no winner: closed (a listed closed day)"),
+            "{text}"
+        );
+        assert!(!text.contains("MATCHES"), "{text}");
+    }
+
+    #[test]
+    fn weekday_routes_are_explained_on_the_day_asked_for() {
+        let text = LUNCH_RULES.replace(
+            "name = \"Sales callers\"",
+            "name = \"Saturday callers\"\ndays = \"Sat\"\n\n[[routes]]\nname = \"Sales callers\"",
+        );
+        let checked = crate::check_sources(vec![crate::SourceFile::new("rules.toml", &text)]);
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        let out = explain_call(
+            &checked.config,
+            &call("queue=Sales at=2026-12-08T10:00"),
+            MONDAY_9,
+        );
+        assert!(
+            out.contains("route \"Saturday callers\": no (Tue is not one of the route's days)")
+                || out.contains("Tue is not one of the route's days"),
+            "{out}"
+        );
+        assert!(out.contains("route \"Sales callers\": MATCHES"), "{out}");
+    }
+
+    #[test]
+    fn an_open_time_names_the_route_and_the_winner() {
+        let text = explain_call(
+            &lunch_rules(),
+            &call("queue=Sales at=2026-12-08T10:00"),
+            MONDAY_9,
+        );
+        assert!(text.contains("on 2026-12-08 at 10:00 local"), "{text}");
+        assert!(!text.contains("closed"), "{text}");
+        assert!(text.contains("route \"Sales callers\": MATCHES"), "{text}");
+        // Longest idle decides, not the sales level: both idle alike, the lower extension.
+        assert!(text.contains("winner: 201"), "{text}");
+    }
+
+    #[test]
+    fn dates_are_checked_and_never_mixed() {
+        let parse = |w: &str| parse_call(&w.split(' ').map(str::to_string).collect::<Vec<_>>());
+        assert!(parse("queue=Sales date=2026-12-25")
+            .unwrap_err()
+            .contains("needs a time"));
+        assert!(parse("queue=Sales at=2026-12-25T10:00 time=11:00")
+            .unwrap_err()
+            .contains("not both"));
+        assert!(parse("queue=Sales at=2026-12-25")
+            .unwrap_err()
+            .contains("2026-12-25T12:30"));
+        assert!(parse("queue=Sales at=2026-02-30T10:00").is_err());
+        let c = parse("queue=Sales at=2026-12-25T10:00").unwrap();
+        assert_eq!(c.local_minute, Some(600));
+        assert_eq!(c.local_date, crate::calendar::parse_date("2026-12-25").ok());
     }
 }

@@ -26,6 +26,7 @@ pub mod synthetic;
 pub mod target;
 pub mod time_zone;
 pub mod walk;
+pub mod write_back;
 
 pub use acd_store::SourceFile;
 pub use diag::{Diag, Loc, Report, Severity};

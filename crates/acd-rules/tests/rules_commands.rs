@@ -29,7 +29,7 @@ fn apply_history_diff_rollback() {
     let rules = tempfile::tempdir().unwrap();
     copy_example(rules.path());
 
-    let out = commands::history(data.path());
+    let out = commands::history(data.path(), None);
     assert_eq!(out.text, "no rules applied yet\n");
 
     let out = commands::apply(data.path(), rules.path(), Some("initial"), Timestamp(T0));
@@ -88,7 +88,7 @@ fn apply_history_diff_rollback() {
     let sales = &config.queues[&acd_core::QueueId::from("Sales")];
     assert_eq!(sales.max_waiting.as_ref().map(|m| m.0), Some(17));
 
-    let out = commands::history(data.path());
+    let out = commands::history(data.path(), None);
     let lines: Vec<&str> = out.text.lines().collect();
     assert_eq!(lines.len(), 4, "{}", out.text);
     assert!(
@@ -125,15 +125,54 @@ fn apply_history_diff_rollback() {
     let out = commands::diff(data.path(), 1, 9);
     assert_eq!(out.exit_code, 1);
 
-    let out = commands::rollback(data.path(), 1, Timestamp(T0 + 180_000));
+    // The directory still holds the refused typo: a rollback would lose it, so it is refused
+    // and names the file, and history says so too.
+    let out = commands::history(data.path(), Some(rules.path()));
+    assert!(
+        out.text
+            .contains("has unapplied edits: 30-routes.toml (changed)"),
+        "{}",
+        out.text
+    );
+    let out = commands::rollback(data.path(), rules.path(), 1, false, Timestamp(T0 + 150_000));
+    assert_eq!(out.exit_code, 1, "{}", out.text);
+    assert!(
+        out.text.contains("30-routes.toml (changed)") && out.text.contains("--discard-unapplied"),
+        "{}",
+        out.text
+    );
+    assert!(commands::history(data.path(), None)
+        .text
+        .contains("*       2  "));
+
+    let out = commands::rollback(data.path(), rules.path(), 1, true, Timestamp(T0 + 180_000));
     assert_eq!(out.exit_code, 0, "{}", out.text);
-    assert_eq!(
-        out.text,
-        "rolled back: version 3 is active, with the content of version 1\n"
+    assert!(
+        out.text
+            .contains("rolled back: version 3 is active, with the content of version 1\n"),
+        "{}",
+        out.text
+    );
+    // The discarded typo is kept, and the directory now holds version 1's files exactly.
+    let saved = data
+        .path()
+        .join("discarded-rules/2025-06-02-08-03-00/30-routes.toml");
+    assert!(std::fs::read_to_string(saved)
+        .unwrap()
+        .contains("sails >= 5"));
+    let store = commands::open_store(data.path()).unwrap();
+    let v1 = acd_store::RulesStore::get(&store, 1).unwrap().unwrap();
+    drop(store);
+    assert_eq!(acd_rules::read_dir(rules.path()).unwrap(), v1.files);
+    let out = commands::history(data.path(), Some(rules.path()));
+    assert!(
+        out.text.contains("holds the active version's files"),
+        "{}",
+        out.text
     );
     let out = commands::diff(data.path(), 1, 3);
     assert_eq!(out.text, "versions 1 and 3 have identical files\n");
-    let out = commands::history(data.path());
+    let out = commands::history(data.path(), None);
     assert!(
         out.text.contains("*       3  2025-06-02 08:03:00  "),
         "{}",
@@ -141,7 +180,7 @@ fn apply_history_diff_rollback() {
     );
     assert!(out.text.contains("rollback to version 1"));
 
-    let out = commands::rollback(data.path(), 7, Timestamp(T0));
+    let out = commands::rollback(data.path(), rules.path(), 7, false, Timestamp(T0));
     assert_eq!(out.exit_code, 1);
 
     let store = commands::open_store(data.path()).unwrap();
@@ -178,7 +217,7 @@ fn corrupted_store_says_what_to_do_and_rebuild_store_recovers() {
     let store = commands::store_path(data.path());
     std::fs::write(store.join("conf"), "scribbled over by a bad disk\n").unwrap();
 
-    let out = commands::history(data.path());
+    let out = commands::history(data.path(), None);
     assert_eq!(out.exit_code, 2, "{}", out.text);
     assert!(
         out.text.contains(&format!(
@@ -212,7 +251,7 @@ fn corrupted_store_says_what_to_do_and_rebuild_store_recovers() {
     let aside = data.path().join("rules.corrupted-2025-06-02-08-00-00");
     assert!(aside.join("conf").exists(), "{}", out.text);
 
-    let out = commands::history(data.path());
+    let out = commands::history(data.path(), None);
     assert_eq!(out.exit_code, 0, "{}", out.text);
     assert!(out.text.contains("rebuilt from"), "{}", out.text);
 

@@ -19,6 +19,6 @@ mod sled_store;
 mod store;
 
 pub use error::StoreError;
-pub use record::{content_hash, SourceFile, VersionRecord};
+pub use record::{content_hash, RunningRecord, SourceFile, VersionRecord};
 pub use sled_store::{ApplyStep, FaultHook, SledRulesStore};
 pub use store::{NewVersion, RulesStore};

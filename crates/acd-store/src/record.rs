@@ -36,6 +36,18 @@ pub struct VersionRecord {
     pub rollback_of: Option<u64>,
 }
 
+/// Which version the engine runs, as the engine itself last recorded it. The store's active
+/// version is what the next reload *will* pick up; this is what the engine *did* pick up, so
+/// `acd rules history` can tell the two apart when they differ (a rollback not yet seen by
+/// the engine, or an engine that was refused a change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningRecord {
+    /// The stored version the engine runs.
+    pub version: u64,
+    /// When the engine started running it (its own clock; the store reads none).
+    pub since: Timestamp,
+}
+
 /// SHA-256 over the files sorted by name, each as length-prefixed name and text, so that
 /// moving text from one file to another changes the hash but reordering the list does not.
 pub fn content_hash(files: &[SourceFile]) -> String {

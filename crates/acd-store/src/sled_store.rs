@@ -1,7 +1,8 @@
 //! The sled implementation of [`RulesStore`].
 //!
 //! Layout: tree `versions` maps the big-endian version number to the JSON record; tree `meta`
-//! holds `active`, the number of the active version. A version is committed by one sled
+//! holds `active`, the number of the active version, and `running`, the JSON
+//! [`RunningRecord`] the engine writes when it starts running a version. A version is committed by one sled
 //! transaction over both trees (record and pointer together) followed by a flush, so a crash
 //! before the flush completes leaves the previous version active and the store readable.
 //!
@@ -14,7 +15,9 @@
 //! write) exactly there and prove the claim above.
 
 use crate::error::is_lock_error;
-use crate::{content_hash, NewVersion, RulesStore, SourceFile, StoreError, VersionRecord};
+use crate::{
+    content_hash, NewVersion, RulesStore, RunningRecord, SourceFile, StoreError, VersionRecord,
+};
 use acd_core::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 const ACTIVE_KEY: &[u8] = b"active";
+const RUNNING_KEY: &[u8] = b"running";
 
 /// A plain file beside sled's own, holding the number of the last durably applied version.
 /// sled recovers a damaged log by dropping what fails its checksums, which can leave a store
@@ -354,6 +358,38 @@ impl RulesStore for SledRulesStore {
         let old = self.get(number)?.ok_or(StoreError::NoSuchVersion(number))?;
         self.write_version(&old.files, message, applied_at, Some(number))
     }
+
+    fn record_running(&self, running: RunningRecord) -> Result<(), StoreError> {
+        if self.get(running.version)?.is_none() {
+            return Err(StoreError::NoSuchVersion(running.version));
+        }
+        let encoded = serde_json::to_vec(&running).map_err(|source| StoreError::Corrupt {
+            key: "meta/running".into(),
+            source,
+        })?;
+        self.meta
+            .insert(RUNNING_KEY, encoded)
+            .map_err(|source| self.io("recording the running version", source))?;
+        // Flushed like a version: `history` run right after the engine switched must see it.
+        self.db
+            .flush()
+            .map_err(|source| self.io("flushing the running version to disk", source))?;
+        Ok(())
+    }
+
+    fn running(&self) -> Result<Option<RunningRecord>, StoreError> {
+        let raw = self
+            .meta
+            .get(RUNNING_KEY)
+            .map_err(|source| self.io("reading the running version", source))?;
+        raw.map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+                key: "meta/running".into(),
+                source,
+            })
+        })
+        .transpose()
+    }
 }
 
 #[cfg(test)]
@@ -400,6 +436,52 @@ mod tests {
         drop(store);
         let reopened = SledRulesStore::open(dir.path()).unwrap();
         assert_eq!(reopened.active().unwrap().unwrap().number, 3);
+    }
+
+    #[test]
+    fn the_running_record_is_kept_apart_from_the_active_version_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledRulesStore::open(dir.path()).unwrap();
+        assert_eq!(store.running().unwrap(), None);
+        // Nothing stored yet: the engine cannot run a version that does not exist.
+        let v1 = RunningRecord {
+            version: 1,
+            since: Timestamp(1_500),
+        };
+        assert!(matches!(
+            store.record_running(v1),
+            Err(StoreError::NoSuchVersion(1))
+        ));
+        for (text, at) in [("a = 1\n", 1_000), ("a = 2\n", 2_000)] {
+            store
+                .apply(NewVersion {
+                    files: &files(text),
+                    message: "",
+                    applied_at: Timestamp(at),
+                })
+                .unwrap();
+        }
+        store.record_running(v1).unwrap();
+        // Version 2 is active in the store while the engine still runs version 1.
+        assert_eq!(store.active().unwrap().unwrap().number, 2);
+        assert_eq!(store.running().unwrap(), Some(v1));
+        assert!(matches!(
+            store.record_running(RunningRecord {
+                version: 3,
+                since: Timestamp(3_000)
+            }),
+            Err(StoreError::NoSuchVersion(3))
+        ));
+        assert_eq!(store.running().unwrap(), Some(v1));
+        let v2 = RunningRecord {
+            version: 2,
+            since: Timestamp(4_000),
+        };
+        store.record_running(v2).unwrap();
+        drop(store);
+        let reopened = SledRulesStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.running().unwrap(), Some(v2));
+        assert_eq!(reopened.history().unwrap().len(), 2);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The storage contract the rules commands and the daemon use.
 
-use crate::{SourceFile, StoreError, VersionRecord};
+use crate::{RunningRecord, SourceFile, StoreError, VersionRecord};
 use acd_core::Timestamp;
 
 /// What a caller asks to store.
@@ -30,4 +30,11 @@ pub trait RulesStore {
         applied_at: Timestamp,
         message: &str,
     ) -> Result<VersionRecord, StoreError>;
+    /// Records which version the engine runs now (written by the engine whenever it starts
+    /// running a version). Refused with [`StoreError::NoSuchVersion`] for a version the store
+    /// does not hold, so the record can never point at nothing.
+    fn record_running(&self, running: RunningRecord) -> Result<(), StoreError>;
+    /// What the engine last recorded with [`record_running`](Self::record_running); `None`
+    /// before it first did. An engine that has stopped leaves its last record behind.
+    fn running(&self) -> Result<Option<RunningRecord>, StoreError>;
 }

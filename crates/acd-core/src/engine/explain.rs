@@ -45,12 +45,14 @@ impl Engine {
         if let Some(calendar) = &policy.calendar {
             match calendar::state(calendar, now) {
                 CalendarState::Open => {}
+                // Which of the calendar's reasons closed it, so a holiday is not mistaken for
+                // a wrong opening-hours window (or the other way round).
                 CalendarState::Closed => notes.push(format!(
-                    "closed: night service to {}",
+                    "closed (outside opening hours): night service to {}",
                     calendar.night_target
                 )),
                 CalendarState::Holiday => notes.push(format!(
-                    "closed for a holiday: to {}",
+                    "closed (a listed closed day): holiday service to {}",
                     calendar
                         .holiday_target
                         .as_ref()
@@ -137,6 +139,13 @@ impl Engine {
         explanation
     }
 
+    /// The name of route `route` (an index into the rules' routes), for accounting per route.
+    pub(super) fn route_name(&self, route: Option<usize>) -> Option<String> {
+        route
+            .and_then(|r| self.config.routes.get(r))
+            .map(|r| r.name.clone())
+    }
+
     /// A read-only summary: per routed queue the calls waiting, being offered and the oldest
     /// wait; agents counted by availability.
     pub fn view(&self, now: Timestamp) -> EngineView {
@@ -213,5 +222,69 @@ fn empty_view(queue: &QueueId) -> QueueView {
         logged_in_agents: 0,
         staffed_agents: 0,
         available_agents: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{agent_event, config, policy, profile, queue_event};
+    use super::*;
+    use crate::command::Target;
+    use crate::config::{Calendar, OpenWindow, PickStrategy};
+    use crate::event::PhoneState;
+    use std::sync::Arc;
+
+    const HOUR: u64 = 3_600_000;
+    // 2024-01-01, a Monday, 00:00 UTC; the calendar below is in UTC.
+    const MON: u64 = 19_723 * 86_400_000;
+
+    /// Sales opens Monday to Friday 08:00-12:00 and 13:00-18:00 (closed for lunch), and is
+    /// closed all of Tuesday 2024-01-02; 2001 is logged in and idle.
+    fn engine() -> Engine {
+        let mut p = policy("Sales", PickStrategy::LongestIdle, &["2001"]);
+        let window = |from: u16, to: u16| OpenWindow {
+            weekdays: 0b001_1111,
+            from_minute: from * 60,
+            to_minute: to * 60,
+        };
+        p.calendar = Some(Calendar {
+            utc_offsets: crate::UtcOffsets::fixed(0),
+            open: vec![window(8, 12), window(13, 18)],
+            holidays: vec![crate::config::Holiday::Date(19_724)],
+            night_target: Target::Voicemail("night".into()),
+            holiday_target: None,
+            at_close: crate::config::AtClose::Serve,
+        });
+        let mut engine = Engine::new(Arc::new(config(
+            vec![p],
+            vec![profile("2001", &[("sales", 5)])],
+        )));
+        engine.handle(Timestamp(MON), queue_event("Sales", "300", &["2001"]));
+        engine.handle(Timestamp(MON), agent_event("2001", true, PhoneState::Idle));
+        engine
+    }
+
+    fn explain_at(engine: &Engine, at: u64) -> Explanation {
+        engine.explain(Timestamp(at), &"Sales".into(), &CallAttributes::default())
+    }
+
+    #[test]
+    fn a_closed_queue_names_why_it_is_closed_and_has_no_winner() {
+        let engine = engine();
+        let lunch = explain_at(&engine, MON + 12 * HOUR + 30 * 60_000);
+        assert_eq!(lunch.winner, None);
+        assert_eq!(
+            lunch.reason,
+            "closed (outside opening hours): night service to voicemail:night"
+        );
+        let holiday = explain_at(&engine, MON + 24 * HOUR + 10 * HOUR);
+        assert_eq!(holiday.winner, None);
+        assert_eq!(
+            holiday.reason,
+            "closed (a listed closed day): holiday service to voicemail:night"
+        );
+        let open = explain_at(&engine, MON + 10 * HOUR);
+        assert_eq!(open.winner, Some("2001".into()));
+        assert!(!open.reason.contains("closed"), "{}", open.reason);
     }
 }

@@ -600,6 +600,7 @@ impl Engine {
             queue: queue_id,
             outcome,
             wait_ms,
+            route: self.route_name(call.route),
         });
         if let Some(agent) = reserved {
             self.release_agent(agent, id, now);
