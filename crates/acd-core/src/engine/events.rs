@@ -93,7 +93,8 @@ impl Engine {
         }
     }
 
-    fn new_call(&mut self, now: Timestamp, q: usize, queued: QueuedCall) {
+    fn new_call(&mut self, now: Timestamp, q: usize, mut queued: QueuedCall) {
+        crate::lookup::apply_config(&self.config, &mut queued.attributes);
         let route = match_route(&self.config, &queued.queue, &queued.attributes, now);
         let route_priority = route
             .and_then(|r| self.config.routes.get(r))
@@ -149,7 +150,8 @@ impl Engine {
     }
 
     /// A repeated snapshot of a call we know in the same queue.
-    fn update_call(&mut self, now: Timestamp, queued: QueuedCall) {
+    fn update_call(&mut self, now: Timestamp, mut queued: QueuedCall) {
+        crate::lookup::apply_config(&self.config, &mut queued.attributes);
         let id = queued.call;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -489,6 +491,9 @@ impl Engine {
                 // Waiting calls are routed afresh under the new rules, as if they had arrived
                 // at their original time: route, requirements and every step already due.
                 let queue = &self.queues[call.queue].id;
+                // The new table's answer; an entry removed keeps its old value until the
+                // call's next snapshot brings IP Office's own back.
+                crate::lookup::apply_config(&config, &mut call.attributes);
                 call.route = match_route(&config, queue, &call.attributes, now);
                 let route = call.route.and_then(|r| config.routes.get(r));
                 call.route_name = route.map(|r| r.name.clone());

@@ -23,6 +23,7 @@ impl Engine {
         queue: &QueueId,
         attributes: &CallAttributes,
     ) -> Explanation {
+        let attributes = &crate::lookup::applied(&self.config, attributes);
         let route_ix = match_route(&self.config, queue, attributes, now);
         let route = route_ix.and_then(|r| self.config.routes.get(r));
         let required = route.map_or(SkillExpr::Any, |r| r.requires.clone());
