@@ -22,6 +22,8 @@ pub struct SettingsDef {
     pub default_rona: Option<Rona>,
     pub allowed_external: Vec<S<String>>,
     pub weights: Option<ScoreWeights>,
+    /// From `country_code` and the prefixes (see `numbering`); `None`: numbers stay literal.
+    pub numbering: Option<acd_core::NumberPlan>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +89,10 @@ pub struct RouteDef {
     pub requires_refs: Vec<S<String>>,
     pub priority: Option<Priority>,
     pub steps: Vec<StepDef>,
+    /// The `language` values, located, for the checks of values nothing can match.
+    pub language_refs: Vec<S<String>>,
+    /// The `tag` patterns, located, for the same checks.
+    pub tag_refs: Vec<S<String>>,
 }
 
 /// Everything read from all files of a ruleset.
@@ -98,4 +104,6 @@ pub struct RulesDef {
     pub agents: Vec<AgentDef>,
     pub queues: Vec<QueueDef>,
     pub routes: Vec<RouteDef>,
+    /// `[[lookups]]` entries in file order.
+    pub lookups: Vec<crate::lookups::LookupDef>,
 }

@@ -43,7 +43,7 @@ pub fn parse_file(file: usize, text: &str, diags: &mut Vec<Diag>) -> Option<Rule
     w.check_keys(
         table,
         &[
-            "settings", "skills", "profiles", "agents", "queues", "routes",
+            "settings", "skills", "profiles", "agents", "queues", "routes", "lookups",
         ],
         "the top level",
     );
@@ -126,6 +126,9 @@ pub fn parse_file(file: usize, text: &str, diags: &mut Vec<Diag>) -> Option<Rule
             }
         }
     }
+    if let Some(value) = table.get("lookups") {
+        crate::lookups::parse(&mut w, value, &mut out.lookups);
+    }
     Some(out)
 }
 
@@ -147,9 +150,13 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             "default_rona",
             "allowed_transfer_targets",
             "weights",
+            "country_code",
+            "national_prefix",
+            "international_prefix",
         ],
         "[settings]",
     );
+    out.numbering = crate::numbering::parse(w, t);
     match (t.get_key_value("time_zone"), t.get("utc_offset")) {
         (Some((key, _)), Some(_)) => w.error_help(
             key.span(),
@@ -307,7 +314,7 @@ fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
 }
 
 /// Validates a number pattern at `s`, reporting a caret under the offending character.
-fn number_pattern(w: &mut Walker<'_>, s: &S<String>) -> bool {
+pub(crate) fn number_pattern(w: &mut Walker<'_>, s: &S<String>) -> bool {
     match check_number_pattern(&s.value) {
         Ok(()) => true,
         Err((offset, why)) => {
@@ -742,6 +749,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
     }
     let mut conditions = Vec::new();
     let mut queue_refs = Vec::new();
+    let (mut language_refs, mut tag_refs) = (Vec::new(), Vec::new());
     if let Some(v) = t.get("queue") {
         queue_refs = w.strings(v, "queue");
         conditions.push(Condition::Queue(
@@ -768,6 +776,9 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
                 } else {
                     true
                 };
+                if ok && field == "tag" {
+                    tag_refs.push(s.clone());
+                }
                 if ok {
                     patterns.push(acd_core::Pattern::new(s.value));
                 }
@@ -781,6 +792,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
     }
     if let Some(v) = t.get("language") {
         let langs = w.strings(v, "language");
+        language_refs.clone_from(&langs);
         conditions.push(Condition::Language(
             langs.into_iter().map(|s| s.value).collect(),
         ));
@@ -851,6 +863,8 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
         requires_refs,
         priority,
         steps,
+        language_refs,
+        tag_refs,
     })
 }
 
