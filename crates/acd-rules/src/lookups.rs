@@ -93,7 +93,10 @@ fn entry(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<Lookup
     let what = name
         .as_ref()
         .map_or_else(|| "a lookup".to_string(), |n| format!("lookup \"{n}\""));
-    if !t.contains_key("did") && !t.contains_key("calling") {
+    // Also `did = []`: an entry whose lists are empty would silently match no call.
+    let no_numbers = !(t.get("did").is_some_and(|v| !is_empty_list(v))
+        || t.get("calling").is_some_and(|v| !is_empty_list(v)));
+    if no_numbers {
         w.error_help(
             item.span(),
             "rules::missing-field",
@@ -139,6 +142,10 @@ fn entry(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<Lookup
         language,
         tag,
     })
+}
+
+fn is_empty_list(v: &Value<'_>) -> bool {
+    matches!(v.get_ref(), toml::de::DeValue::Array(items) if items.is_empty())
 }
 
 /// What the lookup tables did to a call: the attributes routes see, and one line per
@@ -227,6 +234,12 @@ mod tests {
             ),
             (
                 "[[lookups]]\nlanguage = \"deu\"\n",
+                "rules::missing-field",
+                "rules.toml:1:1",
+                "did = ",
+            ),
+            (
+                "[[lookups]]\ndid = []\ncalling = []\ntag = \"vip\"\n",
                 "rules::missing-field",
                 "rules.toml:1:1",
                 "did = ",
