@@ -5,6 +5,8 @@
 use crate::command::{Priority, Target};
 use crate::event::TrunkKind;
 use crate::ids::{AgentId, QueueId};
+use crate::lookup::Lookup;
+use crate::number::NumberPlan;
 use crate::pattern::Pattern;
 use crate::time::Millis;
 use crate::utc_offsets::UtcOffsets;
@@ -301,6 +303,12 @@ pub struct RoutingConfig {
     /// Wrap-up used when neither queue nor agent sets one.
     pub default_wrap_up_ms: Millis,
     pub default_rona: Rona,
+    /// How numbers are written locally; `None` compares numbers literally.
+    #[serde(default)]
+    pub numbering: Option<NumberPlan>,
+    /// Attributes derived from the call's numbers, applied before routes are matched.
+    #[serde(default)]
+    pub lookups: Vec<Lookup>,
 }
 
 impl Default for RoutingConfig {
@@ -318,6 +326,8 @@ impl Default for RoutingConfig {
                 ring_timeout_ms: 15_000,
                 not_ready_ms: 30_000,
             },
+            numbering: None,
+            lookups: Vec::new(),
         }
     }
 }

@@ -60,6 +60,8 @@ pub mod decision;
 pub mod engine;
 pub mod event;
 pub mod ids;
+pub mod lookup;
+pub mod number;
 pub mod pattern;
 pub(crate) mod prng;
 pub mod routes;
@@ -75,6 +77,8 @@ pub use decision::{Candidate, Decision, DecisionAction, ExitReason, Explanation,
 pub use engine::{Engine, Output};
 pub use event::*;
 pub use ids::{AgentId, CallId, QueueId};
+pub use lookup::Lookup;
+pub use number::NumberPlan;
 pub use pattern::Pattern;
 pub use time::{Millis, Timestamp};
 pub use utc_offsets::{OffsetChange, UtcOffsets};

@@ -30,7 +30,7 @@ impl Pattern {
 
 /// Iterative glob matching with single-star backtracking: linear in practice, never recursive,
 /// so a hostile pattern cannot blow the stack.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {

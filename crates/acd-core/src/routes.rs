@@ -7,6 +7,7 @@ use crate::calendar::{local_day_minute, weekday};
 use crate::config::{Condition, Route, RoutingConfig, StateTest};
 use crate::event::CallAttributes;
 use crate::ids::QueueId;
+use crate::number;
 use crate::time::Timestamp;
 
 /// Index of the first route in `config` that applies to a call in `queue` with `attributes` at
@@ -35,10 +36,12 @@ fn route_applies(
 ) -> bool {
     route.conditions.iter().all(|condition| match condition {
         Condition::Queue(queues) => queues.contains(queue),
-        Condition::Did(patterns) => patterns.iter().any(|p| p.matches(&attributes.did)),
+        Condition::Did(patterns) => patterns
+            .iter()
+            .any(|p| number::matches(config.numbering.as_ref(), p, &attributes.did)),
         Condition::CallingNumber(patterns) => patterns
             .iter()
-            .any(|p| p.matches(&attributes.calling_number)),
+            .any(|p| number::matches(config.numbering.as_ref(), p, &attributes.calling_number)),
         Condition::Language(languages) => languages
             .iter()
             .any(|l| l.eq_ignore_ascii_case(&attributes.language)),

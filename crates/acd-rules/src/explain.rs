@@ -16,6 +16,7 @@ use crate::diag::suggest;
 use crate::duration::parse_duration;
 use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
+use acd_core::{number::matches, NumberPlan};
 use acd_core::{
     AgentSnapshot, CallAttributes, Condition, Engine, Event, PhoneState, Presence, QueueId,
     QueueMember, QueueServiceMode, QueueSnapshot, Route, RoutingConfig, SkillExpr, StepAction,
@@ -115,6 +116,7 @@ fn local_minute_of(now: Timestamp, offsets: &UtcOffsets) -> u16 {
 
 /// Why `cond` does not hold for the call, or `None` when it holds.
 pub fn condition_miss(
+    plan: Option<&NumberPlan>,
     cond: &Condition,
     queue: &QueueId,
     call: &CallAttributes,
@@ -128,7 +130,7 @@ pub fn condition_miss(
                 list(qs.iter().map(|q| q.0.clone()).collect())
             )
         }),
-        Condition::Did(ps) => (!ps.iter().any(|p| p.matches(&call.did))).then(|| {
+        Condition::Did(ps) => (!ps.iter().any(|p| matches(plan, p, &call.did))).then(|| {
             format!(
                 "DID \"{}\" matches none of {}",
                 call.did,
@@ -136,7 +138,7 @@ pub fn condition_miss(
             )
         }),
         Condition::CallingNumber(ps) => {
-            (!ps.iter().any(|p| p.matches(&call.calling_number))).then(|| {
+            (!ps.iter().any(|p| matches(plan, p, &call.calling_number))).then(|| {
                 format!(
                     "calling number \"{}\" matches none of {}",
                     call.calling_number,
@@ -151,7 +153,7 @@ pub fn condition_miss(
                 list(ps.iter().map(|p| p.as_str().to_string()).collect())
             )
         }),
-        Condition::Language(ls) => (!ls.contains(&call.language))
+        Condition::Language(ls) => (!ls.iter().any(|l| l.eq_ignore_ascii_case(&call.language)))
             .then(|| format!("language \"{}\" is not {}", call.language, list(ls.clone()))),
         Condition::Trunk(ts) => {
             (!ts.contains(&call.trunk)).then(|| format!("trunk {:?} is not {:?}", call.trunk, ts))
@@ -226,6 +228,14 @@ pub fn explain_call_as(
         format_offset(config.utc_offsets.at(at)),
         call.waited_ms / 1000
     );
+    let (attributes, lookup_lines) = crate::lookups::explain(config, &call.attributes);
+    for line in lookup_lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let call = &HypotheticalCall {
+        attributes,
+        ..call.clone()
+    };
     let _ = writeln!(out, "rules version: {version}");
     let Some(policy) = config.queues.get(&call.queue) else {
         let _ = writeln!(
@@ -270,7 +280,10 @@ pub fn explain_call_as(
         let misses: Vec<String> = route
             .conditions
             .iter()
-            .filter_map(|c| condition_miss(c, &call.queue, &call.attributes, (local_day, minute)))
+            .filter_map(|c| {
+                let plan = config.numbering.as_ref();
+                condition_miss(plan, c, &call.queue, &call.attributes, (local_day, minute))
+            })
             .collect();
         if misses.is_empty() {
             let _ = writeln!(out, "route \"{}\": MATCHES", route.name);

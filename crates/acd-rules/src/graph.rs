@@ -7,7 +7,7 @@ use crate::diag::{Diag, Loc};
 use crate::model::{RouteDef, RulesDef, S};
 use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
-use acd_core::{Condition, Pattern, QueueId, RoutingConfig, SkillExpr, Target};
+use acd_core::{Condition, NumberPlan, Pattern, QueueId, RoutingConfig, SkillExpr, Target};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -483,6 +483,31 @@ fn route_covers(earlier: &RouteDef, later: &RouteDef) -> bool {
     })
 }
 
+/// Under a number plan a `did` or `calling` pattern also matches numbers in canonical form
+/// (`030*` matches `+4930…`), which `route_covers` compares as written: an earlier `0*` covers
+/// `030*` as text but not the `+4930…` calls the later route also takes. So the earlier
+/// route's number conditions must cover the later one's in canonical form too.
+fn numbers_cover(plan: Option<&NumberPlan>, earlier: &RouteDef, later: &RouteDef) -> bool {
+    let Some(plan) = plan else {
+        return true;
+    };
+    let canonical = |ps: &[Pattern]| -> Vec<Pattern> {
+        (ps.iter())
+            .map(|p| Pattern::new(plan.canonical_pattern(p.as_str())))
+            .collect()
+    };
+    let numbers = |c: &Condition| match c {
+        Condition::Did(ps) => Some(Condition::Did(canonical(ps))),
+        Condition::CallingNumber(ps) => Some(Condition::CallingNumber(canonical(ps))),
+        _ => None,
+    };
+    earlier.conditions.iter().filter_map(numbers).all(|a| {
+        later.conditions.iter().filter_map(numbers).any(|b| {
+            std::mem::discriminant(&a) == std::mem::discriminant(&b) && condition_covers(&a, &b)
+        })
+    })
+}
+
 /// The list-valued conditions by which earlier routes are indexed, in the order a route's key
 /// is chosen. A route can only be covered by an earlier one whose every condition kind it has
 /// too, with a list holding all of its values; so an earlier route keyed by its queue list need
@@ -546,6 +571,7 @@ fn shadowed_routes(def: &RulesDef, diags: &mut Vec<Diag>, position: &dyn Fn(&Loc
         let earlier = candidates.into_iter().find(|&i| {
             cost::charge(1);
             route_covers(&def.routes[i], later)
+                && numbers_cover(def.settings.numbering.as_ref(), &def.routes[i], later)
         });
         if let Some(earlier) = earlier.map(|i| &def.routes[i]) {
             diags.push(
@@ -596,5 +622,24 @@ mod tests {
         let l = |v: &[&str]| Condition::Language(v.iter().map(|s| s.to_string()).collect());
         assert!(condition_covers(&l(&["deu", "eng"]), &l(&["deu"])));
         assert!(!condition_covers(&l(&["deu"]), &l(&["deu", "eng"])));
+    }
+
+    #[test]
+    fn a_route_is_shadowed_by_a_number_pattern_only_if_it_is_under_the_number_plan() {
+        let shadowed = |settings: &str| {
+            let text = format!(
+                "{settings}[queues.Sales]\n\
+                 [[routes]]\nname = \"zero\"\nqueue = \"Sales\"\ndid = \"0*\"\n\
+                 [[routes]]\nname = \"berlin\"\nqueue = \"Sales\"\ndid = \"030*\"\n"
+            );
+            let checked = crate::check_sources(vec![crate::SourceFile::new("r.toml", text)]);
+            (checked.report.diags.iter())
+                .filter(|d| d.code == "rules::shadowed-route")
+                .count()
+        };
+        // As text, `0*` covers `030*`.
+        assert_eq!(shadowed(""), 1);
+        // With a plan, `030*` also takes `+4930…` calls, which `0*` does not.
+        assert_eq!(shadowed("[settings]\ncountry_code = \"49\"\n"), 0);
     }
 }

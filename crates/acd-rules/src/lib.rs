@@ -16,8 +16,12 @@ pub mod diag;
 pub mod duration;
 pub mod explain;
 pub mod graph;
+pub mod language;
 pub mod lines;
+pub mod lookups;
 pub mod model;
+pub mod never_matches;
+pub mod numbering;
 pub mod parse;
 pub mod resolve;
 pub mod skill_expr;
@@ -220,6 +224,10 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
         let position = report.positions();
         let merged = resolve::merge(defs, &mut diags, &position);
         config = resolve::compile(&merged, &mut diags);
+        config.lookups = (merged.lookups.iter())
+            .map(|l| l.compile(|| position(&l.loc)))
+            .collect();
+        never_matches::check(&merged, &mut diags);
         graph::check(&merged, &config, &mut diags, &position);
     }
     report.diags = diags;

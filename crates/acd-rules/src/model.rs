@@ -23,6 +23,8 @@ pub struct SettingsDef {
     pub default_rona: Option<Rona>,
     pub allowed_external: Vec<S<String>>,
     pub priority_order: Option<PriorityOrder>,
+    /// From `country_code` and the prefixes (see `numbering`); `None`: numbers stay literal.
+    pub numbering: Option<acd_core::NumberPlan>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,10 @@ pub struct RouteDef {
     pub requires_refs: Vec<S<String>>,
     pub priority: Option<Priority>,
     pub steps: Vec<StepDef>,
+    /// The `language` values, located, for the checks of values nothing can match.
+    pub language_refs: Vec<S<String>>,
+    /// The `tag` patterns, located, for the same checks.
+    pub tag_refs: Vec<S<String>>,
 }
 
 /// Everything read from all files of a ruleset.
@@ -106,4 +112,6 @@ pub struct RulesDef {
     pub agents: Vec<AgentDef>,
     pub queues: Vec<QueueDef>,
     pub routes: Vec<RouteDef>,
+    /// `[[lookups]]` entries in file order.
+    pub lookups: Vec<crate::lookups::LookupDef>,
 }

@@ -44,7 +44,7 @@ pub fn parse_file(file: usize, text: &str, diags: &mut Vec<Diag>) -> Option<Rule
     w.check_keys(
         table,
         &[
-            "settings", "skills", "profiles", "agents", "queues", "routes",
+            "settings", "skills", "profiles", "agents", "queues", "routes", "lookups",
         ],
         "the top level",
     );
@@ -127,6 +127,9 @@ pub fn parse_file(file: usize, text: &str, diags: &mut Vec<Diag>) -> Option<Rule
             }
         }
     }
+    if let Some(value) = table.get("lookups") {
+        crate::lookups::parse(&mut w, value, &mut out.lookups);
+    }
     Some(out)
 }
 
@@ -150,9 +153,13 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             "priority_order",
             "priority_step",
             "weights",
+            "country_code",
+            "national_prefix",
+            "international_prefix",
         ],
         "[settings]",
     );
+    out.numbering = crate::numbering::parse(w, t);
     match (t.get_key_value("time_zone"), t.get("utc_offset")) {
         (Some((key, _)), Some(_)) => w.error_help(
             key.span(),
@@ -344,7 +351,7 @@ fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
 }
 
 /// Validates a number pattern at `s`, reporting a caret under the offending character.
-fn number_pattern(w: &mut Walker<'_>, s: &S<String>) -> bool {
+pub(crate) fn number_pattern(w: &mut Walker<'_>, s: &S<String>) -> bool {
     match check_number_pattern(&s.value) {
         Ok(()) => true,
         Err((offset, why)) => {
@@ -878,6 +885,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
     }
     let mut conditions = Vec::new();
     let mut queue_refs = Vec::new();
+    let (mut language_refs, mut tag_refs) = (Vec::new(), Vec::new());
     if let Some(v) = t.get("queue") {
         queue_refs = w.strings(v, "queue");
         conditions.push(Condition::Queue(
@@ -904,6 +912,9 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
                 } else {
                     true
                 };
+                if ok && field == "tag" {
+                    tag_refs.push(s.clone());
+                }
                 if ok {
                     patterns.push(acd_core::Pattern::new(s.value));
                 }
@@ -917,6 +928,7 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
     }
     if let Some(v) = t.get("language") {
         let langs = w.strings(v, "language");
+        language_refs.clone_from(&langs);
         conditions.push(Condition::Language(
             langs.into_iter().map(|s| s.value).collect(),
         ));
@@ -1006,6 +1018,8 @@ fn route(w: &mut Walker<'_>, item: &Value<'_>, t: &DeTable<'_>) -> Option<RouteD
         requires_refs,
         priority,
         steps,
+        language_refs,
+        tag_refs,
     })
 }
 

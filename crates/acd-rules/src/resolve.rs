@@ -92,6 +92,7 @@ pub fn merge(
                 None => out.queues.push(q),
             }
         }
+        out.lookups.extend(def.lookups);
         for r in def.routes {
             match routes.first(&r.name.value, &r.name.loc) {
                 Some(first) => dup(diags, "route", &r.name.value, &r.name.loc, &first),
@@ -198,6 +199,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
         .iter()
         .map(|p| Pattern::new(p.value.clone()))
         .collect();
+    cfg.numbering.clone_from(&def.settings.numbering);
 
     for p in &def.profiles {
         for s in &p.skills {
@@ -274,7 +276,12 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
         }
         Target::Voicemail(_) => {}
         Target::External(number) => {
-            if !cfg.allowed_external.iter().any(|p| p.matches(number)) {
+            let plan = cfg.numbering.as_ref();
+            if !cfg
+                .allowed_external
+                .iter()
+                .any(|p| acd_core::number::matches(plan, p, number))
+            {
                 diags.push(
                     Diag::error(
                         "rules::external-not-allowed",

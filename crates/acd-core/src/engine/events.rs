@@ -92,7 +92,8 @@ impl Engine {
         }
     }
 
-    fn new_call(&mut self, now: Timestamp, q: usize, queued: QueuedCall) {
+    fn new_call(&mut self, now: Timestamp, q: usize, mut queued: QueuedCall) {
+        crate::lookup::apply_config(&self.config, &mut queued.attributes);
         let route = self.match_route_now(q, &queued.attributes, now);
         let route_priority = route
             .and_then(|r| self.config.routes.get(r))
@@ -154,7 +155,8 @@ impl Engine {
     }
 
     /// A repeated snapshot of a call we know in the same queue.
-    fn update_call(&mut self, now: Timestamp, queued: QueuedCall) {
+    fn update_call(&mut self, now: Timestamp, mut queued: QueuedCall) {
+        crate::lookup::apply_config(&self.config, &mut queued.attributes);
         let id = queued.call;
         let Some(call) = self.calls.get_mut(&id) else {
             return;

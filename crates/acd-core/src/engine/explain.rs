@@ -23,6 +23,7 @@ impl Engine {
         queue: &QueueId,
         attributes: &CallAttributes,
     ) -> Explanation {
+        let attributes = &crate::lookup::applied(&self.config, attributes);
         let route_ix = match self.queue_ix.get(queue) {
             Some(q) => self.match_route_now(*q, attributes, now),
             None => match_route(&self.config, queue, attributes, now, &|_| false),

@@ -15,6 +15,8 @@ mod state;
 mod timers;
 
 #[cfg(test)]
+mod lookup_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod semantics_tests;
@@ -218,7 +220,7 @@ impl Engine {
                     .config
                     .allowed_external
                     .iter()
-                    .any(|p| p.matches(number))
+                    .any(|p| crate::number::matches(self.config.numbering.as_ref(), p, number))
                 {
                     number.clone()
                 } else {

@@ -48,6 +48,9 @@ impl Engine {
         let config = Arc::clone(&self.config);
         let mut waiting = Vec::new();
         for call in self.calls.values_mut() {
+            // The new table's answer; an entry removed keeps its old value until the call's
+            // next snapshot brings IP Office's own back.
+            crate::lookup::apply_config(&config, &mut call.attributes);
             // Every call keeps its route by name when the new rules still have it; a route
             // that disappeared leaves calls on their way to an agent or out of the queue with
             // their current requirement and no further steps.
