@@ -333,11 +333,14 @@ mod tests {
             let served_rows: Vec<usize> = (0..rows).filter(|r| a[*r].is_some()).collect();
             for skipped in (0..rows).filter(|r| a[*r].is_none()) {
                 for later in served_rows.iter().filter(|r| **r > skipped) {
-                    let mut alt: Vec<Vec<Option<f64>>> = Vec::new();
-                    for r in 0..rows {
-                        let keep = (served_rows.contains(&r) && r != *later) || r == skipped;
-                        alt.push(if keep { m[r].clone() } else { vec![None; cols] });
-                    }
+                    let alt: Vec<Vec<Option<f64>>> = m
+                        .iter()
+                        .enumerate()
+                        .map(|(r, row)| {
+                            let keep = (served_rows.contains(&r) && r != *later) || r == skipped;
+                            if keep { row.clone() } else { vec![None; cols] }
+                        })
+                        .collect();
                     let (alt_n, _) = brute(&alt, 0, &mut vec![false; cols]);
                     prop_assert!(alt_n < n, "row {} could replace row {}", skipped, later);
                 }
