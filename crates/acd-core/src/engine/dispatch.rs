@@ -200,43 +200,43 @@ impl Engine {
         (top, eligible)
     }
 
-    /// The first `k` waiting calls, in serving order, that a free agent may take: per queue the
-    /// first `k` it may take (each queue's set is in serving order), then merged.
+    /// The first `k` waiting calls, in serving order, that a free agent may take. Each queue's
+    /// set is in serving order, so a queue is scanned only while its calls could still enter
+    /// the `k` found so far.
     pub(super) fn top_calls(&self, a: usize, now: Timestamp, k: usize) -> Vec<CallId> {
         let agent = &self.agents[a];
-        if !agent.indexed_available || agent.reserved_for.is_some() {
+        if !agent.indexed_available || agent.reserved_for.is_some() || k == 0 {
             return Vec::new();
         }
-        let mut found: Vec<&CallState> = Vec::new();
+        let mut found: Vec<&CallState> = Vec::with_capacity(k + 1);
         for &q in &agent.queues {
             let queue = &self.queues[q];
             if queue.policy.is_none() {
                 continue;
             }
-            let mut taken = 0;
             for key in &queue.waiting {
-                if taken == k {
-                    break;
-                }
                 let Some(call) = self.calls.get(&key.2) else {
                     continue;
                 };
-                if self.pair_preference(call, a, now).is_some() {
-                    found.push(call);
-                    taken += 1;
+                if found.len() == k
+                    && found
+                        .last()
+                        .is_some_and(|last| !self.served_before(call, last, now))
+                {
+                    break;
                 }
+                if self.pair_preference(call, a, now).is_none() {
+                    continue;
+                }
+                let at = found
+                    .iter()
+                    .position(|f| self.served_before(call, f, now))
+                    .unwrap_or(found.len());
+                found.insert(at, call);
+                found.truncate(k);
             }
         }
-        found.sort_by(|x, y| {
-            if self.served_before(x, y, now) {
-                std::cmp::Ordering::Less
-            } else if self.served_before(y, x, now) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
-        found.into_iter().take(k).map(|c| c.id).collect()
+        found.into_iter().map(|c| c.id).collect()
     }
 
     /// Calls ahead of `id` in the serving order, in the queues agent `a` serves, that `a` did
@@ -253,15 +253,17 @@ impl Engine {
         };
         let mut out = Vec::new();
         for &q in &self.agents[a].queues {
+            // Each queue's set is in serving order: once a call is not ahead of the chosen
+            // one, none after it is.
             for key in self.queues[q].waiting.iter().take(PASSED_OVER_SCAN) {
                 if key.2 == id || out.len() >= PASSED_OVER_SHOWN {
-                    continue;
+                    break;
                 }
                 let Some(other) = self.calls.get(&key.2) else {
                     continue;
                 };
                 if !self.served_before(other, chosen, now) {
-                    continue;
+                    break;
                 }
                 let reason = match assigned.get(&other.id) {
                     Some(b) => format!("offered to {} at the same time", self.agents[*b].id),
