@@ -23,22 +23,27 @@
 //!   neither routed nor accounted. The first matching [`Route`] gives the required skills,
 //!   the starting priority and timed [`Step`]s (widen skills, raise priority mirrored with
 //!   SetPriority, overflow).
-//! - **Agents** are candidates for a queue when listed in its policy (or, if the list is
-//!   empty, enabled PBX members), logged in, not DND or faulty, phone idle, and not reserved,
-//!   in engine-side wrap-up, or not-ready after a ring-no-answer; and when their skills satisfy
-//!   the call's current requirement.
-//! - **Decisions**: see [`engine`]'s dispatch notes for the score (caller urgency with aging and
-//!   queue weight, skill fit, pick strategy). When several calls and agents are ready at once
-//!   they are assigned jointly ([`assign`]), serving as many calls as possible at the best
-//!   total score.
+//! - **Agents** are candidates for a queue when listed in its policy (first choice, backup or
+//!   helper tier; if no first-choice list, the enabled PBX members), logged in, not DND or
+//!   faulty, phone idle, and not reserved, in engine-side wrap-up, or not-ready after a
+//!   ring-no-answer; and when their skills satisfy the call's current requirement (helpers only
+//!   while their queue condition holds).
+//! - **Decisions** (no hidden score; see the engine's dispatch module): calls are served by
+//!   priority, then arrival (strict, or aging by an explicit step, [`PriorityOrder`]); the agent
+//!   is the first free allowed one of the first tier by the queue's strategy. When several calls
+//!   and agents are ready at once they are assigned jointly ([`assign`]): as many calls as
+//!   possible, chosen in serving order, then the best tier/strategy fit.
 //! - **Call flow**: offer = `Transfer{Agent}`; on success the agent rings; an answer
 //!   ([`Event::CallAnswered`]) counts the call answered; no answer within the queue's
 //!   `ring_timeout_ms` (RONA) makes the agent not-ready and transfers the call back to its
 //!   queue, where it keeps its arrival time. A failed transfer retries another agent (the
 //!   failed one is excluded for that call for a minute); a failed exit falls back to waiting.
-//! - **Exits**: night service by calendar, no agent logged in, queue too long (checked on
-//!   arrival), and overflow steps; all by BlindTransfer, only when the call's
-//!   `featuresavailable` allows it, and external numbers only when the rules allow them.
+//! - **Exits**: night and holiday service by calendar (calls already waiting at closing time
+//!   are served unless the calendar says otherwise), no agent logged in, no qualified agent
+//!   logged in, queue too long (checked on arrival), and overflow steps; all by BlindTransfer,
+//!   only when the call's `featuresavailable` allows it, and external numbers only when the
+//!   rules allow them. A rules change reaches waiting calls at their next step and fires no
+//!   exit or past-due overflow by itself.
 //! - **Safety**: at most one transfer in flight per call, at most one call offered per agent,
 //!   and the PBX snapshots are the truth (agents' presence and phone, the set of queued calls).
 //! - **Accounting**: per routed queue, `offered = answered + abandoned + overflowed + open`,
