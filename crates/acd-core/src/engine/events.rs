@@ -267,10 +267,18 @@ impl Engine {
             self.index_call(id);
             return;
         }
+        // The same race one step earlier: the answer comes while the engine's transfer back to
+        // the queue is on its way or not yet shown. If the return took the call from the agent,
+        // IP Office puts it back in the queue and the answer is stale; if it did not, the answer
+        // stands. The return's result, the queue's report or the agent's phone decides.
+        if matches!(call.phase, Phase::Returning { .. }) && a.is_some_and(taken_back_from) {
+            call.deferred_answer = Some(agent.clone());
+            return;
+        }
         self.answer_call(now, id, agent);
     }
 
-    fn answer_call(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
+    pub(super) fn answer_call(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
         let a = self.agent_slot(agent);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -548,6 +556,16 @@ impl Engine {
                             cmd: None,
                             deadline,
                         };
+                    }
+                    CommandOutcome::Failed(code)
+                        if code != CALL_NOT_FOUND && state.deferred_answer.is_some() =>
+                    {
+                        // The return did not happen and the agent answered meanwhile: the
+                        // answer stands.
+                        if let Some(agent) = state.deferred_answer.take() {
+                            self.answer_call(now, call, &agent);
+                        }
+                        return;
                     }
                     CommandOutcome::Failed(CALL_NOT_FOUND) => {
                         // IP Office knows the call no more (the caller hung up while it rang):

@@ -1611,6 +1611,58 @@ fn an_answer_reported_after_the_call_is_back_in_the_queue_waits_for_the_queues_w
     counters_balance(&sim.engine);
 }
 
+/// DST seed 265 (and 205 before it): the agent's answer arrives while the RONA return is still
+/// on its way. The return then took the call from the agent and IP Office put it back in the
+/// queue: counting the answer (and sending Finish) lost the caller. The answer now waits for the
+/// return's outcome; here the queue reports the call again and the agent's phone goes idle, so
+/// the call is routed again and nothing is counted answered.
+#[test]
+fn an_answer_during_the_rona_return_waits_for_the_return() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    let back = rona_return_of_call_1_from_2001(&mut sim);
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2001".into(),
+        })
+        .clone();
+    assert!(
+        out.finished.is_empty() && out.commands.is_empty(),
+        "not counted, no Finish: {out:?}"
+    );
+    sim.ok(back);
+    sim.call(1);
+    sim.idle("2002");
+    let out = sim.idle("2001").clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"));
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].answered, 0);
+    counters_balance(&sim.engine);
+}
+
+/// The same race, but the return is refused: it did not happen, so the answer stands.
+#[test]
+fn an_answer_during_a_refused_rona_return_counts() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    let back = rona_return_of_call_1_from_2001(&mut sim);
+    sim.send(Event::CallAnswered {
+        call: CallId(1),
+        agent: "2001".into(),
+    });
+    let out = sim
+        .send(Event::CommandResult {
+            id: back,
+            outcome: CommandOutcome::Failed(612),
+        })
+        .clone();
+    assert!(
+        matches!(&out.finished[..], [f] if f.outcome == CallOutcome::Answered),
+        "{out:?}"
+    );
+    counters_balance(&sim.engine);
+}
+
 /// The same, but the answer is the newer news: the queue then reports the call gone, and the
 /// answer counts.
 #[test]

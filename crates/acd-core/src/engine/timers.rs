@@ -78,6 +78,15 @@ impl Engine {
                 self.finalize(id, CallOutcome::Abandoned, now);
             }
             Phase::Ringing { deadline, .. } if deadline <= now => self.rona(now, id),
+            Phase::Returning { deadline, .. }
+                if deadline <= now && call.deferred_answer.is_some() =>
+            {
+                // It never reappeared in the queue and its agent answered: the answer stands.
+                if let Some(agent) = call.deferred_answer.take() {
+                    self.answer_call(now, id, &agent);
+                }
+                return;
+            }
             Phase::Returning { deadline, .. } if deadline <= now => {
                 // It never reappeared in the queue: route it directly from where it is.
                 call.phase = Phase::Waiting;
