@@ -137,14 +137,12 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> Result<i64, String> {
     if day == 0 || day > month_len {
         return Err(format!("{year}-{month:02} has no day {day}"));
     }
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok(era * 146_097 + doe - 719_468)
+    // Checked above: month 1..=12 and day 1..=31 fit the core's arithmetic.
+    Ok(acd_core::calendar::days_from_civil(
+        year,
+        month as u8,
+        day as u8,
+    ))
 }
 
 /// Parses `YYYY-MM-DD`.

@@ -71,8 +71,7 @@ impl Engine {
             if policy.helpers.is_empty() {
                 continue;
             }
-            let tests = policy.helpers_when.clone();
-            let active = self.state_holds(q, &tests, now);
+            let active = self.state_holds(q, &policy.helpers_when, now);
             if active == self.queues[q].helpers_active {
                 continue;
             }

@@ -1751,46 +1751,28 @@ fn a_returning_call_the_queue_reports_gone_is_not_routed_from_where_it_was() {
     ends_abandoned_without_a_chase(&mut sim);
 }
 
-/// An overflow whose call the queue already reported gone, refused with "call not found"
-/// (602): the caller hung up, so the call is not routed in the queue again (a transfer chasing
-/// a gone call) but ends as abandoned after the grace period.
+/// An overflow whose call the queue already reported gone, then refused: with "call not found"
+/// (602) or any other refusal (612 from DST seed 2769: IP Office refused to move a call that
+/// was ending), the caller hung up, so the call is not routed in the queue again (a transfer
+/// chasing a gone call) but ends as abandoned after the grace period.
 #[test]
-fn an_exit_refused_with_call_not_found_after_the_call_left_is_not_routed_again() {
-    let mut sim = overflowing_to_voicemail_after_a_minute();
-    sim.call(1);
-    let out = sim.wait(60_000);
-    let exit = transfers(&out)[0].0;
-    sim.send(Event::CallLeftQueue {
-        call: CallId(1),
-        queue: Q.into(),
-    });
-    sim.send(Event::CommandResult {
-        id: exit,
-        outcome: CommandOutcome::Failed(602),
-    });
-    sim.idle("2001");
-    ends_abandoned_without_a_chase(&mut sim);
-}
-
-/// The same with any other refusal (612 from DST seed 2769: IP Office refused to move a call
-/// that was ending): the queue reports the call gone and the transfer did not happen, so the
-/// caller is gone too.
-#[test]
-fn an_exit_refused_for_any_reason_after_the_call_left_is_not_routed_again() {
-    let mut sim = overflowing_to_voicemail_after_a_minute();
-    sim.call(1);
-    let out = sim.wait(60_000);
-    let exit = transfers(&out)[0].0;
-    sim.send(Event::CallLeftQueue {
-        call: CallId(1),
-        queue: Q.into(),
-    });
-    sim.send(Event::CommandResult {
-        id: exit,
-        outcome: CommandOutcome::Failed(612),
-    });
-    sim.idle("2001");
-    ends_abandoned_without_a_chase(&mut sim);
+fn an_exit_refused_after_the_call_left_is_not_routed_again() {
+    for code in [602, 612] {
+        let mut sim = overflowing_to_voicemail_after_a_minute();
+        sim.call(1);
+        let out = sim.wait(60_000);
+        let exit = transfers(&out)[0].0;
+        sim.send(Event::CallLeftQueue {
+            call: CallId(1),
+            queue: Q.into(),
+        });
+        sim.send(Event::CommandResult {
+            id: exit,
+            outcome: CommandOutcome::Failed(code),
+        });
+        sim.idle("2001");
+        ends_abandoned_without_a_chase(&mut sim);
+    }
 }
 
 /// The caller is gone: within the grace period the call ends as abandoned, and no transfer
