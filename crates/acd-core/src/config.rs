@@ -61,6 +61,19 @@ pub enum PriorityOrder {
     Aging { step_ms: Millis },
 }
 
+/// How a free agent who may serve several queues chooses between their calls (within one
+/// queue calls are always served in serving order: priority, then first come, first served).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Balance {
+    /// The call that has waited longest, its waiting time multiplied by its queue's weight.
+    #[default]
+    WaitingTime,
+    /// The queue furthest behind its service-level target first (as Avaya's Service Level
+    /// Maximizer does); between queues on or above target, the longest wait as above. A
+    /// queue's service level is measured as [`QueueMetric::ServiceLevel`] measures it.
+    ServiceLevel,
+}
+
 /// A measure of a queue's state now, for `when` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueMetric {
@@ -75,6 +88,11 @@ pub enum QueueMetric {
     /// Estimated wait of a call arriving now (ms): calls waiting + 1, times the queue's average
     /// handle time, divided by the agents logged in.
     ExpectedWait,
+    /// The queue's service level now, in percent (0..=100): calls answered within its first
+    /// threshold over calls answered or abandoned in the recent window (`service_level_window`,
+    /// 30 minutes unless set), with waiting calls already past the threshold counted as
+    /// misses. 100 when nothing finished in the window and nobody waits too long.
+    ServiceLevel,
 }
 
 /// A comparison.
@@ -128,12 +146,39 @@ pub enum AtClose {
     Send,
 }
 
-/// Ring-no-answer policy: how long an offered agent may ring and how long they are then made
-/// not-ready.
+/// Ring-no-answer policy: how long an offered agent may ring, and when and for how long an
+/// agent who lets calls ring out is made not-ready.
+///
+/// A call that rings out goes straight back to its queue and is offered to the next agent at
+/// once. One missed call is often a moment's distraction, so by default an agent is made
+/// not-ready only after missing two offers in a row: a penalty on every miss takes an agent
+/// out for longer than IP Office's own hunt groups would (they simply ring the next member).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rona {
     pub ring_timeout_ms: Millis,
     pub not_ready_ms: Millis,
+    /// Offers in a row an agent lets ring out before being made not-ready (at least 1).
+    #[serde(default = "Rona::default_misses")]
+    pub not_ready_after_misses: u32,
+}
+
+impl Rona {
+    /// Missed offers in a row before not-ready, unless the rules say otherwise.
+    pub const DEFAULT_MISSES: u32 = 2;
+
+    fn default_misses() -> u32 {
+        Self::DEFAULT_MISSES
+    }
+
+    /// The documented default: ring 15 s (IP Office's default no-answer time), not-ready
+    /// 30 s after two missed offers in a row.
+    pub const fn standard() -> Rona {
+        Rona {
+            ring_timeout_ms: 15_000,
+            not_ready_ms: 30_000,
+            not_ready_after_misses: Self::DEFAULT_MISSES,
+        }
+    }
 }
 
 /// A weekly opening window in local time.
@@ -206,10 +251,7 @@ impl QueuePolicy {
             strategy,
             weight: 1.0,
             wrap_up_ms: 0,
-            rona: Rona {
-                ring_timeout_ms: 15_000,
-                not_ready_ms: 30_000,
-            },
+            rona: Rona::standard(),
             max_waiting: None,
             no_agents_target: None,
             no_qualified_target: None,
@@ -303,12 +345,28 @@ pub struct RoutingConfig {
     /// Wrap-up used when neither queue nor agent sets one.
     pub default_wrap_up_ms: Millis,
     pub default_rona: Rona,
+    /// How a free agent chooses between queues whose calls it may take.
+    #[serde(default)]
+    pub balance: Balance,
+    /// How far back a queue's current service level looks (see [`QueueMetric::ServiceLevel`]).
+    #[serde(default = "RoutingConfig::default_service_level_window")]
+    pub service_level_window_ms: Millis,
     /// How numbers are written locally; `None` compares numbers literally.
     #[serde(default)]
     pub numbering: Option<NumberPlan>,
     /// Attributes derived from the call's numbers, applied before routes are matched.
     #[serde(default)]
     pub lookups: Vec<Lookup>,
+}
+
+impl RoutingConfig {
+    /// Half an hour: long enough that one call does not swing a queue's figure, short enough
+    /// that the morning does not hide the afternoon.
+    pub const DEFAULT_SERVICE_LEVEL_WINDOW_MS: Millis = 30 * 60_000;
+
+    fn default_service_level_window() -> Millis {
+        Self::DEFAULT_SERVICE_LEVEL_WINDOW_MS
+    }
 }
 
 impl Default for RoutingConfig {
@@ -322,10 +380,9 @@ impl Default for RoutingConfig {
             allowed_external: Vec::new(),
             priority_order: PriorityOrder::Strict,
             default_wrap_up_ms: 0,
-            default_rona: Rona {
-                ring_timeout_ms: 15_000,
-                not_ready_ms: 30_000,
-            },
+            default_rona: Rona::standard(),
+            balance: Balance::WaitingTime,
+            service_level_window_ms: RoutingConfig::DEFAULT_SERVICE_LEVEL_WINDOW_MS,
             numbering: None,
             lookups: Vec::new(),
         }

@@ -3,8 +3,8 @@
 
 use crate::diag::Loc;
 use acd_core::{
-    AtClose, Condition, Holiday, PickStrategy, Priority, PriorityOrder, Rona, SkillExpr, StateTest,
-    Target, UtcOffsets,
+    AtClose, Balance, Condition, Holiday, PickStrategy, Priority, PriorityOrder, Rona, SkillExpr,
+    StateTest, Target, UtcOffsets,
 };
 
 /// A value and where it was written.
@@ -23,6 +23,8 @@ pub struct SettingsDef {
     pub default_rona: Option<Rona>,
     pub allowed_external: Vec<S<String>>,
     pub priority_order: Option<PriorityOrder>,
+    pub balance: Option<Balance>,
+    pub service_level_window_ms: Option<u64>,
     /// From `country_code` and the prefixes (see `numbering`); `None`: numbers stay literal.
     pub numbering: Option<acd_core::NumberPlan>,
 }

@@ -11,8 +11,8 @@ use crate::target::{check_number_pattern, parse_target};
 use crate::time_zone::{closest_zones, zone_offsets};
 use crate::walk::{Value, Walker};
 use acd_core::{
-    AtClose, Condition, Holiday, PickStrategy, Priority, PriorityOrder, QueueId, Rona, SkillExpr,
-    StateTest, Target, TrunkKind, UtcOffsets,
+    AtClose, Balance, Condition, Holiday, PickStrategy, Priority, PriorityOrder, QueueId, Rona,
+    SkillExpr, StateTest, Target, TrunkKind, UtcOffsets,
 };
 use toml::de::{DeTable, DeValue};
 
@@ -152,6 +152,8 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             "allowed_transfer_targets",
             "priority_order",
             "priority_step",
+            "balance",
+            "service_level_window",
             "weights",
             "country_code",
             "national_prefix",
@@ -226,6 +228,14 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             None
         }
     };
+    if let Some(v) = t.get("balance") {
+        out.balance = balance(w, v);
+    }
+    if let Some(v) = t.get("service_level_window") {
+        out.service_level_window_ms = w
+            .duration(v, "service_level_window", 24 * HOUR_MS)
+            .map(|d| d.value.max(60_000));
+    }
     if let Some((key, _)) = t.get_key_value("weights") {
         // Old rule files (and stored versions) still read, with a clear word on what changed.
         let loc = w.loc(key.span());
@@ -242,6 +252,28 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
                  priority_step = \"60s\"",
             ),
         );
+    }
+}
+
+/// `balance`: how a free agent chooses between the queues it may serve.
+fn balance(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Balance> {
+    let name = w.string(v, "balance")?;
+    match name.value.as_str() {
+        "waiting-time" => Some(Balance::WaitingTime),
+        "service-level" => Some(Balance::ServiceLevel),
+        other => {
+            w.error_help(
+                name.loc.span.clone(),
+                "rules::unknown-balance",
+                format!("unknown balance \"{other}\""),
+                "unknown balance",
+                "write \"waiting-time\" (the longest-waiting call first, its wait multiplied \
+                 by the queue's weight) or \"service-level\" (the queue furthest behind its \
+                 service-level target first)"
+                    .into(),
+            );
+            None
+        }
     }
 }
 
@@ -324,7 +356,11 @@ fn utc_offset(w: &mut Walker<'_>, v: &Value<'_>) -> Option<i32> {
 
 fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
     let t = w.table(v, field)?;
-    w.check_keys(t, &["ring", "not_ready"], &format!("`{field}`"));
+    w.check_keys(
+        t,
+        &["ring", "not_ready", "not_ready_after"],
+        &format!("`{field}`"),
+    );
     let defaults = acd_core::RoutingConfig::default().default_rona;
     let ring = match t.get("ring") {
         Some(v) => w.duration(v, "ring", 10 * 60_000)?.value,
@@ -344,9 +380,14 @@ fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
         Some(v) => w.duration(v, "not_ready", 24 * HOUR_MS)?.value,
         None => defaults.not_ready_ms,
     };
+    let misses = match t.get("not_ready_after") {
+        Some(v) => w.integer_in(v, "not_ready_after", 1..=100)? as u32,
+        None => defaults.not_ready_after_misses,
+    };
     Some(Rona {
         ring_timeout_ms: ring,
         not_ready_ms: not_ready,
+        not_ready_after_misses: misses,
     })
 }
 

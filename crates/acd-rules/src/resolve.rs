@@ -190,6 +190,12 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
     if let Some(r) = def.settings.default_rona {
         cfg.default_rona = r;
     }
+    if let Some(balance) = def.settings.balance {
+        cfg.balance = balance;
+    }
+    if let Some(window) = def.settings.service_level_window_ms {
+        cfg.service_level_window_ms = window;
+    }
     if let Some(order) = def.settings.priority_order {
         cfg.priority_order = order;
     }

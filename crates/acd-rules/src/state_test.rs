@@ -1,5 +1,6 @@
 //! Queue-state conditions as supervisors write them: `"oldest_wait > 60s"`,
-//! `"calls_waiting >= 5 AND agents_free == 0"`, `"expected_wait > 2m"`.
+//! `"calls_waiting >= 5 AND agents_free == 0"`, `"expected_wait > 2m"`,
+//! `"service_level < 80%"`.
 //!
 //! Kept apart from the skill-expression parser because the grammar is different and smaller:
 //! tests joined by AND only (an OR of queue states is two routes or two steps), each a metric,
@@ -9,13 +10,23 @@ use crate::duration::parse_duration;
 use acd_core::{Comparison, QueueMetric, StateTest};
 use std::ops::Range;
 
-/// The metrics, as written, with whether they take a duration.
-pub const METRICS: [(&str, QueueMetric, bool); 5] = [
-    ("oldest_wait", QueueMetric::OldestWait, true),
-    ("calls_waiting", QueueMetric::CallsWaiting, false),
-    ("agents_free", QueueMetric::AgentsFree, false),
-    ("agents_logged_in", QueueMetric::AgentsLoggedIn, false),
-    ("expected_wait", QueueMetric::ExpectedWait, true),
+/// How a metric's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Duration,
+    Count,
+    /// 0 to 100, with or without a `%` sign.
+    Percent,
+}
+
+/// The metrics, as written, with how their values are written.
+pub const METRICS: [(&str, QueueMetric, Unit); 6] = [
+    ("oldest_wait", QueueMetric::OldestWait, Unit::Duration),
+    ("calls_waiting", QueueMetric::CallsWaiting, Unit::Count),
+    ("agents_free", QueueMetric::AgentsFree, Unit::Count),
+    ("agents_logged_in", QueueMetric::AgentsLoggedIn, Unit::Count),
+    ("expected_wait", QueueMetric::ExpectedWait, Unit::Duration),
+    ("service_level", QueueMetric::ServiceLevel, Unit::Percent),
 ];
 
 /// A parse failure: what is wrong, where in the text (byte range), and a hint.
@@ -80,7 +91,7 @@ fn parse_one(text: &str, at: usize) -> Result<StateTest, StateTestError> {
     };
     let name = text[..i].trim();
     let value = text[i + op.len()..].trim();
-    let Some((_, metric, is_duration)) = METRICS.iter().find(|(n, _, _)| *n == name) else {
+    let Some((_, metric, unit)) = METRICS.iter().find(|(n, _, _)| *n == name) else {
         let names: Vec<&str> = METRICS.iter().map(|(n, _, _)| *n).collect();
         let help = match crate::diag::suggest(name, names.iter().copied()) {
             Some(best) => format!("did you mean `{best}`?"),
@@ -94,18 +105,30 @@ fn parse_one(text: &str, at: usize) -> Result<StateTest, StateTestError> {
     };
     let value_at = at + text.len() - value.len();
     let value_span = value_at..value_at + value.len();
-    let value = if *is_duration {
-        parse_duration(value).map_err(|why| StateTestError {
+    let value = match unit {
+        Unit::Duration => parse_duration(value).map_err(|why| StateTestError {
             message: format!("`{name}` compares with a duration: {why}"),
             span: value_span,
             help: "write for example \"60s\" or \"2m\"".into(),
-        })?
-    } else {
-        value.parse::<u64>().map_err(|_| StateTestError {
+        })?,
+        Unit::Count => value.parse::<u64>().map_err(|_| StateTestError {
             message: format!("`{name}` compares with a whole number, not `{value}`"),
             span: value_span,
             help: "write for example \"calls_waiting >= 5\"".into(),
-        })?
+        })?,
+        Unit::Percent => value
+            .trim_end_matches('%')
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| StateTestError {
+                message: format!(
+                    "`{name}` compares with a percentage from 0 to 100, not `{value}`"
+                ),
+                span: value_span,
+                help: "write for example \"service_level < 80%\"".into(),
+            })?,
     };
     Ok(StateTest {
         metric: *metric,

@@ -191,3 +191,54 @@ requires = "sales"
     let checked = check(&text);
     assert_eq!(checked.report.warnings(), 0, "{}", checked.report.render());
 }
+
+/// Issue 14: balancing by service level, reserve agents by service level, and not-ready only
+/// after repeated missed offers.
+#[test]
+fn balance_reserves_and_forgiving_rona_compile() {
+    let text = format!(
+        r#"{BASE}
+[settings]
+balance = "service-level"
+service_level_window = "20m"
+default_rona = {{ ring = "15s", not_ready = "30s", not_ready_after = 3 }}
+
+[queues.Sales]
+agents = ["201"]
+helpers = ["203"]
+helpers_when = "service_level < 80%"
+"#
+    );
+    let checked = check(&text);
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    let cfg = checked.config;
+    assert_eq!(cfg.balance, acd_core::Balance::ServiceLevel);
+    assert_eq!(cfg.service_level_window_ms, 20 * 60_000);
+    assert_eq!(cfg.default_rona.not_ready_after_misses, 3);
+    let q = &cfg.queues[&QueueId::from("Sales")];
+    assert_eq!(
+        q.helpers_when,
+        vec![StateTest {
+            metric: QueueMetric::ServiceLevel,
+            comparison: Comparison::Less,
+            value: 80,
+        }]
+    );
+    // Without the keys: balance by waiting time, not-ready after two misses in a row.
+    let plain = check(BASE).config;
+    assert_eq!(plain.balance, acd_core::Balance::WaitingTime);
+    assert_eq!(plain.default_rona.not_ready_after_misses, 2);
+
+    let wrong = check(&format!(
+        "{BASE}\n[settings]\nbalance = \"fairness\"\ndefault_rona = {{ not_ready_after = 0 }}\n\
+         [queues.Sales]\nagents = [\"201\"]\nhelpers = [\"203\"]\nhelpers_when = \"service_level < 180\"\n"
+    ));
+    let rendered = wrong.report.render();
+    for words in [
+        "unknown balance \"fairness\"",
+        "`not_ready_after` = 0 is out of range",
+        "percentage from 0 to 100",
+    ] {
+        assert!(rendered.contains(words), "{words} missing:\n{rendered}");
+    }
+}

@@ -312,6 +312,7 @@ impl Engine {
             queue: q,
         });
         agent_state.calls_answered += 1;
+        agent_state.missed_in_row = 0;
         self.refresh_agent(a, now);
         if wants_finish {
             self.emit(
@@ -841,6 +842,7 @@ impl Engine {
         if let Some(call) = self.calls.get(&id) {
             if let Some(key) = call.wait_key {
                 self.queues[call.queue].waiting.remove(&key);
+                self.queues[call.queue].arrivals.remove(&(key.1, key.2));
             }
         }
         self.calls.remove(&id);

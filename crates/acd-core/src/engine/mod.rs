@@ -11,6 +11,7 @@ mod events;
 mod explain;
 mod queue_state;
 mod reload;
+mod service_level;
 mod state;
 mod timers;
 
@@ -113,6 +114,7 @@ impl Engine {
         self.apply(now, event);
         self.advance(now);
         self.refresh_helpers(now);
+        self.refresh_service_levels(now);
         self.dispatch(now);
         std::mem::take(&mut self.out)
     }
@@ -391,27 +393,31 @@ impl Engine {
         (Reverse(credit - arrival), call.arrival, call.id)
     }
 
-    /// Where a call stands in the order calls are served, across queues: compare the priority
-    /// class first (strict priority only), then the waiting time weighted by the queue's weight
-    /// (with the aging credit for priority). Higher is served first.
-    fn serve_order(&self, call: &CallState, now: Timestamp) -> (u8, f64) {
-        let weight = self.queues[call.queue]
-            .policy
-            .as_ref()
-            .map_or(1.0, |p| p.weight.max(0.0));
+    /// Where a call stands in the order calls are served, across queues: the priority class
+    /// first (strict priority only), then, when balancing by service level, how far its queue
+    /// is behind target, then the waiting time weighted by the queue's weight (with the aging
+    /// credit for priority). Higher is served first. Within one queue only priority and
+    /// arrival ever differ, so each queue's own order is its `waiting` set's.
+    fn serve_order(&self, call: &CallState, now: Timestamp) -> (u8, f64, f64) {
+        let queue = &self.queues[call.queue];
+        let weight = queue.policy.as_ref().map_or(1.0, |p| p.weight.max(0.0));
         let waited = now.since(call.arrival) as f64;
         let above_low = f64::from(call.effective_priority() - 1);
+        let behind = queue.sl_behind;
         match self.config.priority_order {
-            PriorityOrder::Strict => (call.effective_priority(), weight * waited),
-            PriorityOrder::Aging { step_ms } => (0, weight * (waited + above_low * step_ms as f64)),
+            PriorityOrder::Strict => (call.effective_priority(), behind, weight * waited),
+            PriorityOrder::Aging { step_ms } => {
+                (0, behind, weight * (waited + above_low * step_ms as f64))
+            }
         }
     }
 
     /// Whether call `x` is served before call `y` at `now`.
     fn served_before(&self, x: &CallState, y: &CallState, now: Timestamp) -> bool {
-        let (cx, vx) = self.serve_order(x, now);
-        let (cy, vy) = self.serve_order(y, now);
+        let (cx, bx, vx) = self.serve_order(x, now);
+        let (cy, by, vy) = self.serve_order(y, now);
         cx.cmp(&cy)
+            .then(bx.total_cmp(&by))
             .then(vx.total_cmp(&vy))
             .then(y.arrival.cmp(&x.arrival))
             .then(y.id.cmp(&x.id))
@@ -438,9 +444,11 @@ impl Engine {
         }
         if let Some(old) = old {
             self.queues[q].waiting.remove(&old);
+            self.queues[q].arrivals.remove(&(old.1, old.2));
         }
         if let Some(new) = want {
             self.queues[q].waiting.insert(new);
+            self.queues[q].arrivals.insert((new.1, new.2));
             self.dirty_calls.insert(id);
         }
         if let Some(call) = self.calls.get_mut(&id) {
@@ -538,6 +546,7 @@ impl Engine {
             queue.helpers_active = false;
             queue.idle.clear();
             queue.waiting.clear();
+            queue.arrivals.clear();
             queue.logged_in = 0;
             if queue.rr_last.is_some_and(|p| p >= queue.members.len()) {
                 queue.rr_last = None;

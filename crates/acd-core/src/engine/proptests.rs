@@ -21,6 +21,7 @@ fn test_config() -> RoutingConfig {
     b.rona = Rona {
         ring_timeout_ms: 8_000,
         not_ready_ms: 5_000,
+        not_ready_after_misses: 1,
     };
     let mut c = config(
         vec![a, b],

@@ -35,6 +35,9 @@ impl Engine {
                 };
                 ((queue.waiting.len() as f64 + 1.0) * handle / staffed as f64) as u64
             }
+            QueueMetric::ServiceLevel => (self.current_service_level(q, now) * 100.0)
+                .floor()
+                .clamp(0.0, 100.0) as u64,
         }
     }
 
@@ -50,7 +53,7 @@ impl Engine {
     }
 
     fn oldest_arrival(&self, q: usize) -> Option<Timestamp> {
-        self.queues[q].waiting.iter().map(|k| k.1).min()
+        self.queues[q].arrivals.first().map(|(arrival, _)| *arrival)
     }
 
     /// Whether every test holds for queue `q` now (an empty list holds).
@@ -89,15 +92,16 @@ impl Engine {
         }
     }
 
-    /// When the oldest waiting call of queue `q` next crosses a waiting-time threshold of its
-    /// helpers' condition (other metrics change only with events).
+    /// When a waiting call of queue `q` next crosses a waiting-time threshold of its helpers'
+    /// condition: the oldest call for `oldest_wait`, the first call not yet late for
+    /// `service_level` (other metrics change only with events).
     pub(super) fn next_helpers_change(&self, q: usize, now: Timestamp) -> Option<Timestamp> {
         let policy = self.queues[q].policy.as_ref()?;
         if policy.helpers.is_empty() {
             return None;
         }
         let oldest = self.oldest_arrival(q)?;
-        policy
+        let by_oldest = policy
             .helpers_when
             .iter()
             .filter(|t| t.metric == QueueMetric::OldestWait)
@@ -109,7 +113,25 @@ impl Engine {
                 };
                 (at > now).then_some(at)
             })
-            .min()
+            .min();
+        let by_service_level = if policy
+            .helpers_when
+            .iter()
+            .any(|t| t.metric == QueueMetric::ServiceLevel)
+        {
+            let threshold = policy.service_level_ms.first().copied().unwrap_or(20_000);
+            // A call is late once it has waited more than the threshold.
+            let cutoff = Timestamp(now.as_millis().saturating_sub(threshold));
+            self.queues[q]
+                .arrivals
+                .range((cutoff, crate::ids::CallId(0))..)
+                .next()
+                .map(|(arrival, _)| arrival.plus(threshold.saturating_add(1)))
+                .filter(|at| *at > now)
+        } else {
+            None
+        };
+        by_oldest.into_iter().chain(by_service_level).min()
     }
 
     /// A call of queue `q` was answered and its agent is done with it: fold its handle time

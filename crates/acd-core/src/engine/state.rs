@@ -50,6 +50,8 @@ pub(crate) struct AgentState {
     pub counted_logged_in: bool,
     pub calls_answered: u64,
     pub talk_ms: u64,
+    /// Offers this agent let ring out since their last answer (see `Rona`).
+    pub missed_in_row: u32,
     pub timer: Option<Timestamp>,
 }
 
@@ -72,6 +74,7 @@ impl AgentState {
             counted_logged_in: false,
             calls_answered: 0,
             talk_ms: 0,
+            missed_in_row: 0,
             timer: None,
         }
     }
@@ -102,6 +105,13 @@ pub(crate) struct QueueState {
     pub idle: BTreeSet<usize>,
     /// Calls the engine may offer now, best first.
     pub waiting: BTreeSet<WaitKey>,
+    /// The same calls by arrival: the oldest, and how many wait past a threshold.
+    pub arrivals: BTreeSet<(Timestamp, CallId)>,
+    /// Calls finished in the recent window, for the queue's current service level.
+    pub recent_sl: super::service_level::RecentServiceLevel,
+    /// How far the queue is behind its service-level target (0..=1), read before each
+    /// dispatch when agents are balanced by service level; 0 otherwise.
+    pub sl_behind: f64,
     pub logged_in: usize,
     /// When a call of this queue was first checked for exits (see `AGENT_SYNC_WAIT_MS`).
     pub exits_armed_since: Option<Timestamp>,
@@ -129,6 +139,9 @@ impl QueueState {
             handled_calls: 0,
             idle: BTreeSet::new(),
             waiting: BTreeSet::new(),
+            arrivals: BTreeSet::new(),
+            recent_sl: Default::default(),
+            sl_behind: 0.0,
             logged_in: 0,
             exits_armed_since: None,
             rr_last: None,

@@ -837,7 +837,13 @@ fn night_service_by_calendar() {
 
 #[test]
 fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
-    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    let profiles = ["2001", "2002"]
+        .iter()
+        .map(|a| profile(a, &[("sales", 5)]))
+        .collect();
+    let mut strict = policy(Q, PickStrategy::Linear, &["2001", "2002"]);
+    strict.rona.not_ready_after_misses = 1;
+    let mut sim = Sim::new(config(vec![strict], profiles));
     sim.idle("2001");
     ring_call_1_at_2001(&mut sim);
     sim.send(agent_event("2001", true, PhoneState::Ringing));
@@ -878,6 +884,44 @@ fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
     sim.wait(30_000);
     assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
     counters_balance(&sim.engine);
+}
+
+#[test]
+fn one_missed_offer_is_forgiven_and_two_in_a_row_make_the_agent_not_ready() {
+    // The default: not-ready after two missed offers in a row; an answer in between resets.
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ring_call_1_at_2001(&mut sim);
+    let out = sim.wait(15_000);
+    let reason = &out.decisions[0].explanation.reason;
+    assert!(reason.contains("missed 1 in a row"), "{reason}");
+    sim.send(agent_event("2001", true, PhoneState::Idle));
+    assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
+    sim.ok(transfers(&out)[0].0);
+    // Back in the queue: 2001 stays excluded from this call for a while, so a second call
+    // goes to 2001 and rings out too.
+    sim.at(1_000, queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
+    let out = sim.call(2).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    sim.ok(transfers(&out)[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(2),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallRinging {
+        call: CallId(2),
+        agent: "2001".into(),
+    });
+    let out = sim.wait(15_000);
+    let rona = out
+        .decisions
+        .iter()
+        .find(|d| d.call == CallId(2))
+        .map(|d| d.explanation.reason.clone())
+        .unwrap_or_default();
+    assert!(rona.contains("agent not-ready 30s"), "{rona}");
+    sim.send(agent_event("2001", true, PhoneState::Idle));
+    assert_eq!(sim.availability("2001"), AgentAvailability::NotReady);
 }
 
 #[test]

@@ -516,10 +516,27 @@ impl Engine {
         // Only an agent IP Office showed ringing let the call ring out; a transfer that never
         // reached the phone is not the agent's fault.
         let rang = call.ring_seen;
-        let penalised = rona.not_ready_ms > 0 && rang && !declined;
+        let missed = rang && !declined;
+        if missed {
+            self.agents[agent].missed_in_row = self.agents[agent].missed_in_row.saturating_add(1);
+        }
+        let misses = self.agents[agent].missed_in_row;
+        let penalised =
+            missed && rona.not_ready_ms > 0 && misses >= rona.not_ready_after_misses.max(1);
         if penalised {
             self.agents[agent].not_ready_until = Some(now.plus(rona.not_ready_ms));
+            self.agents[agent].missed_in_row = 0;
         }
+        let penalty = if penalised {
+            format!("agent not-ready {}s", rona.not_ready_ms / 1000)
+        } else if missed {
+            format!(
+                "agent missed {misses} in a row (not-ready after {})",
+                rona.not_ready_after_misses.max(1)
+            )
+        } else {
+            "the phone never showed it ringing: no penalty".to_string()
+        };
         self.release_agent(agent, id, now);
         let agent_id = self.agents[agent].id.clone();
         let queue_target = Target::Queue(self.queues[q].id.clone());
@@ -552,9 +569,8 @@ impl Engine {
                     format!("{agent_id} became unreachable while it rang: back to queue")
                 } else {
                     format!(
-                        "{agent_id} rang {}s without answer: back to queue, agent not-ready {}s",
-                        rona.ring_timeout_ms / 1000,
-                        rona.not_ready_ms / 1000
+                        "{agent_id} rang {}s without answer: back to queue, {penalty}",
+                        rona.ring_timeout_ms / 1000
                     )
                 };
             }
@@ -570,8 +586,7 @@ impl Engine {
                     format!("{agent_id} became unreachable while it rang: routing directly")
                 } else {
                     format!(
-                        "{agent_id} did not answer: queue not reachable, routing directly; agent not-ready {}s",
-                        rona.not_ready_ms / 1000
+                        "{agent_id} did not answer: queue not reachable, routing directly; {penalty}"
                     )
                 };
             }
@@ -604,13 +619,15 @@ impl Engine {
         if let Some(counters) = self.counters.get_mut(&queue_id) {
             counters.record(outcome, wait_ms);
         }
+        let route = self.route_name(call.route);
         self.out.finished.push(FinishedCall {
             call: id,
             queue: queue_id,
             outcome,
             wait_ms,
-            route: self.route_name(call.route),
+            route,
         });
+        self.record_service_level(q, outcome, wait_ms, now);
         if let Some(agent) = reserved {
             self.release_agent(agent, id, now);
         }
