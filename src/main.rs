@@ -88,9 +88,13 @@ enum Command {
         /// Virtual hours to simulate (default: the study file's `hours`).
         #[arg(long)]
         hours: Option<f64>,
-        /// Seed for every random stream (default: the scenario's).
+        /// Seed for every random stream (default: the scenario's); with --seeds, the first.
         #[arg(long)]
         seed: Option<u64>,
+        /// Run this many seeds (from --seed up) and report means and spreads (default: the
+        /// study file's `seeds`, else 1).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: Option<u32>,
         /// When virtual time begins: 2026-12-07T08:00 is local time in the rules' zone,
         /// 2026-12-07T08:00Z is UTC (default: the study file's `start`, else 1970-01-01 00:00
         /// UTC, a Thursday night, when real calendars are closed).
@@ -426,6 +430,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             hours,
             seed,
+            seeds,
             start,
             rules,
         } => {
@@ -434,7 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let options = acd::study::StudyCliOptions {
                 scenario,
-                run: acd::study::RunOptions { hours, seed },
+                run: acd::study::RunOptions { hours, seed, seeds },
                 start,
                 rules,
             };

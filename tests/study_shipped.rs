@@ -26,10 +26,11 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
             RunOptions {
                 hours: Some(4.0),
                 seed: Some(7),
+                seeds: Some(1),
             },
         )
         .unwrap();
-        assert_eq!(report.arms.len(), study.settings.native_modes.len() + 1);
+        assert_eq!(report.arms.len(), study.settings.native_modes.len() + 2);
         let offered = report.arms[0].offered;
         assert!(offered > 500, "{name}: only {offered} calls in 4 h");
         for arm in &report.arms {
@@ -63,6 +64,7 @@ fn another_seed_gives_other_callers() {
             RunOptions {
                 hours: Some(1.0),
                 seed: Some(seed),
+                seeds: Some(1),
             },
         )
         .unwrap()

@@ -33,6 +33,9 @@ pub struct StudySettings {
     /// Native ring modes to compare with (default: all four).
     #[serde(default = "all_modes")]
     pub native_modes: Vec<RingMode>,
+    /// How many seeds to run (from the scenario's seed up), reported as mean and spread.
+    #[serde(default = "one_seed")]
+    pub seeds: u32,
     /// One-way delay between the engine and the PBX, in milliseconds.
     #[serde(default = "default_latency")]
     pub command_latency_ms: u64,
@@ -44,6 +47,10 @@ pub struct StudySettings {
 
 fn default_hours() -> f64 {
     8.0
+}
+
+fn one_seed() -> u32 {
+    1
 }
 
 fn default_latency() -> u64 {

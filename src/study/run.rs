@@ -30,7 +30,10 @@ pub const OCCUPANCY_SAMPLE_MS: Millis = 1_000;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
     pub hours: Option<f64>,
+    /// The first seed (default: the scenario's).
     pub seed: Option<u64>,
+    /// How many seeds, from the first one up (default: the study file's `seeds`).
+    pub seeds: Option<u32>,
 }
 
 /// Who distributed the calls in one arm.
@@ -38,6 +41,9 @@ pub struct RunOptions {
 #[serde(rename_all = "snake_case")]
 pub enum Distributor {
     Native(RingMode),
+    /// The bound no router can beat with these agents: every agent in every routed queue,
+    /// first come first served across them (see `pooled_scenario`).
+    Pooled,
     Engine,
 }
 
@@ -48,12 +54,70 @@ impl Distributor {
             Distributor::Native(RingMode::Sequential) => "native sequential",
             Distributor::Native(RingMode::Rotary) => "native rotary",
             Distributor::Native(RingMode::LongestWaiting) => "native longest waiting",
+            Distributor::Pooled => "pooled bound",
             Distributor::Engine => "acd engine",
         }
     }
 }
 
-/// The figures of one arm.
+/// A figure over several seeds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    /// Sample standard deviation (0 with one seed).
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let v: Vec<f64> = values.into_iter().collect();
+        if v.is_empty() {
+            return Spread::default();
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Spread {
+            mean,
+            sd,
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// One queue's figures in one arm, over the seeds. Calls count for the queue they arrived at.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueFigures {
+    pub name: String,
+    /// The rules' service-level target for the queue (0..1), when the engine routes it.
+    pub target: Option<f64>,
+    pub offered: Spread,
+    pub service_level: Spread,
+    pub abandon_rate: Spread,
+    pub asa_s: Spread,
+    pub longest_wait_s: Spread,
+}
+
+/// The figures of one seed of one arm.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedFigures {
+    pub seed: u64,
+    pub offered: u64,
+    pub service_level: f64,
+    pub abandon_rate: f64,
+    pub asa_s: f64,
+    pub longest_wait_s: f64,
+    pub occupancy: f64,
+}
+
+/// The figures of one arm: means over the seeds (and the first seed's detail).
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmResult {
     pub distributor: Distributor,
@@ -69,6 +133,15 @@ pub struct ArmResult {
     /// Time-average share of staffed agents (logged in, not DND) talking or in wrap-up.
     pub occupancy: f64,
     pub probability_wait: f64,
+    /// Every seed's figures, and each total figure's spread over them.
+    pub seeds: Vec<SeedFigures>,
+    pub service_level_spread: Spread,
+    pub abandon_rate_spread: Spread,
+    pub asa_spread: Spread,
+    pub longest_wait_spread: Spread,
+    pub occupancy_spread: Spread,
+    /// Per queue, over the seeds.
+    pub queues: Vec<QueueFigures>,
     /// Only for the engine: what went through the adapter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineCounters>,
@@ -96,7 +169,9 @@ pub struct StudyReport {
     pub description: String,
     pub file: String,
     pub hours: f64,
+    /// The first seed; `seed_list` has them all.
     pub seed: u64,
+    pub seed_list: Vec<u64>,
     pub service_level_s: f64,
     /// Where the engine's rules came from: the study file's `[rules]`, or a directory.
     pub rules: String,
@@ -112,27 +187,99 @@ impl StudyReport {
             .find(|a| a.distributor == Distributor::Engine)
     }
 
-    /// The native arm with the highest service level.
+    pub fn pooled(&self) -> Option<&ArmResult> {
+        self.arms
+            .iter()
+            .find(|a| a.distributor == Distributor::Pooled)
+    }
+
+    /// The native arm with the highest mean service level.
     pub fn best_native(&self) -> Option<&ArmResult> {
         self.arms
             .iter()
-            .filter(|a| a.distributor != Distributor::Engine)
+            .filter(|a| matches!(a.distributor, Distributor::Native(_)))
             .max_by(|a, b| a.service_level.total_cmp(&b.service_level))
     }
 
-    /// Engine service level minus the best native one, in percentage points.
+    /// Engine service level minus the best native one, in percentage points (means).
     pub fn engine_margin_points(&self) -> Option<f64> {
         Some((self.engine()?.service_level - self.best_native()?.service_level) * 100.0)
     }
+
+    /// The same margin seed by seed, against the mode best on average: its spread is the seed
+    /// noise a margin must clear.
+    pub fn engine_margin_spread(&self) -> Option<Spread> {
+        let engine = self.engine()?;
+        let native = self.best_native()?;
+        Some(Spread::of(
+            engine
+                .seeds
+                .iter()
+                .zip(&native.seeds)
+                .map(|(e, n)| (e.service_level - n.service_level) * 100.0),
+        ))
+    }
 }
 
-/// Runs every native mode the study names, then the engine.
+/// Runs, for each seed, every native mode the study names (on the scenario as written: that is
+/// the IP Office set-up being compared), the pooled bound, then the engine (on the scenario set
+/// up as the README tells operators to), and folds the seeds into means and spreads.
 pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimError> {
     let hours = options.hours.unwrap_or(study.settings.hours);
-    let mut base = study.scenario.clone();
-    if let Some(seed) = options.seed {
-        base.sim.seed = seed;
+    let first_seed = options.seed.unwrap_or(study.scenario.sim.seed);
+    let seed_count = options.seeds.unwrap_or(study.settings.seeds).max(1);
+    let seed_list: Vec<u64> = (0..u64::from(seed_count))
+        .map(|i| first_seed.wrapping_add(i))
+        .collect();
+    let mut per_arm: Vec<Vec<SeedArm>> = Vec::new();
+    for &seed in &seed_list {
+        for (i, arm) in run_seed(study, hours, seed)?.into_iter().enumerate() {
+            match per_arm.get_mut(i) {
+                Some(runs) => runs.push(arm),
+                None => per_arm.push(vec![arm]),
+            }
+        }
     }
+    let targets = |name: &str| {
+        study
+            .rules
+            .queues
+            .get(&acd_core::QueueId::from(name))
+            .map(|p| p.service_level_target)
+    };
+    let start = study.start.map(|s| s.instant(&study.rules.utc_offsets));
+    Ok(StudyReport {
+        name: study.settings.name.clone(),
+        description: study.settings.description.clone(),
+        file: study.path.display().to_string(),
+        hours,
+        seed: first_seed,
+        seed_list: seed_list.clone(),
+        service_level_s: study.scenario.sim.service_level_s,
+        rules: match &study.rules_dir {
+            Some(dir) => dir.display().to_string(),
+            None => "the study file's [rules]".into(),
+        },
+        start_utc: start.map(|at| format!("{} UTC", acd_rules::commands::format_utc(at))),
+        arms: per_arm
+            .into_iter()
+            .filter_map(|runs| fold_seeds(runs, &seed_list, &targets))
+            .collect(),
+    })
+}
+
+/// One arm's run on one seed.
+struct SeedArm {
+    distributor: Distributor,
+    summary: SimSummary,
+    occupancy: f64,
+    engine: Option<EngineCounters>,
+    wall_ms: f64,
+}
+
+fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimError> {
+    let mut base = study.scenario.clone();
+    base.sim.seed = seed;
     let driver_options = DriverOptions {
         duration_ms: (hours * 3_600_000.0).round() as Millis,
         command_latency_ms: study.settings.command_latency_ms,
@@ -151,14 +298,23 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         }
         let (summary, occupancy, _, wall_ms) =
             run_arm(&scenario, NativeRouter, driver_options, |_| ())?;
-        arms.push(arm(
-            Distributor::Native(mode),
+        arms.push(SeedArm {
+            distributor: Distributor::Native(mode),
             summary,
             occupancy,
-            None,
+            engine: None,
             wall_ms,
-        ));
+        });
     }
+    let pooled = pooled_scenario(&base, routed);
+    let (summary, occupancy, _, wall_ms) = run_arm(&pooled, NativeRouter, driver_options, |_| ())?;
+    arms.push(SeedArm {
+        distributor: Distributor::Pooled,
+        summary,
+        occupancy,
+        engine: None,
+        wall_ms,
+    });
     let scenario = engine_scenario(&base, routed);
     // Virtual time 0 is the study's start for the engine: its rules' offsets move instead of
     // the clock (see `start`).
@@ -168,36 +324,151 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         None => study.rules.clone(),
     };
     let (summary, occupancy, counters, wall_ms) = run_engine_arm(&scenario, rules, driver_options)?;
-    arms.push(arm(
-        Distributor::Engine,
+    arms.push(SeedArm {
+        distributor: Distributor::Engine,
         summary,
         occupancy,
-        Some(counters),
+        engine: Some(counters),
         wall_ms,
-    ));
-    Ok(StudyReport {
-        name: study.settings.name.clone(),
-        description: study.settings.description.clone(),
-        file: study.path.display().to_string(),
-        hours,
-        seed: base.sim.seed,
-        service_level_s: base.sim.service_level_s,
-        rules: match &study.rules_dir {
-            Some(dir) => dir.display().to_string(),
-            None => "the study file's [rules]".into(),
-        },
-        start_utc: start.map(|at| format!("{} UTC", acd_rules::commands::format_utc(at))),
-        arms,
+    });
+    Ok(arms)
+}
+
+/// The pooled bound: in every routed queue, every agent of any routed queue, enabled, longest
+/// waiting, with IP Office's overflow and voicemail timers off. A free agent then takes the
+/// oldest call of all (first come, first served over the pool), so no router with the same
+/// agents, each able to take every call, does better; talk times still follow who answers.
+pub fn pooled_scenario(base: &Scenario, routed: impl Fn(&str) -> bool) -> Scenario {
+    let mut scenario = base.clone();
+    let mut everyone: Vec<String> = Vec::new();
+    for q in scenario.queues.iter().filter(|q| routed(&q.name)) {
+        for m in &q.members {
+            if !everyone.contains(m) {
+                everyone.push(m.clone());
+            }
+        }
+    }
+    for q in scenario.queues.iter_mut().filter(|q| routed(&q.name)) {
+        q.members = everyone.clone();
+        q.disabled_members.clear();
+        q.ring_mode = RingMode::LongestWaiting;
+        q.overflow_after_s = None;
+        q.overflow_to.clear();
+        q.voicemail_after_s = None;
+    }
+    scenario
+}
+
+fn fold_seeds(
+    runs: Vec<SeedArm>,
+    seeds: &[u64],
+    target: &impl Fn(&str) -> Option<f64>,
+) -> Option<ArmResult> {
+    let figures: Vec<SeedFigures> = runs
+        .iter()
+        .zip(seeds)
+        .map(|(r, &seed)| {
+            let t = &r.summary.totals;
+            SeedFigures {
+                seed,
+                offered: t.offered,
+                service_level: t.service_level,
+                abandon_rate: ratio(t.abandoned, t.offered),
+                asa_s: t.asa_s,
+                longest_wait_s: t.longest_wait_s,
+                occupancy: r.occupancy,
+            }
+        })
+        .collect();
+    let spread = |f: fn(&SeedFigures) -> f64| Spread::of(figures.iter().map(f));
+    let names: Vec<String> = runs
+        .first()
+        .map(|r| {
+            r.summary
+                .queues
+                .iter()
+                .filter(|(_, q)| q.offered > 0)
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let queues = names
+        .into_iter()
+        .map(|name| {
+            let per = |f: &dyn Fn(&crate::sim::QueueSummary) -> f64| {
+                Spread::of(
+                    runs.iter()
+                        .filter_map(|r| r.summary.queues.get(&name))
+                        .map(f),
+                )
+            };
+            QueueFigures {
+                target: target(&name),
+                offered: per(&|q| q.offered as f64),
+                service_level: per(&|q| q.service_level),
+                abandon_rate: per(&|q| ratio(q.abandoned, q.offered)),
+                asa_s: per(&|q| q.asa_s),
+                longest_wait_s: per(&|q| q.longest_wait_s),
+                name,
+            }
+        })
+        .collect();
+    let n = runs.len().max(1) as f64;
+    let mean_u =
+        |f: fn(&SeedArm) -> u64| (runs.iter().map(|r| f(r) as f64).sum::<f64>() / n).round() as u64;
+    let offered = mean_u(|r| r.summary.totals.offered);
+    let answered = mean_u(|r| r.summary.totals.answered);
+    let wall_ms = runs.iter().map(|r| r.wall_ms).sum();
+    let probability_wait = runs
+        .iter()
+        .map(|r| r.summary.totals.probability_wait)
+        .sum::<f64>()
+        / n;
+    let service_level_spread = spread(|f| f.service_level);
+    let abandon_rate_spread = spread(|f| f.abandon_rate);
+    let asa_spread = spread(|f| f.asa_s);
+    let longest_wait_spread = spread(|f| f.longest_wait_s);
+    let occupancy_spread = spread(|f| f.occupancy);
+    let first = runs.into_iter().next()?;
+    Some(ArmResult {
+        distributor: first.distributor,
+        label: first.distributor.label(),
+        offered,
+        answered,
+        service_level: service_level_spread.mean,
+        asa_s: asa_spread.mean,
+        abandon_rate: abandon_rate_spread.mean,
+        longest_wait_s: longest_wait_spread.mean,
+        occupancy: occupancy_spread.mean,
+        probability_wait,
+        seeds: figures,
+        service_level_spread,
+        abandon_rate_spread,
+        asa_spread,
+        longest_wait_spread,
+        occupancy_spread,
+        queues,
+        engine: first.engine,
+        wall_ms,
+        summary: first.summary,
     })
 }
 
-/// The scenario as an operator sets IP Office up for the engine: the routed queues keep their
-/// members, all disabled, so IP Office queues the calls but does not ring anyone itself.
+fn ratio(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 / of as f64
+    }
+}
+
+/// The scenario as the README tells operators to set IP Office up for the engine: the routed
+/// queues keep their members, all disabled, so IP Office queues the calls but does not ring
+/// anyone itself, and their overflow and voicemail timers are off (the rules' steps do that
+/// work). Never a hybrid of native and engine distribution.
 pub fn engine_scenario(base: &Scenario, routed: impl Fn(&str) -> bool) -> Scenario {
     let mut scenario = base.clone();
-    for q in scenario.queues.iter_mut().filter(|q| routed(&q.name)) {
-        q.disabled_members = q.members.clone();
-    }
+    scenario.set_up_for_engine(routed);
     scenario
 }
 
@@ -301,33 +572,4 @@ fn occupancy_sample(model: &crate::sim::model::Model) -> (u64, u64) {
         }
     }
     (busy, staffed)
-}
-
-fn arm(
-    distributor: Distributor,
-    summary: SimSummary,
-    occupancy: f64,
-    engine: Option<EngineCounters>,
-    wall_ms: f64,
-) -> ArmResult {
-    let t = &summary.totals;
-    ArmResult {
-        distributor,
-        label: distributor.label(),
-        offered: t.offered,
-        answered: t.answered,
-        service_level: t.service_level,
-        asa_s: t.asa_s,
-        abandon_rate: if t.offered == 0 {
-            0.0
-        } else {
-            t.abandoned as f64 / t.offered as f64
-        },
-        longest_wait_s: t.longest_wait_s,
-        occupancy,
-        probability_wait: t.probability_wait,
-        engine,
-        wall_ms,
-        summary,
-    }
 }

@@ -157,14 +157,47 @@ pub struct QueueSpec {
     pub voicemail: bool,
     /// Seconds in the queue before the call goes to voicemail (needs `voicemail = true`).
     pub voicemail_after_s: Option<f64>,
-    /// Seconds in the queue before the call overflows to `overflow_to`.
+    /// Seconds in the queue before the call is also presented to the members of the
+    /// overflow groups (IP Office's Overflow Time).
     pub overflow_after_s: Option<f64>,
-    /// A queue name, or `voicemail`.
-    pub overflow_to: Option<String>,
+    /// The Overflow Group List: queue names, in order. The call stays in this queue; the
+    /// overflow groups only add members who may answer it (see `scenarios/README.md`).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub overflow_to: Vec<String>,
+    /// `group` (IP Office's default: once one queued call overflows, every queued call does)
+    /// or `call` (each call after its own overflow time).
+    #[serde(default)]
+    pub overflow_mode: OverflowMode,
+    /// IP Office's Queue Limit: calls arriving when this many are in the queue (waiting or
+    /// ringing) go to voicemail when the queue has it, else hear busy and are lost.
+    pub queue_limit: Option<u32>,
     /// Where calls go in night service or out of service: a queue name or `voicemail`
     /// (the default).
     pub night_service_to: Option<String>,
     pub traffic: Option<TrafficSpec>,
+}
+
+/// When calls of a hunt group overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowMode {
+    #[default]
+    Group,
+    Call,
+}
+
+/// A list written as one string or as an array of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,7 +291,7 @@ impl Scenario {
         for q in self.queues.iter_mut().filter(|q| routed(&q.name)) {
             q.disabled_members = q.members.clone();
             q.overflow_after_s = None;
-            q.overflow_to = None;
+            q.overflow_to.clear();
             q.voicemail_after_s = None;
         }
     }
@@ -360,25 +393,39 @@ impl Scenario {
                     return err(format!("{ctx}: disabled member '{m}' is not in members"));
                 }
             }
-            for (field, target) in [
-                ("overflow_to", &q.overflow_to),
-                ("night_service_to", &q.night_service_to),
-            ] {
-                if let Some(t) = target {
-                    if t != "voicemail" && !names.contains(t) {
-                        return err(format!(
-                            "{ctx}: {field} '{t}' is neither a queue nor voicemail"
-                        ));
-                    }
-                    if t == &q.name {
-                        return err(format!("{ctx}: {field} points at the queue itself"));
-                    }
+            if let Some(t) = &q.night_service_to {
+                if t != "voicemail" && !names.contains(t) {
+                    return err(format!(
+                        "{ctx}: night_service_to '{t}' is neither a queue nor voicemail"
+                    ));
+                }
+                if t == &q.name {
+                    return err(format!(
+                        "{ctx}: night_service_to points at the queue itself"
+                    ));
                 }
             }
-            if q.overflow_after_s.is_some() != q.overflow_to.is_some() {
+            for t in &q.overflow_to {
+                if t == "voicemail" {
+                    return err(format!(
+                        "{ctx}: overflow_to lists hunt groups whose members may also answer; \
+                         for voicemail after a time set voicemail = true and voicemail_after_s"
+                    ));
+                }
+                if !names.contains(t) {
+                    return err(format!("{ctx}: overflow_to '{t}' is not a queue"));
+                }
+                if t == &q.name {
+                    return err(format!("{ctx}: overflow_to points at the queue itself"));
+                }
+            }
+            if q.overflow_after_s.is_some() != !q.overflow_to.is_empty() {
                 return err(format!(
                     "{ctx}: overflow_after_s and overflow_to go together"
                 ));
+            }
+            if q.queue_limit == Some(0) {
+                return err(format!("{ctx}: queue_limit must be at least 1"));
             }
             for (field, v) in [
                 ("overflow_after_s", q.overflow_after_s),

@@ -19,6 +19,9 @@ pub struct QueueStats {
     pub voicemail: u64,
     pub dropped: u64,
     pub overflowed: u64,
+    /// Callers who found the queue at its limit with no voicemail and heard busy: also
+    /// counted as abandoned (at zero wait), since they are lost callers too.
+    pub blocked: u64,
     /// Answered calls that had to wait (wait > 0).
     pub waited: u64,
     pub answered_within_sl: u64,
@@ -51,6 +54,7 @@ impl QueueStats {
         self.voicemail += o.voicemail;
         self.dropped += o.dropped;
         self.overflowed += o.overflowed;
+        self.blocked += o.blocked;
         self.waited += o.waited;
         self.answered_within_sl += o.answered_within_sl;
         self.answer_wait_sum_ms += o.answer_wait_sum_ms;
@@ -65,6 +69,7 @@ impl QueueStats {
             answered: self.answered,
             abandoned: self.abandoned,
             overflowed: self.overflowed,
+            blocked: self.blocked,
             voicemail: self.voicemail,
             dropped: self.dropped,
             in_progress: self.offered.saturating_sub(ended),
@@ -83,6 +88,9 @@ pub struct QueueSummary {
     pub answered: u64,
     pub abandoned: u64,
     pub overflowed: u64,
+    /// Lost at the queue limit (included in `abandoned`).
+    #[serde(default)]
+    pub blocked: u64,
     pub voicemail: u64,
     pub dropped: u64,
     pub in_progress: u64,

@@ -4,7 +4,14 @@
 //! This is what IP Office does on its own when no application acts on a queue, and so the
 //! baseline any routing engine has to beat. Agents are rung according to the queue's ring mode;
 //! an agent that becomes free takes the first waiting call (highest priority, then longest
-//! waiting) of the queues it is an enabled member of.
+//! waiting) of the queues it is an enabled member of, and of the queues that overflow to one
+//! of those and are in overflow.
+//!
+//! Overflow follows IP Office Manager's "Overflow" page: an overflowing call stays queued in
+//! its own group, under its own group's settings (no-answer time, voicemail, queue limit), and
+//! is presented to the overflow groups' available members *as well*, chosen by the overflow
+//! group's ring mode; overflow groups' own queueing and overflow are not used, so overflow never
+//! cascades. See `scenarios/README.md` for the sources.
 
 use std::cmp::Reverse;
 
@@ -12,6 +19,7 @@ use acd_core::{CallAttributes, Millis, QueueServiceMode};
 use rand::Rng;
 
 use super::{proficiency, Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
+use crate::scenario::OverflowMode;
 use crate::scenario::RingMode;
 
 /// A hunt bounces between queues (overflow, night service) at most this often before the
@@ -51,6 +59,7 @@ impl Model {
                 agent: None,
                 answered: false,
                 overflowed: false,
+                overflowing: false,
                 talk_ms: new.talk_ms,
                 gen: 0,
                 queue_gen: 0,
@@ -87,6 +96,16 @@ impl Model {
             c.hops += 1;
             return self.send_to(id, night);
         }
+        let queue = &self.queues[q];
+        if queue
+            .queue_limit
+            .is_some_and(|limit| queue.waiting.len() >= limit as usize)
+        {
+            return self.over_queue_limit(id, q);
+        }
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         self.next_seq += 1;
         c.queue = Some(q);
         c.entered_queue_at = self.now;
@@ -95,6 +114,7 @@ impl Model {
         c.phase = CallPhase::Queued;
         c.ringing.clear();
         c.tried.clear();
+        c.overflowing = false;
         c.gen += 1;
         if c.report_queue.is_none() {
             c.report_queue = Some(q);
@@ -103,7 +123,7 @@ impl Model {
         let queue_gen = c.queue_gen;
         let queue = &mut self.queues[q];
         queue.waiting.insert(key);
-        if let Some((after, _)) = queue.overflow {
+        if let Some(after) = queue.overflow_after_ms {
             self.events.schedule(
                 self.now.plus(after),
                 Ev::Overflow {
@@ -145,9 +165,11 @@ impl Model {
             return Vec::new();
         };
         if let Some(q) = c.queue.take() {
-            self.queues[q]
-                .waiting
-                .remove(&(Reverse(c.priority), c.seq, id));
+            let queue = &mut self.queues[q];
+            queue.waiting.remove(&(Reverse(c.priority), c.seq, id));
+            if queue.waiting.is_empty() {
+                queue.in_overflow = false;
+            }
             c.queue_gen += 1;
         }
         let released = std::mem::take(&mut c.ringing);
@@ -175,18 +197,54 @@ impl Model {
         }
     }
 
-    /// Offers a queued call to available members according to the queue's ring mode.
+    /// Offers a queued call to available members according to the queue's ring mode; a call
+    /// in overflow that finds none of its own group's members free is offered to the first
+    /// overflow group (in list order) with an available member, by that group's ring mode.
     pub(super) fn hunt(&mut self, id: SimCallId) {
         let Some(c) = self.calls.get(&id) else {
             return;
         };
         let Some(q) = c.queue else { return };
-        if c.phase != CallPhase::Queued {
+        if c.phase != CallPhase::Queued || self.queues[q].service_mode != QueueServiceMode::Active {
             return;
         }
-        let queue = &self.queues[q];
-        if queue.service_mode != QueueServiceMode::Active {
-            return;
+        let mut groups = vec![q];
+        if self.in_overflow(id) {
+            groups.extend(self.queues[q].overflow_groups.iter().copied());
+        }
+        for group in groups {
+            let chosen = self.pick_members(id, group);
+            if !chosen.is_empty() {
+                self.note_rotary(group, chosen[0]);
+                return self.ring(id, chosen, Some(q));
+            }
+        }
+    }
+
+    /// Whether the call is presented to its queue's overflow groups now.
+    pub(super) fn in_overflow(&self, id: SimCallId) -> bool {
+        let Some(c) = self.calls.get(&id) else {
+            return false;
+        };
+        let Some(queue) = c.queue.and_then(|q| self.queues.get(q)) else {
+            return false;
+        };
+        !queue.overflow_groups.is_empty()
+            && match queue.overflow_mode {
+                OverflowMode::Call => c.overflowing,
+                OverflowMode::Group => c.overflowing || queue.in_overflow,
+            }
+    }
+
+    /// The members of `group` to ring for the call, by the group's ring mode: available,
+    /// enabled, and not yet tried for this call while untried ones remain.
+    fn pick_members(&mut self, id: SimCallId, group: usize) -> Vec<usize> {
+        let Some(c) = self.calls.get(&id) else {
+            return Vec::new();
+        };
+        let queue = &self.queues[group];
+        if queue.deleted {
+            return Vec::new();
         }
         let available: Vec<(usize, usize)> = queue
             .members
@@ -196,7 +254,7 @@ impl Model {
             .map(|(i, m)| (i, m.user))
             .collect();
         if available.is_empty() {
-            return;
+            return Vec::new();
         }
         let untried: Vec<(usize, usize)> = available
             .iter()
@@ -232,7 +290,15 @@ impl Model {
                 c.tried.clear();
             }
         }
-        self.ring(id, chosen, Some(q));
+        chosen
+    }
+
+    /// A rotary group remembers the member it rang last.
+    fn note_rotary(&mut self, group: usize, user: usize) {
+        let queue = &mut self.queues[group];
+        if queue.ring_mode == RingMode::Rotary {
+            queue.rotary_last = queue.members.iter().position(|m| m.user == user);
+        }
     }
 
     /// Rings `agents` for the call; `hunt_queue` is set when a hunt group rings them (so the
@@ -253,10 +319,8 @@ impl Model {
         }
         match hunt_queue {
             Some(q) => {
-                let queue = &mut self.queues[q];
-                if queue.ring_mode == RingMode::Rotary {
-                    queue.rotary_last = queue.members.iter().position(|m| m.user == agents[0]);
-                }
+                // The call's own group's no-answer time, also at overflow members.
+                let queue = &self.queues[q];
                 if queue.ring_mode != RingMode::Collective {
                     let at = self.now.plus(queue.no_answer_ms);
                     self.events.schedule(at, Ev::RingTimeout { call: id, gen });
@@ -310,9 +374,11 @@ impl Model {
         c.gen += 1;
         let talk_gen = c.gen;
         if let Some(q) = c.queue.take() {
-            self.queues[q]
-                .waiting
-                .remove(&(Reverse(c.priority), c.seq, id));
+            let queue = &mut self.queues[q];
+            queue.waiting.remove(&(Reverse(c.priority), c.seq, id));
+            if queue.waiting.is_empty() {
+                queue.in_overflow = false;
+            }
             c.queue_gen += 1;
         }
         if !c.answered {
@@ -466,20 +532,52 @@ impl Model {
             return;
         }
         let Some(q) = c.queue else { return };
-        let dest = match (overflow, self.queues[q].overflow) {
-            (true, Some((_, dest))) => dest,
-            (true, None) => return,
-            (false, _) => Dest::Voicemail,
-        };
         if overflow {
-            self.mark_overflowed(id);
+            return self.start_overflow(id, q);
         }
         let released = self.leave_queue(id);
         if let Some(c) = self.calls.get_mut(&id) {
             c.hops += 1;
         }
-        self.send_to(id, dest);
+        self.send_to(id, Dest::Voicemail);
         self.dispatch_all(released);
+    }
+
+    /// The call's overflow time passed: it stays where it is and its overflow groups' members
+    /// may answer it too (in group mode every call queued in its queue). A call ringing an
+    /// agent finishes that ring first; its next hunt includes the overflow groups.
+    fn start_overflow(&mut self, id: SimCallId, q: usize) {
+        if self.queues[q].overflow_groups.is_empty() {
+            return;
+        }
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.overflowing = true;
+        }
+        let group_mode = self.queues[q].overflow_mode == OverflowMode::Group;
+        let newly: Vec<SimCallId> = if group_mode && !self.queues[q].in_overflow {
+            self.queues[q].in_overflow = true;
+            self.queues[q].waiting_calls().collect()
+        } else {
+            vec![id]
+        };
+        for call in newly {
+            self.mark_overflowed(call);
+            self.hunt(call);
+        }
+    }
+
+    /// IP Office's Queue Limit: the caller goes to the queue's voicemail when it has one, or
+    /// hears busy and is lost (counted as blocked).
+    fn over_queue_limit(&mut self, id: SimCallId, q: usize) {
+        if self.queues[q].voicemail {
+            return self.send_to_voicemail(id);
+        }
+        let origin = self.calls.get(&id).map(|c| c.origin_queue);
+        if let Some(s) = origin.and_then(|o| self.stats.get_mut(o)) {
+            s.blocked += 1;
+            s.record_abandon(0);
+        }
+        self.remove_call(id);
     }
 
     pub(super) fn mark_overflowed(&mut self, id: SimCallId) {
@@ -540,43 +638,68 @@ impl Model {
         self.dispatch_all(released);
     }
 
-    /// Offers the first waiting call of the agent's queues to a newly available agent, or
-    /// adds the agent to a collective group's ringing call.
+    /// Offers the first waiting call of the agent's queues, and of the queues in overflow to
+    /// them, to a newly available agent; or adds the agent to a collective group's ringing call.
     pub(super) fn dispatch_agent(&mut self, a: usize) {
         if !self.users.get(a).is_some_and(|u| u.available()) {
             return;
         }
-        let mut best: Option<((Reverse<u8>, u64), usize, SimCallId)> = None;
+        let mut best: Option<((Reverse<u8>, u64), usize, usize, SimCallId)> = None;
         let mut collective: Option<((Reverse<u8>, u64), SimCallId)> = None;
-        for (qi, queue) in self.queues.iter().enumerate() {
-            if queue.deleted
-                || queue.service_mode != QueueServiceMode::Active
-                || !queue.members.iter().any(|m| m.user == a && !m.disabled)
-            {
+        for (gi, group) in self.queues.iter().enumerate() {
+            if group.deleted || !group.members.iter().any(|m| m.user == a && !m.disabled) {
                 continue;
             }
-            for &(prio, seq, id) in &queue.waiting {
-                let Some(c) = self.calls.get(&id) else {
+            // Its own calls, when the group is in service, then those of the groups that
+            // overflow to it (their service mode, not this group's, decides).
+            let own = (group.service_mode == QueueServiceMode::Active).then_some(gi);
+            for qi in own
+                .into_iter()
+                .chain(group.overflow_sources.iter().copied())
+            {
+                let queue = &self.queues[qi];
+                if queue.deleted || queue.service_mode != QueueServiceMode::Active {
                     continue;
-                };
-                match c.phase {
-                    CallPhase::Queued => {
-                        if best.is_none_or(|(k, _, _)| (prio, seq) < k) {
-                            best = Some(((prio, seq), qi, id));
+                }
+                let overflow = qi != gi;
+                if overflow
+                    && queue.overflow_mode == OverflowMode::Group
+                    && !queue.in_overflow
+                    && !queue
+                        .waiting
+                        .iter()
+                        .any(|k| self.calls.get(&k.2).is_some_and(|c| c.overflowing))
+                {
+                    continue;
+                }
+                for &(prio, seq, id) in &queue.waiting {
+                    let Some(c) = self.calls.get(&id) else {
+                        continue;
+                    };
+                    if overflow && !(c.overflowing || queue.in_overflow) {
+                        continue;
+                    }
+                    match c.phase {
+                        CallPhase::Queued => {
+                            if best.is_none_or(|(k, _, _, _)| (prio, seq) < k) {
+                                best = Some(((prio, seq), qi, gi, id));
+                            }
+                            break;
                         }
-                        break;
+                        CallPhase::Ringing
+                            if !overflow
+                                && queue.ring_mode == RingMode::Collective
+                                && collective.is_none_or(|(k, _)| (prio, seq) < k) =>
+                        {
+                            collective = Some(((prio, seq), id));
+                        }
+                        _ => {}
                     }
-                    CallPhase::Ringing
-                        if queue.ring_mode == RingMode::Collective
-                            && collective.is_none_or(|(k, _)| (prio, seq) < k) =>
-                    {
-                        collective = Some(((prio, seq), id));
-                    }
-                    _ => {}
                 }
             }
         }
-        if let Some((_, q, id)) = best {
+        if let Some((_, q, group, id)) = best {
+            self.note_rotary(group, a);
             self.ring(id, vec![a], Some(q));
         } else if let Some((_, id)) = collective {
             let Some(c) = self.calls.get_mut(&id) else {

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::dist::{seconds_to_ms, Dist};
 use super::error::SimError;
-use super::scenario::{RingMode, Scenario, ScheduleEntry, ServiceModeSpec, UserSpec};
+use super::scenario::{OverflowMode, RingMode, Scenario, ScheduleEntry, ServiceModeSpec, UserSpec};
 use super::scheduler::Scheduler;
 use super::stats::{Observed, QueueStats, SimSummary};
 use traffic::{TraceCall, Traffic};
@@ -114,7 +114,17 @@ pub struct Queue {
     pub service_mode: QueueServiceMode,
     pub voicemail: bool,
     pub voicemail_after_ms: Option<Millis>,
-    pub overflow: Option<(Millis, Dest)>,
+    /// IP Office's Overflow Time.
+    pub overflow_after_ms: Option<Millis>,
+    /// The Overflow Group List (queue indexes).
+    pub overflow_groups: Vec<usize>,
+    pub overflow_mode: OverflowMode,
+    /// Group overflow mode: a call of this queue has overflowed, so every queued call is
+    /// presented to the overflow groups too, until the queue empties.
+    pub in_overflow: bool,
+    pub queue_limit: Option<u32>,
+    /// Queues whose Overflow Group List names this one.
+    pub overflow_sources: Vec<usize>,
     pub night_target: Dest,
     pub deleted: bool,
     /// Calls in the queue (waiting or ringing from it), in service order: higher priority
@@ -154,6 +164,9 @@ pub struct Call {
     pub agent: Option<usize>,
     pub answered: bool,
     pub overflowed: bool,
+    /// Its queue's overflow time passed (call overflow mode): presented to the overflow
+    /// groups' members as well as its own queue's.
+    pub overflowing: bool,
     talk_ms: Millis,
     gen: u64,
     queue_gen: u64,
@@ -382,10 +395,6 @@ impl Model {
                 Some(t) => Some(Traffic::new(t, stream(seed, 1, i as u64))?),
                 None => None,
             };
-            let overflow = match (q.overflow_after_s, &q.overflow_to) {
-                (Some(after), Some(_)) => Some((seconds_to_ms(after), dest(&q.overflow_to))),
-                _ => None,
-            };
             model.queues.push(Queue {
                 name: q.name.clone(),
                 extn: q.extn.clone(),
@@ -396,7 +405,13 @@ impl Model {
                 service_mode: service_mode(q.service_mode),
                 voicemail: q.voicemail,
                 voicemail_after_ms: q.voicemail_after_s.map(seconds_to_ms),
-                overflow,
+                overflow_after_ms: q.overflow_after_s.map(seconds_to_ms),
+                // Filled in below, once every queue has an index.
+                overflow_groups: Vec::new(),
+                overflow_mode: q.overflow_mode,
+                in_overflow: false,
+                queue_limit: q.queue_limit,
+                overflow_sources: Vec::new(),
                 night_target: dest(&q.night_service_to),
                 deleted: false,
                 waiting: BTreeSet::new(),
@@ -409,6 +424,17 @@ impl Model {
                     .unwrap_or_default(),
             });
             model.stats.push(QueueStats::default());
+        }
+        for (i, q) in scenario.queues.iter().enumerate() {
+            let groups: Vec<usize> = q
+                .overflow_to
+                .iter()
+                .filter_map(|n| model.queue_names.get(n).copied())
+                .collect();
+            for &g in &groups {
+                model.queues[g].overflow_sources.push(i);
+            }
+            model.queues[i].overflow_groups = groups;
         }
         for i in 0..model.queues.len() {
             model.schedule_next_arrival(i);

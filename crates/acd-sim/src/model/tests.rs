@@ -11,6 +11,11 @@ use crate::scenario::Scenario;
 /// Three agents A=201 (slow to answer), B=202, C=203; queue Q (3000) with the given ring mode
 /// and extra settings; queue R (3001) with C only.
 fn model(ring_mode: &str, extra: &str) -> Model {
+    model_members(ring_mode, r#"["201", "202", "203"]"#, extra)
+}
+
+/// As `model`, with Q's members given.
+fn model_members(ring_mode: &str, members: &str, extra: &str) -> Model {
     let text = format!(
         r#"
         [sim]
@@ -37,7 +42,7 @@ fn model(ring_mode: &str, extra: &str) -> Model {
         extn = "3000"
         ring_mode = "{ring_mode}"
         no_answer_s = 10
-        members = ["201", "202", "203"]
+        members = {members}
         {extra}
         "#
     );
@@ -177,7 +182,7 @@ fn collective_rings_everyone_and_the_first_to_answer_wins() {
 }
 
 #[test]
-fn overflow_moves_waiting_calls_and_counts_them() {
+fn an_overflowing_call_stays_in_its_queue_and_overflow_members_may_answer_it() {
     let mut m = model(
         "longest_waiting",
         "overflow_after_s = 30\noverflow_to = \"R\"\ndisabled_members = [\"201\", \"202\", \"203\"]",
@@ -185,9 +190,10 @@ fn overflow_moves_waiting_calls_and_counts_them() {
     let c = inject(&mut m, "Q", 60, None);
     assert_eq!(m.call(c).unwrap().phase, CallPhase::Queued);
     at(&mut m, 30);
-    // In R, C rings at once.
+    // R's member C rings at once, and the call is still Q's (IP Office: "still targeted to
+    // the original group").
     assert_eq!(ringing(&m, c), ["203"]);
-    let q = m.queue_by_name("R").unwrap();
+    let q = m.queue_by_name("Q").unwrap();
     assert_eq!(m.call(c).unwrap().queue, Some(q));
     at(&mut m, 31);
     let s = m.summary();
@@ -198,6 +204,119 @@ fn overflow_moves_waiting_calls_and_counts_them() {
         s.queues["R"].offered, 0,
         "counted on the queue it arrived at"
     );
+}
+
+#[test]
+fn an_overflowing_call_keeps_its_place_and_goes_to_whichever_member_frees_first() {
+    // Q's own members are busy; R's only member C too. The overflowed call waits in Q, not in
+    // R behind R's own callers: when B (a Q member) frees up first, B gets it.
+    let mut m = model_members(
+        "longest_waiting",
+        r#"["201", "202"]"#,
+        "overflow_after_s = 5\noverflow_to = \"R\"",
+    );
+    let _a = inject(&mut m, "Q", 100, None);
+    let _b = inject(&mut m, "Q", 20, None);
+    let r = inject(&mut m, "R", 100, None);
+    at(&mut m, 4);
+    let c = inject(&mut m, "Q", 60, None);
+    at(&mut m, 12);
+    assert_eq!(m.call(c).unwrap().phase, CallPhase::Queued);
+    assert!(m.call(r).unwrap().answered);
+    // B's call (20 s talk, answered at 1 s) ends at 21 s: B takes the overflowed call.
+    at(&mut m, 23);
+    assert_eq!(agent(&m, c).as_deref(), Some("202"));
+}
+
+#[test]
+fn group_overflow_mode_overflows_every_queued_call_once_one_has() {
+    let mut m = model_members(
+        "longest_waiting",
+        r#"["201", "202"]"#,
+        "overflow_after_s = 30\noverflow_to = \"R\"\ndisabled_members = [\"201\", \"202\"]",
+    );
+    let c1 = inject(&mut m, "Q", 5, None);
+    at(&mut m, 20);
+    let c2 = inject(&mut m, "Q", 5, None);
+    // c1 overflows at 30 s and C answers it at 31 s; c2 (waited 10 s) overflows with it in
+    // group mode and gets C once C is free (36 s).
+    at(&mut m, 32);
+    assert_eq!(agent(&m, c1).as_deref(), Some("203"));
+    at(&mut m, 38);
+    assert_eq!(agent(&m, c2).as_deref(), Some("203"));
+
+    let mut m = model_members(
+        "longest_waiting",
+        r#"["201", "202"]"#,
+        "overflow_after_s = 30\noverflow_to = \"R\"\noverflow_mode = \"call\"\ndisabled_members = [\"201\", \"202\"]",
+    );
+    let _c1 = inject(&mut m, "Q", 5, None);
+    at(&mut m, 20);
+    let c2 = inject(&mut m, "Q", 5, None);
+    // In call mode c2 waits for its own 30 s (until 50 s).
+    at(&mut m, 45);
+    assert!(!m.call(c2).is_some_and(|c| c.answered));
+    at(&mut m, 52);
+    assert_eq!(agent(&m, c2).as_deref(), Some("203"));
+}
+
+#[test]
+fn overflow_never_cascades_to_the_overflow_groups_own_overflow() {
+    // Q overflows to R, R to S: a call of Q reaches R's members, never S's.
+    let text = r#"
+        [sim]
+        answer_delay = { dist = "fixed", s = 1 }
+        [[user]]
+        extn = "201"
+        name = "A"
+        [[user]]
+        extn = "202"
+        name = "B"
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = []
+        overflow_after_s = 5
+        overflow_to = "R"
+        [[queue]]
+        name = "R"
+        extn = "3001"
+        members = []
+        overflow_after_s = 5
+        overflow_to = "S"
+        [[queue]]
+        name = "S"
+        extn = "3002"
+        members = ["201"]
+    "#;
+    let mut m = Model::new(&Scenario::from_toml_str(text, Path::new(".")).unwrap()).unwrap();
+    let c = inject(&mut m, "Q", 60, None);
+    at(&mut m, 60);
+    assert!(m.call(c).is_some_and(|c| !c.answered));
+    let r = inject(&mut m, "R", 60, None);
+    at(&mut m, 70);
+    assert_eq!(agent(&m, r).as_deref(), Some("201"));
+}
+
+#[test]
+fn the_queue_limit_sends_callers_to_voicemail_or_busy() {
+    let mut m = model(
+        "longest_waiting",
+        "queue_limit = 1\ndisabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let _first = inject(&mut m, "Q", 60, None);
+    let second = inject(&mut m, "Q", 60, None);
+    assert!(m.call(second).is_none(), "busy: the caller is gone");
+    let s = m.summary();
+    assert_eq!((s.queues["Q"].blocked, s.queues["Q"].abandoned), (1, 1));
+
+    let mut m = model(
+        "longest_waiting",
+        "queue_limit = 1\nvoicemail = true\ndisabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let _first = inject(&mut m, "Q", 60, None);
+    let second = inject(&mut m, "Q", 60, None);
+    assert_eq!(m.call(second).unwrap().phase, CallPhase::Voicemail);
 }
 
 #[test]
