@@ -19,6 +19,8 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
         "study-single-skill.toml",
         "study-multi-skill.toml",
         "study-multi-skill-proficiency.toml",
+        "study-realistic-overflow.toml",
+        "study-vip-did.toml",
     ] {
         let study = shipped(name);
         let report = run_study(

@@ -11,7 +11,7 @@ use super::run::{run_study, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 3] = [
+pub const SHIPPED: [(&str, &str); 8] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -23,6 +23,26 @@ pub const SHIPPED: [(&str, &str); 3] = [
     (
         "scenarios/study-multi-skill-proficiency.toml",
         include_str!("../../scenarios/study-multi-skill-proficiency.toml"),
+    ),
+    (
+        "scenarios/study-realistic-overflow.toml",
+        include_str!("../../scenarios/study-realistic-overflow.toml"),
+    ),
+    (
+        "scenarios/study-unanswered.toml",
+        include_str!("../../scenarios/study-unanswered.toml"),
+    ),
+    (
+        "scenarios/study-unbalanced-day.toml",
+        include_str!("../../scenarios/study-unbalanced-day.toml"),
+    ),
+    (
+        "scenarios/study-vip-did.toml",
+        include_str!("../../scenarios/study-vip-did.toml"),
+    ),
+    (
+        "scenarios/study-scarce-skill.toml",
+        include_str!("../../scenarios/study-scarce-skill.toml"),
     ),
 ];
 

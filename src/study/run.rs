@@ -334,14 +334,27 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
     Ok(arms)
 }
 
-/// The pooled bound: in every routed queue, every agent of any routed queue, enabled, longest
+/// The pooled bound: in every routed queue, every agent of any routed queue (or of a group
+/// they overflow to), enabled, longest
 /// waiting, with IP Office's overflow and voicemail timers off. A free agent then takes the
 /// oldest call of all (first come, first served over the pool), so no router with the same
 /// agents, each able to take every call, does better; talk times still follow who answers.
 pub fn pooled_scenario(base: &Scenario, routed: impl Fn(&str) -> bool) -> Scenario {
     let mut scenario = base.clone();
+    // The routed queues' members, and the members of the groups they overflow to: everyone
+    // who takes these calls in some arm.
     let mut everyone: Vec<String> = Vec::new();
-    for q in scenario.queues.iter().filter(|q| routed(&q.name)) {
+    let overflow_groups: Vec<String> = scenario
+        .queues
+        .iter()
+        .filter(|q| routed(&q.name))
+        .flat_map(|q| q.overflow_to.iter().cloned())
+        .collect();
+    for q in scenario
+        .queues
+        .iter()
+        .filter(|q| routed(&q.name) || overflow_groups.contains(&q.name))
+    {
         for m in &q.members {
             if !everyone.contains(m) {
                 everyone.push(m.clone());

@@ -233,6 +233,10 @@ pub struct TrafficSpec {
     /// Share of callers that arrive with IP Office priority 3 (high); the rest have 1.
     #[serde(default)]
     pub high_priority_share: f64,
+    /// Priority (1-3) that IP Office's incoming call route gives calls on a DID, e.g.
+    /// `{ "0800555" = 3 }`: overrides `high_priority_share` for those calls.
+    #[serde(default)]
+    pub did_priority: BTreeMap<String, u8>,
     /// Skills a call of this queue needs besides its language (e.g. `["sales"]`): the
     /// answering agent's weakest level among them sets its talk time.
     #[serde(default)]
@@ -440,6 +444,11 @@ impl Scenario {
                     return err(format!("{ctx}: calls_per_hour must be >= 0"));
                 }
                 t.talk.validate(&format!("{ctx}: talk"))?;
+                if let Some((did, p)) = t.did_priority.iter().find(|(_, p)| !(1..=3).contains(*p)) {
+                    return err(format!(
+                        "{ctx}: did_priority for '{did}' is {p}; IP Office priorities are 1 to 3"
+                    ));
+                }
                 t.patience.validate(&format!("{ctx}: patience"))?;
                 if let Some(w) = &t.wrap_up {
                     w.validate(&format!("{ctx}: wrap_up"))?;

@@ -29,6 +29,8 @@ pub(super) struct Traffic {
     trunk: TrunkKind,
     calling_prefix: String,
     high_priority_share: f64,
+    /// IP Office incoming call routes that give calls on a DID their priority.
+    did_priority: std::collections::BTreeMap<String, u8>,
     rng: ChaCha8Rng,
 }
 
@@ -47,6 +49,7 @@ impl Traffic {
             trunk,
             calling_prefix: spec.calling_prefix.clone(),
             high_priority_share: spec.high_priority_share,
+            did_priority: spec.did_priority.clone(),
             rng,
         })
     }
@@ -64,11 +67,13 @@ impl Traffic {
             self.calling_prefix,
             rng.random_range(0..1_000_000)
         );
-        let priority = if rng.random::<f64>() < self.high_priority_share {
+        let drawn = if rng.random::<f64>() < self.high_priority_share {
             3
         } else {
             1
         };
+        // The incoming call route's priority, as IP Office sets it before the call queues.
+        let priority = self.did_priority.get(&did).copied().unwrap_or(drawn);
         NewCall {
             attributes: CallAttributes {
                 calling_number: number,
