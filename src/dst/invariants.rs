@@ -36,6 +36,8 @@ pub struct Checker {
     /// Transfer command -> call, until its result comes back.
     transfers: HashMap<CommandId, CallId>,
     transfer_of: HashMap<CallId, CommandId>,
+    /// The gcids of the calls with a transfer in flight: the engine is acting on them.
+    transferring: HashMap<CommandId, Vec<u8>>,
     /// (gcid, extension) pairs IP Office has shown ringing.
     rang: HashSet<(Vec<u8>, String)>,
     /// The last fault, connect or disconnect: liveness is judged only while the link is
@@ -66,6 +68,7 @@ impl Checker {
         Checker {
             transfers: HashMap::new(),
             transfer_of: HashMap::new(),
+            transferring: HashMap::new(),
             rang: HashSet::new(),
             disturbed_at: Timestamp::ZERO,
             bound_ms,
@@ -88,6 +91,7 @@ impl Checker {
         if let Event::CommandResult { id, outcome } = event {
             if let Some(call) = self.transfers.remove(id) {
                 self.transfer_of.remove(&call);
+                self.transferring.remove(id);
             }
             // A refused or unanswered command is a fault too: the engine rightly pauses the
             // pair it failed on, so liveness is judged from the bound after it.
@@ -140,6 +144,9 @@ impl Checker {
                 }
                 self.transfers.insert(c.id, *call);
                 self.transfer_of.insert(*call, c.id);
+                if let Some(gcid) = translator.gcid_of(*call) {
+                    self.transferring.insert(c.id, gcid.to_vec());
+                }
             }
         }
         Ok(())
@@ -264,6 +271,12 @@ impl Checker {
             };
             let queue = QueueId(q.name.clone());
             if !engine.config().queues.contains_key(&queue) {
+                continue;
+            }
+            // Offered already: the engine's transfer (to another eligible agent, since it
+            // forgives a single missed offer) is on its way and IP Office still shows the call
+            // waiting.
+            if self.transferring.values().any(|g| *g == call.gcid) {
                 continue;
             }
             let explanation = engine.explain(now, &queue, &call.attributes);
