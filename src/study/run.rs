@@ -586,3 +586,69 @@ fn occupancy_sample(model: &crate::sim::model::Model) -> (u64, u64) {
     }
     (busy, staffed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const SCENARIO: &str = r#"
+        [[user]]
+        extn = "201"
+        name = "A"
+        [[user]]
+        extn = "202"
+        name = "B"
+        [[user]]
+        extn = "203"
+        name = "C"
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = ["201"]
+        overflow_after_s = 30
+        overflow_to = "X"
+        voicemail = true
+        voicemail_after_s = 90
+        [[queue]]
+        name = "R"
+        extn = "3001"
+        members = ["202"]
+        [[queue]]
+        name = "X"
+        extn = "3002"
+        members = ["203"]
+    "#;
+
+    fn scenario() -> Scenario {
+        Scenario::from_toml_str(SCENARIO, Path::new(".")).unwrap()
+    }
+
+    #[test]
+    fn the_engine_arm_is_never_a_hybrid_of_native_and_engine_distribution() {
+        let s = engine_scenario(&scenario(), |q| q == "Q" || q == "R");
+        let q = &s.queues[0];
+        assert_eq!(q.disabled_members, q.members);
+        assert!(q.overflow_after_s.is_none() && q.overflow_to.is_empty());
+        assert!(q.voicemail_after_s.is_none());
+        // The unrouted overflow group is left as it is.
+        assert!(s.queues[2].disabled_members.is_empty());
+    }
+
+    #[test]
+    fn the_pooled_bound_puts_every_agent_who_takes_these_calls_in_every_routed_group() {
+        let s = pooled_scenario(&scenario(), |q| q == "Q" || q == "R");
+        for q in &s.queues[..2] {
+            assert_eq!(q.members, ["201", "202", "203"].map(String::from).to_vec());
+            assert!(q.disabled_members.is_empty() && q.overflow_to.is_empty());
+            assert_eq!(q.ring_mode, RingMode::LongestWaiting);
+        }
+    }
+
+    #[test]
+    fn spreads_are_sample_statistics() {
+        let s = Spread::of([1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.sd, s.min, s.max), (2.0, 1.0, 1.0, 3.0));
+        assert_eq!(Spread::of([5.0]).sd, 0.0);
+    }
+}
