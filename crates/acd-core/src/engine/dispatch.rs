@@ -319,8 +319,17 @@ impl Engine {
                     eligible_counts.insert(id, eligible);
                 }
             }
+            // With only agents ready, m of them serve at most m calls, and each is matched
+            // within its first m eligible calls in serving order (when its m-th comes up, at
+            // most m − 1 others can hold the earlier ones): looking further is wasted work, and
+            // "an agent frees up" is the commonest decision there is.
+            let calls_per_agent = if row_cands.is_empty() {
+                dirty_agents.len().clamp(1, TOP_K)
+            } else {
+                TOP_K
+            };
             for a in dirty_agents {
-                for id in self.top_calls(a, now, TOP_K) {
+                for id in self.top_calls(a, now, calls_per_agent) {
                     row_cands.entry(id).or_default().push(a);
                 }
             }
