@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub type SkillLevel = u8;
 
 /// A required-skills expression, as supervisors write it: `deu >= 5 AND (sales OR support)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SkillExpr {
     /// Matches every agent (no skill required).
     Any,

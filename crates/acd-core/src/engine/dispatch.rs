@@ -214,29 +214,52 @@ impl Engine {
             if queue.policy.is_none() {
                 continue;
             }
-            for key in &queue.waiting {
-                let Some(call) = self.calls.get(&key.2) else {
-                    continue;
-                };
-                if found.len() == k
-                    && found
-                        .last()
-                        .is_some_and(|last| !self.served_before(call, last, now))
-                {
-                    break;
-                }
-                if self.pair_preference(call, a, now).is_none() {
-                    continue;
-                }
-                let at = found
-                    .iter()
-                    .position(|f| self.served_before(call, f, now))
-                    .unwrap_or(found.len());
-                found.insert(at, call);
-                found.truncate(k);
+            // Only the requirement groups the agent's skills meet: a group it cannot serve is
+            // skipped with one test instead of one per waiting call.
+            let groups = queue.by_need.iter().filter(|(need, _)| {
+                self.needs
+                    .get(**need as usize)
+                    .is_some_and(|expr| skill::fit(expr, &agent.skills).is_some())
+            });
+            for (_, group) in groups {
+                self.gather_calls(group, a, now, k, &mut found);
             }
         }
         found.into_iter().map(|c| c.id).collect()
+    }
+
+    /// Adds to `found` (kept in serving order, at most `k`) the calls of one requirement group,
+    /// in serving order, that agent `a` may take: the group is scanned only while its calls
+    /// could still enter the `k` found so far.
+    fn gather_calls<'a>(
+        &'a self,
+        group: &BTreeSet<super::state::WaitKey>,
+        a: usize,
+        now: Timestamp,
+        k: usize,
+        found: &mut Vec<&'a CallState>,
+    ) {
+        for key in group {
+            let Some(call) = self.calls.get(&key.2) else {
+                continue;
+            };
+            if found.len() == k
+                && found
+                    .last()
+                    .is_some_and(|last| !self.served_before(call, last, now))
+            {
+                break;
+            }
+            if self.pair_preference(call, a, now).is_none() {
+                continue;
+            }
+            let at = found
+                .iter()
+                .position(|f| self.served_before(call, f, now))
+                .unwrap_or(found.len());
+            found.insert(at, call);
+            found.truncate(k);
+        }
     }
 
     /// Calls ahead of `id` in the serving order, in the queues agent `a` serves, that `a` did

@@ -841,8 +841,12 @@ impl Engine {
         self.set_timer(super::state::TimerKey::Call(id), None);
         if let Some(call) = self.calls.get(&id) {
             if let Some(key) = call.wait_key {
-                self.queues[call.queue].waiting.remove(&key);
-                self.queues[call.queue].arrivals.remove(&(key.1, key.2));
+                let (q, need) = (call.queue, call.need);
+                self.queues[q].waiting.remove(&key);
+                self.queues[q].arrivals.remove(&(key.1, key.2));
+                if let Some(n) = need {
+                    self.unfile_need(q, n, &key);
+                }
             }
         }
         self.calls.remove(&id);

@@ -26,7 +26,7 @@ mod tests;
 
 use crate::accounting::{FinishedCall, QueueCounters};
 use crate::command::{Command, CommandId, CommandKind, Target};
-use crate::config::{PriorityOrder, RoutingConfig};
+use crate::config::{PriorityOrder, RoutingConfig, SkillExpr};
 use crate::decision::Decision;
 use crate::event::{Event, Features, PhoneState};
 use crate::ids::{AgentId, CallId, QueueId};
@@ -70,6 +70,10 @@ pub struct Engine {
     next_command: u64,
     dirty_calls: BTreeSet<CallId>,
     dirty_agents: BTreeSet<usize>,
+    /// Every requirement a waiting call has had, interned (a BTreeMap: the core stays free of
+    /// randomly seeded hashing): `needs[id]` is the expression.
+    need_ids: BTreeMap<SkillExpr, u32>,
+    needs: Vec<SkillExpr>,
     counters: BTreeMap<QueueId, QueueCounters>,
     /// Calls that arrived in a routed queue from outside: a call moving between routed queues
     /// is offered to each, but arrives once.
@@ -95,6 +99,8 @@ impl Engine {
             next_command: 1,
             dirty_calls: BTreeSet::new(),
             dirty_agents: BTreeSet::new(),
+            need_ids: BTreeMap::new(),
+            needs: Vec::new(),
             counters: BTreeMap::new(),
             arrivals: 0,
             last_now: Timestamp::ZERO,
@@ -439,20 +445,57 @@ impl Engine {
             && self.queues[q].policy.is_some();
         let want = routable.then(|| self.wait_key(call));
         let old = call.wait_key;
-        if old == want {
+        let old_need = call.need;
+        let want_need = match want {
+            Some(_) => Some(self.intern_need(id)),
+            None => None,
+        };
+        if old == want && old_need == want_need {
             return;
         }
         if let Some(old) = old {
             self.queues[q].waiting.remove(&old);
             self.queues[q].arrivals.remove(&(old.1, old.2));
+            if let Some(n) = old_need {
+                self.unfile_need(q, n, &old);
+            }
         }
         if let Some(new) = want {
             self.queues[q].waiting.insert(new);
             self.queues[q].arrivals.insert((new.1, new.2));
+            if let Some(n) = want_need {
+                self.queues[q].by_need.entry(n).or_default().insert(new);
+            }
             self.dirty_calls.insert(id);
         }
         if let Some(call) = self.calls.get_mut(&id) {
             call.wait_key = want;
+            call.need = want_need;
+        }
+    }
+
+    /// The interned id of the call's current requirement.
+    fn intern_need(&mut self, id: CallId) -> u32 {
+        let Some(call) = self.calls.get(&id) else {
+            return 0;
+        };
+        if let Some(n) = self.need_ids.get(&call.required) {
+            return *n;
+        }
+        let n = u32::try_from(self.needs.len()).unwrap_or(u32::MAX);
+        self.needs.push(call.required.clone());
+        self.need_ids.insert(call.required.clone(), n);
+        n
+    }
+
+    /// Takes a wait key out of its requirement group, dropping the group when it empties.
+    fn unfile_need(&mut self, q: usize, need: u32, key: &WaitKey) {
+        let groups = &mut self.queues[q].by_need;
+        if let Some(group) = groups.get_mut(&need) {
+            group.remove(key);
+            if group.is_empty() {
+                groups.remove(&need);
+            }
         }
     }
 
@@ -547,6 +590,7 @@ impl Engine {
             queue.idle.clear();
             queue.waiting.clear();
             queue.arrivals.clear();
+            queue.by_need.clear();
             queue.logged_in = 0;
             if queue.rr_last.is_some_and(|p| p >= queue.members.len()) {
                 queue.rr_last = None;
@@ -559,6 +603,7 @@ impl Engine {
         for id in ids {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.wait_key = None;
+                call.need = None;
             }
             self.index_call(id);
             self.dirty_calls.insert(id);

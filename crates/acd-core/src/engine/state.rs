@@ -105,6 +105,10 @@ pub(crate) struct QueueState {
     pub idle: BTreeSet<usize>,
     /// Calls the engine may offer now, best first.
     pub waiting: BTreeSet<WaitKey>,
+    /// The same calls grouped by what they require (an interned `SkillExpr`), each group in
+    /// serving order: an agent who frees up tests its skills once per group, not once per
+    /// waiting call, and skips at once the groups it cannot serve.
+    pub by_need: BTreeMap<u32, BTreeSet<WaitKey>>,
     /// The same calls by arrival: the oldest, and how many wait past a threshold.
     pub arrivals: BTreeSet<(Timestamp, CallId)>,
     /// Calls finished in the recent window, for the queue's current service level.
@@ -140,6 +144,7 @@ impl QueueState {
             idle: BTreeSet::new(),
             waiting: BTreeSet::new(),
             arrivals: BTreeSet::new(),
+            by_need: BTreeMap::new(),
             recent_sl: Default::default(),
             sl_behind: 0.0,
             logged_in: 0,
@@ -255,6 +260,9 @@ pub(crate) struct CallState {
     /// Set by a rules change: see [`ExitHold`].
     pub exit_hold: Option<ExitHold>,
     pub wait_key: Option<WaitKey>,
+    /// The requirement group the call is filed under with its wait key (see
+    /// `QueueState::by_need`).
+    pub need: Option<u32>,
     pub timer: Option<Timestamp>,
 }
 
@@ -296,6 +304,7 @@ impl CallState {
             arrived_open: true,
             exit_hold: None,
             wait_key: None,
+            need: None,
             timer: None,
         }
     }

@@ -218,6 +218,7 @@ impl Engine {
                     if let Some(call) = self.calls.get_mut(&id) {
                         call.required = expr;
                     }
+                    self.index_call(id);
                     self.dirty_calls.insert(id);
                     self.decide(Decision {
                         call: id,
