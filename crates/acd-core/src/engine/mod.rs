@@ -446,10 +446,7 @@ impl Engine {
         let want = routable.then(|| self.wait_key(call));
         let old = call.wait_key;
         let old_need = call.need;
-        let want_need = match want {
-            Some(_) => Some(self.intern_need(id)),
-            None => None,
-        };
+        let want_need = want.map(|_| self.intern_need(id));
         if old == want && old_need == want_need {
             return;
         }
