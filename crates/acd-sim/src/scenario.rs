@@ -423,7 +423,7 @@ impl Scenario {
                     return err(format!("{ctx}: overflow_to points at the queue itself"));
                 }
             }
-            if q.overflow_after_s.is_some() != !q.overflow_to.is_empty() {
+            if q.overflow_after_s.is_some() == q.overflow_to.is_empty() {
                 return err(format!(
                     "{ctx}: overflow_after_s and overflow_to go together"
                 ));

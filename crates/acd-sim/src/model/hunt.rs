@@ -22,6 +22,9 @@ use super::{proficiency, Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
 use crate::scenario::OverflowMode;
 use crate::scenario::RingMode;
 
+/// A call's place in a queue: priority (highest first), then arrival in the queue.
+type QueueOrder = (Reverse<u8>, u64);
+
 /// A hunt bounces between queues (overflow, night service) at most this often before the
 /// caller is sent to voicemail: protects against loops an administrator configured.
 const MAX_HOPS: u32 = 8;
@@ -644,8 +647,9 @@ impl Model {
         if !self.users.get(a).is_some_and(|u| u.available()) {
             return;
         }
-        let mut best: Option<((Reverse<u8>, u64), usize, usize, SimCallId)> = None;
-        let mut collective: Option<((Reverse<u8>, u64), SimCallId)> = None;
+        // (queue order, the call's queue, the group `a` serves it through, the call)
+        let mut best: Option<(QueueOrder, usize, usize, SimCallId)> = None;
+        let mut collective: Option<(QueueOrder, SimCallId)> = None;
         for (gi, group) in self.queues.iter().enumerate() {
             if group.deleted || !group.members.iter().any(|m| m.user == a && !m.disabled) {
                 continue;
