@@ -18,8 +18,9 @@
 //! choosing them in serving order, and among the ways to serve exactly those calls picks the one
 //! where the agents suit their queues' tiers and strategies best overall (see [`crate::assign`]).
 //! Candidates come from the free-agent indexes (per queue, and per skill for the skills a call
-//! requires) and from each queue's waiting calls in serving order, so a decision looks at a
-//! handful of entries, not at every agent.
+//! requires) and from each queue's waiting calls, filed by requirement and in serving order
+//! within each requirement, so a decision looks at a handful of entries, not at every agent or
+//! every waiting call.
 
 use super::state::{CallState, Pending, Phase};
 use super::Engine;
