@@ -12,10 +12,12 @@
 
 mod actions;
 mod hunt;
+pub mod journal;
 pub mod proficiency;
 mod traffic;
 pub mod types;
 
+pub use journal::Touched;
 pub use traffic::InjectedCall;
 
 #[cfg(test)]
@@ -278,6 +280,8 @@ pub struct Model {
     recording: bool,
     /// No new Poisson callers (a simulation winding down to quiescence).
     arrivals_stopped: bool,
+    /// What each change touched, for protocol sessions to render only what it concerns.
+    journal: journal::Journal,
     dirty_calls: BTreeSet<SimCallId>,
     dirty_users: BTreeSet<usize>,
     dirty_queues: BTreeSet<usize>,
@@ -345,6 +349,7 @@ impl Model {
             version: 0,
             recording: false,
             arrivals_stopped: false,
+            journal: journal::Journal::new(0),
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),
             dirty_queues: BTreeSet::new(),
@@ -470,6 +475,12 @@ impl Model {
     /// Increases on every change: observers compare it to know whether to look again.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// What changed after `version` (see [`journal`]); `None` when the journal no longer
+    /// reaches back that far, and the caller must look at everything.
+    pub fn changes_since(&self, version: u64) -> Option<impl Iterator<Item = Touched> + '_> {
+        self.journal.since(version)
     }
 
     pub fn users(&self) -> &[User] {
@@ -738,6 +749,7 @@ impl Model {
 
     fn touch_call(&mut self, id: SimCallId) {
         self.version += 1;
+        self.journal.record(self.version, Touched::Call(id));
         if self.recording {
             self.dirty_calls.insert(id);
         }
@@ -745,6 +757,7 @@ impl Model {
 
     fn touch_user(&mut self, u: usize) {
         self.version += 1;
+        self.journal.record(self.version, Touched::User(u));
         if self.recording {
             self.dirty_users.insert(u);
         }
@@ -752,6 +765,7 @@ impl Model {
 
     fn touch_queue(&mut self, q: usize) {
         self.version += 1;
+        self.journal.record(self.version, Touched::Queue(q));
         if self.recording {
             self.dirty_queues.insert(q);
         }
@@ -793,6 +807,7 @@ impl Model {
                     .remove(&(Reverse(c.priority), c.seq, id));
             }
             self.version += 1;
+            self.journal.record(self.version, Touched::Call(id));
             if self.recording {
                 self.dirty_calls.remove(&id);
                 self.gone.push(ModelNotification::CallGone { call: id });
@@ -813,6 +828,7 @@ impl Model {
         }
         let u = self.push_user(spec);
         self.touch_user(u);
+        self.journal.record(self.version, Touched::Everything);
         self.flush();
         Ok(())
     }
@@ -829,6 +845,7 @@ impl Model {
         }
         self.queues[q].deleted = true;
         self.version += 1;
+        self.journal.record(self.version, Touched::Everything);
         if self.recording {
             self.gone.push(ModelNotification::QueueDeleted {
                 name: name.to_string(),
@@ -857,6 +874,7 @@ impl Model {
         }
         self.users[u].deleted = true;
         self.version += 1;
+        self.journal.record(self.version, Touched::Everything);
         if self.recording {
             self.gone.push(ModelNotification::UserDeleted {
                 extn: extn.to_string(),

@@ -6,6 +6,7 @@
 
 mod faults;
 mod handshake;
+mod interest;
 mod render;
 pub mod session;
 mod tls;
