@@ -12,7 +12,7 @@ pub mod session;
 mod tls;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -76,6 +76,10 @@ pub(crate) struct Shared {
     credentials: Vec<(String, String)>,
     /// Virtual milliseconds added by `SimHandle::advance`.
     manual_offset_ms: Mutex<u64>,
+    /// Frames written to clients and NotifyAcks read from them, over every connection (what
+    /// the load benchmark reads to say how much the simulator really offered).
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) acks_in: AtomicU64,
 }
 
 impl Shared {
@@ -144,6 +148,8 @@ impl SimServer {
                 .map(|s| (s.name.clone(), s.password.clone()))
                 .collect(),
             manual_offset_ms: Mutex::new(0),
+            frames_out: AtomicU64::new(0),
+            acks_in: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let clock = tokio::spawn(run_clock(
@@ -210,6 +216,14 @@ impl SimHandle {
 
     pub fn status(&self) -> Status {
         self.shared.model().status()
+    }
+
+    /// Frames written to clients and NotifyAcks received, since start, over all connections.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.shared.frames_out.load(Ordering::Relaxed),
+            self.shared.acks_in.load(Ordering::Relaxed),
+        )
     }
 
     /// Open MT-CTI3 connections.

@@ -110,6 +110,8 @@ pub struct SimConnection {
     interest: Interest,
     /// Subscriptions rendered so far (tests count them to check the flush stays incremental).
     renders: u64,
+    /// NotifyAcks received since the caller last took the count.
+    pub acks: u64,
     /// No subscription expires before this (it may be earlier than the true first expiry:
     /// waking early only costs a check). Saves scanning every subscription per frame.
     expiry_bound: Option<Timestamp>,
@@ -148,6 +150,7 @@ pub(super) async fn run<S>(
                     let faults = *shared.command_faults();
                     let mut model = shared.model();
                     let outcome = session.on_frame(clock(), &bytes, &mut model, faults);
+                    shared.acks_in.fetch_add(std::mem::take(&mut session.acks), Ordering::Relaxed);
                     let version = model.version();
                     drop(model);
                     if outcome.rejected {
@@ -169,10 +172,21 @@ pub(super) async fn run<S>(
             _ = shutdown.changed() => break 'conn,
         }
         session.flush(&shared.model());
-        for bytes in session.take_due(clock()) {
-            if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+        let due = session.take_due(clock());
+        if due.is_empty() {
+            continue;
+        }
+        shared
+            .frames_out
+            .fetch_add(due.len() as u64, Ordering::Relaxed);
+        // Fed then flushed once: a flush per frame cost a write per notify.
+        for bytes in due {
+            if sink.feed(WsMessage::Binary(bytes.into())).await.is_err() {
                 break 'conn;
             }
+        }
+        if sink.flush().await.is_err() {
+            break 'conn;
         }
     }
     // Dropping the sink and stream closes the TCP connection (abruptly for a Drop fault).
@@ -198,6 +212,7 @@ impl SimConnection {
             dirty: BTreeSet::new(),
             interest: Interest::default(),
             renders: 0,
+            acks: 0,
             expiry_bound: None,
         }
     }
@@ -220,6 +235,9 @@ impl SimConnection {
     /// Frames to send now: those queued, and held-back responses whose time has come.
     pub fn take_due(&mut self, now: Timestamp) -> Vec<Vec<u8>> {
         let mut out = std::mem::take(&mut self.outbox);
+        if self.delayed.is_empty() {
+            return out;
+        }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
             .into_iter()
             .partition(|(at, _)| *at <= now);
@@ -359,6 +377,7 @@ impl SimConnection {
     }
 
     fn ack(&mut self, a: &pb::NotifyAck) {
+        self.acks += 1;
         if let Some(s) = self.subs.get_mut(&a.subscribe_id) {
             if s.awaiting_ack == Some(a.notify_id) {
                 s.awaiting_ack = None;
