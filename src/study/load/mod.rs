@@ -1,37 +1,32 @@
 //! `acd bench-load`: the end-to-end load benchmark. The wire session and the routing core,
-//! wired exactly as the daemon's run loop wires them, against the simulator over wss on
-//! loopback, at rising call rates.
+//! wired exactly as the daemon's run loop wires them ([`engine`]), against the simulator over
+//! wss on loopback, at rising call rates and then rising notify rates.
 //!
 //! It exists to back the performance claims with numbers anyone can reproduce: the time from a
-//! call's queue notify reaching the engine to its transfer command being handed to the session,
-//! the events ingested per second, CPU time of the engine's thread, peak memory, and the time
-//! from connect to fully subscribed with thousands of users and a hundred queues.
+//! notify's frame reaching the engine's socket to the transfer it caused leaving it, the
+//! events ingested per second, CPU time of the engine's thread, the engine's peak memory, and
+//! the time from connect to fully subscribed with thousands of users and a hundred queues.
 //!
-//! The engine (session task and run loop) runs on its own single-threaded runtime on its own
-//! OS thread, so its CPU time can be read apart from the simulator's, which runs in the same
-//! process on another runtime. Memory cannot be split by thread: the report gives the peak of
-//! the whole process and the simulator's share measured before the engine connected.
+//! The simulator runs as a child process ([`sim_process`], `acd bench-sim`), so this process
+//! holds the engine alone and its memory is the engine's. Both sides report their CPU per
+//! step, and each row says which side saturated: a load figure is only a figure of the engine
+//! if the simulator kept up.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::{Duration, Instant};
+mod engine;
+mod procfs;
+pub mod sim_process;
 
-use acd_core::{
-    AgentId, AgentProfile, CallAttributes, Command, CommandKind, PickStrategy, QueueId,
-    QueuePolicy, RoutingConfig, TrunkKind,
-};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use acd_core::{AgentId, AgentProfile, PickStrategy, QueueId, QueuePolicy, RoutingConfig};
 use serde::Serialize;
-use tokio::sync::mpsc;
 
-use crate::daemon::routing_loop::RoutingLoop;
-use crate::daemon::runtime::{self, Control, LoopInputs, Probe};
-use crate::sim::model::InjectedCall;
-use crate::sim::server::{SimServer, SimServerConfig, TlsMode, MAX_CONNECTIONS};
 use crate::sim::Scenario;
 use crate::wire::connect::Endpoint;
-use crate::wire::secret::Secret;
-use crate::wire::session::{self, LinkStatus, QueueSelector, SessionConfig};
+use sim_process::SimStep;
 
 const SERVICE_USER: &str = "acd";
 const SERVICE_PASSWORD: &str = "bench-secret";
@@ -40,6 +35,8 @@ const SERVICE_PASSWORD: &str = "bench-secret";
 pub struct LoadOptions {
     /// Offered call rates to step through, calls per second.
     pub rates: Vec<u32>,
+    /// Then offered notify rates (agents' do-not-disturb changes, no calls), per second.
+    pub notify_rates: Vec<u32>,
     /// How long each rate is held.
     pub seconds_per_rate: f64,
     pub users: usize,
@@ -52,6 +49,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             rates: vec![100, 200, 500, 1000, 1500, 2000, 2500],
+            notify_rates: Vec::new(),
             seconds_per_rate: 5.0,
             users: 3000,
             queues: 100,
@@ -68,29 +66,49 @@ pub enum LoadError {
     Sim(#[from] crate::sim::SimError),
     #[error("engine thread: {0}")]
     Engine(String),
-    #[error("cannot start a runtime: {0}")]
-    Runtime(#[from] std::io::Error),
+    #[error("simulator process: {0}")]
+    SimProcess(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// One step of the rate ramp.
+/// One step of the ramp.
 #[derive(Debug, Clone, Serialize)]
 pub struct RateResult {
-    pub offered_calls_per_s: u32,
-    pub injected_calls: u64,
+    /// "calls" (calls/s offered) or "notifies" (do-not-disturb changes/s offered).
+    pub mode: &'static str,
+    pub offered_per_s: u32,
+    /// Calls injected or notifies (DND changes) made by the simulator.
+    pub injected: u64,
     pub transfers: u64,
-    /// Queue notify event in → transfer command handed to the session, microseconds.
+    /// Notify frame read off the engine's socket -> transfer frame written to it, microseconds.
+    pub latency_samples: usize,
     pub latency_us_p50: f64,
     pub latency_us_p99: f64,
     pub latency_us_p999: f64,
     pub latency_us_max: f64,
-    /// Core events the session delivered per second (one per notify that changed something).
+    /// Core events the session delivered per second.
     pub events_per_s: f64,
+    /// Frames the simulator wrote per second, and NotifyAcks it got back per second.
+    pub frames_in_per_s: f64,
+    pub acks_per_s: f64,
     /// CPU time of the engine thread (session + run loop) over wall time (1.0 = one core).
     pub engine_cpu_share: f64,
-    /// Engine CPU per core event, microseconds.
-    pub engine_cpu_us_per_event: f64,
+    /// Engine CPU per frame received, microseconds (decode, ack, translate, decide, encode).
+    pub engine_cpu_us_per_frame: f64,
+    /// CPU of the whole simulator process over wall time.
+    pub sim_cpu_share: f64,
+    /// Simulator CPU per frame it wrote, microseconds.
+    pub sim_cpu_us_per_frame: f64,
+    /// The simulator's longest gap between generator turns, milliseconds.
+    pub sim_max_gap_ms: f64,
     /// Live calls in the simulator at the end of the step.
     pub live_calls: u64,
+    /// Cores busy on the whole machine during the step (anyone's work), of `cpus`.
+    pub machine_busy_cores: f64,
+    pub cpus: usize,
+    /// Which side ran out of CPU (or of schedule), if any.
+    pub saturated: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,10 +117,11 @@ pub struct LoadReport {
     pub queues: usize,
     pub connect_to_subscribed_ms: f64,
     pub rates: Vec<RateResult>,
-    /// Peak resident memory of the whole process (simulator included), from VmHWM.
-    pub peak_rss_mb: f64,
-    /// Resident memory with the simulator started and before the engine connected.
-    pub rss_before_engine_mb: f64,
+    /// Peak resident memory of the engine's process (the simulator is a child process).
+    pub engine_peak_rss_mb: f64,
+    /// Resident memory of the engine's process before it connected, and at the end.
+    pub engine_rss_before_connect_mb: f64,
+    pub engine_rss_end_mb: f64,
     pub max_live_calls: u64,
 }
 
@@ -165,135 +184,79 @@ pub fn routing(users: usize, queues: usize) -> RoutingConfig {
     config
 }
 
-/// Per-step figures the engine thread collects.
-#[derive(Debug, Default, Clone)]
-struct StepStats {
-    latencies_ns: Vec<u64>,
-    events: u64,
-    transfers: u64,
+/// The simulator child process and its line protocol (see [`sim_process`]).
+struct SimChild {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
 }
 
-struct EngineThread {
-    step: Arc<AtomicUsize>,
-    stop: mpsc::Sender<Control>,
-    subscribed: std_mpsc::Receiver<Duration>,
-    done: std::thread::JoinHandle<Result<Vec<StepStats>, String>>,
-    tid: u32,
-}
-
-fn spawn_engine(
-    addr: SocketAddr,
-    pin: Option<[u8; 32]>,
-    config: RoutingConfig,
-    queues: Vec<String>,
-    steps: usize,
-) -> Result<EngineThread, LoadError> {
-    let step = Arc::new(AtomicUsize::new(0));
-    let (stop, control) = mpsc::channel(4);
-    let (sub_tx, sub_rx) = std_mpsc::channel();
-    let (tid_tx, tid_rx) = std_mpsc::channel();
-    let endpoint = Endpoint::parse(&format!("wss://{addr}"))
-        .map_err(|e| LoadError::Engine(format!("endpoint: {e}")))?;
-    let step2 = step.clone();
-    let done = std::thread::Builder::new()
-        .name("acd-engine".into())
-        .spawn(move || -> Result<Vec<StepStats>, String> {
-            let _ = tid_tx.send(thread_id());
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(engine_loop(
-                endpoint, pin, config, queues, steps, step2, control, sub_tx,
-            ))
-        })?;
-    let tid = tid_rx
-        .recv_timeout(Duration::from_secs(5))
-        .map_err(|e| LoadError::Engine(format!("no thread id: {e}")))?;
-    Ok(EngineThread {
-        step,
-        stop,
-        subscribed: sub_rx,
-        done,
-        tid,
-    })
-}
-
-/// Times the daemon's own run loop from outside: which step each event fell in, and for a
-/// call's queue notify, how long until its transfer was handed to the session.
-struct LoadProbe {
-    step: Arc<AtomicUsize>,
-    steps: usize,
-    stats: Vec<StepStats>,
-    started: Instant,
-    subscribed: std_mpsc::Sender<Duration>,
-    reported: bool,
-}
-
-impl Probe for LoadProbe {
-    fn handled(&mut self, kind: &'static str, received: Instant, commands: &[Command]) {
-        let s = &mut self.stats[self.step.load(Ordering::Relaxed).min(self.steps)];
-        s.events += 1;
-        if commands
-            .iter()
-            .any(|c| matches!(c.kind, CommandKind::Transfer { .. }))
-        {
-            s.transfers += 1;
-            if kind == "call_queued" {
-                s.latencies_ns.push(received.elapsed().as_nanos() as u64);
+impl SimChild {
+    /// Starts `acd bench-sim` and waits for its address and certificate fingerprint.
+    fn start(options: &LoadOptions) -> Result<(SimChild, String, String), LoadError> {
+        let exe = std::env::current_exe()?;
+        let mut child = Process::new(exe)
+            .args([
+                "bench-sim",
+                "--users",
+                &options.users.to_string(),
+                "--queues",
+                &options.queues.to_string(),
+                "--talk-ms",
+                &options.talk_ms.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(LoadError::SimProcess("no pipes to the child".into()));
+        };
+        let mut sim = SimChild {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        };
+        let line = sim.read_line()?;
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("ready"), Some(addr), Some(fp)) => {
+                let (addr, fp) = (addr.to_string(), fp.to_string());
+                Ok((sim, addr, fp))
             }
+            _ => Err(LoadError::SimProcess(format!(
+                "unexpected start line {line:?}"
+            ))),
         }
     }
 
-    fn link(&mut self, link: &LinkStatus) {
-        if matches!(link, LinkStatus::Subscribed { .. }) && !self.reported {
-            self.reported = true;
-            let _ = self.subscribed.send(self.started.elapsed());
+    fn read_line(&mut self) -> Result<String, LoadError> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err(LoadError::SimProcess("the simulator exited".into()));
         }
+        Ok(line.trim().to_string())
+    }
+
+    fn step(&mut self, calls: u32, notifies: u32, seconds: f64) -> Result<SimStep, LoadError> {
+        writeln!(self.stdin, "step {calls} {notifies} {seconds}")?;
+        self.stdin.flush()?;
+        let line = self.read_line()?;
+        serde_json::from_str(&line)
+            .map_err(|e| LoadError::SimProcess(format!("bad step report {line:?}: {e}")))
+    }
+
+    fn quit(mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
     }
 }
 
-/// The daemon's run loop (`daemon::runtime::drive`) and session, without rules files, timed
-/// by a probe.
-#[allow(clippy::too_many_arguments)]
-async fn engine_loop(
-    endpoint: Endpoint,
-    pin: Option<[u8; 32]>,
-    config: RoutingConfig,
-    queues: Vec<String>,
-    steps: usize,
-    step: Arc<AtomicUsize>,
-    control: mpsc::Receiver<Control>,
-    subscribed: std_mpsc::Sender<Duration>,
-) -> Result<Vec<StepStats>, String> {
-    let mut session_config = SessionConfig::new(
-        vec![endpoint],
-        SERVICE_USER,
-        Secret::new(SERVICE_PASSWORD.to_string()),
-    );
-    session_config.tls.pin_sha256 = pin;
-    session_config.protocol.routed_queues = queues.into_iter().map(QueueSelector::Name).collect();
-    let mut probe = LoadProbe {
-        step,
-        steps,
-        stats: vec![StepStats::default(); steps + 1],
-        started: Instant::now(),
-        subscribed,
-        reported: false,
-    };
-    let (session, events) = session::spawn(session_config);
-    let mut routing = RoutingLoop::new(Arc::new(config));
-    let inputs = LoopInputs {
-        control,
-        rules: None,
-        rule_changes: mpsc::channel(1).1,
-        status: None,
-        drain_timeout: Duration::from_secs(2),
-        clock: crate::daemon::clock::EngineClock::real(),
-    };
-    runtime::drive(&mut routing, session, events, inputs, &mut probe).await;
-    Ok(probe.stats)
-}
+/// A side counts as saturated from this share of a core up.
+const SATURATED_CPU: f64 = 0.85;
+/// The simulator lost its schedule when a generator turn came this late (it sleeps 0.2 ms).
+const SIM_LATE_MS: f64 = 50.0;
 
 /// Runs the whole benchmark and returns its report.
 pub fn run_load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
@@ -305,192 +268,202 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     if !(options.seconds_per_rate.is_finite() && options.seconds_per_rate > 0.0) {
         return Err(LoadError::Options("seconds per rate must be > 0".into()));
     }
-    let sim_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let scenario = scenario(options.users, options.queues)?;
-    let sim = sim_rt.block_on(SimServer::start(SimServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        tls: TlsMode::SelfSigned,
-        scenario,
-        speed: 1.0,
-        tick: Duration::from_millis(5),
-        max_connections: MAX_CONNECTIONS,
-    }))?;
-    let pin = sim
-        .cert_sha256()
-        .and_then(|f| crate::daemon::config::parse_fingerprint(f).ok());
-    let rss_before_engine_mb = proc_status_kb("VmRSS:").unwrap_or(0) as f64 / 1024.0;
+    let (mut sim, addr, fingerprint) = SimChild::start(options)?;
+    let result = drive_steps(options, &mut sim, &addr, &fingerprint);
+    sim.quit();
+    result
+}
+
+fn drive_steps(
+    options: &LoadOptions,
+    sim: &mut SimChild,
+    addr: &str,
+    fingerprint: &str,
+) -> Result<LoadReport, LoadError> {
+    let pin = crate::daemon::config::parse_fingerprint(fingerprint).ok();
+    let endpoint = Endpoint::parse(&format!("wss://{addr}"))
+        .map_err(|e| LoadError::Engine(format!("endpoint: {e}")))?;
+    let rss_before = procfs::status_kb("VmRSS:").unwrap_or(0) as f64 / 1024.0;
     let queue_names: Vec<String> = (0..options.queues).map(|q| format!("Q{q}")).collect();
-    let engine = spawn_engine(
-        sim.local_addr(),
+    let plan: Vec<(&'static str, u32)> = options
+        .rates
+        .iter()
+        .map(|&r| ("calls", r))
+        .chain(options.notify_rates.iter().map(|&r| ("notifies", r)))
+        .collect();
+    let engine = engine::spawn(
+        endpoint,
         pin,
         routing(options.users, options.queues),
-        queue_names.clone(),
-        options.rates.len(),
+        queue_names,
+        plan.len(),
     )?;
     let connect = engine
         .subscribed
         .recv_timeout(Duration::from_secs(60))
         .map_err(|_| LoadError::Engine("not subscribed within 60 s".into()))?;
-    // Let the first snapshots settle before offering traffic.
+    // Let the first snapshots settle before offering traffic (agents become offerable once
+    // their first call snapshot, or the settle time, has shown their phones).
     std::thread::sleep(Duration::from_secs(3));
 
-    let mut results = Vec::new();
-    let mut cpu_marks = Vec::new();
-    let mut max_live = 0u64;
-    let mut next_queue = 0usize;
-    for (i, &rate) in options.rates.iter().enumerate() {
+    let mut marks = Vec::new();
+    for (i, &(mode, rate)) in plan.iter().enumerate() {
         engine.step.store(i, Ordering::Relaxed);
-        let cpu0 = thread_cpu_s(engine.tid).unwrap_or(0.0);
-        let start = Instant::now();
-        let length = Duration::from_secs_f64(options.seconds_per_rate);
-        let mut injected = 0u64;
-        while start.elapsed() < length {
-            let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
-            if due > injected {
-                let n = due - injected;
-                sim.with_model(|m| {
-                    for _ in 0..n {
-                        let queue = &queue_names[next_queue % queue_names.len()];
-                        next_queue += 1;
-                        let _ = m.inject_call(
-                            queue,
-                            InjectedCall {
-                                attributes: CallAttributes {
-                                    calling_number: format!(
-                                        "+4930555{:06}",
-                                        next_queue % 1_000_000
-                                    ),
-                                    did: "+493012340001".into(),
-                                    trunk: TrunkKind::Sip,
-                                    language: "deu".into(),
-                                    tag: String::new(),
-                                },
-                                priority: 1,
-                                talk_ms: options.talk_ms,
-                                patience_ms: None,
-                            },
-                        );
-                    }
-                });
-                injected = due;
-                let live = sim.with_model(|m| m.calls().count() as u64);
-                max_live = max_live.max(live);
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        let wall = start.elapsed().as_secs_f64();
-        let cpu = thread_cpu_s(engine.tid).unwrap_or(0.0) - cpu0;
-        let live = sim.with_model(|m| m.calls().count() as u64);
-        cpu_marks.push((rate, injected, wall, cpu, live));
-    }
-    engine.step.store(options.rates.len(), Ordering::Relaxed);
-    let _ = engine.stop.try_send(Control::Stop);
-    let stats = engine
-        .done
-        .join()
-        .map_err(|_| LoadError::Engine("the engine thread panicked".into()))?
-        .map_err(LoadError::Engine)?;
-    sim_rt.block_on(sim.shutdown());
-    for (i, (rate, injected, wall, cpu, live)) in cpu_marks.into_iter().enumerate() {
-        let s = &stats[i];
-        let mut lat = s.latencies_ns.clone();
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            if lat.is_empty() {
-                0.0
-            } else {
-                let ix = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
-                lat[ix] as f64 / 1000.0
-            }
+        let cpu0 = procfs::thread_cpu_s(engine.tid).unwrap_or(0.0);
+        let machine0 = procfs::machine_jiffies();
+        let (calls, notifies) = match mode {
+            "calls" => (rate, 0),
+            _ => (0, rate),
         };
-        results.push(RateResult {
-            offered_calls_per_s: rate,
-            injected_calls: injected,
-            transfers: s.transfers,
-            latency_us_p50: pct(0.50),
-            latency_us_p99: pct(0.99),
-            latency_us_p999: pct(0.999),
-            latency_us_max: lat.last().map_or(0.0, |v| *v as f64 / 1000.0),
-            events_per_s: s.events as f64 / wall,
-            engine_cpu_share: cpu / wall,
-            engine_cpu_us_per_event: if s.events == 0 {
-                0.0
-            } else {
-                cpu * 1e6 / s.events as f64
-            },
-            live_calls: live,
-        });
+        let step = sim.step(calls, notifies, options.seconds_per_rate)?;
+        let cpu = procfs::thread_cpu_s(engine.tid).unwrap_or(0.0) - cpu0;
+        let busy = match (machine0, procfs::machine_jiffies()) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                (b1 - b0) as f64 / (t1 - t0) as f64 * procfs::cpus() as f64
+            }
+            _ => 0.0,
+        };
+        marks.push((mode, rate, step, cpu, busy));
+    }
+    engine.step.store(plan.len(), Ordering::Relaxed);
+    let tid_stats = engine.finish()?;
+    let mut rates = Vec::new();
+    let mut max_live = 0;
+    for (i, (mode, rate, step, cpu, busy)) in marks.into_iter().enumerate() {
+        let s = &tid_stats[i];
+        max_live = max_live.max(step.live_calls);
+        rates.push(row(mode, rate, &step, cpu, busy, s));
     }
     Ok(LoadReport {
         users: options.users,
         queues: options.queues,
         connect_to_subscribed_ms: connect.as_secs_f64() * 1000.0,
-        rates: results,
-        peak_rss_mb: proc_status_kb("VmHWM:").unwrap_or(0) as f64 / 1024.0,
-        rss_before_engine_mb,
+        rates,
+        engine_peak_rss_mb: procfs::status_kb("VmHWM:").unwrap_or(0) as f64 / 1024.0,
+        engine_rss_before_connect_mb: rss_before,
+        engine_rss_end_mb: procfs::status_kb("VmRSS:").unwrap_or(0) as f64 / 1024.0,
         max_live_calls: max_live,
     })
 }
 
-/// A field of /proc/self/status in kB (Linux only; `None` elsewhere).
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// One row of the report from both sides' figures.
+fn row(
+    mode: &'static str,
+    rate: u32,
+    step: &SimStep,
+    engine_cpu: f64,
+    machine_busy: f64,
+    s: &engine::StepStats,
+) -> RateResult {
+    let mut lat = s.latencies_ns.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let ix = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        lat[ix] as f64 / 1000.0
+    };
+    let wall = step.wall_s.max(1e-9);
+    let per = |cpu: f64, n: u64| if n == 0 { 0.0 } else { cpu * 1e6 / n as f64 };
+    let engine_share = engine_cpu / wall;
+    let sim_share = step.cpu_s / wall;
+    let sim_busy = sim_share >= SATURATED_CPU || step.max_gap_ms >= SIM_LATE_MS;
+    let engine_busy = engine_share >= SATURATED_CPU;
+    let cpus = procfs::cpus();
+    let machine_full = machine_busy >= cpus as f64 - (1.0 - SATURATED_CPU);
+    let saturated = match (sim_busy, engine_busy, machine_full) {
+        (true, true, _) => "both".to_string(),
+        (true, false, _) => "simulator".to_string(),
+        (false, true, _) => "engine".to_string(),
+        (false, false, true) => format!("machine (all {cpus} cores busy)"),
+        (false, false, false) => "neither".to_string(),
+    };
+    RateResult {
+        mode,
+        offered_per_s: rate,
+        injected: if mode == "calls" {
+            step.calls_injected
+        } else {
+            step.toggles
+        },
+        transfers: s.transfers,
+        latency_samples: lat.len(),
+        latency_us_p50: pct(0.50),
+        latency_us_p99: pct(0.99),
+        latency_us_p999: pct(0.999),
+        latency_us_max: lat.last().map_or(0.0, |v| *v as f64 / 1000.0),
+        events_per_s: s.events as f64 / wall,
+        frames_in_per_s: step.frames_out as f64 / wall,
+        acks_per_s: step.acks_in as f64 / wall,
+        engine_cpu_share: engine_share,
+        engine_cpu_us_per_frame: per(engine_cpu, step.frames_out),
+        sim_cpu_share: sim_share,
+        sim_cpu_us_per_frame: per(step.cpu_s, step.frames_out),
+        sim_max_gap_ms: step.max_gap_ms,
+        live_calls: step.live_calls,
+        machine_busy_cores: machine_busy,
+        cpus,
+        saturated,
+    }
 }
 
-/// This thread's kernel id, from /proc/thread-self (Linux).
-fn thread_id() -> u32 {
-    std::fs::read_link("/proc/thread-self")
-        .ok()
-        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// User plus system CPU seconds of one thread of this process, from its stat file (fields 14
-/// and 15, in clock ticks of 1/100 s on Linux).
-fn thread_cpu_s(tid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces: count fields after it.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// The report as a Markdown table.
+/// The report as Markdown.
 pub fn markdown(r: &LoadReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "users {}, queues {}: connect -> fully subscribed {:.0} ms; peak RSS {:.1} MB (simulator alone before the engine connected: {:.1} MB); max live calls {}\n",
-        r.users, r.queues, r.connect_to_subscribed_ms, r.peak_rss_mb, r.rss_before_engine_mb, r.max_live_calls
+        "users {}, queues {}: connect -> fully subscribed {:.0} ms; engine process (simulator excluded): RSS {:.1} MB before connecting, peak {:.1} MB, {:.1} MB at the end; max live calls {}\n",
+        r.users,
+        r.queues,
+        r.connect_to_subscribed_ms,
+        r.engine_rss_before_connect_mb,
+        r.engine_peak_rss_mb,
+        r.engine_rss_end_mb,
+        r.max_live_calls
     );
-    let _ = writeln!(out, "| calls/s offered | injected | transfers | p50 µs | p99 µs | p99.9 µs | max µs | events/s | engine CPU (cores) | CPU µs/event |");
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| offered | injected | transfers | notify→command p50 / p99 / p99.9 / max µs (n) | events/s | frames/s in | acks/s | engine CPU | engine µs/frame | sim CPU | sim µs/frame | sim max gap ms | live calls | machine cores busy | saturated |");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for s in &r.rates {
+        let unit = if s.mode == "calls" {
+            "calls/s"
+        } else {
+            "notifies/s"
+        };
+        let latency = if s.latency_samples == 0 {
+            "–".to_string()
+        } else {
+            format!(
+                "{:.0} / {:.0} / {:.0} / {:.0} ({})",
+                s.latency_us_p50,
+                s.latency_us_p99,
+                s.latency_us_p999,
+                s.latency_us_max,
+                s.latency_samples
+            )
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} |",
-            s.offered_calls_per_s,
-            s.injected_calls,
+            "| {} {unit} | {} | {} | {latency} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.1} of {} | {} |",
+            s.offered_per_s,
+            s.injected,
             s.transfers,
-            s.latency_us_p50,
-            s.latency_us_p99,
-            s.latency_us_p999,
-            s.latency_us_max,
             s.events_per_s,
+            s.frames_in_per_s,
+            s.acks_per_s,
             s.engine_cpu_share,
-            s.engine_cpu_us_per_event
+            s.engine_cpu_us_per_frame,
+            s.sim_cpu_share,
+            s.sim_cpu_us_per_frame,
+            s.sim_max_gap_ms,
+            s.live_calls,
+            s.machine_busy_cores,
+            s.cpus,
+            s.saturated
         );
     }
     out
