@@ -349,7 +349,11 @@ where
             handshake::check(&shared, &accepted, req, resp)
         }
     };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, callback).await;
+    // Reads zero their buffer first; the default 128 KiB made that memset a visible cost per
+    // NotifyAck read (acks and commands are a few dozen bytes).
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024);
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await;
     let (framing, slot) = {
         let a = accepted.lock().unwrap_or_else(|e| e.into_inner());
         (a.framing, a.slot)
