@@ -31,9 +31,20 @@ pub fn thread_cpu_s(tid: u32) -> Option<f64> {
     stat_cpu_s(&format!("/proc/self/task/{tid}/stat"))
 }
 
-/// User plus system CPU seconds of this whole process (every thread).
+/// CPU seconds of this whole process: the sum of its live threads' schedstat (precise),
+/// else user plus system time from its stat (10 ms ticks, which miss much of a load made of
+/// short bursts on a tickless kernel).
 pub fn process_cpu_s() -> Option<f64> {
-    stat_cpu_s("/proc/self/stat")
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok();
+        match text.and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok()) {
+            Some(n) => ns += n,
+            None => return stat_cpu_s("/proc/self/stat"),
+        }
+    }
+    Some(ns as f64 / 1e9)
 }
 
 /// Fields 14 and 15 of a stat file, in clock ticks.
@@ -48,23 +59,6 @@ fn stat_cpu_s(path: &str) -> Option<f64> {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
     Some((utime + stime) / ticks)
-}
-
-/// Busy and total jiffies of the whole machine (every CPU), from /proc/stat: the benchmark
-/// shares the machine, so a row where both sides have CPU to spare can still be capped by
-/// cores that are busy with something else.
-pub fn machine_jiffies() -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let values: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: u64 = values.iter().take(8).sum();
-    // idle and iowait
-    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
 }
 
 /// CPUs this machine has online.
