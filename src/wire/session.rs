@@ -176,7 +176,9 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
         connecting: None,
         shutdown: None,
         arrived: std::time::Instant::now(),
+        stamped: std::collections::VecDeque::new(),
         unwritten: Vec::new(),
+        yield_after: false,
     };
     let task = tokio::spawn(shell.run());
     (
@@ -205,9 +207,14 @@ struct Shell {
     shutdown: Option<(Option<oneshot::Sender<()>>, Instant)>,
     /// When the input the connection is handling now reached the session.
     arrived: std::time::Instant,
+    /// Events of frames handled in a burst, each with its own frame's arrival, waiting for
+    /// the burst's frames (acks) to be written first.
+    stamped: std::collections::VecDeque<(ConnectionEvent, std::time::Instant)>,
     /// Commands handed to the connection whose frames are not written yet (only kept when
     /// `on_written` is set).
     unwritten: Vec<Command>,
+    /// Frames were read: yield to the run loop after handing their events on.
+    yield_after: bool,
 }
 
 /// The daemon dropped its receiver or handle: nobody listens any more.
@@ -229,6 +236,9 @@ impl Shell {
             if self.carry_out().await.is_err() {
                 self.close(None).await;
                 return;
+            }
+            if std::mem::take(&mut self.yield_after) {
+                tokio::task::yield_now().await;
             }
             if let Some((_, deadline)) = &self.shutdown {
                 if self.connection.is_shut_down() || Instant::now() >= *deadline {
@@ -282,6 +292,11 @@ impl Shell {
                 msg = async { match stream { Some(s) => s.next().await, None => std::future::pending().await } } => {
                     self.received(msg);
                     self.received_burst();
+                    // Give the run loop its turn once the burst's events are handed on: on a
+                    // busy socket this task could otherwise read on until tokio's budget ran
+                    // out, with the run loop's events queueing behind (milliseconds of
+                    // latency under a notify flood).
+                    self.yield_after = true;
                 }
                 _ = async { match wake { Some(at) => sleep_until(at).await, None => std::future::pending().await } } => {
                     self.arrived = std::time::Instant::now();
@@ -325,6 +340,9 @@ impl Shell {
         let lost = match msg {
             Some(Ok(WsMessage::Binary(bytes))) => {
                 self.connection.handle_frame(now, &bytes);
+                while let Some(ev) = self.connection.poll_event() {
+                    self.stamped.push_back((ev, self.arrived));
+                }
                 None
             }
             Some(Ok(WsMessage::Text(text))) => {
@@ -387,11 +405,15 @@ impl Shell {
                 (written.0)(&cmd, at);
             }
         }
-        while let Some(ev) = self.connection.poll_event() {
+        while let Some((ev, arrived)) = self
+            .stamped
+            .pop_front()
+            .or_else(|| self.connection.poll_event().map(|ev| (ev, self.arrived)))
+        {
             match ev {
                 ConnectionEvent::Core(e) => self
                     .events
-                    .send(SessionEvent::Core(e, self.arrived))
+                    .send(SessionEvent::Core(e, arrived))
                     .await
                     .map_err(|_| Orphaned)?,
                 ConnectionEvent::Link(l) => {
