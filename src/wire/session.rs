@@ -53,7 +53,10 @@ pub struct SessionConfig {
 
 /// A callback for each command written to the socket, with the time the write completed.
 #[derive(Clone)]
-pub struct CommandWritten(pub std::sync::Arc<dyn Fn(&Command, std::time::Instant) + Send + Sync>);
+pub struct CommandWritten(pub std::sync::Arc<WrittenFn>);
+
+/// What [`CommandWritten`] calls: the command, and when its write completed.
+pub type WrittenFn = dyn Fn(&Command, std::time::Instant) + Send + Sync;
 
 impl std::fmt::Debug for CommandWritten {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
