@@ -259,7 +259,8 @@ const SHARED_CORES: f64 = 0.75;
 /// The simulator lost its schedule when a generator turn came this late (it sleeps 0.2 ms).
 const SIM_LATE_MS: f64 = 50.0;
 
-/// Runs the whole benchmark and returns its report.
+/// Runs the whole benchmark and returns its report. The simulator is started as
+/// `<this executable> bench-sim`, so this runs from the `acd` binary, not from a test harness.
 pub fn run_load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     if options.queues == 0 || options.users < options.queues {
         return Err(LoadError::Options(
