@@ -461,3 +461,61 @@ pub fn markdown(r: &LoadReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(cpu_s: f64, max_gap_ms: f64) -> SimStep {
+        SimStep {
+            wall_s: 1.0,
+            frames_out: 1_000,
+            acks_in: 1_000,
+            cpu_s,
+            max_gap_ms,
+            ..SimStep::default()
+        }
+    }
+
+    fn verdict(engine_cpu: f64, sim: SimStep) -> String {
+        row(
+            "notifies",
+            1_000,
+            &sim,
+            engine_cpu,
+            &engine::StepStats::default(),
+        )
+        .saturated
+    }
+
+    #[test]
+    fn each_row_names_the_side_that_ran_out() {
+        assert_eq!(verdict(0.2, step(0.2, 1.0)), "neither");
+        assert_eq!(verdict(0.9, step(0.2, 1.0)), "engine");
+        assert_eq!(verdict(0.2, step(0.9, 1.0)), "simulator");
+        assert_eq!(
+            verdict(0.2, step(0.2, 80.0)),
+            "simulator",
+            "a late schedule"
+        );
+        assert_eq!(verdict(0.9, step(0.9, 1.0)), "both");
+        let shared = verdict(0.8, step(0.8, 1.0));
+        if procfs::cpus() <= 2 {
+            assert!(shared.contains("shared"), "{shared}");
+        }
+    }
+
+    #[test]
+    fn percentiles_and_per_frame_costs_come_from_the_step() {
+        let stats = engine::StepStats {
+            latencies_ns: (1..=1_000).map(|i| i * 1_000).collect(),
+            events: 2_000,
+            transfers: 1_000,
+        };
+        let r = row("calls", 1_000, &step(0.5, 1.0), 0.25, &stats);
+        assert_eq!((r.latency_us_p50, r.latency_us_p99), (500.0, 990.0));
+        assert_eq!(r.latency_us_max, 1_000.0);
+        assert!((r.engine_cpu_us_per_frame - 250.0).abs() < 1e-9);
+        assert!((r.sim_cpu_us_per_frame - 500.0).abs() < 1e-9);
+    }
+}
