@@ -261,7 +261,10 @@ impl Shell {
             let wake = [timeout, shutdown_at].into_iter().flatten().min();
             let stream = self.stream.as_mut();
             let connecting = self.connecting.as_mut();
+            // Commands first: under a notify flood a command handed over by the run loop
+            // otherwise waited behind random picks of the (always ready) socket and its bursts.
             tokio::select! {
+                biased;
                 control = self.control.recv(), if self.shutdown.is_none() => {
                 self.arrived = std::time::Instant::now();
                 match control {
