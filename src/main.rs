@@ -125,6 +125,20 @@ enum Command {
         /// Talk time of every call, milliseconds.
         #[arg(long, default_value_t = 1000)]
         talk_ms: u64,
+        /// Then notify rates to step through (agents' do-not-disturb changes per second, no
+        /// calls): the engine's ingest ceiling.
+        #[arg(long, value_delimiter = ',')]
+        notify_rates: Vec<u32>,
+    },
+    /// The simulator side of bench-load, as its child process (line protocol on stdin/stdout).
+    #[command(hide = true)]
+    BenchSim {
+        #[arg(long)]
+        users: usize,
+        #[arg(long)]
+        queues: usize,
+        #[arg(long)]
+        talk_ms: u64,
     },
     /// Deterministic simulation of the real path (wire connection, translator, engine) against
     /// the simulator with seeded faults; checks invariants after every step. Exit status 1 when
@@ -452,9 +466,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             users,
             queues,
             talk_ms,
+            notify_rates,
         } => {
             let options = acd::study::load::LoadOptions {
                 rates,
+                notify_rates,
                 seconds_per_rate: seconds,
                 users,
                 queues,
@@ -463,6 +479,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = acd::study::load::run_load(&options)?;
             println!("{}", acd::study::load::markdown(&report));
             println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchSim {
+            users,
+            queues,
+            talk_ms,
+        } => {
+            acd::study::load::sim_process::run(users, queues, talk_ms)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dst {

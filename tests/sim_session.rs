@@ -97,7 +97,7 @@ impl Engine {
 
     async fn core<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
         self.expect(what, |ev| match ev {
-            SessionEvent::Core(e) => pick(e),
+            SessionEvent::Core(e, _) => pick(e),
             SessionEvent::Link(_) => None,
         })
         .await

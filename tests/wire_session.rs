@@ -37,7 +37,7 @@ async fn next_core(rx: &mut mpsc::Receiver<SessionEvent>) -> Event {
             .await
             .expect("no event in time")
             .expect("session ended");
-        if let SessionEvent::Core(e) = ev {
+        if let SessionEvent::Core(e, _) = ev {
             return e;
         }
     }
@@ -292,7 +292,7 @@ async fn commands_lost_with_the_connection_are_reported_as_5001() {
     conn.drop_connection();
     let outcome = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let SessionEvent::Core(Event::CommandResult { id, outcome }) =
+            if let SessionEvent::Core(Event::CommandResult { id, outcome }, _) =
                 rx.recv().await.expect("session ended")
             {
                 assert_eq!(id, CommandId(9));

@@ -39,8 +39,8 @@ pub enum RunError {
 
 /// Watches the run loop from outside without changing it (the load benchmark's timing).
 pub trait Probe {
-    /// A session event (`kind` from [`event_kind`]) that arrived at `received` produced
-    /// `commands`, now sent.
+    /// A session event (`kind` from [`event_kind`]) produced `commands`, now handed to the
+    /// session; `received` is when its frame (or timer) reached the session.
     fn handled(&mut self, _kind: &'static str, _received: Instant, _commands: &[Command]) {}
     /// The link changed.
     fn link(&mut self, _link: &crate::wire::session::LinkStatus) {}
@@ -140,8 +140,7 @@ pub async fn drive(
         };
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(SessionEvent::Core(event)) => {
-                    let received = Instant::now();
+                Some(SessionEvent::Core(event, received)) => {
                     let kind = event_kind(&event);
                     let started = Instant::now();
                     let commands = routing.handle(clock.now(), event);
@@ -189,7 +188,7 @@ pub async fn drive(
     while routing.in_flight() > 0 && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
-            Ok(Some(SessionEvent::Core(Event::CommandResult { id, outcome }))) => {
+            Ok(Some(SessionEvent::Core(Event::CommandResult { id, outcome }, _))) => {
                 routing.command_done(id, outcome);
             }
             Ok(Some(_)) => {}

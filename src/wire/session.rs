@@ -14,7 +14,7 @@ use acd_core::{Command, Event, Timestamp};
 use acd_wire::connection::ConnectFailure;
 use acd_wire::{Connection, ConnectionEvent};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -32,6 +32,10 @@ pub use acd_wire::connection::{
 };
 pub use acd_wire::LinkStatus;
 
+/// Most frames handled per loop turn when several are readable at once: enough to write
+/// their acks together, few enough that the first frame's events are not held back long.
+const READ_BURST: usize = 32;
+
 /// Everything a session needs: where and how to connect (this shell's part) and the protocol
 /// settings (the connection's part).
 #[derive(Debug, Clone)]
@@ -42,6 +46,22 @@ pub struct SessionConfig {
     pub password: Secret,
     pub tls: TlsOptions,
     pub protocol: ConnectionConfig,
+    /// Told when each command's frame has been written to the socket (the load benchmark's
+    /// end of "notify in -> command out"); `None` in the daemon.
+    pub on_written: Option<CommandWritten>,
+}
+
+/// A callback for each command written to the socket, with the time the write completed.
+#[derive(Clone)]
+pub struct CommandWritten(pub std::sync::Arc<WrittenFn>);
+
+/// What [`CommandWritten`] calls: the command, and when its write completed.
+pub type WrittenFn = dyn Fn(&Command, std::time::Instant) + Send + Sync;
+
+impl std::fmt::Debug for CommandWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommandWritten(..)")
+    }
 }
 
 impl SessionConfig {
@@ -53,6 +73,7 @@ impl SessionConfig {
             password,
             tls: TlsOptions::default(),
             protocol: ConnectionConfig::default(),
+            on_written: None,
         }
     }
 
@@ -80,7 +101,9 @@ impl SessionConfig {
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
-    Core(Event),
+    /// A core event, with when what produced it reached the session (the websocket frame read
+    /// off the socket, the timer, or the command): latency is measured from there.
+    Core(Event, std::time::Instant),
     Link(LinkStatus),
 }
 
@@ -155,6 +178,10 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
         stream: None,
         connecting: None,
         shutdown: None,
+        arrived: std::time::Instant::now(),
+        stamped: std::collections::VecDeque::new(),
+        unwritten: Vec::new(),
+        yield_after: false,
     };
     let task = tokio::spawn(shell.run());
     (
@@ -181,6 +208,16 @@ struct Shell {
     connecting: Option<ConnectFuture>,
     /// Shutdown requested: who to tell, and when to stop waiting for IP Office.
     shutdown: Option<(Option<oneshot::Sender<()>>, Instant)>,
+    /// When the input the connection is handling now reached the session.
+    arrived: std::time::Instant,
+    /// Events of frames handled in a burst, each with its own frame's arrival, waiting for
+    /// the burst's frames (acks) to be written first.
+    stamped: std::collections::VecDeque<(ConnectionEvent, std::time::Instant)>,
+    /// Commands handed to the connection whose frames are not written yet (only kept when
+    /// `on_written` is set).
+    unwritten: Vec<Command>,
+    /// Frames were read: yield to the run loop after handing their events on.
+    yield_after: bool,
 }
 
 /// The daemon dropped its receiver or handle: nobody listens any more.
@@ -203,6 +240,9 @@ impl Shell {
                 self.close(None).await;
                 return;
             }
+            if std::mem::take(&mut self.yield_after) {
+                tokio::task::yield_now().await;
+            }
             if let Some((_, deadline)) = &self.shutdown {
                 if self.connection.is_shut_down() || Instant::now() >= *deadline {
                     let ack = self.shutdown.take().and_then(|(ack, _)| ack);
@@ -221,8 +261,13 @@ impl Shell {
             let wake = [timeout, shutdown_at].into_iter().flatten().min();
             let stream = self.stream.as_mut();
             let connecting = self.connecting.as_mut();
+            // Commands first: under a notify flood a command handed over by the run loop
+            // otherwise waited behind random picks of the (always ready) socket and its bursts.
             tokio::select! {
-                control = self.control.recv(), if self.shutdown.is_none() => match control {
+                biased;
+                control = self.control.recv(), if self.shutdown.is_none() => {
+                self.arrived = std::time::Instant::now();
+                match control {
                     None => {
                         self.close(None).await;
                         return;
@@ -236,21 +281,31 @@ impl Shell {
                     }
                     Some(Control::Command(cmd)) => {
                         let now = self.now();
+                        if self.config.on_written.is_some() {
+                            self.unwritten.push(cmd.clone());
+                        }
                         self.connection.handle_command(now, cmd);
                     }
                     Some(Control::FollowAgents(extns)) => {
                         let now = self.now();
                         self.connection.follow_agents(now, &extns);
                     }
-                },
+                }},
                 result = async { match connecting { Some(f) => f.await, None => std::future::pending().await } } => {
                     self.connecting = None;
                     self.connect_done(result);
                 }
                 msg = async { match stream { Some(s) => s.next().await, None => std::future::pending().await } } => {
                     self.received(msg);
+                    self.received_burst();
+                    // Give the run loop its turn once the burst's events are handed on: on a
+                    // busy socket this task could otherwise read on until tokio's budget ran
+                    // out, with the run loop's events queueing behind (milliseconds of
+                    // latency under a notify flood).
+                    self.yield_after = true;
                 }
                 _ = async { match wake { Some(at) => sleep_until(at).await, None => std::future::pending().await } } => {
+                    self.arrived = std::time::Instant::now();
                     let now = self.now();
                     self.connection.handle_timeout(now);
                 }
@@ -286,10 +341,14 @@ impl Shell {
     }
 
     fn received(&mut self, msg: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) {
+        self.arrived = std::time::Instant::now();
         let now = self.now();
         let lost = match msg {
             Some(Ok(WsMessage::Binary(bytes))) => {
                 self.connection.handle_frame(now, &bytes);
+                while let Some(ev) = self.connection.poll_event() {
+                    self.stamped.push_back((ev, self.arrived));
+                }
                 None
             }
             Some(Ok(WsMessage::Text(text))) => {
@@ -311,25 +370,56 @@ impl Shell {
         }
     }
 
-    /// Does what the connection asked: frames out first (acks included), then events.
+    /// Handles the frames that are already readable without waiting, up to [`READ_BURST`],
+    /// so that their acks go out in one write (a write per ack was a fifth of the engine's
+    /// time under a notify flood) and the loop turns once per burst, not per frame.
+    fn received_burst(&mut self) {
+        for _ in 0..READ_BURST {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            match stream.next().now_or_never() {
+                Some(msg) => self.received(msg),
+                None => return,
+            }
+        }
+    }
+
+    /// Does what the connection asked: frames out first (acks included), then events. The
+    /// frames are written together and flushed once.
     async fn carry_out(&mut self) -> Result<(), Orphaned> {
+        let mut fed = false;
         while let Some(bytes) = self.connection.poll_transmit() {
             let Some(sink) = self.sink.as_mut() else {
                 continue;
             };
-            if let Err(e) = sink.send(WsMessage::Binary(bytes.into())).await {
-                self.sink = None;
-                self.stream = None;
-                let now = self.now();
-                self.connection
-                    .connection_lost(now, &format!("sending to IP Office failed: {e}"));
+            match sink.feed(WsMessage::Binary(bytes.into())).await {
+                Ok(()) => fed = true,
+                Err(e) => self.send_failed(&e),
             }
         }
-        while let Some(ev) = self.connection.poll_event() {
+        if fed {
+            if let Some(sink) = self.sink.as_mut() {
+                if let Err(e) = sink.flush().await {
+                    self.send_failed(&e);
+                }
+            }
+        }
+        if let Some(written) = &self.config.on_written {
+            let at = std::time::Instant::now();
+            for cmd in self.unwritten.drain(..) {
+                (written.0)(&cmd, at);
+            }
+        }
+        while let Some((ev, arrived)) = self
+            .stamped
+            .pop_front()
+            .or_else(|| self.connection.poll_event().map(|ev| (ev, self.arrived)))
+        {
             match ev {
                 ConnectionEvent::Core(e) => self
                     .events
-                    .send(SessionEvent::Core(e))
+                    .send(SessionEvent::Core(e, arrived))
                     .await
                     .map_err(|_| Orphaned)?,
                 ConnectionEvent::Link(l) => {
@@ -363,6 +453,14 @@ impl Shell {
             }
         }
         Ok(())
+    }
+
+    fn send_failed(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
+        self.sink = None;
+        self.stream = None;
+        let now = self.now();
+        self.connection
+            .connection_lost(now, &format!("sending to IP Office failed: {e}"));
     }
 
     /// Closes the websocket with status 1000 (or abruptly when `reason` is `None`).

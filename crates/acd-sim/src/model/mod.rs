@@ -12,10 +12,12 @@
 
 mod actions;
 mod hunt;
+pub mod journal;
 pub mod proficiency;
 mod traffic;
 pub mod types;
 
+pub use journal::Touched;
 pub use traffic::InjectedCall;
 
 #[cfg(test)]
@@ -291,6 +293,8 @@ pub struct Model {
     recording: bool,
     /// No new Poisson callers (a simulation winding down to quiescence).
     arrivals_stopped: bool,
+    /// What each change touched, for protocol sessions to render only what it concerns.
+    journal: journal::Journal,
     dirty_calls: BTreeSet<SimCallId>,
     dirty_users: BTreeSet<usize>,
     dirty_queues: BTreeSet<usize>,
@@ -358,6 +362,7 @@ impl Model {
             version: 0,
             recording: false,
             arrivals_stopped: false,
+            journal: journal::Journal::new(0),
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),
             dirty_queues: BTreeSet::new(),
@@ -496,6 +501,12 @@ impl Model {
     /// Increases on every change: observers compare it to know whether to look again.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// What changed after `version` (see [`journal`]); `None` when the journal no longer
+    /// reaches back that far, and the caller must look at everything.
+    pub fn changes_since(&self, version: u64) -> Option<impl Iterator<Item = Touched> + '_> {
+        self.journal.since(version)
     }
 
     pub fn users(&self) -> &[User] {
@@ -764,6 +775,7 @@ impl Model {
 
     fn touch_call(&mut self, id: SimCallId) {
         self.version += 1;
+        self.journal.record(self.version, Touched::Call(id));
         if self.recording {
             self.dirty_calls.insert(id);
         }
@@ -771,6 +783,7 @@ impl Model {
 
     fn touch_user(&mut self, u: usize) {
         self.version += 1;
+        self.journal.record(self.version, Touched::User(u));
         if self.recording {
             self.dirty_users.insert(u);
         }
@@ -778,6 +791,7 @@ impl Model {
 
     fn touch_queue(&mut self, q: usize) {
         self.version += 1;
+        self.journal.record(self.version, Touched::Queue(q));
         if self.recording {
             self.dirty_queues.insert(q);
         }
@@ -819,6 +833,7 @@ impl Model {
                     .remove(&(Reverse(c.priority), c.seq, id));
             }
             self.version += 1;
+            self.journal.record(self.version, Touched::Call(id));
             if self.recording {
                 self.dirty_calls.remove(&id);
                 self.gone.push(ModelNotification::CallGone { call: id });
@@ -839,6 +854,7 @@ impl Model {
         }
         let u = self.push_user(spec);
         self.touch_user(u);
+        self.journal.record(self.version, Touched::Everything);
         self.flush();
         Ok(())
     }
@@ -855,6 +871,7 @@ impl Model {
         }
         self.queues[q].deleted = true;
         self.version += 1;
+        self.journal.record(self.version, Touched::Everything);
         if self.recording {
             self.gone.push(ModelNotification::QueueDeleted {
                 name: name.to_string(),
@@ -883,6 +900,7 @@ impl Model {
         }
         self.users[u].deleted = true;
         self.version += 1;
+        self.journal.record(self.version, Touched::Everything);
         if self.recording {
             self.gone.push(ModelNotification::UserDeleted {
                 extn: extn.to_string(),

@@ -109,25 +109,14 @@ pub fn notify_queue(model: &Model, q: usize, flags: i32) -> Option<pb::NotifyQue
     })
 }
 
-/// Which calls a queue subscription shows, in a stable order.
-pub fn queue_calls<'a>(
-    model: &'a Model,
-    q: usize,
-    ccflags_value: i32,
-) -> impl Iterator<Item = &'a Call> + 'a {
-    let ephemeral = ccflags_value & ccflags::EPHEMERAL != 0;
-    model.calls().filter(move |c| {
-        if ephemeral {
-            c.queueing_in(q)
-        } else {
-            c.report_queue == Some(q) && c.phase != CallPhase::AfterCall
-        }
-    })
-}
-
-/// Which calls a user subscription shows: the user's own call appearances.
-pub fn user_calls(model: &Model, u: usize) -> impl Iterator<Item = &Call> + '_ {
-    model.calls().filter(move |c| c.involves_user(u))
+/// Does a queue subscription with these ccflags show the call? A function of the call alone,
+/// which is what lets a session re-render only the calls that changed.
+pub fn queue_shows(call: &Call, q: usize, ccflags_value: i32) -> bool {
+    if ccflags_value & ccflags::EPHEMERAL != 0 {
+        call.queueing_in(q)
+    } else {
+        call.report_queue == Some(q) && call.phase != CallPhase::AfterCall
+    }
 }
 
 fn party(number: &str, name: &str) -> pb::PartyInfo {

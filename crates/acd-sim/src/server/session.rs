@@ -6,10 +6,13 @@
 //! nothing more, and later changes are folded into the next snapshot, as IP Office does.
 //!
 //! Rendering is a pure function of the model, so a subscription can only have something new
-//! to show when the model's version moved, when it was just made, or when its ack arrived
-//! (it may have skipped changes while waiting). A flush renders only those: a session with
-//! thousands of subscriptions otherwise re-rendered all of them for every incoming frame,
-//! which made subscribing n users cost O(n²) renders.
+//! to show when the model changed something it looks at, when it was just made, or when its
+//! ack arrived (it may have skipped changes while waiting). A flush renders only those, and
+//! of a subscription's calls only those that changed: the model's journal names what each
+//! change touched, and [`super::interest`] which subscriptions that concerns. Rendering every
+//! subscription against every live call on every change made the simulator, not the engine,
+//! the bottleneck of every load test; a full render is still what a fresh subscription, an
+//! added or deleted user or queue, or a journal that no longer reaches back gets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -25,9 +28,10 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::faults::{malformed_frame, CommandFaults, ConnFault};
+use super::interest::{Concern, Interest, Pending};
 use super::render;
 use super::Shared;
-use crate::model::{Model, ModelAction, ResultCode, SimCallId, View};
+use crate::model::{Model, ModelAction, ResultCode, SimCallId, Touched, View};
 use acd_wire::flags::lines as lines_flags;
 use acd_wire::framing::{self, Framing, DEFAULT_MAX_FRAME_BYTES};
 use acd_wire::pb;
@@ -74,6 +78,18 @@ struct Subscription {
     /// Nothing has been sent yet: the first Notify goes out even if it is empty.
     fresh: bool,
     shown: Shown,
+    /// What changed since it last rendered (kept while it waits for an ack).
+    pending: Pending,
+}
+
+impl Subscription {
+    /// Does it show calls at all (ccflags set on a user or queue subscription)?
+    fn shows_calls(&self) -> bool {
+        match self.kind {
+            SubKind::Lines { .. } => false,
+            SubKind::User { ccflags, .. } | SubKind::Queue { ccflags, .. } => ccflags != 0,
+        }
+    }
 }
 
 /// The protocol side of one simulated IP Office connection, without I/O: frames in, frames
@@ -87,10 +103,15 @@ pub struct SimConnection {
     delayed: Vec<(Timestamp, Vec<u8>)>,
     /// The model version of the last flush; `None` before the first one.
     flushed_version: Option<u64>,
-    /// Subscriptions to render at the next flush even if the model did not change.
+    /// Subscriptions with something pending, to render at the next flush (in id order, as a
+    /// full render would).
     dirty: BTreeSet<i32>,
+    /// Which subscriptions each user, queue and shown call concerns.
+    interest: Interest,
     /// Subscriptions rendered so far (tests count them to check the flush stays incremental).
     renders: u64,
+    /// NotifyAcks received since the caller last took the count.
+    pub acks: u64,
     /// No subscription expires before this (it may be earlier than the true first expiry:
     /// waking early only costs a check). Saves scanning every subscription per frame.
     expiry_bound: Option<Timestamp>,
@@ -129,6 +150,7 @@ pub(super) async fn run<S>(
                     let faults = *shared.command_faults();
                     let mut model = shared.model();
                     let outcome = session.on_frame(clock(), &bytes, &mut model, faults);
+                    shared.acks_in.fetch_add(std::mem::take(&mut session.acks), Ordering::Relaxed);
                     let version = model.version();
                     drop(model);
                     if outcome.rejected {
@@ -150,10 +172,21 @@ pub(super) async fn run<S>(
             _ = shutdown.changed() => break 'conn,
         }
         session.flush(&shared.model());
-        for bytes in session.take_due(clock()) {
-            if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+        let due = session.take_due(clock());
+        if due.is_empty() {
+            continue;
+        }
+        shared
+            .frames_out
+            .fetch_add(due.len() as u64, Ordering::Relaxed);
+        // Fed then flushed once: a flush per frame cost a write per notify.
+        for bytes in due {
+            if sink.feed(WsMessage::Binary(bytes.into())).await.is_err() {
                 break 'conn;
             }
+        }
+        if sink.flush().await.is_err() {
+            break 'conn;
         }
     }
     // Dropping the sink and stream closes the TCP connection (abruptly for a Drop fault).
@@ -177,7 +210,9 @@ impl SimConnection {
             delayed: Vec::new(),
             flushed_version: None,
             dirty: BTreeSet::new(),
+            interest: Interest::default(),
             renders: 0,
+            acks: 0,
             expiry_bound: None,
         }
     }
@@ -200,6 +235,9 @@ impl SimConnection {
     /// Frames to send now: those queued, and held-back responses whose time has come.
     pub fn take_due(&mut self, now: Timestamp) -> Vec<Vec<u8>> {
         let mut out = std::mem::take(&mut self.outbox);
+        if self.delayed.is_empty() {
+            return out;
+        }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
             .into_iter()
             .partition(|(at, _)| *at <= now);
@@ -234,7 +272,7 @@ impl SimConnection {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            self.subs.remove(&id);
+            self.remove_sub(id);
             self.send_terminated(id, "subscription timed out");
         }
         self.expiry_bound = self.subs.values().filter_map(|s| s.expires).min();
@@ -260,6 +298,8 @@ impl SimConnection {
     pub fn terminate_all(&mut self, reason: &str) {
         let ids: Vec<i32> = self.subs.keys().copied().collect();
         self.subs.clear();
+        self.interest = Interest::default();
+        self.dirty.clear();
         for id in ids {
             self.send_terminated(id, reason);
         }
@@ -301,7 +341,7 @@ impl SimConnection {
                 self.respond(now, c.requestid, code, delay);
             }
             Some(P::Subscribeend(e)) => {
-                let code = if self.subs.remove(&e.subscribe_id).is_some() {
+                let code = if self.remove_sub(e.subscribe_id).is_some() {
                     ResultCode::Success
                 } else {
                     ResultCode::SubscriptionInvalidId
@@ -322,7 +362,22 @@ impl SimConnection {
         outcome
     }
 
+    /// Forgets a subscription and everything indexed about it.
+    fn remove_sub(&mut self, id: i32) -> Option<Subscription> {
+        let sub = self.subs.remove(&id)?;
+        let (user, queue) = match sub.kind {
+            SubKind::User { user, .. } => (Some(user), None),
+            SubKind::Queue { queue, .. } => (None, Some(queue)),
+            SubKind::Lines { .. } => (None, None),
+        };
+        self.interest
+            .forget(id, user, queue, sub.shown.calls.keys().copied());
+        self.dirty.remove(&id);
+        Some(sub)
+    }
+
     fn ack(&mut self, a: &pb::NotifyAck) {
+        self.acks += 1;
         if let Some(s) = self.subs.get_mut(&a.subscribe_id) {
             if s.awaiting_ack == Some(a.notify_id) {
                 s.awaiting_ack = None;
@@ -404,8 +459,17 @@ impl SimConnection {
                 next_notify_id: 1,
                 fresh: true,
                 shown: Shown::default(),
+                pending: Pending {
+                    all: true,
+                    ..Pending::default()
+                },
             },
         );
+        match kind {
+            SubKind::User { user, .. } => self.interest.watch_user(user, s.subscribe_id),
+            SubKind::Queue { queue, .. } => self.interest.watch_queue(queue, s.subscribe_id),
+            SubKind::Lines { .. } => {}
+        }
         self.dirty.insert(s.subscribe_id);
         ResultCode::Success
     }
@@ -471,37 +535,39 @@ impl SimConnection {
     /// Sends, for every subscription not waiting for an ack, what changed since last time.
     /// Only subscriptions that can show something new are rendered (see the module docs).
     pub fn flush(&mut self, model: &Model) {
-        let version = model.version();
+        self.note_changes(model);
         let dirty = std::mem::take(&mut self.dirty);
-        let ids: Vec<i32> = if self.flushed_version == Some(version) {
-            dirty.into_iter().collect()
-        } else {
-            self.subs.keys().copied().collect()
-        };
-        self.flushed_version = Some(version);
-        for id in ids {
+        for id in dirty {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
             };
             if sub.awaiting_ack.is_some() {
+                // Its ack puts it back in `dirty`; what is pending stays with it until then.
                 continue;
             }
             if let SubKind::Queue { queue, .. } = sub.kind {
                 if model.queues().get(queue).is_none_or(|q| q.deleted) {
-                    self.subs.remove(&id);
+                    self.remove_sub(id);
                     self.send_terminated(id, "queue deleted");
                     continue;
                 }
             }
             if let SubKind::User { user, .. } = sub.kind {
                 if model.users().get(user).is_none_or(|u| u.deleted) {
-                    self.subs.remove(&id);
+                    self.remove_sub(id);
                     self.send_terminated(id, "user deleted");
                     continue;
                 }
             }
             self.renders += 1;
-            let payload = next_notify(sub, model, &mut self.next_callid);
+            let mut shown_changes = ShownChanges::default();
+            let payload = next_notify(sub, model, &mut self.next_callid, &mut shown_changes);
+            for call in shown_changes.added {
+                self.interest.shown(call, id);
+            }
+            for call in shown_changes.removed {
+                self.interest.unshown(call, id);
+            }
             if let Some(payload) = payload {
                 let notify_id = sub.next_notify_id;
                 sub.next_notify_id = sub.next_notify_id.wrapping_add(1).max(1);
@@ -514,52 +580,158 @@ impl SimConnection {
                     payload: Some(payload),
                 })));
             }
+            // A user notify goes out before the calls it held back: render again after the ack.
+            if let Some(sub) = self.subs.get(&id) {
+                if !sub.pending.is_empty() && sub.awaiting_ack.is_none() {
+                    self.dirty.insert(id);
+                }
+            }
+        }
+    }
+
+    /// Turns what the model changed since the last flush into pending work on the
+    /// subscriptions it concerns.
+    fn note_changes(&mut self, model: &Model) {
+        let version = model.version();
+        if self.flushed_version == Some(version) {
+            return;
+        }
+        let since = self
+            .flushed_version
+            .and_then(|v| model.changes_since(v))
+            .map(|changes| changes.collect::<Vec<Touched>>());
+        self.flushed_version = Some(version);
+        let everything = match &since {
+            None => true,
+            Some(changes) => changes.contains(&Touched::Everything),
+        };
+        if everything {
+            for (id, sub) in &mut self.subs {
+                sub.pending.all = true;
+                self.dirty.insert(*id);
+            }
+            return;
+        }
+        let (subs, dirty) = (&mut self.subs, &mut self.dirty);
+        for touched in since.into_iter().flatten() {
+            self.interest.concerned(touched, model, |concern| {
+                let (id, call) = match concern {
+                    Concern::Own(id) => (id, None),
+                    Concern::Call(id, call) => (id, Some(call)),
+                };
+                let Some(sub) = subs.get_mut(&id) else {
+                    return;
+                };
+                match call {
+                    None => sub.pending.own = true,
+                    Some(_) if !sub.shows_calls() => return,
+                    Some(call) => {
+                        sub.pending.calls.insert(call);
+                    }
+                }
+                dirty.insert(id);
+            });
         }
     }
 }
 
-/// The next Notify payload for a subscription, if anything changed.
+/// Calls a render started or stopped showing, for the interest index.
+#[derive(Default)]
+struct ShownChanges {
+    added: Vec<SimCallId>,
+    removed: Vec<SimCallId>,
+}
+
+/// The next Notify payload for a subscription, if anything changed. What it looks at is what
+/// is pending: a full render when `all`, else its own state if touched, then the touched calls.
+/// Both paths diff calls with [`calls_diff`], so they send the same bytes.
 fn next_notify(
     sub: &mut Subscription,
     model: &Model,
     next_callid: &mut i32,
+    changes: &mut ShownChanges,
 ) -> Option<pb::notify::Payload> {
     use pb::notify::Payload as P;
+    let all = sub.pending.all || sub.fresh;
     match sub.kind {
-        SubKind::Lines { flags } => lines_diff(sub, model, flags).map(P::Lines),
-        SubKind::User { user, ccflags } => {
-            let now = render::notify_user(model, user);
-            if sub.fresh || now != sub.shown.user {
-                sub.shown.user = now.clone();
-                return now.map(P::User);
-            }
-            if ccflags == 0 {
+        SubKind::Lines { flags } => {
+            sub.pending = Pending::default();
+            if !all {
                 return None;
             }
-            let visible: Vec<_> = render::user_calls(model, user)
-                .map(|c| (c.id, render::call_info(model, c, Some(user), ccflags)))
-                .collect();
-            calls_diff(&mut sub.shown, visible, next_callid).map(P::Callcontrol)
+            lines_diff(sub, model, flags).map(P::Lines)
+        }
+        SubKind::User { user, ccflags } => {
+            if all || sub.pending.own {
+                sub.pending.own = false;
+                let now = render::notify_user(model, user);
+                if sub.fresh || now != sub.shown.user {
+                    sub.shown.user = now.clone();
+                    return now.map(P::User);
+                }
+            }
+            let visible = |c: &crate::model::Call| {
+                c.involves_user(user)
+                    .then(|| render::call_info(model, c, Some(user), ccflags))
+            };
+            calls_pending(sub, model, ccflags, all, visible, next_callid, changes)
+                .map(P::Callcontrol)
         }
         SubKind::Queue {
             queue,
             flags,
             ccflags,
         } => {
-            let now = render::notify_queue(model, queue, flags);
-            if sub.fresh || now != sub.shown.queue {
-                sub.shown.queue = now.clone();
-                return now.map(P::Queue);
+            if all || sub.pending.own {
+                sub.pending.own = false;
+                let now = render::notify_queue(model, queue, flags);
+                if sub.fresh || now != sub.shown.queue {
+                    sub.shown.queue = now.clone();
+                    return now.map(P::Queue);
+                }
             }
-            if ccflags == 0 {
-                return None;
-            }
-            let visible: Vec<_> = render::queue_calls(model, queue, ccflags)
-                .map(|c| (c.id, render::call_info(model, c, None, ccflags)))
-                .collect();
-            calls_diff(&mut sub.shown, visible, next_callid).map(P::Callcontrol)
+            let visible = |c: &crate::model::Call| {
+                render::queue_shows(c, queue, ccflags)
+                    .then(|| render::call_info(model, c, None, ccflags))
+            };
+            calls_pending(sub, model, ccflags, all, visible, next_callid, changes)
+                .map(P::Callcontrol)
         }
     }
+}
+
+/// Diffs the calls a subscription has pending: every live call and every shown one when `all`,
+/// else only the touched ones (a call nobody touched shows as it did: its `CallInfo` depends
+/// on the call, and on users' and queues' names, which change only with `Everything`).
+fn calls_pending(
+    sub: &mut Subscription,
+    model: &Model,
+    ccflags: i32,
+    all: bool,
+    visible: impl Fn(&crate::model::Call) -> Option<pb::CallInfo>,
+    next_callid: &mut i32,
+    changes: &mut ShownChanges,
+) -> Option<pb::NotifyCallControl> {
+    let pending = std::mem::take(&mut sub.pending);
+    if ccflags == 0 {
+        return None;
+    }
+    let mut now: BTreeMap<SimCallId, Option<pb::CallInfo>> = BTreeMap::new();
+    if all {
+        for id in sub.shown.calls.keys() {
+            now.insert(*id, None);
+        }
+        for c in model.calls() {
+            if let Some(info) = visible(c) {
+                now.insert(c.id, Some(info));
+            }
+        }
+    } else {
+        for id in pending.calls {
+            now.insert(id, model.call(id).and_then(&visible));
+        }
+    }
+    calls_diff(&mut sub.shown, now, next_callid, changes)
 }
 
 fn lines_diff(sub: &mut Subscription, model: &Model, flags: i32) -> Option<pb::NotifyLines> {
@@ -606,41 +778,49 @@ fn lines_diff(sub: &mut Subscription, model: &Model, flags: i32) -> Option<pb::N
     (sub.fresh || !empty).then_some(n)
 }
 
+/// The difference between the calls shown and `now` (each call concerned: its `CallInfo` if
+/// the subscription shows it now, `None` if not), applied to `shown`. Calls come in id order,
+/// so new callids are handed out, and entries listed, in the order a full render gives them.
 fn calls_diff(
     shown: &mut Shown,
-    visible: Vec<(SimCallId, pb::CallInfo)>,
+    now: BTreeMap<SimCallId, Option<pb::CallInfo>>,
     next_callid: &mut i32,
+    changes: &mut ShownChanges,
 ) -> Option<pb::NotifyCallControl> {
     let mut out = pb::NotifyCallControl {
         refreshinstance: 1,
         ..Default::default()
     };
-    let mut now_shown = BTreeMap::new();
-    for (id, mut info) in visible {
-        let callid = match shown.calls.get(&id) {
-            Some((callid, _)) => *callid,
-            None => {
-                let c = *next_callid;
-                *next_callid = next_callid.wrapping_add(1).max(1);
-                c
+    for (id, info) in now {
+        match info {
+            Some(mut info) => {
+                let callid = match shown.calls.get(&id) {
+                    Some((callid, _)) => *callid,
+                    None => {
+                        let c = *next_callid;
+                        *next_callid = next_callid.wrapping_add(1).max(1);
+                        changes.added.push(id);
+                        c
+                    }
+                };
+                info.callid = callid;
+                if shown.calls.get(&id).is_none_or(|(_, old)| *old != info) {
+                    out.callinfo.push(info.clone());
+                    shown.calls.insert(id, (callid, info));
+                }
             }
-        };
-        info.callid = callid;
-        if shown.calls.get(&id).is_none_or(|(_, old)| *old != info) {
-            out.callinfo.push(info.clone());
-        }
-        now_shown.insert(id, (callid, info));
-    }
-    for (id, (callid, _)) in &shown.calls {
-        if !now_shown.contains_key(id) {
-            out.calllost.push(pb::CallLost {
-                callid: *callid,
-                reason: REASON_NORMAL,
-                ..Default::default()
-            });
+            None => {
+                if let Some((callid, _)) = shown.calls.remove(&id) {
+                    changes.removed.push(id);
+                    out.calllost.push(pb::CallLost {
+                        callid,
+                        reason: REASON_NORMAL,
+                        ..Default::default()
+                    });
+                }
+            }
         }
     }
-    shown.calls = now_shown;
     (!out.callinfo.is_empty() || !out.calllost.is_empty()).then_some(out)
 }
 
@@ -903,7 +1083,11 @@ mod tests {
             })
             .is_success());
         session.flush(&model);
-        assert_eq!(session.renders - before, 1 + USERS as u64);
+        assert_eq!(
+            session.renders - before,
+            1,
+            "only the user's own subscription"
+        );
         let notifies = sent(&mut session);
         assert_eq!(notifies.len(), 1);
         assert!(matches!(
@@ -911,6 +1095,98 @@ mod tests {
             Some(pb::notify::Payload::User(u)) if u.extn == "203" && u.dnd
         ));
         assert_nothing_missed(&mut session, &model);
+    }
+
+    /// Subscribes `session` to lines, every user, and every queue twice (ephemeral and
+    /// reporting ccflags), as the engine and a reporting client would.
+    fn subscribe_everything(session: &mut SimConnection, model: &Model) {
+        subscribe(
+            session,
+            model,
+            1,
+            pb::subscribe::Payload::Lines(pb::SubscribeLines { flags: 3 }),
+        );
+        let mut id = 2;
+        for u in model.users() {
+            let payload = pb::subscribe::Payload::User(pb::SubscribeUser {
+                guid: u.guid.clone(),
+                ccflags: acd_wire::flags::ccflags::ENGINE_USER,
+                ..Default::default()
+            });
+            subscribe(session, model, id, payload);
+            id += 1;
+        }
+        for q in model.queues() {
+            use acd_wire::flags::ccflags::{ENGINE_QUEUE, EPHEMERAL};
+            for cc in [ENGINE_QUEUE, ENGINE_QUEUE & !EPHEMERAL] {
+                let payload = pb::subscribe::Payload::Queue(pb::SubscribeQueue {
+                    guid: q.guid.clone(),
+                    flags: 1,
+                    ccflags: cc,
+                    ..Default::default()
+                });
+                subscribe(session, model, id, payload);
+                id += 1;
+            }
+        }
+    }
+
+    /// The change tracking cannot silently miss an update: with native hunt groups ringing,
+    /// answering, abandoning and overflowing, and agents changing state, a session that renders
+    /// only what the journal names sends byte for byte what a session rendering every
+    /// subscription against every call sends, at every step.
+    #[test]
+    fn incremental_flush_sends_exactly_what_a_full_render_sends() {
+        let scenario = Scenario::default_scenario().unwrap();
+        let mut model = Model::new(&scenario).unwrap();
+        let (mut incremental, mut full) = (session(), session());
+        subscribe_everything(&mut incremental, &model);
+        subscribe_everything(&mut full, &model);
+        let extns: Vec<String> = model.users().iter().map(|u| u.extn.clone()).collect();
+        let mut frames = 0;
+        let mut calls_seen = 0;
+        for step in 0..6_000u64 {
+            model.advance_to(Timestamp(step * 200));
+            if step % 7 == 0 {
+                let extn = extns[(step / 7) as usize % extns.len()].clone();
+                let on = (step / 7 / extns.len() as u64) % 2 == 0;
+                model.apply(ModelAction::SetDnd { user: extn, on });
+            }
+            if step % 500 == 250 {
+                let name = model.queues()[0].name.clone();
+                let mode = if step % 1000 == 250 {
+                    acd_core::QueueServiceMode::NightService
+                } else {
+                    acd_core::QueueServiceMode::Active
+                };
+                model.apply(ModelAction::SetServiceMode { queue: name, mode });
+            }
+            calls_seen = calls_seen.max(model.calls().count());
+            incremental.flush(&model);
+            full.flushed_version = None;
+            full.flush(&model);
+            let (a, b) = (
+                std::mem::take(&mut incremental.outbox),
+                std::mem::take(&mut full.outbox),
+            );
+            assert_eq!(
+                a, b,
+                "step {step}: the incremental flush sent something else"
+            );
+            frames += a.len();
+            incremental.outbox = a;
+            let notifies = sent(&mut incremental);
+            ack_all(&mut incremental, &notifies);
+            ack_all(&mut full, &notifies);
+        }
+        assert!(calls_seen >= 5, "the scenario must keep several calls live");
+        assert!(frames > 1_000, "too few notifies to compare: {frames}");
+        assert!(
+            incremental.renders * 10 < full.renders,
+            "the incremental flush rendered {} subscriptions, the full one {}",
+            incremental.renders,
+            full.renders
+        );
     }
 
     #[test]

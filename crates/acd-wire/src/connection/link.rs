@@ -6,7 +6,7 @@
 use super::config::{ConnectionConfig, QueueSelector, LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE};
 use super::lines::LinesTable;
 use super::requests::{Pending, Requests};
-use super::subscriptions::{SubTarget, Subscription, Subscriptions};
+use super::subscriptions::{SubTarget, Subscription, Subscriptions, Timer};
 use super::{command_failed, hint_for, ConnectionEvent, LinkStatus};
 use crate::framing::{self, FrameError};
 use crate::metrics;
@@ -138,12 +138,10 @@ impl Link {
     }
 
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        let subs = self
-            .subs
-            .iter()
-            .flat_map(|(_, s)| [s.refresh_at, s.snapshot_at])
-            .flatten();
-        self.requests.next_deadline().into_iter().chain(subs).min()
+        [self.requests.next_deadline(), self.subs.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn frame_error(&mut self, e: FrameError) {
@@ -280,10 +278,10 @@ impl Link {
         };
         if result.is_success() {
             sub.confirmed = true;
-            sub.refresh_at = refresh.map(|r| now + r);
+            self.subs.set_refresh(sub_id, refresh.map(|r| now + r));
             // Queues and users: only while no call notify has made the snapshot yet.
             if t.awaiting_snapshot(sub_id) {
-                sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
+                self.subs.set_snapshot(sub_id, Some(now + SNAPSHOT_SETTLE));
             }
             self.report_subscribed();
             return;
@@ -362,18 +360,9 @@ impl Link {
                 Pending::End => {}
             }
         }
-        let mut due: Vec<i32> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.refresh_at.is_some_and(|at| at <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        due.sort_unstable();
-        for subscribe_id in due {
+        for subscribe_id in self.subs.due(Timer::Refresh, now) {
             let next = self.config.refresh_interval().map(|r| now + r);
-            if let Some(sub) = self.subs.get_mut(subscribe_id) {
-                sub.refresh_at = next;
-            }
+            self.subs.set_refresh(subscribe_id, next);
             let requestid = self.request(Pending::Refresh(subscribe_id), now);
             debug!(subscribe_id, "refreshing subscription");
             // A refresh carries only the subscribe_id and the new timeout.
@@ -386,17 +375,8 @@ impl Link {
                 })),
             });
         }
-        let mut settled: Vec<i32> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.snapshot_at.is_some_and(|at| at <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        settled.sort_unstable();
-        for subscribe_id in settled {
-            if let Some(sub) = self.subs.get_mut(subscribe_id) {
-                sub.snapshot_at = None;
-            }
+        for subscribe_id in self.subs.due(Timer::Snapshot, now) {
+            self.subs.set_snapshot(subscribe_id, None);
             if let Some(ev) = t.snapshot_settled(subscribe_id) {
                 self.events.push(ConnectionEvent::Core(ev));
             }
@@ -430,7 +410,7 @@ impl Link {
                 debug!("ignoring a non-Lines payload on the Lines subscription")
             }
             _ => {
-                sub.snapshot_at = None;
+                self.subs.set_snapshot(n.subscribe_id, None);
                 let events = t.notify(&n, now);
                 if self.config.agents.follows_members() {
                     for ev in &events {
@@ -447,9 +427,8 @@ impl Link {
                 // keep the settle timer only while it still waits.
                 let confirmed = self.subs.get(n.subscribe_id).is_some_and(|s| s.confirmed);
                 if confirmed && t.awaiting_snapshot(n.subscribe_id) {
-                    if let Some(sub) = self.subs.get_mut(n.subscribe_id) {
-                        sub.snapshot_at = Some(now + SNAPSHOT_SETTLE);
-                    }
+                    self.subs
+                        .set_snapshot(n.subscribe_id, Some(now + SNAPSHOT_SETTLE));
                 }
             }
         }

@@ -2,9 +2,14 @@
 //! on every Lines change and every response (is this extension followed? which subscription
 //! is this user's or this queue's? how many users and queues are subscribed?). Kept in one
 //! place so the indexes can only change together with the map they index.
+//!
+//! The refresh and settle deadlines are indexed too, in time order: the session asks for the
+//! next one on every loop turn, and a scan over thousands of user subscriptions per notify was
+//! a visible share of the engine's time under load. They are set only through
+//! [`Subscriptions::set_refresh`] and [`Subscriptions::set_snapshot`] for that reason.
 
 use acd_core::{AgentId, QueueId, Timestamp};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SubTarget {
@@ -17,8 +22,10 @@ pub(crate) enum SubTarget {
 pub(crate) struct Subscription {
     pub target: SubTarget,
     pub confirmed: bool,
-    pub refresh_at: Option<Timestamp>,
-    pub snapshot_at: Option<Timestamp>,
+    /// When to refresh it (set through `Subscriptions::set_refresh`).
+    refresh_at: Option<Timestamp>,
+    /// When its first snapshot is taken as settled (set through `Subscriptions::set_snapshot`).
+    snapshot_at: Option<Timestamp>,
     /// The last notify id seen, to notice a gap (a notify IP Office sent that never came).
     pub last_notify: Option<i32>,
 }
@@ -56,9 +63,18 @@ impl Subscription {
     }
 }
 
+/// Which of a subscription's deadlines an index entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    Refresh,
+    Snapshot,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
     subs: HashMap<i32, Subscription>,
+    /// Every set deadline: (when, subscription, which).
+    timers: BTreeSet<(Timestamp, i32, Timer)>,
     /// Extension -> how many user subscriptions follow it (one, in practice).
     followed: HashMap<String, usize>,
     by_user_guid: HashMap<Vec<u8>, i32>,
@@ -79,6 +95,50 @@ impl Subscriptions {
 
     pub fn iter(&self) -> impl Iterator<Item = (&i32, &Subscription)> {
         self.subs.iter()
+    }
+
+    /// Sets (or clears) when subscription `id` is refreshed.
+    pub fn set_refresh(&mut self, id: i32, at: Option<Timestamp>) {
+        self.set_timer(id, Timer::Refresh, at);
+    }
+
+    /// Sets (or clears) when subscription `id`'s first snapshot is taken as settled.
+    pub fn set_snapshot(&mut self, id: i32, at: Option<Timestamp>) {
+        self.set_timer(id, Timer::Snapshot, at);
+    }
+
+    fn set_timer(&mut self, id: i32, timer: Timer, at: Option<Timestamp>) {
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return;
+        };
+        let slot = match timer {
+            Timer::Refresh => &mut sub.refresh_at,
+            Timer::Snapshot => &mut sub.snapshot_at,
+        };
+        if let Some(old) = std::mem::replace(slot, at) {
+            self.timers.remove(&(old, id, timer));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, id, timer));
+        }
+    }
+
+    /// The earliest refresh or settle deadline.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.timers.first().map(|(at, _, _)| *at)
+    }
+
+    /// Subscriptions whose `timer` is due at `now`, in subscription id order.
+    pub fn due(&self, timer: Timer, now: Timestamp) -> Vec<i32> {
+        let mut due: Vec<i32> = self
+            .timers
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .filter(|(_, _, t)| *t == timer)
+            .map(|(_, id, _)| *id)
+            .collect();
+        due.sort_unstable();
+        due
     }
 
     pub fn counts(&self) -> (usize, usize) {
@@ -133,6 +193,14 @@ impl Subscriptions {
     }
 
     fn forget(&mut self, id: i32, sub: &Subscription) {
+        for (at, timer) in [
+            (sub.refresh_at, Timer::Refresh),
+            (sub.snapshot_at, Timer::Snapshot),
+        ] {
+            if let Some(at) = at {
+                self.timers.remove(&(at, id, timer));
+            }
+        }
         match &sub.target {
             SubTarget::Lines => {}
             SubTarget::Queue { queue, guid } => {
@@ -181,6 +249,19 @@ impl Subscriptions {
         assert_eq!((self.users, self.queues), (users, queues));
         assert_eq!(self.followed, followed);
         assert_eq!(self.by_user_guid.len(), users);
+        let timers: BTreeSet<(Timestamp, i32, Timer)> = self
+            .subs
+            .iter()
+            .flat_map(|(id, s)| {
+                [
+                    (s.refresh_at, Timer::Refresh),
+                    (s.snapshot_at, Timer::Snapshot),
+                ]
+                .into_iter()
+                .filter_map(move |(at, t)| at.map(|at| (at, *id, t)))
+            })
+            .collect();
+        assert_eq!(timers, self.timers, "the deadline index drifted");
     }
 }
 

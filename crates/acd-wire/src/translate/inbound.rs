@@ -44,6 +44,8 @@ impl Translator {
             }
             _ => {}
         }
+        #[cfg(test)]
+        self.assert_consistent();
         events
     }
 
@@ -94,7 +96,7 @@ impl Translator {
         };
         for ci in &cc.callinfo {
             let call = self.call_for(sub, ci.callid, &ci.gcid);
-            if let Some(legs) = self.legs.get_mut(&call) {
+            if let Some(mut legs) = self.legs.get_mut(&call) {
                 legs.queues.insert(sub, ci.callid);
                 legs.last_queue = Some(sub);
                 legs.orphaned_at = None;
@@ -156,7 +158,7 @@ impl Translator {
         };
         for ci in &cc.callinfo {
             let call = self.call_for(sub, ci.callid, &ci.gcid);
-            if let Some(legs) = self.legs.get_mut(&call) {
+            if let Some(mut legs) = self.legs.get_mut(&call) {
                 legs.users.insert(sub, ci.callid);
                 legs.orphaned_at = None;
                 legs.ending = false;
@@ -200,7 +202,7 @@ impl Translator {
                 continue;
             };
             if self.drop_leg(sub, lost.callid, now) {
-                if let Some(legs) = self.legs.get_mut(&leg.call) {
+                if let Some(mut legs) = self.legs.get_mut(&leg.call) {
                     legs.ending = true;
                 }
             }

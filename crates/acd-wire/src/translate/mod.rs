@@ -12,12 +12,14 @@
 //! calls across subscriptions, legs and reconnects, and the subscriptions themselves.
 
 mod inbound;
+mod legs;
 mod outbound;
 
 pub use outbound::{command_label, CommandRefused, Translated, WireCommand};
 
 use crate::pb::call_info::State;
 use acd_core::{AgentId, AgentSnapshot, CallId, Event, PhoneState, Presence, QueueId, Timestamp};
+use legs::{LegTable, Legs};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -33,48 +35,6 @@ pub const END_GRACE: Duration = Duration::from_secs(2);
 /// user notify may trail the old leg's end by seconds (each subscription's notifies are paced
 /// by its own acks), and the call is on its way there, not gone.
 pub const TRANSFER_END_GRACE: Duration = Duration::from_secs(20);
-
-#[derive(Debug, Default)]
-struct Legs {
-    key: Vec<u8>,
-    /// subscribe_id -> callid on queue subscriptions. Usually one; a call that moved between
-    /// queues can be reported by both for a while (notifies of different subscriptions are not
-    /// ordered, and a reporting subscription follows a call until Finish).
-    queues: BTreeMap<i32, i32>,
-    /// The queue subscription that reported the call last.
-    last_queue: Option<i32>,
-    /// subscribe_id -> callid on user subscriptions.
-    users: BTreeMap<i32, i32>,
-    orphaned_at: Option<Timestamp>,
-    /// The last leg was an agent's call appearance: the call ends unless it turns up again
-    /// within [`END_GRACE`] (a RONA or agent transfer back to a queue shows up on the queue
-    /// after the agent's leg is gone).
-    ending: bool,
-    /// When the engine last sent a transfer of this call to an agent.
-    transfer_sent_at: Option<Timestamp>,
-}
-
-impl Legs {
-    /// How long this call may stay reported nowhere before it is taken as ended.
-    fn grace(&self) -> Duration {
-        if !self.ending {
-            return ORPHAN_GRACE;
-        }
-        let recent_transfer = self
-            .transfer_sent_at
-            .zip(self.orphaned_at)
-            .is_some_and(|(sent, gone)| gone.duration_since(sent) <= TRANSFER_END_GRACE);
-        if recent_transfer {
-            TRANSFER_END_GRACE
-        } else {
-            END_GRACE
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.queues.is_empty() && self.users.is_empty()
-    }
-}
 
 #[derive(Debug)]
 struct QueueSub {
@@ -109,7 +69,7 @@ struct UserSub {
 pub struct Translator {
     by_key: HashMap<Vec<u8>, CallId>,
     by_leg: HashMap<(i32, i32), CallId>,
-    legs: HashMap<CallId, Legs>,
+    legs: LegTable,
     next_call: u64,
     queues: HashMap<i32, QueueSub>,
     users: HashMap<i32, UserSub>,
@@ -129,12 +89,12 @@ impl Translator {
         self.queues.clear();
         self.users.clear();
         self.by_leg.clear();
-        for legs in self.legs.values_mut() {
+        self.legs.for_each_mut(|legs| {
             legs.queues.clear();
             legs.last_queue = None;
             legs.users.clear();
             legs.orphaned_at.get_or_insert(now);
-        }
+        });
     }
 
     /// How many calls the translator keeps a mapping for (for growth checks).
@@ -246,7 +206,7 @@ impl Translator {
         let Some(call) = self.by_leg.remove(&(sub, callid)) else {
             return false;
         };
-        let Some(legs) = self.legs.get_mut(&call) else {
+        let Some(mut legs) = self.legs.get_mut(&call) else {
             return false;
         };
         if legs.queues.get(&sub) == Some(&callid) {
@@ -276,32 +236,26 @@ impl Translator {
     /// call no subscription has reported for [`ORPHAN_GRACE`] (lost across a reconnect). Each
     /// is reported ended and forgotten, so nothing waits on a call that is not there.
     pub fn due_endings(&mut self, now: Timestamp) -> Vec<Event> {
-        let due: Vec<CallId> = self
-            .legs
-            .iter()
-            .filter(|(_, l)| {
-                l.orphaned_at
-                    .is_some_and(|t| now.duration_since(t) >= l.grace())
-            })
-            .map(|(c, _)| *c)
-            .collect();
-        // In call order, so what the core hears does not depend on hash order.
-        let mut due = due;
-        due.sort_unstable();
+        let due = self.legs.due(now);
         let mut events = Vec::with_capacity(due.len());
         for call in due {
             self.forget_call(call);
             events.push(Event::CallEnded { call });
         }
+        #[cfg(test)]
+        self.assert_consistent();
         events
     }
 
     /// When [`Translator::due_endings`] next has something to report.
     pub fn next_ending(&self) -> Option<Timestamp> {
-        self.legs
-            .values()
-            .filter_map(|l| l.orphaned_at.map(|t| t + l.grace()))
-            .min()
+        self.legs.next_ending()
+    }
+
+    /// The ending index agrees with the legs (tests call this after every step).
+    #[cfg(test)]
+    pub(crate) fn assert_consistent(&self) {
+        self.legs.assert_consistent();
     }
 }
 

@@ -75,7 +75,7 @@ impl Translator {
             ..
         } = &command.kind
         {
-            if let Some(legs) = self.legs.get_mut(call) {
+            if let Some(mut legs) = self.legs.get_mut(call) {
                 legs.transfer_sent_at = Some(now);
             }
         }
