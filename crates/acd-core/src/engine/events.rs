@@ -264,6 +264,7 @@ impl Engine {
         let taken_back_from = |x: usize| call.excluded.iter().any(|(e, _)| *e == x);
         if call.phase == Phase::Waiting && call.in_queue && a.is_some_and(taken_back_from) {
             call.deferred_answer = Some(agent.clone());
+            self.deferred.insert(id);
             self.index_call(id);
             return;
         }
@@ -273,6 +274,7 @@ impl Engine {
         // stands. The return's result, the queue's report or the agent's phone decides.
         if matches!(call.phase, Phase::Returning { .. }) && a.is_some_and(taken_back_from) {
             call.deferred_answer = Some(agent.clone());
+            self.deferred.insert(id);
             return;
         }
         self.answer_call(now, id, agent);
@@ -424,13 +426,22 @@ impl Engine {
     /// The agent's phone is off any call: an answer of theirs still waiting for the queue to
     /// confirm was older than the call's return to the queue; the call waits there again.
     fn drop_stale_answers(&mut self, agent: &AgentId) {
-        let stale: Vec<CallId> = self
-            .calls
-            .values()
-            .filter(|c| c.deferred_answer.as_ref() == Some(agent))
-            .map(|c| c.id)
-            .collect();
+        // Only calls that were ever given a deferred answer can hold one: every agent change
+        // comes through here, and scanning every tracked call each time showed in profiles.
+        let mut stale = Vec::new();
+        let mut settled = Vec::new();
+        for &id in &self.deferred {
+            match self.calls.get(&id).and_then(|c| c.deferred_answer.as_ref()) {
+                Some(a) if a == agent => stale.push(id),
+                Some(_) => {}
+                None => settled.push(id),
+            }
+        }
+        for id in settled {
+            self.deferred.remove(&id);
+        }
         for id in stale {
+            self.deferred.remove(&id);
             if let Some(call) = self.calls.get_mut(&id) {
                 call.deferred_answer = None;
             }

@@ -70,6 +70,8 @@ pub struct Engine {
     next_command: u64,
     dirty_calls: BTreeSet<CallId>,
     dirty_agents: BTreeSet<usize>,
+    /// Calls given a deferred answer (see `CallState::deferred_answer`), pruned lazily.
+    deferred: BTreeSet<CallId>,
     /// Every requirement a waiting call has had, interned (a BTreeMap: the core stays free of
     /// randomly seeded hashing): `needs[id]` is the expression.
     need_ids: BTreeMap<SkillExpr, u32>,
@@ -99,6 +101,7 @@ impl Engine {
             next_command: 1,
             dirty_calls: BTreeSet::new(),
             dirty_agents: BTreeSet::new(),
+            deferred: BTreeSet::new(),
             need_ids: BTreeMap::new(),
             needs: Vec::new(),
             counters: BTreeMap::new(),
