@@ -33,11 +33,10 @@ fn violated(invariant: &'static str, detail: String) -> Result<(), Violation> {
 }
 
 pub struct Checker {
-    /// Transfer command -> call, until its result comes back.
-    transfers: HashMap<CommandId, CallId>,
+    /// Transfer command -> call (and its gcid, when known), until its result comes back: the
+    /// engine is acting on these calls.
+    transfers: HashMap<CommandId, (CallId, Option<Vec<u8>>)>,
     transfer_of: HashMap<CallId, CommandId>,
-    /// The gcids of the calls with a transfer in flight: the engine is acting on them.
-    transferring: HashMap<CommandId, Vec<u8>>,
     /// (gcid, extension) pairs IP Office has shown ringing.
     rang: HashSet<(Vec<u8>, String)>,
     /// The last fault, connect or disconnect: liveness is judged only while the link is
@@ -68,7 +67,6 @@ impl Checker {
         Checker {
             transfers: HashMap::new(),
             transfer_of: HashMap::new(),
-            transferring: HashMap::new(),
             rang: HashSet::new(),
             disturbed_at: Timestamp::ZERO,
             bound_ms,
@@ -89,9 +87,8 @@ impl Checker {
 
     pub fn on_event(&mut self, now: Timestamp, event: &Event) {
         if let Event::CommandResult { id, outcome } = event {
-            if let Some(call) = self.transfers.remove(id) {
+            if let Some((call, _)) = self.transfers.remove(id) {
                 self.transfer_of.remove(&call);
-                self.transferring.remove(id);
             }
             // A refused or unanswered command is a fault too: the engine rightly pauses the
             // pair it failed on, so liveness is judged from the bound after it.
@@ -142,11 +139,9 @@ impl Checker {
                         ),
                     );
                 }
-                self.transfers.insert(c.id, *call);
+                let gcid = translator.gcid_of(*call).map(<[u8]>::to_vec);
+                self.transfers.insert(c.id, (*call, gcid));
                 self.transfer_of.insert(*call, c.id);
-                if let Some(gcid) = translator.gcid_of(*call) {
-                    self.transferring.insert(c.id, gcid.to_vec());
-                }
             }
         }
         Ok(())
@@ -276,7 +271,11 @@ impl Checker {
             // Offered already: the engine's transfer (to another eligible agent, since it
             // forgives a single missed offer) is on its way and IP Office still shows the call
             // waiting.
-            if self.transferring.values().any(|g| *g == call.gcid) {
+            if self
+                .transfers
+                .values()
+                .any(|(_, g)| g.as_deref() == Some(call.gcid.as_slice()))
+            {
                 continue;
             }
             let explanation = engine.explain(now, &queue, &call.attributes);

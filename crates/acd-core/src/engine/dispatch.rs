@@ -69,37 +69,7 @@ impl Preference {
             .get(usize::from(self.tier))
             .copied()
             .unwrap_or("?");
-        format!(
-            "{tier}, strategy {}, skill {}",
-            Fixed(self.rank, 2),
-            Fixed(self.fit, 1)
-        )
-    }
-}
-
-/// A number with a fixed count of decimals, written from integers: `{:.2}` on an `f64` takes
-/// the exact (and, for many values, slow) path of float formatting, and every offer writes
-/// this for each of its candidates.
-struct Fixed(f64, u32);
-
-impl std::fmt::Display for Fixed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Fixed(x, decimals) = *self;
-        let scale = 10i64.pow(decimals);
-        if !x.is_finite() {
-            return write!(f, "{x}");
-        }
-        let n = (x * scale as f64).round() as i64;
-        let sign = if n < 0 { "-" } else { "" };
-        let n = n.unsigned_abs();
-        let scale = scale.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:0width$}",
-            n / scale,
-            n % scale,
-            width = decimals as usize
-        )
+        format!("{tier}, strategy {:.2}, skill {:.1}", self.rank, self.fit)
     }
 }
 
@@ -579,26 +549,5 @@ impl Engine {
             action: DecisionAction::Offer { agent: agent_id },
             explanation,
         });
-    }
-}
-
-#[cfg(test)]
-mod fixed_tests {
-    use super::Fixed;
-
-    #[test]
-    fn fixed_decimals_match_float_formatting() {
-        for x in [
-            0.0, 0.125, 0.13, 0.999, 1.0, 4.05, 7.5, 8.0, 9.96, -0.5, 12.345,
-        ] {
-            assert_eq!(
-                Fixed(x, 2).to_string(),
-                format!("{:.2}", (x * 100.0f64).round() / 100.0)
-            );
-            assert_eq!(
-                Fixed(x, 1).to_string(),
-                format!("{:.1}", (x * 10.0f64).round() / 10.0)
-            );
-        }
     }
 }

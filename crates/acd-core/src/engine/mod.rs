@@ -449,7 +449,11 @@ impl Engine {
         let want = routable.then(|| self.wait_key(call));
         let old = call.wait_key;
         let old_need = call.need;
-        let want_need = want.map(|_| self.intern_need(id));
+        // The call's group stays valid while its requirement does: no interning lookup then.
+        let filed = call
+            .need
+            .filter(|n| self.needs.get(*n as usize) == Some(&call.required));
+        let want_need = want.map(|_| filed.unwrap_or_else(|| self.intern_need(id)));
         if old == want && old_need == want_need {
             return;
         }

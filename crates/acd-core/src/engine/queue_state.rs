@@ -119,7 +119,7 @@ impl Engine {
             .iter()
             .any(|t| t.metric == QueueMetric::ServiceLevel)
         {
-            let threshold = policy.service_level_ms.first().copied().unwrap_or(20_000);
+            let threshold = self.sl_threshold(q);
             // A call is late once it has waited more than the threshold.
             let cutoff = Timestamp(now.as_millis().saturating_sub(threshold));
             self.queues[q]

@@ -45,9 +45,15 @@ impl RecentServiceLevel {
         self.finished += 1;
     }
 
-    /// Drops the minutes that fell out of the window.
+    /// The first minute still inside a window of `window_ms` ending at `now`.
+    fn first_kept(now: Timestamp, window_ms: Millis) -> u64 {
+        now.as_millis().saturating_sub(window_ms) / BUCKET_MS
+    }
+
+    /// Drops the minutes that fell out of the window (keeps memory bounded; reading does not
+    /// need it).
     pub fn expire(&mut self, now: Timestamp, window_ms: Millis) {
-        let first_kept = now.as_millis().saturating_sub(window_ms) / BUCKET_MS;
+        let first_kept = Self::first_kept(now, window_ms);
         while let Some(&(m, w, f)) = self.buckets.front() {
             if m >= first_kept {
                 break;
@@ -58,21 +64,28 @@ impl RecentServiceLevel {
         }
     }
 
-    /// Within over finished plus `late` waiting calls already past the threshold; 1 when
-    /// there is nothing to count.
-    pub fn share(&self, late: u64) -> f64 {
-        let of = self.finished + late;
+    /// Within over finished, in the window ending at `now`, plus `late` waiting calls already
+    /// past the threshold; 1 when there is nothing to count. Minutes that fell out of the
+    /// window and were not dropped yet are left out.
+    pub fn share(&self, now: Timestamp, window_ms: Millis, late: u64) -> f64 {
+        let first_kept = Self::first_kept(now, window_ms);
+        let (mut within, mut finished) = (self.within, self.finished);
+        for &(_, w, f) in self.buckets.iter().take_while(|(m, _, _)| *m < first_kept) {
+            within -= u64::from(w);
+            finished -= u64::from(f);
+        }
+        let of = finished + late;
         if of == 0 {
             1.0
         } else {
-            self.within as f64 / of as f64
+            within as f64 / of as f64
         }
     }
 }
 
 impl Engine {
     /// The first service-level threshold of queue `q` (20 s unless the rules set one).
-    fn sl_threshold(&self, q: usize) -> Millis {
+    pub(super) fn sl_threshold(&self, q: usize) -> Millis {
         self.queues[q]
             .policy
             .as_ref()
@@ -101,10 +114,8 @@ impl Engine {
     }
 
     /// Queue `q`'s service level now (0..=1), as [`crate::QueueMetric::ServiceLevel`] defines
-    /// it. Expired minutes are skipped here without being dropped (that needs `&mut`).
+    /// it.
     pub(super) fn current_service_level(&self, q: usize, now: Timestamp) -> f64 {
-        let mut recent = self.queues[q].recent_sl.clone();
-        recent.expire(now, self.config.service_level_window_ms);
         let threshold = self.sl_threshold(q);
         let late = match now.as_millis().checked_sub(threshold) {
             // Arrived at or before `now − threshold`, and so waiting at least the threshold:
@@ -115,7 +126,9 @@ impl Engine {
                 .count() as u64,
             _ => 0,
         };
-        recent.share(late)
+        self.queues[q]
+            .recent_sl
+            .share(now, self.config.service_level_window_ms, late)
     }
 
     /// Before a dispatch: how far each routed queue is behind its target, when agents are
@@ -124,7 +137,6 @@ impl Engine {
         if self.config.balance != Balance::ServiceLevel {
             return;
         }
-        let window = self.config.service_level_window_ms;
         for q in 0..self.queues.len() {
             let Some(target) = self.queues[q]
                 .policy
@@ -133,7 +145,6 @@ impl Engine {
             else {
                 continue;
             };
-            self.queues[q].recent_sl.expire(now, window);
             let behind = (target - self.current_service_level(q, now)).max(0.0);
             self.queues[q].sl_behind = behind;
         }
@@ -208,13 +219,18 @@ mod tests {
         recent.record(Timestamp(10_000), false);
         recent.record(Timestamp(70_000), true);
         recent.record(Timestamp(75_000), true);
-        assert!((recent.share(0) - 2.0 / 3.0).abs() < 1e-9);
-        // Two minutes wide at 3:20: the bucket of minute 0 is out, minute 1 stays.
-        recent.expire(Timestamp(200_000), 120_000);
-        assert!((recent.share(0) - 1.0).abs() < 1e-9);
-        assert!((recent.share(2) - 0.5).abs() < 1e-9);
-        recent.expire(Timestamp(10 * 60_000), 120_000);
-        assert!((recent.share(0) - 1.0).abs() < 1e-9);
-        assert!((recent.share(1) - 0.0).abs() < 1e-9);
+        let (at, window) = (Timestamp(75_000), 120_000);
+        assert!((recent.share(at, window, 0) - 2.0 / 3.0).abs() < 1e-9);
+        // Two minutes wide at 3:20: the bucket of minute 0 is out, minute 1 stays, whether
+        // or not it was dropped yet.
+        let at = Timestamp(200_000);
+        assert!((recent.share(at, window, 0) - 1.0).abs() < 1e-9);
+        assert!((recent.share(at, window, 2) - 0.5).abs() < 1e-9);
+        recent.expire(at, window);
+        assert!((recent.share(at, window, 0) - 1.0).abs() < 1e-9);
+        assert!((recent.share(at, window, 2) - 0.5).abs() < 1e-9);
+        let at = Timestamp(10 * 60_000);
+        assert!((recent.share(at, window, 0) - 1.0).abs() < 1e-9);
+        assert!((recent.share(at, window, 1) - 0.0).abs() < 1e-9);
     }
 }

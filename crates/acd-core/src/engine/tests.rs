@@ -888,7 +888,7 @@ fn rona_returns_call_to_queue_and_makes_agent_not_ready() {
 
 #[test]
 fn one_missed_offer_is_forgiven_and_two_in_a_row_make_the_agent_not_ready() {
-    // The default: not-ready after two missed offers in a row; an answer in between resets.
+    // The default: not-ready after two missed offers in a row.
     let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
     sim.idle("2001");
     ring_call_1_at_2001(&mut sim);
@@ -901,17 +901,7 @@ fn one_missed_offer_is_forgiven_and_two_in_a_row_make_the_agent_not_ready() {
     // Back in the queue: 2001 stays excluded from this call for a while, so a second call
     // goes to 2001 and rings out too.
     sim.at(1_000, queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS));
-    let out = sim.call(2).clone();
-    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
-    sim.ok(transfers(&out)[0].0);
-    sim.send(Event::CallLeftQueue {
-        call: CallId(2),
-        queue: Q.into(),
-    });
-    sim.send(Event::CallRinging {
-        call: CallId(2),
-        agent: "2001".into(),
-    });
+    ring_call_at_2001(&mut sim, 2);
     let out = sim.wait(15_000);
     let rona = out
         .decisions
@@ -1520,15 +1510,20 @@ fn a_return_without_answer_waits_for_the_queue_report() {
 /// Call 1 arrives, is offered to 2001 (which must be the winner), IP Office accepts the
 /// transfer, the queue stops reporting the call and 2001's phone rings.
 fn ring_call_1_at_2001(sim: &mut Sim) {
-    let out = sim.call(1).clone();
+    ring_call_at_2001(sim, 1);
+}
+
+/// As `ring_call_1_at_2001`, for call `call`.
+fn ring_call_at_2001(sim: &mut Sim, call: u64) {
+    let out = sim.call(call).clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
     sim.ok(transfers(&out)[0].0);
     sim.send(Event::CallLeftQueue {
-        call: CallId(1),
+        call: CallId(call),
         queue: Q.into(),
     });
     sim.send(Event::CallRinging {
-        call: CallId(1),
+        call: CallId(call),
         agent: "2001".into(),
     });
 }

@@ -666,21 +666,11 @@ impl Model {
                     continue;
                 }
                 let overflow = qi != gi;
-                if overflow
-                    && queue.overflow_mode == OverflowMode::Group
-                    && !queue.in_overflow
-                    && !queue
-                        .waiting
-                        .iter()
-                        .any(|k| self.calls.get(&k.2).is_some_and(|c| c.overflowing))
-                {
-                    continue;
-                }
                 for &(prio, seq, id) in &queue.waiting {
                     let Some(c) = self.calls.get(&id) else {
                         continue;
                     };
-                    if overflow && !(c.overflowing || queue.in_overflow) {
+                    if overflow && !self.in_overflow(id) {
                         continue;
                     }
                     match c.phase {
