@@ -51,3 +51,37 @@ fn a_seed_of_the_start_up_race_holds_its_invariant() {
     let report = run_seed(&setup, 1, 10);
     assert_eq!(report.outcome, Ok(()), "{:?}", report.last_lines);
 }
+
+#[test]
+fn the_primary_fails_with_calls_queued_on_both_systems_and_the_secondarys_go_on_being_routed() {
+    // Seed 38: live-live against a primary and a secondary, 7 callers waiting on the primary
+    // and 10 on the secondary when the primary fails. The primary's callers are cut off with
+    // it; the secondary's must be routed over the secondary's link, which never went down.
+    let setup = Setup::shipped().unwrap();
+    let report = run_seed(&setup, 38, 1_000_000);
+    assert_eq!(report.outcome, Ok(()), "{:?}", report.last_lines);
+    let lines = &report.last_lines;
+    let failed = lines
+        .iter()
+        .position(|l| l.contains("calls waiting when the primary fails"))
+        .expect("the seed's plan has the primary fail");
+    assert!(
+        lines[failed].contains("7 on the primary, 10 on the secondary"),
+        "{}",
+        lines[failed]
+    );
+    let back = lines[failed..]
+        .iter()
+        .position(|l| l.contains("the primary IP Office is back"))
+        .map_or(lines.len(), |i| failed + i);
+    let routed_on_secondary = lines[failed..back]
+        .iter()
+        .filter(|l| {
+            l.contains("Transfer { call: CallId(72057594037") && l.contains("target: Agent")
+        })
+        .count();
+    assert!(
+        routed_on_secondary >= 5,
+        "secondary calls routed while the primary was down: {routed_on_secondary}"
+    );
+}

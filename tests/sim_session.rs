@@ -454,7 +454,9 @@ async fn the_session_rides_out_every_fault() {
     h.faults().terminate_subscriptions();
     let calls = e
         .core("a fresh snapshot of Sales", |ev| match ev {
-            Event::QueueSnapshotCalls { queue, calls } if queue.0 == "Sales" => Some(calls.clone()),
+            Event::QueueSnapshotCalls { queue, calls, .. } if queue.0 == "Sales" => {
+                Some(calls.clone())
+            }
             _ => None,
         })
         .await;
@@ -482,7 +484,7 @@ async fn the_session_rides_out_every_fault() {
         e.subscribed(2, 1).await;
         let calls = e
             .core("the snapshot after reconnecting", |ev| match ev {
-                Event::QueueSnapshotCalls { queue, calls } if queue.0 == "Sales" => {
+                Event::QueueSnapshotCalls { queue, calls, .. } if queue.0 == "Sales" => {
                     Some(calls.clone())
                 }
                 _ => None,

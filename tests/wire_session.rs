@@ -130,7 +130,7 @@ async fn subscribes_acks_translates_and_sends_commands() {
     let subs = set_up(&mut conn, 1).await;
 
     // Every connect starts with LinkRestarted: the core holds its calls until reported again.
-    assert!(matches!(next_core(&mut rx).await, Event::LinkRestarted));
+    assert!(matches!(next_core(&mut rx).await, Event::LinkRestarted(_)));
     let Event::QueueChanged(q) = next_core(&mut rx).await else {
         panic!()
     };
@@ -354,7 +354,7 @@ async fn empty_queue_after_resubscribe_gives_an_empty_snapshot() {
     let _ = subs;
     // No call notify at all: after the settle time the queue is known to be empty.
     loop {
-        if let Event::QueueSnapshotCalls { queue, calls } = next_core(&mut rx).await {
+        if let Event::QueueSnapshotCalls { queue, calls, .. } = next_core(&mut rx).await {
             assert_eq!(queue, QueueId::from("Sales"));
             assert!(calls.is_empty());
             break;

@@ -23,8 +23,13 @@ pub enum Fault {
     LoseResponses { count: u32 },
     /// The rules are applied again as a new version while calls are in flight.
     RulesChange,
-    /// The primary IP Office becomes unreachable for a while; the engine fails over.
+    /// The primary IP Office becomes unreachable from the engine for a while (a partition: it
+    /// goes on queueing its calls); with a pair, the secondary's link stays up.
     PrimaryDown { down_ms: u64 },
+    /// With a resilient pair: the primary IP Office fails for a while. The calls it carried
+    /// are cut off, new callers arrive on the secondary, and the calls already queueing on the
+    /// secondary must go on being routed without a reconnect.
+    PrimaryFails { down_ms: u64 },
     /// The caller of the next call the engine transfers to an agent hangs up as the transfer
     /// goes out: before IP Office answers it or rings the agent.
     HangUpDuringTransfer,
@@ -42,6 +47,9 @@ impl fmt::Display for Fault {
             Fault::LoseResponses { count } => write!(f, "lose the next {count} responses"),
             Fault::RulesChange => write!(f, "apply the rules again as a new version"),
             Fault::PrimaryDown { down_ms } => write!(f, "primary unreachable for {down_ms} ms"),
+            Fault::PrimaryFails { down_ms } => {
+                write!(f, "primary IP Office fails for {down_ms} ms")
+            }
             Fault::HangUpDuringTransfer => {
                 write!(
                     f,
@@ -64,6 +72,9 @@ pub struct Plan {
     pub load: f64,
     /// (virtual ms, fault), in time order.
     pub faults: Vec<(u64, Fault)>,
+    /// A resilient pair, live-live: the share of callers arriving on the secondary. `None`:
+    /// one IP Office.
+    pub pair: Option<f64>,
 }
 
 impl Plan {
@@ -119,6 +130,18 @@ impl Plan {
             let at = rng.random_range(engine_start_ms..traffic_ms.max(engine_start_ms + 1));
             faults.push((at, Fault::HangUpDuringTransfer));
         }
+        // A resilient pair, from a stream of its own too: a third of the seeds run live-live
+        // against a primary and a secondary with calls queueing on both, and most of those see
+        // the primary fail while calls wait on both systems.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9a12_11fe);
+        let pair = rng
+            .random_bool(1.0 / 3.0)
+            .then(|| [0.2, 0.35, 0.5][rng.random_range(0..3)]);
+        if pair.is_some() && rng.random_bool(0.8) {
+            let at = rng.random_range(engine_start_ms..traffic_ms.max(engine_start_ms + 1));
+            let down_ms = rng.random_range(10_000..120_000);
+            faults.push((at, Fault::PrimaryFails { down_ms }));
+        }
         faults.sort_by_key(|(at, _)| *at);
         Plan {
             delays,
@@ -127,6 +150,7 @@ impl Plan {
             no_answer_probability,
             load,
             faults,
+            pair,
         }
     }
 }
@@ -147,6 +171,7 @@ impl Plan {
             no_answer_probability: 0.0,
             load: 1.0,
             faults: Vec::new(),
+            pair: None,
         }
     }
 }
@@ -167,6 +192,13 @@ impl fmt::Display for Plan {
             self.no_answer_probability,
             self.load
         )?;
+        if let Some(share) = self.pair {
+            write!(
+                f,
+                "; live-live pair, {:.0} % of callers on the secondary",
+                share * 100.0
+            )?;
+        }
         for (at, fault) in &self.faults {
             write!(f, "; at {:.1} s: {fault}", *at as f64 / 1000.0)?;
         }

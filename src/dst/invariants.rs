@@ -8,7 +8,8 @@ use acd_core::{
     AgentAvailability, AgentId, CallId, Command, CommandId, CommandKind, Decision, DecisionAction,
     Engine, Event, ExitReason, QueueId, Timestamp,
 };
-use acd_wire::translate::{Translator, TRANSFER_END_GRACE};
+use acd_wire::translate::TRANSFER_END_GRACE;
+use acd_wire::LiveLive;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
@@ -26,6 +27,12 @@ impl fmt::Display for Violation {
             self.invariant, self.detail
         )
     }
+}
+
+/// Whether the engine's link to this system is subscribed (a system the world does not have
+/// never is).
+fn site_ready(ready: &[bool], site: u8) -> bool {
+    ready.get(usize::from(site)).copied().unwrap_or(false)
 }
 
 fn violated(invariant: &'static str, detail: String) -> Result<(), Violation> {
@@ -46,7 +53,7 @@ pub struct Checker {
     /// Calls alive at IP Office after the last step, and how many ended while the engine's
     /// link was down: their fate cannot be seen through the protocol (a snapshot shows only
     /// the calls that exist), so the counters may miss that many answers, never more.
-    live: HashSet<Vec<u8>>,
+    live: HashMap<Vec<u8>, u8>,
     unobservable: u64,
     /// Calls IP Office connected to an agent, and those whose answer reached the engine: IP
     /// Office folds changes into the next snapshot while a notify waits for its ack, so a
@@ -70,7 +77,7 @@ impl Checker {
             rang: HashSet::new(),
             disturbed_at: Timestamp::ZERO,
             bound_ms,
-            live: HashSet::new(),
+            live: HashMap::new(),
             unobservable: 0,
             answered_at_pbx: HashSet::new(),
             answer_seen: HashSet::new(),
@@ -107,12 +114,13 @@ impl Checker {
     pub fn on_commands(
         &mut self,
         now: Timestamp,
-        ready: bool,
+        ready: &[bool],
         commands: &[Command],
-        translator: &Translator,
+        translator: &LiveLive,
     ) -> Result<(), Violation> {
         for c in commands {
             if let CommandKind::Transfer { call, .. } = &c.kind {
+                let ready = site_ready(ready, call.site().0);
                 let gone = translator
                     .gcid_of(*call)
                     .and_then(|g| self.gone_at.get(g).map(|t| (g, *t)));
@@ -153,7 +161,7 @@ impl Checker {
         decisions: &[Decision],
         engine: &Engine,
         model: &Model,
-        translator: &Translator,
+        translator: &LiveLive,
     ) -> Result<(), Violation> {
         for d in decisions {
             match &d.action {
@@ -215,7 +223,7 @@ impl Checker {
     pub fn after_step(
         &mut self,
         now: Timestamp,
-        ready: bool,
+        ready: &[bool],
         engine: &Engine,
         model: &Model,
     ) -> Result<(), Violation> {
@@ -231,11 +239,15 @@ impl Checker {
                 }
             }
         }
-        let live: HashSet<Vec<u8>> = model.calls().map(|c| c.gcid.clone()).collect();
-        if !ready {
-            self.unobservable += self.live.difference(&live).count() as u64;
-        }
-        for gcid in self.live.difference(&live) {
+        let live: HashMap<Vec<u8>, u8> = model.calls().map(|c| (c.gcid.clone(), c.site)).collect();
+        for (gcid, site) in &self.live {
+            if live.contains_key(gcid) {
+                continue;
+            }
+            // Ended while its system's link was down: nothing the engine could see.
+            if !site_ready(ready, *site) {
+                self.unobservable += 1;
+            }
             self.gone_at.insert(gcid.clone(), now);
         }
         self.live = live;
@@ -248,17 +260,27 @@ impl Checker {
             }
         }
         accounting(engine)?;
-        if ready && now.since(self.disturbed_at) >= self.bound_ms {
-            self.liveness(now, engine, model)?;
+        if now.since(self.disturbed_at) >= self.bound_ms {
+            self.liveness(now, ready, engine, model)?;
         }
         Ok(())
     }
 
     /// No routable call waits longer than the bound beside an idle agent the rules make
     /// eligible for it, unless the engine's own policy (wrap-up, not-ready) holds the agent.
-    fn liveness(&self, now: Timestamp, engine: &Engine, model: &Model) -> Result<(), Violation> {
+    fn liveness(
+        &self,
+        now: Timestamp,
+        ready: &[bool],
+        engine: &Engine,
+        model: &Model,
+    ) -> Result<(), Violation> {
         for call in model.calls() {
             if call.phase != CallPhase::Queued || now.since(call.entered_queue_at) < self.bound_ms {
+                continue;
+            }
+            // Its system's link is not subscribed: the engine cannot see it (yet).
+            if !site_ready(ready, call.site) {
                 continue;
             }
             let Some(q) = call.queue.and_then(|q| model.queues().get(q)) else {
@@ -329,7 +351,7 @@ impl Checker {
         &self,
         engine: &Engine,
         model: &Model,
-        translator: &Translator,
+        translator: &LiveLive,
         exported: &BTreeMap<String, f64>,
     ) -> Result<(), Violation> {
         let live = model.calls().count();

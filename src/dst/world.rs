@@ -8,13 +8,15 @@ use super::invariants::{Checker, Violation};
 use super::network::{Direction, Network};
 use super::trace::Trace;
 use crate::daemon::routing_loop::RoutingLoop;
+use crate::sim::model::types::CallPhase;
 use crate::sim::model::Model;
 use crate::sim::server::{CommandFaults, SimConnection};
 use crate::sim::Scenario;
+use acd_core::Site;
 use acd_core::{Command, Event, RoutingConfig, Timestamp};
 use acd_wire::connection::{ConnectFailure, EPHEMERAL_CCFLAG};
 use acd_wire::framing::Framing;
-use acd_wire::{AgentSelector, Connection, ConnectionConfig, ConnectionEvent, QueueSelector};
+use acd_wire::{AgentSelector, ConnectionConfig, ConnectionEvent, LiveLive, QueueSelector};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,25 +32,32 @@ const QUIET_MS: u64 = 330_000;
 /// One instant may not take more steps than this: more means the path loops.
 const MAX_STEPS_PER_INSTANT: u32 = 100_000;
 
+/// One IP Office of the world (two for a resilient pair) and the engine's link to it.
+struct SiteLink {
+    pbx: Option<SimConnection>,
+    net: Network,
+    connect_at: Option<Timestamp>,
+    /// Unreachable from the engine until then (a restart, a partition, a failure).
+    down_until: Timestamp,
+}
+
 pub struct World {
     now: Timestamp,
     model: Model,
-    pbx: Option<SimConnection>,
+    sites: Vec<SiteLink>,
     pbx_faults: CommandFaults,
     epoch: i32,
-    conn: Option<Connection>,
+    conn: Option<LiveLive>,
     connection_config: ConnectionConfig,
     routing: RoutingLoop,
     rules: Arc<RoutingConfig>,
-    net: Network,
     rng: ChaCha8Rng,
     checker: Checker,
     pub trace: Trace,
     faults: VecDeque<(Timestamp, Fault)>,
-    connect_at: Option<(Timestamp, usize)>,
     engine_start: Timestamp,
-    pbx_down_until: Timestamp,
-    primary_down_until: Timestamp,
+    /// When a failed primary comes back.
+    primary_back_at: Option<Timestamp>,
     /// Callers still to hang up as the engine transfers their call to an agent.
     hang_ups_armed: u32,
     traffic_end: Timestamp,
@@ -88,7 +97,19 @@ impl World {
         keep_lines: usize,
         check: bool,
     ) -> Result<World, crate::sim::SimError> {
-        let model = Model::new(scenario)?;
+        let mut model = Model::new(scenario)?;
+        if let Some(share) = plan.pair {
+            model.set_secondary_share(share);
+        }
+        let site_count = if plan.pair.is_some() { 2 } else { 1 };
+        let sites = (0..site_count)
+            .map(|_| SiteLink {
+                pbx: None,
+                net: Network::new(plan.delays),
+                connect_at: None,
+                down_until: Timestamp::ZERO,
+            })
+            .collect();
         let mut protocol = ConnectionConfig {
             routed_queues: rules
                 .queues
@@ -106,14 +127,13 @@ impl World {
         Ok(World {
             now: Timestamp::ZERO,
             model,
-            pbx: None,
+            sites,
             pbx_faults: CommandFaults::default(),
             epoch: 0,
             conn: None,
             connection_config: protocol,
             routing: RoutingLoop::new(rules.clone()),
             rules,
-            net: Network::new(plan.delays),
             rng: ChaCha8Rng::seed_from_u64(seed),
             checker: Checker::new(bound_ms),
             trace: Trace::keeping(keep_lines),
@@ -122,10 +142,8 @@ impl World {
                 .iter()
                 .map(|(at, f)| (Timestamp(*at), *f))
                 .collect(),
-            connect_at: None,
             engine_start: Timestamp(plan.engine_start_ms),
-            pbx_down_until: Timestamp::ZERO,
-            primary_down_until: Timestamp::ZERO,
+            primary_back_at: None,
             hang_ups_armed: 0,
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
@@ -197,21 +215,29 @@ impl World {
                 .min()
         });
         let end = (self.now < self.traffic_end).then_some(self.traffic_end);
+        let ending = self.conn.as_ref().and_then(LiveLive::next_ending);
         let quiet = self.empty_since.map(|t| {
             t.plus(QUIET_MS)
                 .max(self.model_changed_at.plus(self.checker.bound_ms))
+                .max(ending.unwrap_or(Timestamp::ZERO))
+        });
+        let sites = self.sites.iter().flat_map(|s| {
+            [
+                s.pbx.as_ref().and_then(SimConnection::next_deadline),
+                s.net.next_arrival(),
+                s.connect_at,
+            ]
         });
         [
             self.model.next_event_at(),
-            self.pbx.as_ref().and_then(SimConnection::next_deadline),
-            self.net.next_arrival(),
             self.faults.front().map(|(t, _)| *t),
-            self.connect_at.map(|(t, _)| t),
+            self.primary_back_at,
             engine,
             end,
             quiet,
         ]
         .into_iter()
+        .chain(sites)
         .flatten()
         .min()
     }
@@ -221,7 +247,14 @@ impl World {
     fn quiescent(&self) -> bool {
         self.empty_since
             .is_some_and(|t| self.now.since(t) >= QUIET_MS)
-            && self.net.next_arrival().is_none()
+            && self.sites.iter().all(|s| s.net.next_arrival().is_none())
+            // A call that vanished while its system was unreachable is ended by the translator
+            // only after its orphan grace from the reconnect, which can come after the world
+            // went quiet (a long failure of one system of a pair).
+            && self
+                .conn
+                .as_ref()
+                .is_none_or(|c| c.next_ending().is_none())
             && self.now.since(self.model_changed_at) >= self.checker.bound_ms
     }
 
@@ -234,31 +267,40 @@ impl World {
         }
         if self.conn.is_none() && t >= self.engine_start {
             self.trace.line(t.0, "engine starts".into());
-            let endpoints = vec!["primary".to_string(), "secondary".to_string()];
-            self.conn = Some(Connection::new(
+            let endpoints = ["primary", "secondary"][..self.sites.len()]
+                .iter()
+                .map(|e| e.to_string())
+                .collect();
+            self.conn = Some(LiveLive::new(
                 self.connection_config.clone(),
                 endpoints,
                 self.seed,
             ));
+        }
+        if self.primary_back_at.is_some_and(|at| at <= t) {
+            self.primary_back_at = None;
+            self.trace.line(t.0, "the primary IP Office is back".into());
+            self.model.restore_site(0);
+            self.checker.disturbed(t);
         }
         while self.faults.front().is_some_and(|(at, _)| *at <= t) {
             if let Some((_, fault)) = self.faults.pop_front() {
                 self.fault(fault)?;
             }
         }
-        if let Some((at, endpoint)) = self.connect_at {
-            if at <= t {
-                self.connect_at = None;
-                self.connect(endpoint);
+        for site in 0..self.sites.len() {
+            if self.sites[site].connect_at.is_some_and(|at| at <= t) {
+                self.sites[site].connect_at = None;
+                self.connect(site);
             }
-        }
-        if let Some(pbx) = self.pbx.as_mut() {
-            if pbx.next_deadline().is_some_and(|d| d <= t) {
-                pbx.on_timer(t);
+            if let Some(pbx) = self.sites[site].pbx.as_mut() {
+                if pbx.next_deadline().is_some_and(|d| d <= t) {
+                    pbx.on_timer(t);
+                }
             }
-        }
-        while let Some((dir, bytes)) = self.net.pop_due(t) {
-            self.deliver(dir, bytes)?;
+            while let Some((dir, bytes)) = self.sites[site].net.pop_due(t) {
+                self.deliver(site, dir, bytes)?;
+            }
         }
         if let Some(conn) = self.conn.as_mut() {
             if conn.poll_timeout().is_some_and(|d| d <= t) {
@@ -274,10 +316,10 @@ impl World {
             self.model_version = self.model.version();
             self.model_changed_at = t;
         }
-        let ready = self.routing.is_ready();
+        let ready = self.ready();
         if self.check {
             self.checker
-                .after_step(t, ready, self.routing.engine(), &self.model)?;
+                .after_step(t, &ready, self.routing.engine(), &self.model)?;
         }
         if self.model.calls().next().is_none() && t >= self.traffic_end {
             self.empty_since.get_or_insert(t);
@@ -287,31 +329,52 @@ impl World {
         Ok(())
     }
 
-    fn connect(&mut self, endpoint: usize) {
+    /// Per system: the engine's link is subscribed (what it sees of that system's calls is
+    /// current, so liveness and the other timely invariants can be judged for them).
+    fn ready(&self) -> Vec<bool> {
+        (0..self.sites.len())
+            .map(|s| {
+                self.conn
+                    .as_ref()
+                    .is_some_and(|c| c.site_subscribed(Site(s as u8)) && self.routing.is_ready())
+            })
+            .collect()
+    }
+
+    fn connect(&mut self, site: usize) {
         let t = self.now;
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        let down = t < self.pbx_down_until || (endpoint == 0 && t < self.primary_down_until);
-        if down {
+        let link = &mut self.sites[site];
+        if t < link.down_until || self.model.site_down(site as u8) {
             self.trace
-                .line(t.0, format!("connect to endpoint {endpoint} fails"));
-            conn.connect_failed(t, "IP Office unreachable", ConnectFailure::Other);
+                .line(t.0, format!("connect to site {site} fails"));
+            conn.connect_failed(
+                t,
+                Site(site as u8),
+                "IP Office unreachable",
+                ConnectFailure::Other,
+            );
             return;
         }
-        self.trace
-            .line(t.0, format!("connected to endpoint {endpoint}"));
-        self.net.reset();
-        self.pbx = Some(SimConnection::new(Framing::Framed, self.epoch));
-        conn.connected(t);
+        self.trace.line(t.0, format!("connected to site {site}"));
+        link.net.reset();
+        link.pbx = Some(SimConnection::for_site(
+            Framing::Framed,
+            self.epoch,
+            site as u8,
+        ));
+        conn.connected(t, Site(site as u8));
         self.checker.disturbed(t);
     }
 
-    fn drop_link(&mut self, why: &str) {
-        if self.pbx.take().is_some() {
-            self.net.reset();
+    fn drop_link(&mut self, site: usize, why: &str) {
+        let link = &mut self.sites[site];
+        if link.pbx.take().is_some() {
+            link.net.reset();
             if let Some(conn) = self.conn.as_mut() {
-                conn.connection_lost(self.now, why);
+                conn.connection_lost(self.now, Site(site as u8), why);
             }
         }
     }
@@ -321,19 +384,25 @@ impl World {
         self.trace.line(t.0, format!("FAULT: {fault}"));
         self.checker.disturbed(t);
         match fault {
-            Fault::DropConnection => self.drop_link("connection reset"),
+            Fault::DropConnection => {
+                for site in 0..self.sites.len() {
+                    self.drop_link(site, "connection reset");
+                }
+            }
             Fault::Restart { down_ms } => {
                 self.epoch += 1;
-                self.pbx_down_until = t.plus(down_ms);
-                self.drop_link("IP Office restarted");
+                self.sites[0].down_until = t.plus(down_ms);
+                self.drop_link(0, "IP Office restarted");
             }
             Fault::TerminateSubscriptions => {
-                if let Some(pbx) = self.pbx.as_mut() {
-                    pbx.terminate_all("terminated");
+                for link in &mut self.sites {
+                    if let Some(pbx) = link.pbx.as_mut() {
+                        pbx.terminate_all("terminated");
+                    }
                 }
             }
             Fault::RejectCommands { code, count } => self.pbx_faults.reject = Some((code, count)),
-            Fault::LoseResponses { count } => self.net.lose_responses += count,
+            Fault::LoseResponses { count } => self.sites[0].net.lose_responses += count,
             Fault::RulesChange => {
                 let mut next = (*self.rules).clone();
                 next.version += 1;
@@ -345,31 +414,45 @@ impl World {
             }
             Fault::HangUpDuringTransfer => self.hang_ups_armed += 1,
             Fault::PrimaryDown { down_ms } => {
-                self.primary_down_until = t.plus(down_ms);
-                let on_primary = self
-                    .conn
-                    .as_ref()
-                    .is_some_and(|c| c.is_up() && c.endpoint_label() == "primary");
-                if on_primary {
-                    self.drop_link("primary IP Office unreachable");
+                self.sites[0].down_until = t.plus(down_ms);
+                self.drop_link(0, "primary IP Office unreachable");
+            }
+            Fault::PrimaryFails { down_ms } => {
+                if self.sites.len() > 1 && !self.model.site_down(0) {
+                    let waiting = |site: u8| {
+                        self.model
+                            .calls()
+                            .filter(|c| c.site == site && c.phase == CallPhase::Queued)
+                            .count()
+                    };
+                    let line = format!(
+                        "calls waiting when the primary fails: {} on the primary, {} on the \
+                         secondary",
+                        waiting(0),
+                        waiting(1)
+                    );
+                    self.trace.line(t.0, line);
+                    self.model.fail_site(0);
+                    self.primary_back_at = Some(t.plus(down_ms));
+                    self.drop_link(0, "primary IP Office failed");
                 }
             }
         }
         Ok(())
     }
 
-    fn deliver(&mut self, dir: Direction, bytes: Vec<u8>) -> Result<(), Violation> {
+    fn deliver(&mut self, site: usize, dir: Direction, bytes: Vec<u8>) -> Result<(), Violation> {
         let t = self.now;
         match dir {
             Direction::ToEngine => {
                 self.trace.bytes(b"E", t.0, &bytes);
                 if let Some(conn) = self.conn.as_mut() {
-                    conn.handle_frame(t, &bytes);
+                    conn.handle_frame(t, Site(site as u8), &bytes);
                 }
             }
             Direction::ToPbx => {
                 self.trace.bytes(b"P", t.0, &bytes);
-                if let Some(pbx) = self.pbx.as_mut() {
+                if let Some(pbx) = self.sites[site].pbx.as_mut() {
                     let outcome = pbx.on_frame(t, &bytes, &mut self.model, self.pbx_faults);
                     if outcome.rejected {
                         self.pbx_faults.consume_rejection();
@@ -385,24 +468,31 @@ impl World {
     fn pump(&mut self) -> Result<(), Violation> {
         loop {
             let mut moved = false;
-            while let Some(ev) = self.conn.as_mut().and_then(Connection::poll_event) {
+            while let Some((site, ev)) = self.conn.as_mut().and_then(LiveLive::poll_event) {
                 moved = true;
-                self.connection_event(ev)?;
+                self.connection_event(site, ev)?;
             }
-            while let Some(bytes) = self.conn.as_mut().and_then(Connection::poll_transmit) {
+            while let Some((site, bytes)) = self.conn.as_mut().and_then(LiveLive::poll_transmit) {
                 moved = true;
                 let now = self.now;
                 let mut draw = self.draw_fn();
-                self.net.send(now, Direction::ToPbx, bytes, &mut draw);
+                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
+                    link.net.send(now, Direction::ToPbx, bytes, &mut draw);
+                }
             }
-            if let Some(pbx) = self.pbx.as_mut() {
+            for site in 0..self.sites.len() {
+                let Some(pbx) = self.sites[site].pbx.as_mut() else {
+                    continue;
+                };
                 pbx.flush(&self.model);
                 let frames = pbx.take_due(self.now);
                 for bytes in frames {
                     moved = true;
                     let now = self.now;
                     let mut draw = self.draw_fn();
-                    self.net.send(now, Direction::ToEngine, bytes, &mut draw);
+                    self.sites[site]
+                        .net
+                        .send(now, Direction::ToEngine, bytes, &mut draw);
                 }
             }
             if !moved {
@@ -422,7 +512,7 @@ impl World {
         }
     }
 
-    fn connection_event(&mut self, ev: ConnectionEvent) -> Result<(), Violation> {
+    fn connection_event(&mut self, site: Site, ev: ConnectionEvent) -> Result<(), Violation> {
         let t = self.now;
         match ev {
             ConnectionEvent::Core(event) => {
@@ -430,14 +520,11 @@ impl World {
                     Event::CallQueued(q) => self
                         .conn
                         .as_ref()
-                        .and_then(|c| c.translator().gcid_of(q.call))
+                        .and_then(|c| c.gcid_of(q.call))
                         .map(|g| format!(" gcid {}", hex::encode(g)))
                         .unwrap_or_default(),
                     Event::CallAnswered { call, .. } => {
-                        let gcid = self
-                            .conn
-                            .as_ref()
-                            .and_then(|c| c.translator().gcid_of(*call));
+                        let gcid = self.conn.as_ref().and_then(|c| c.gcid_of(*call));
                         if let Some(g) = gcid {
                             self.checker.answer_seen.insert(g.to_vec());
                         }
@@ -445,25 +532,36 @@ impl World {
                     }
                     _ => String::new(),
                 };
+                let from = if site == Site::PRIMARY {
+                    String::new()
+                } else {
+                    format!(" from {site}")
+                };
                 self.trace
-                    .line(t.0, format!("event{gcid} {}", short(&event)));
+                    .line(t.0, format!("event{from}{gcid} {}", short(&event)));
                 self.checker.on_event(t, &event);
                 let commands = self.routing.handle(t, event);
                 self.after_engine(commands)?;
             }
             ConnectionEvent::Link(link) => {
-                self.trace.line(t.0, format!("link {link}"));
+                self.trace.line(t.0, format!("link {site}: {link}"));
                 self.checker.disturbed(t);
-                self.routing.link(&link);
+                if let Some(status) = self.conn.as_ref().map(LiveLive::link_status) {
+                    self.routing.link(&status);
+                }
             }
-            ConnectionEvent::Connect { endpoint } => {
-                self.connect_at = Some((t.plus(CONNECT_MS), endpoint));
+            ConnectionEvent::Connect { .. } => {
+                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
+                    link.connect_at = Some(t.plus(CONNECT_MS));
+                }
             }
             ConnectionEvent::Close { reason } => {
                 self.trace
-                    .line(t.0, format!("engine closes the link: {reason}"));
-                self.pbx = None;
-                self.net.reset();
+                    .line(t.0, format!("engine closes the link to {site}: {reason}"));
+                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
+                    link.pbx = None;
+                    link.net.reset();
+                }
             }
         }
         Ok(())
@@ -476,16 +574,15 @@ impl World {
                 self.routing.last_decisions(),
                 self.routing.engine(),
                 &self.model,
-                conn.translator(),
+                conn,
             )?;
         }
         for d in self.routing.last_decisions() {
             self.trace.line(t.0, format!("decision {d}"));
         }
+        let ready = self.ready();
         if let Some(conn) = self.conn.as_ref().filter(|_| self.check) {
-            let ready = self.routing.is_ready();
-            self.checker
-                .on_commands(t, ready, &commands, conn.translator())?;
+            self.checker.on_commands(t, &ready, &commands, conn)?;
         }
         for c in commands {
             self.trace
@@ -515,7 +612,7 @@ impl World {
         let Some(gcid) = self
             .conn
             .as_ref()
-            .and_then(|c| c.translator().gcid_of(*call))
+            .and_then(|c| c.gcid_of(*call))
             .map(<[u8]>::to_vec)
         else {
             return;
@@ -543,12 +640,8 @@ impl World {
         let Some(conn) = self.conn.as_ref().filter(|_| self.check) else {
             return Ok(());
         };
-        self.checker.at_quiescence(
-            self.routing.engine(),
-            &self.model,
-            conn.translator(),
-            &exported,
-        )
+        self.checker
+            .at_quiescence(self.routing.engine(), &self.model, conn, &exported)
     }
 }
 

@@ -1,22 +1,25 @@
-//! The tokio shell around the sans-IO [`acd_wire::Connection`]: it owns the websocket, the
-//! timer and the daemon's command channel, feeds the connection what happened with the time it
-//! happened, and carries out what the connection asks (send these frames, open a socket, close
-//! it). All protocol logic (requests, subscriptions, acks, refresh, Lines, reconnect pacing,
-//! translation) is in `acd-wire`, so the deterministic simulation runs the same code.
+//! The tokio shell around the sans-IO [`acd_wire::LiveLive`]: it owns the websockets (one per
+//! configured IP Office: with a primary and a secondary both are open at once, live-live), the
+//! timer and the daemon's command channel, feeds the connections what happened with the time it
+//! happened, and carries out what they ask (send these frames, open a socket, close it). All
+//! protocol logic (requests, subscriptions, acks, refresh, Lines, reconnect pacing,
+//! translation, the merge of the two systems) is in `acd-wire`, so the deterministic
+//! simulation runs the same code.
 //!
-//! It is one task owning all state (no locks). Frames the connection produced (acks first) are
+//! It is one task owning all state (no locks). Frames the connections produced (acks first) are
 //! written before the events they came with are handed on.
 
 use super::connect::{self, ConnectError, ConnectParams, Connected, Endpoint, WsStream};
 use super::secret::Secret;
 use super::tls::TlsOptions;
-use acd_core::{Command, Event, Timestamp};
+use acd_core::{Command, Event, Site, Timestamp};
 use acd_wire::connection::ConnectFailure;
-use acd_wire::{Connection, ConnectionEvent};
+use acd_wire::{ConnectionEvent, LiveLive};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
@@ -40,7 +43,7 @@ const READ_BURST: usize = 32;
 /// settings (the connection's part).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Primary first, then an optional secondary for failover.
+    /// Primary first, then an optional secondary: both connected at once (live-live).
     pub endpoints: Vec<Endpoint>,
     pub username: String,
     pub password: Secret,
@@ -165,8 +168,11 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
     let (status_tx, status_rx) = watch::channel(LinkStatus::Disconnected {
         reason: "not connected yet".to_string(),
     });
-    let labels = config.endpoints.iter().map(|e| e.to_string()).collect();
-    let connection = Connection::new(config.protocol.clone(), labels, rand::random());
+    let labels: Vec<String> = config.endpoints.iter().map(|e| e.to_string()).collect();
+    let sockets = (0..labels.len().max(1))
+        .map(|_| Socket::default())
+        .collect();
+    let connection = LiveLive::new(config.protocol.clone(), labels, rand::random());
     let shell = Shell {
         config,
         connection,
@@ -174,9 +180,8 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
         events: events_tx,
         status: status_tx,
         started: Instant::now(),
-        sink: None,
-        stream: None,
-        connecting: None,
+        sockets,
+        next_read: 0,
         shutdown: None,
         arrived: std::time::Instant::now(),
         stamped: std::collections::VecDeque::new(),
@@ -196,23 +201,32 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connected, ConnectError>> + Send>>;
 
+/// One IP Office's websocket.
+#[derive(Default)]
+struct Socket {
+    sink: Option<SplitSink<WsStream, WsMessage>>,
+    stream: Option<SplitStream<WsStream>>,
+    connecting: Option<ConnectFuture>,
+}
+
 struct Shell {
     config: SessionConfig,
-    connection: Connection,
+    connection: LiveLive,
     control: mpsc::UnboundedReceiver<Control>,
     events: mpsc::Sender<SessionEvent>,
     status: watch::Sender<LinkStatus>,
     started: Instant,
-    sink: Option<SplitSink<WsStream, WsMessage>>,
-    stream: Option<SplitStream<WsStream>>,
-    connecting: Option<ConnectFuture>,
+    /// One per configured IP Office, primary first.
+    sockets: Vec<Socket>,
+    /// The socket read first next time, so a busy one cannot starve the other.
+    next_read: usize,
     /// Shutdown requested: who to tell, and when to stop waiting for IP Office.
     shutdown: Option<(Option<oneshot::Sender<()>>, Instant)>,
     /// When the input the connection is handling now reached the session.
     arrived: std::time::Instant,
     /// Events of frames handled in a burst, each with its own frame's arrival, waiting for
     /// the burst's frames (acks) to be written first.
-    stamped: std::collections::VecDeque<(ConnectionEvent, std::time::Instant)>,
+    stamped: std::collections::VecDeque<(Site, ConnectionEvent, std::time::Instant)>,
     /// Commands handed to the connection whose frames are not written yet (only kept when
     /// `on_written` is set).
     unwritten: Vec<Command>,
@@ -259,8 +273,8 @@ impl Shell {
             let timeout = self.connection.poll_timeout().map(|t| self.instant(t));
             let shutdown_at = self.shutdown.as_ref().map(|(_, d)| *d);
             let wake = [timeout, shutdown_at].into_iter().flatten().min();
-            let stream = self.stream.as_mut();
-            let connecting = self.connecting.as_mut();
+            let first = self.next_read;
+            let sockets = &mut self.sockets;
             // Commands first: under a notify flood a command handed over by the run loop
             // otherwise waited behind random picks of the (always ready) socket and its bursts.
             tokio::select! {
@@ -275,7 +289,9 @@ impl Shell {
                     Some(Control::Shutdown(ack)) => {
                         let now = self.now();
                         self.connection.shutdown(now);
-                        self.connecting = None;
+                        for socket in &mut self.sockets {
+                            socket.connecting = None;
+                        }
                         let deadline = Instant::now() + self.config.protocol.request_timeout;
                         self.shutdown = Some((Some(ack), deadline));
                     }
@@ -291,19 +307,22 @@ impl Shell {
                         self.connection.follow_agents(now, &extns);
                     }
                 }},
-                result = async { match connecting { Some(f) => f.await, None => std::future::pending().await } } => {
-                    self.connecting = None;
-                    self.connect_done(result);
+                happened = on_socket(sockets, first) => match happened {
+                SocketEvent::Opened(site, result) => {
+                    self.sockets[site].connecting = None;
+                    self.connect_done(site, result);
                 }
-                msg = async { match stream { Some(s) => s.next().await, None => std::future::pending().await } } => {
-                    self.received(msg);
-                    self.received_burst();
+                SocketEvent::Read(site, msg) => {
+                    self.next_read = (site + 1) % self.sockets.len().max(1);
+                    self.received(site, msg);
+                    self.received_burst(site);
                     // Give the run loop its turn once the burst's events are handed on: on a
                     // busy socket this task could otherwise read on until tokio's budget ran
                     // out, with the run loop's events queueing behind (milliseconds of
                     // latency under a notify flood).
                     self.yield_after = true;
                 }
+                },
                 _ = async { match wake { Some(at) => sleep_until(at).await, None => std::future::pending().await } } => {
                     self.arrived = std::time::Instant::now();
                     let now = self.now();
@@ -313,9 +332,18 @@ impl Shell {
         }
     }
 
-    fn connect_done(&mut self, result: Result<Connected, ConnectError>) {
+    fn label(&self, site: usize) -> String {
+        self.config
+            .endpoints
+            .get(site)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    fn connect_done(&mut self, site: usize, result: Result<Connected, ConnectError>) {
         let now = self.now();
-        let label = self.connection.endpoint_label().to_string();
+        let label = self.label(site);
+        let id = Site(site as u8);
         match result {
             Ok(c) => {
                 match &c.fingerprint {
@@ -323,9 +351,9 @@ impl Shell {
                     None => info!(endpoint = %label, "websocket open"),
                 }
                 let (sink, stream) = c.ws.split();
-                self.sink = Some(sink);
-                self.stream = Some(stream);
-                self.connection.connected(now);
+                self.sockets[site].sink = Some(sink);
+                self.sockets[site].stream = Some(stream);
+                self.connection.connected(now, id);
             }
             Err(e) => {
                 log_connect_error(&label, &e);
@@ -335,24 +363,30 @@ impl Shell {
                     }
                     _ => ConnectFailure::Other,
                 };
-                self.connection.connect_failed(now, &e.to_string(), failure);
+                self.connection
+                    .connect_failed(now, id, &e.to_string(), failure);
             }
         }
     }
 
-    fn received(&mut self, msg: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) {
+    fn received(
+        &mut self,
+        site: usize,
+        msg: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) {
         self.arrived = std::time::Instant::now();
         let now = self.now();
+        let id = Site(site as u8);
         let lost = match msg {
             Some(Ok(WsMessage::Binary(bytes))) => {
-                self.connection.handle_frame(now, &bytes);
-                while let Some(ev) = self.connection.poll_event() {
-                    self.stamped.push_back((ev, self.arrived));
+                self.connection.handle_frame(now, id, &bytes);
+                while let Some((from, ev)) = self.connection.poll_event() {
+                    self.stamped.push_back((from, ev, self.arrived));
                 }
                 None
             }
             Some(Ok(WsMessage::Text(text))) => {
-                self.connection.handle_text(text.len());
+                self.connection.handle_text(id, text.len());
                 None
             }
             Some(Ok(WsMessage::Close(frame))) => Some(match frame {
@@ -364,22 +398,22 @@ impl Shell {
             None => Some("IP Office closed the connection".to_string()),
         };
         if let Some(reason) = lost {
-            self.sink = None;
-            self.stream = None;
-            self.connection.connection_lost(now, &reason);
+            self.sockets[site].sink = None;
+            self.sockets[site].stream = None;
+            self.connection.connection_lost(now, id, &reason);
         }
     }
 
     /// Handles the frames that are already readable without waiting, up to [`READ_BURST`],
     /// so that their acks go out in one write (a write per ack was a fifth of the engine's
     /// time under a notify flood) and the loop turns once per burst, not per frame.
-    fn received_burst(&mut self) {
+    fn received_burst(&mut self, site: usize) {
         for _ in 0..READ_BURST {
-            let Some(stream) = self.stream.as_mut() else {
+            let Some(stream) = self.sockets[site].stream.as_mut() else {
                 return;
             };
             match stream.next().now_or_never() {
-                Some(msg) => self.received(msg),
+                Some(msg) => self.received(site, msg),
                 None => return,
             }
         }
@@ -388,20 +422,24 @@ impl Shell {
     /// Does what the connection asked: frames out first (acks included), then events. The
     /// frames are written together and flushed once.
     async fn carry_out(&mut self) -> Result<(), Orphaned> {
-        let mut fed = false;
-        while let Some(bytes) = self.connection.poll_transmit() {
-            let Some(sink) = self.sink.as_mut() else {
+        let mut fed = vec![false; self.sockets.len()];
+        while let Some((site, bytes)) = self.connection.poll_transmit() {
+            let i = usize::from(site.0);
+            let Some(sink) = self.sockets.get_mut(i).and_then(|s| s.sink.as_mut()) else {
                 continue;
             };
             match sink.feed(WsMessage::Binary(bytes.into())).await {
-                Ok(()) => fed = true,
-                Err(e) => self.send_failed(&e),
+                Ok(()) => fed[i] = true,
+                Err(e) => self.send_failed(i, &e),
             }
         }
-        if fed {
-            if let Some(sink) = self.sink.as_mut() {
+        for (i, fed) in fed.into_iter().enumerate() {
+            if !fed {
+                continue;
+            }
+            if let Some(sink) = self.sockets[i].sink.as_mut() {
                 if let Err(e) = sink.flush().await {
-                    self.send_failed(&e);
+                    self.send_failed(i, &e);
                 }
             }
         }
@@ -411,11 +449,12 @@ impl Shell {
                 (written.0)(&cmd, at);
             }
         }
-        while let Some((ev, arrived)) = self
-            .stamped
-            .pop_front()
-            .or_else(|| self.connection.poll_event().map(|ev| (ev, self.arrived)))
-        {
+        while let Some((site, ev, arrived)) = self.stamped.pop_front().or_else(|| {
+            self.connection
+                .poll_event()
+                .map(|(site, ev)| (site, ev, self.arrived))
+        }) {
+            let i = usize::from(site.0);
             match ev {
                 ConnectionEvent::Core(e) => self
                     .events
@@ -423,24 +462,33 @@ impl Shell {
                     .await
                     .map_err(|_| Orphaned)?,
                 ConnectionEvent::Link(l) => {
-                    let _ = self.status.send(l.clone());
+                    if self.sockets.len() > 1 {
+                        info!(system = %site, link = %l, "IP Office link");
+                    }
+                    // The run loop and health checks see the pair's best link: routing goes
+                    // on while either system is subscribed.
+                    let merged = self.connection.link_status();
+                    let _ = self.status.send(merged.clone());
                     self.events
-                        .send(SessionEvent::Link(l))
+                        .send(SessionEvent::Link(merged))
                         .await
                         .map_err(|_| Orphaned)?;
                 }
-                ConnectionEvent::Connect { endpoint } => {
-                    let Some(endpoint) = self.config.endpoints.get(endpoint).cloned() else {
+                ConnectionEvent::Connect { .. } => {
+                    let Some(endpoint) = self.config.endpoints.get(i).cloned() else {
                         continue;
                     };
                     info!(endpoint = %endpoint, "connecting to IP Office");
                     let config = self.config.clone();
-                    self.connecting = Some(Box::pin(async move {
+                    self.sockets[i].connecting = Some(Box::pin(async move {
                         connect::connect(&config.connect_params(&endpoint)).await
                     }));
                 }
                 ConnectionEvent::Close { reason } => {
-                    if let Some(mut sink) = self.sink.take() {
+                    let Some(socket) = self.sockets.get_mut(i) else {
+                        continue;
+                    };
+                    if let Some(mut sink) = socket.sink.take() {
                         let _ = sink
                             .send(WsMessage::Close(Some(CloseFrame {
                                 code: CloseCode::Policy,
@@ -448,34 +496,74 @@ impl Shell {
                             })))
                             .await;
                     }
-                    self.stream = None;
+                    socket.stream = None;
                 }
             }
         }
         Ok(())
     }
 
-    fn send_failed(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
-        self.sink = None;
-        self.stream = None;
+    fn send_failed(&mut self, site: usize, e: &tokio_tungstenite::tungstenite::Error) {
+        self.sockets[site].sink = None;
+        self.sockets[site].stream = None;
         let now = self.now();
-        self.connection
-            .connection_lost(now, &format!("sending to IP Office failed: {e}"));
+        self.connection.connection_lost(
+            now,
+            Site(site as u8),
+            &format!("sending to IP Office failed: {e}"),
+        );
     }
 
-    /// Closes the websocket with status 1000 (or abruptly when `reason` is `None`).
+    /// Closes the websockets with status 1000 (or abruptly when `reason` is `None`).
     async fn close(&mut self, reason: Option<&str>) {
-        if let (Some(mut sink), Some(reason)) = (self.sink.take(), reason) {
-            let _ = sink
-                .send(WsMessage::Close(Some(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: reason.to_string().into(),
-                })))
-                .await;
-            let _ = sink.close().await;
+        for socket in &mut self.sockets {
+            if let (Some(mut sink), Some(reason)) = (socket.sink.take(), reason) {
+                let _ = sink
+                    .send(WsMessage::Close(Some(CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: reason.to_string().into(),
+                    })))
+                    .await;
+                let _ = sink.close().await;
+            }
+            socket.stream = None;
         }
-        self.stream = None;
     }
+}
+
+type WsRead = Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>;
+
+/// What happened on one of the sockets.
+enum SocketEvent {
+    /// Its connection attempt finished.
+    Opened(usize, Result<Connected, ConnectError>),
+    /// It has a message (or closed).
+    Read(usize, WsRead),
+}
+
+/// The next thing to happen on any socket: attempts that finished first, then reads, starting
+/// at `first` so a busy socket cannot starve the other.
+async fn on_socket(sockets: &mut [Socket], first: usize) -> SocketEvent {
+    let n = sockets.len();
+    std::future::poll_fn(|cx| {
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            if let Some(f) = socket.connecting.as_mut() {
+                if let Poll::Ready(result) = f.as_mut().poll(cx) {
+                    return Poll::Ready(SocketEvent::Opened(i, result));
+                }
+            }
+        }
+        for k in 0..n {
+            let i = (first + k) % n;
+            if let Some(stream) = sockets[i].stream.as_mut() {
+                if let Poll::Ready(msg) = stream.poll_next_unpin(cx) {
+                    return Poll::Ready(SocketEvent::Read(i, msg));
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A close frame's reason must fit in 123 bytes.

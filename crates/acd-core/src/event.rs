@@ -194,6 +194,9 @@ pub enum Event {
     QueueSnapshotCalls {
         queue: QueueId,
         calls: Vec<CallId>,
+        /// The system whose queue this is: its snapshot says nothing of the other system's
+        /// calls in the same-named queue.
+        site: crate::ids::Site,
     },
     AgentChanged(AgentSnapshot),
     AgentRemoved(AgentId),
@@ -206,11 +209,12 @@ pub enum Event {
     RulesChanged(Arc<RoutingConfig>),
     /// The engine's wake-up time has come (or any periodic tick): run timed steps.
     Tick,
-    /// The link to IP Office was (re)established and every subscription starts over. What the
-    /// core believes about its calls is stale until their queues report them again: until
-    /// then it does not offer them, and a call it believed ringing at an agent that its queue
-    /// reports queued again did not reach the agent.
-    LinkRestarted,
+    /// The link to this IP Office was lost, or (re)established and every subscription starts
+    /// over. What the core believes about the calls queueing there is stale until their queues
+    /// report them again: until then it does not offer them, and a call it believed ringing at an agent
+    /// that its queue reports queued again did not reach the agent. Calls of the other system
+    /// of a resilient pair are not affected (their link did not restart).
+    LinkRestarted(crate::ids::Site),
 }
 
 #[cfg(test)]

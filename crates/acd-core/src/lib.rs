@@ -81,7 +81,7 @@ pub use config::*;
 pub use decision::{Candidate, Decision, DecisionAction, ExitReason, Explanation, PassedOver};
 pub use engine::{Engine, Output};
 pub use event::*;
-pub use ids::{AgentId, CallId, QueueId};
+pub use ids::{AgentId, CallId, QueueId, Site};
 pub use lookup::Lookup;
 pub use number::NumberPlan;
 pub use pattern::Pattern;

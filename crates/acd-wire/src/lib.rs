@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod fingerprint;
 pub mod flags;
 pub mod framing;
+pub mod live_live;
 pub mod metrics;
 pub mod result_code;
 pub mod translate;
@@ -31,4 +32,5 @@ pub use connection::{
     AgentSelector, ConnectFailure, Connection, ConnectionConfig, ConnectionEvent, LinkStatus,
     QueueSelector,
 };
+pub use live_live::LiveLive;
 pub use prost;

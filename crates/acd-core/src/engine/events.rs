@@ -371,6 +371,7 @@ impl Engine {
         now: Timestamp,
         queue: &QueueId,
         listed: &[CallId],
+        site: crate::ids::Site,
     ) {
         let q = self.queue_slot(queue);
         let gone: Vec<CallId> = self
@@ -378,6 +379,7 @@ impl Engine {
             .values()
             .filter(|c| {
                 c.queue == q
+                    && c.id.site() == site
                     && (c.in_queue || (c.unconfirmed && c.phase == Phase::Waiting && !c.off_queue))
                     && c.is_open()
                     && !listed.contains(&c.id)
@@ -389,11 +391,17 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_link_restarted(&mut self, now: Timestamp) {
+    pub(super) fn on_link_restarted(&mut self, now: Timestamp, site: crate::ids::Site) {
+        // A queue report held back while the agent talked came over the old link: if the call
+        // really is back in the queue, the fresh snapshot says so. Applied later, it would
+        // offer an answered call again (and count its answer twice).
+        for call in self.calls.values_mut().filter(|c| c.id.site() == site) {
+            call.deferred_requeue = None;
+        }
         let open: Vec<CallId> = self
             .calls
             .values()
-            .filter(|c| c.is_open())
+            .filter(|c| c.is_open() && c.id.site() == site)
             .map(|c| c.id)
             .collect();
         for id in open {
@@ -500,7 +508,10 @@ impl Engine {
         let Some(q) = self.queue_ix.get(queue).copied() else {
             return;
         };
-        self.on_queue_snapshot_calls(now, queue, &[]);
+        // The queue's configuration is mirrored on both systems of a pair: gone from both.
+        for site in [crate::ids::Site::PRIMARY, crate::ids::Site::SECONDARY] {
+            self.on_queue_snapshot_calls(now, queue, &[], site);
+        }
         let state = &mut self.queues[q];
         state.extension = None;
         state.pbx_members.clear();

@@ -156,8 +156,8 @@ impl Engine {
             Event::CallRinging { call, agent } => self.on_call_ringing(now, call, &agent),
             Event::CallAnswered { call, agent } => self.on_call_answered(now, call, &agent),
             Event::CallEnded { call } => self.on_call_ended(now, call),
-            Event::QueueSnapshotCalls { queue, calls } => {
-                self.on_queue_snapshot_calls(now, &queue, &calls)
+            Event::QueueSnapshotCalls { queue, calls, site } => {
+                self.on_queue_snapshot_calls(now, &queue, &calls, site)
             }
             Event::AgentChanged(snapshot) => self.on_agent_changed(now, snapshot),
             Event::AgentRemoved(agent) => self.on_agent_removed(now, &agent),
@@ -166,7 +166,7 @@ impl Engine {
             Event::CommandResult { id, outcome } => self.on_command_result(now, id, outcome),
             Event::RulesChanged(config) => self.on_rules_changed(now, config),
             Event::Tick => {}
-            Event::LinkRestarted => self.on_link_restarted(now),
+            Event::LinkRestarted(site) => self.on_link_restarted(now, site),
         }
     }
 

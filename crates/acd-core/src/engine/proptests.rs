@@ -354,6 +354,7 @@ fn run(ops: &[Op]) -> Vec<String> {
                 queue_event(QUEUES[queue], &format!("30{queue}"), &members)
             }
             Op::Snapshot { queue, mask } => Event::QueueSnapshotCalls {
+                site: crate::Site::PRIMARY,
                 queue: QUEUES[queue].into(),
                 calls: (0..8u64)
                     .filter(|c| mask & (1 << c) != 0)

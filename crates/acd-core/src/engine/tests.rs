@@ -1044,6 +1044,7 @@ fn snapshots_repair_state() {
     sim.send(Event::QueueSnapshotCalls {
         queue: Q.into(),
         calls: vec![CallId(2)],
+        site: crate::Site::PRIMARY,
     });
     let out = sim.wait(5_000);
     assert_eq!(out.finished[0].call, CallId(1));
@@ -1415,7 +1416,7 @@ fn after_a_link_restart_a_call_is_held_until_reported_and_a_lost_transfer_blames
     let id = transfers(&out)[0].0;
     // IP Office accepted the transfer, then the link died before any notify showed it.
     sim.ok(id);
-    let out = sim.send(Event::LinkRestarted).clone();
+    let out = sim.send(Event::LinkRestarted(crate::Site::PRIMARY)).clone();
     assert!(out.commands.is_empty());
     // The agents' first snapshots come first: nothing is offered for a call not yet reported.
     sim.idle("2002");
@@ -1558,10 +1559,11 @@ fn a_call_routed_from_the_agents_phone_is_not_taken_as_gone_on_refusals() {
         id: retry,
         outcome: CommandOutcome::Failed(5003),
     });
-    sim.send(Event::LinkRestarted);
+    sim.send(Event::LinkRestarted(crate::Site::PRIMARY));
     sim.send(Event::QueueSnapshotCalls {
         queue: Q.into(),
         calls: vec![],
+        site: crate::Site::PRIMARY,
     });
     let out = sim.wait(30_000);
     assert!(out.finished.is_empty(), "not abandoned: {out:?}");
@@ -1760,7 +1762,7 @@ fn an_unconfirmed_call_overflows_only_once_a_queue_reports_it_again() {
     let mut sim = overflowing_to_voicemail_after_a_minute();
     sim.call(1);
     sim.wait(10_000);
-    sim.send(Event::LinkRestarted);
+    sim.send(Event::LinkRestarted(crate::Site::PRIMARY));
     let out = sim.wait(120_000);
     assert!(transfers(&out).is_empty(), "{out:?}");
     let out = sim.call(1).clone();

@@ -44,11 +44,13 @@ impl Model {
         self.next_call += 1;
         let mut gcid = vec![0x01, 0xC0, 0xA8, 0x2A];
         gcid.extend_from_slice(&(id as u32).to_be_bytes());
+        let site = self.sites.draw();
         self.calls.insert(
             id,
             Call {
                 id,
                 gcid,
+                site,
                 attributes: new.attributes,
                 calling_name: new.calling_name,
                 origin_queue: origin,

@@ -14,6 +14,7 @@ mod actions;
 mod hunt;
 pub mod journal;
 pub mod proficiency;
+mod sites;
 mod traffic;
 pub mod types;
 
@@ -153,6 +154,9 @@ impl Queue {
 pub struct Call {
     pub id: SimCallId,
     pub gcid: Vec<u8>,
+    /// The IP Office of a resilient pair the call queues on (0 primary, 1 secondary): only
+    /// that system's queue subscriptions show it (see [`Model::set_secondary_share`]).
+    pub site: u8,
     pub attributes: CallAttributes,
     pub calling_name: String,
     pub origin_queue: usize,
@@ -293,6 +297,10 @@ pub struct Model {
     recording: bool,
     /// No new Poisson callers (a simulation winding down to quiescence).
     arrivals_stopped: bool,
+    /// A resilient pair: the share of callers arriving on the secondary's trunks, the systems
+    /// that are down, and the draw of each caller's system (a stream of its own, so a world
+    /// with a pair keeps every other draw of its seed).
+    sites: sites::Sites,
     /// What each change touched, for protocol sessions to render only what it concerns.
     journal: journal::Journal,
     dirty_calls: BTreeSet<SimCallId>,
@@ -362,6 +370,7 @@ impl Model {
             version: 0,
             recording: false,
             arrivals_stopped: false,
+            sites: sites::Sites::new(stream(seed, 4, 0)),
             journal: journal::Journal::new(0),
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),

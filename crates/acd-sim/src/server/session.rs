@@ -97,6 +97,9 @@ impl Subscription {
 /// deterministic simulation both drive it.
 pub struct SimConnection {
     framing: Framing,
+    /// Which system of a resilient pair this connection is to: its queue subscriptions show
+    /// only the calls queueing there (users and their calls are shown by both).
+    site: u8,
     subs: BTreeMap<i32, Subscription>,
     next_callid: i32,
     outbox: Vec<Vec<u8>>,
@@ -204,6 +207,7 @@ impl SimConnection {
     pub fn new(framing: Framing, epoch: i32) -> SimConnection {
         SimConnection {
             framing,
+            site: 0,
             subs: BTreeMap::new(),
             next_callid: 1 + epoch.wrapping_mul(CALLID_EPOCH_SPAN),
             outbox: Vec::new(),
@@ -214,6 +218,14 @@ impl SimConnection {
             renders: 0,
             acks: 0,
             expiry_bound: None,
+        }
+    }
+
+    /// A connection to the given system of a resilient pair (see `Model::set_secondary_share`).
+    pub fn for_site(framing: Framing, epoch: i32, site: u8) -> SimConnection {
+        SimConnection {
+            site,
+            ..SimConnection::new(framing, epoch)
         }
     }
 
@@ -561,7 +573,13 @@ impl SimConnection {
             }
             self.renders += 1;
             let mut shown_changes = ShownChanges::default();
-            let payload = next_notify(sub, model, &mut self.next_callid, &mut shown_changes);
+            let payload = next_notify(
+                sub,
+                model,
+                self.site,
+                &mut self.next_callid,
+                &mut shown_changes,
+            );
             for call in shown_changes.added {
                 self.interest.shown(call, id);
             }
@@ -648,6 +666,7 @@ struct ShownChanges {
 fn next_notify(
     sub: &mut Subscription,
     model: &Model,
+    site: u8,
     next_callid: &mut i32,
     changes: &mut ShownChanges,
 ) -> Option<pb::notify::Payload> {
@@ -691,7 +710,7 @@ fn next_notify(
                 }
             }
             let visible = |c: &crate::model::Call| {
-                render::queue_shows(c, queue, ccflags)
+                (c.site == site && render::queue_shows(c, queue, ccflags))
                     .then(|| render::call_info(model, c, None, ccflags))
             };
             calls_pending(sub, model, ccflags, all, visible, next_callid, changes)

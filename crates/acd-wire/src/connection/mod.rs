@@ -26,7 +26,7 @@ use crate::framing;
 use crate::metrics;
 use crate::result_code::{ResultCode, WireResult};
 use crate::translate::{command_label, Translator};
-use acd_core::{AgentId, Command, CommandId, CommandOutcome, Event, Timestamp};
+use acd_core::{AgentId, Command, CommandId, CommandOutcome, Event, Site, Timestamp};
 use link::Link;
 use rand::SeedableRng;
 use requests::Pending;
@@ -100,6 +100,8 @@ enum Phase {
 
 pub struct Connection {
     config: ConnectionConfig,
+    /// Which IP Office of a resilient pair this connection serves (its calls' id range).
+    site: Site,
     endpoints: Vec<String>,
     translator: Translator,
     /// Agents reported to the core, so that ones gone while disconnected can be removed.
@@ -121,6 +123,17 @@ impl Connection {
     /// A connection that will ask to connect to the first endpoint at once. `seed` drives the
     /// reconnect jitter (the daemon passes a random one, simulations a fixed one).
     pub fn new(config: ConnectionConfig, endpoints: Vec<String>, seed: u64) -> Connection {
+        Connection::for_site(config, endpoints, Site::PRIMARY, seed)
+    }
+
+    /// A connection to one system of a resilient pair (see [`crate::LiveLive`]): its calls are
+    /// numbered in `site`'s range and its restarts hold only them.
+    pub fn for_site(
+        config: ConnectionConfig,
+        endpoints: Vec<String>,
+        site: Site,
+        seed: u64,
+    ) -> Connection {
         metrics::describe();
         for endpoint in &endpoints {
             metrics::register_endpoint(endpoint);
@@ -128,8 +141,9 @@ impl Connection {
         let mut c = Connection {
             backoff: BackoffState::new(config.backoff),
             config,
+            site,
             endpoints,
-            translator: Translator::new(),
+            translator: Translator::for_site(site),
             known_agents: BTreeSet::new(),
             link: None,
             phase: Phase::Stopped,
@@ -158,6 +172,10 @@ impl Connection {
 
     pub fn translator(&self) -> &Translator {
         &self.translator
+    }
+
+    pub fn site(&self) -> Site {
+        self.site
     }
 
     /// Whether a websocket is up and serving.
@@ -205,7 +223,7 @@ impl Connection {
             }));
         // Every subscription starts over: the core holds its calls until they are reported.
         self.events
-            .push_back(ConnectionEvent::Core(Event::LinkRestarted));
+            .push_back(ConnectionEvent::Core(Event::LinkRestarted(self.site)));
         self.translator.reset_connection(now);
         let mut link = Link::new(&self.config);
         link.subscribe(&mut self.translator, subscriptions::SubTarget::Lines, now);
@@ -242,6 +260,11 @@ impl Connection {
     fn lose(&mut self, now: Timestamp, reason: String) {
         let label = self.endpoint_label().to_string();
         metrics::set_connected(&label, false);
+        // What the core believes about this system's calls is stale from now on: it stops
+        // offering them (a transfer could only be refused) until their queues report them
+        // again. With a resilient pair the other system's calls go on being routed.
+        self.events
+            .push_back(ConnectionEvent::Core(Event::LinkRestarted(self.site)));
         if let Some(mut link) = self.link.take() {
             // Commands whose answer died with the connection: their outcome is unknown, as
             // after a request timeout. The core must hear about every command it sent, or it

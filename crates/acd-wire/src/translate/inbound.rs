@@ -81,7 +81,11 @@ impl Translator {
             ),
             None => (QueueId(String::new()), Vec::new()),
         };
-        Event::QueueSnapshotCalls { queue, calls }
+        Event::QueueSnapshotCalls {
+            queue,
+            calls,
+            site: self.site,
+        }
     }
 
     fn queue_calls(

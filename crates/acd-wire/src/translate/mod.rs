@@ -18,7 +18,9 @@ mod outbound;
 pub use outbound::{command_label, CommandRefused, Translated, WireCommand};
 
 use crate::pb::call_info::State;
-use acd_core::{AgentId, AgentSnapshot, CallId, Event, PhoneState, Presence, QueueId, Timestamp};
+use acd_core::{
+    AgentId, AgentSnapshot, CallId, Event, PhoneState, Presence, QueueId, Site, Timestamp,
+};
 use legs::{LegTable, Legs};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -76,11 +78,23 @@ pub struct Translator {
     /// The phone state last reported per agent, kept across subscriptions: it stands while a
     /// new subscription of the agent has not shown the calls yet.
     phones: HashMap<AgentId, PhoneState>,
+    /// The system of a resilient pair whose calls this translator numbers.
+    site: Site,
 }
 
 impl Translator {
     pub fn new() -> Translator {
         Translator::default()
+    }
+
+    /// The translator of one system of a resilient pair: its calls are numbered in the site's
+    /// own range, so two systems' calls never share an id in the core.
+    pub fn for_site(site: Site) -> Translator {
+        Translator {
+            next_call: site.first_call().0 - 1,
+            site,
+            ..Translator::default()
+        }
     }
 
     /// A new connection: every subscription is gone. Call ids are kept (for the grace period)
