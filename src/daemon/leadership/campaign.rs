@@ -238,23 +238,3 @@ impl Campaign {
             .set(if up { 1.0 } else { 0.0 });
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timings_follow_the_ttl() {
-        let s = TwinSettings {
-            etcd: vec!["http://127.0.0.1:2379".into()],
-            instance: "a".into(),
-            cluster: "main".into(),
-            lease_ttl: Duration::from_secs(2),
-        };
-        assert_eq!(s.key(), "/acd/main/leader");
-        assert_eq!(s.keepalive_every(), Duration::from_millis(666));
-        assert_eq!(s.poll_every(), Duration::from_millis(250));
-        assert!(s.request_timeout() < s.keepalive_every());
-    }
-}

@@ -50,3 +50,24 @@ impl TwinSettings {
         (self.lease_ttl / 4).max(Duration::from_millis(100))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_follow_the_ttl() {
+        let s = TwinSettings {
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            instance: "a".into(),
+            cluster: "main".into(),
+            lease_ttl: Duration::from_secs(2),
+        };
+        assert_eq!(s.key(), "/acd/main/leader");
+        assert_eq!(s.keepalive_every(), Duration::from_secs(2) / 3);
+        assert_eq!(s.poll_every(), Duration::from_millis(250));
+        // A renewal gives up before the next one is due, and two can fail within the lease.
+        assert!(s.request_timeout() < s.keepalive_every());
+        assert!(s.keepalive_every() * 2 + SAFETY_MARGIN < s.lease_ttl);
+    }
+}
