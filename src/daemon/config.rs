@@ -87,6 +87,8 @@ pub struct DaemonConfig {
     pub log_level: String,
     /// How long SIGTERM waits for in-flight commands before exiting.
     pub drain_timeout: Duration,
+    /// `[twin]`: run as one of a hot twin led through etcd; `None`: alone, always sending.
+    pub twin: Option<super::leadership::TwinSettings>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +134,18 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     shutdown: RawShutdown,
+    #[serde(default)]
+    twin: Option<RawTwin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTwin {
+    #[serde(default)]
+    etcd: Vec<String>,
+    instance: Option<String>,
+    cluster: Option<String>,
+    lease_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +427,8 @@ impl ConfigFile {
         )?
         .unwrap_or(Duration::from_secs(10));
 
+        let twin = raw.twin.map(twin_settings).transpose()?;
+
         let tls = TlsOptions {
             ca_file: raw.pbx.tls.ca_file.map(|f| resolve(base_dir, &f)),
             pin_sha256,
@@ -443,6 +459,7 @@ impl ConfigFile {
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
             drain_timeout,
+            twin,
         };
         Ok(ConfigFile {
             daemon,
@@ -450,6 +467,79 @@ impl ConfigFile {
             warnings,
         })
     }
+}
+
+/// Where the twin's etcd is, what this engine is called there, and the lease. The TTL is at
+/// least 2 s (etcd raises shorter ones, and the leader renews at a third of it) and at most a
+/// minute (a dead leader's calls would wait that long).
+fn twin_settings(raw: RawTwin) -> Result<super::leadership::TwinSettings, ConfigError> {
+    if raw.etcd.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "twin.etcd",
+            message: "give the etcd client URLs, e.g. [\"http://127.0.0.1:2379\"] (or remove \
+                      [twin] to run alone)"
+                .into(),
+        });
+    }
+    if let Err(e) = super::leadership::etcd::Etcd::new(&raw.etcd, Duration::from_secs(1)) {
+        return Err(ConfigError::Invalid {
+            key: "twin.etcd",
+            message: e.to_string(),
+        });
+    }
+    let instance = match raw.instance {
+        Some(i) => i,
+        None => host_name().ok_or(ConfigError::Invalid {
+            key: "twin.instance",
+            message: "the host name cannot be read: give this engine a name".into(),
+        })?,
+    };
+    if instance.is_empty() || instance.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid {
+            key: "twin.instance",
+            message: "must be a non-empty name without control characters".into(),
+        });
+    }
+    let cluster = raw.cluster.unwrap_or_else(|| "acd".into());
+    if cluster.is_empty()
+        || !cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ConfigError::Invalid {
+            key: "twin.cluster",
+            message: format!(
+                "`{cluster}` must be letters, digits, '-', '_' or '.' (it is part of the etcd \
+                 key /acd/<cluster>/leader)"
+            ),
+        });
+    }
+    let lease_ttl = parse_duration("twin.lease_ttl", raw.lease_ttl.as_deref())?
+        .unwrap_or(Duration::from_secs(2));
+    if lease_ttl < Duration::from_secs(2)
+        || lease_ttl > Duration::from_secs(60)
+        || lease_ttl.subsec_nanos() != 0
+    {
+        return Err(ConfigError::Invalid {
+            key: "twin.lease_ttl",
+            message: "must be whole seconds between 2s and 60s (etcd's leases count in seconds; \
+                      the twin takes over about one TTL after the leader dies)"
+                .into(),
+        });
+    }
+    Ok(super::leadership::TwinSettings {
+        etcd: raw.etcd,
+        instance,
+        cluster,
+        lease_ttl,
+    })
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 /// Like ssh with a private key: a password file others can read is a leak waiting to happen,
@@ -693,6 +783,39 @@ mod tests {
         let text = format!("{MINIMAL}\n[metrics]\nlisten_addr = \"127.0.0.1:1\"");
         let err = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env).unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn twin_defaults_and_checks() {
+        let c = DaemonConfig::parse(MINIMAL, Path::new("acd.toml"), &no_env).unwrap();
+        assert_eq!(c.twin, None, "alone unless [twin] is given");
+        let text =
+            format!("{MINIMAL}\n[twin]\netcd = [\"http://127.0.0.1:2379\"]\ninstance = \"a\"\n");
+        let twin = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env)
+            .unwrap()
+            .twin
+            .unwrap();
+        assert_eq!(twin.lease_ttl, Duration::from_secs(2));
+        assert_eq!(twin.cluster, "acd");
+        assert_eq!(twin.key(), "/acd/acd/leader");
+        for (extra, key) in [
+            ("etcd = []", "twin.etcd"),
+            ("etcd = [\"https://x:2379\"]", "twin.etcd"),
+            (
+                "etcd = [\"http://x:1\"]\nlease_ttl = \"1s\"",
+                "twin.lease_ttl",
+            ),
+            (
+                "etcd = [\"http://x:1\"]\nlease_ttl = \"2500ms\"",
+                "twin.lease_ttl",
+            ),
+            ("etcd = [\"http://x:1\"]\ncluster = \"a/b\"", "twin.cluster"),
+            ("etcd = [\"http://x:1\"]\ninstance = \"\"", "twin.instance"),
+        ] {
+            let text = format!("{MINIMAL}\n[twin]\n{extra}\n");
+            let err = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env).unwrap_err();
+            assert!(err.to_string().contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -144,6 +144,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         drain_timeout: Duration::from_secs(3),
+        twin: None,
     };
 
     let thresholds: Vec<f64> = routing

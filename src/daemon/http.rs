@@ -1,5 +1,5 @@
 //! The daemon's HTTP surface: `/metrics` for Prometheus, `/healthz` (the process is alive and its
-//! loop turns) and `/readyz` (connected to IP Office and subscribed), for systemd watchdogs,
+//! loop turns; its body names the engine's role in its twin) and `/readyz` (connected to IP Office and subscribed), for systemd watchdogs,
 //! load balancers and Kubernetes-style probes.
 
 use axum::extract::State;
@@ -41,6 +41,8 @@ impl Default for HttpLimits {
 pub struct Readiness {
     pub ready: bool,
     pub link: String,
+    /// The engine's role in its twin (alone, leader, follower), in words.
+    pub role: String,
 }
 
 #[derive(Clone)]
@@ -85,7 +87,7 @@ pub async fn serve_with(
         .map_err(|error| HttpError { addr, error })?;
     let app = Router::new()
         .route("/metrics", get(metrics_page))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .route("/readyz", get(readiness))
         .with_state(HttpState { metrics, ready });
     let task = tokio::spawn(bounded::serve(listener, app, limits, shutdown));
@@ -94,6 +96,16 @@ pub async fn serve_with(
 
 async fn metrics_page(State(state): State<HttpState>) -> String {
     state.metrics.render()
+}
+
+/// Alive, and which part the engine plays in its twin: a follower is healthy but not sending.
+async fn health(State(state): State<HttpState>) -> String {
+    let role = state.ready.borrow().role.clone();
+    if role.is_empty() {
+        "ok\n".to_string()
+    } else {
+        format!("ok: {role}\n")
+    }
 }
 
 async fn readiness(State(state): State<HttpState>) -> (StatusCode, String) {

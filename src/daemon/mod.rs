@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod example_rules;
 pub mod http;
+pub mod leadership;
 pub mod logging;
 pub mod pbx_link;
 pub mod routing_loop;

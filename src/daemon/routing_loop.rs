@@ -22,6 +22,8 @@ pub struct LiveStatus {
     pub ready: bool,
     /// The link to IP Office in words (for `/readyz`'s body and logs).
     pub link: String,
+    /// This engine's role in its twin in words (for `/healthz`'s body); set by the run loop.
+    pub role: String,
     pub rules_version: u64,
     pub waiting: usize,
     pub offered: u64,

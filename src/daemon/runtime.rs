@@ -8,11 +8,12 @@
 
 use super::clock;
 use super::config::DaemonConfig;
+use super::leadership::{self, Role};
 use super::routing_loop::RoutingLoop;
 use super::rules_manager::RulesManager;
 use super::rules_worker::RulesWorker;
 use super::telemetry;
-use crate::wire::session::{self, SessionConfig, SessionEvent, SessionHandle};
+use crate::wire::session::{self, SessionConfig, SessionEvent, SessionFence, SessionHandle};
 use acd_core::{Command, Event, RoutingConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,8 @@ pub enum RunError {
     Session(String),
     #[error("{0}")]
     QueuesDisagree(String),
+    #[error("cannot start the twin's leadership: {0}")]
+    Twin(#[from] leadership::etcd::EtcdError),
 }
 
 /// Watches the run loop from outside without changing it (the load benchmark's timing).
@@ -60,6 +63,8 @@ pub struct LoopInputs {
     pub drain_timeout: Duration,
     /// The engine's clock: real, or the demo's simulator's.
     pub clock: clock::EngineClock,
+    /// The engine's role in a hot twin and the twin's name; `None`: alone, always sending.
+    pub twin: Option<(watch::Receiver<Role>, String)>,
 }
 
 /// Runs until `Control::Stop`, then drains: no new decisions, in-flight commands get up to
@@ -105,6 +110,22 @@ pub async fn run_with_clock(
     };
     metrics::counter!(telemetry::RULES_RELOAD_FAILURES).increment(0);
     metrics::gauge!(telemetry::READY).set(0.0);
+    // Leadership starts before the session sends anything: a twin member begins as a follower.
+    let (leadership, twin) = match &config.twin {
+        Some(settings) => {
+            tracing::info!(instance = %settings.instance, key = %settings.key(),
+                etcd = %settings.etcd.join(", "), ttl = ?settings.lease_ttl,
+                "twin: campaigning for leadership; sending nothing until leader");
+            telemetry::register_twin(&settings.cluster, false);
+            let (leadership, role) = leadership::spawn(settings.clone())?;
+            (Some(leadership), Some((role, settings.cluster.clone())))
+        }
+        None => {
+            telemetry::register_twin("", true);
+            Role::Alone.publish("");
+            (None, None)
+        }
+    };
     let inputs = LoopInputs {
         control,
         rules: Some(RulesWorker::spawn(rules, engine_clock)),
@@ -112,8 +133,13 @@ pub async fn run_with_clock(
         status: Some(status_tx),
         drain_timeout: config.drain_timeout,
         clock: engine_clock,
+        twin,
     };
     drive(&mut routing, session, events, inputs, &mut NoProbe).await;
+    // After the drain and the session's goodbye: the twin takes over at once, not after a TTL.
+    if let Some(leadership) = leadership {
+        leadership.resign().await;
+    }
     Ok(routing.report())
 }
 
@@ -130,6 +156,11 @@ pub async fn drive(
     let clock = inputs.clock;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut role = Role::Alone;
+    if let Some((rx, cluster)) = inputs.twin.as_mut() {
+        let first = rx.borrow_and_update().clone();
+        role_changed(&session, cluster, &mut role, first);
+    }
     loop {
         let wake = routing.next_wakeup();
         let sleep = async {
@@ -170,8 +201,26 @@ pub async fn drive(
                 Some(Control::ReloadRules) => request_reload(&inputs),
                 Some(Control::Stop) | None => break,
             },
+            Some(next) = role_change(&mut inputs.twin) => {
+                if let Some((_, cluster)) = &inputs.twin {
+                    let was = role.label();
+                    role_changed(&session, cluster, &mut role, next);
+                    // `/healthz` tells a takeover at once, not at the next tick.
+                    if role.label() != was {
+                        let mut status = routing.publish(clock.now());
+                        status.role = role.describe();
+                        if let Some(tx) = &inputs.status {
+                            let _ = tx.send(status);
+                        }
+                    }
+                }
+            }
             _ = ticker.tick() => {
-                let status = routing.publish(clock.now());
+                let mut status = routing.publish(clock.now());
+                if let Some((_, cluster)) = &inputs.twin {
+                    role.publish(cluster);
+                }
+                status.role = role.describe();
                 if let Some(tx) = &inputs.status {
                     let _ = tx.send(status);
                 }
@@ -185,7 +234,8 @@ pub async fn drive(
         "stopping: draining in-flight commands"
     );
     let deadline = Instant::now() + inputs.drain_timeout;
-    while routing.in_flight() > 0 && Instant::now() < deadline {
+    // A follower's commands were never sent: nothing to wait for.
+    while routing.in_flight() > 0 && role.sends() && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
             Ok(Some(SessionEvent::Core(Event::CommandResult { id, outcome }, _))) => {
@@ -206,6 +256,45 @@ pub async fn drive(
     if let Some(tx) = &inputs.status {
         let _ = tx.send(status);
     }
+}
+
+/// The next role the campaign published; never, for an engine alone.
+async fn role_change(twin: &mut Option<(watch::Receiver<Role>, String)>) -> Option<Role> {
+    match twin {
+        Some((rx, _)) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            // The campaign ended (it only does at shutdown): keep the last role.
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands the new role to the session as its fence, at once (a deposed leader stops sending
+/// before anything else), then counts and logs what changed.
+fn role_changed(session: &SessionHandle, cluster: &str, current: &mut Role, next: Role) {
+    let fence = match &next {
+        Role::Alone => SessionFence::Open,
+        Role::Leader { until, .. } => SessionFence::LeaderUntil(*until),
+        Role::Follower { .. } => SessionFence::Closed,
+    };
+    if let Err(e) = session.set_fence(fence) {
+        tracing::error!(error = %e, "cannot hand the twin's fence to the IP Office session");
+    }
+    if next.label() != current.label() {
+        match &next {
+            Role::Leader { .. } => {
+                metrics::counter!(telemetry::TWIN_TAKEOVERS, "cluster" => cluster.to_string())
+                    .increment(1);
+                tracing::info!("twin: took over: this engine now sends commands");
+            }
+            Role::Follower { leader } => tracing::info!(leader = ?leader,
+                "twin: following: this engine computes and sends nothing"),
+            Role::Alone => {}
+        }
+    }
+    *current = next;
+    current.publish(cluster);
 }
 
 async fn send(session: &SessionHandle, commands: &[Command]) {
@@ -375,6 +464,7 @@ mod tests {
             status: Some(status_tx),
             drain_timeout: Duration::from_millis(100),
             clock: clock::EngineClock::real(),
+            twin: None,
         };
         let (seen_tx, mut seen) = mpsc::unbounded_channel();
         let run = tokio::spawn(async move {

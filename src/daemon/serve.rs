@@ -122,6 +122,7 @@ pub fn readiness(
                 super::http::Readiness {
                     ready: s.ready,
                     link: s.link.clone(),
+                    role: s.role.clone(),
                 }
             };
             if tx.send(ready).is_err() {

@@ -33,6 +33,11 @@ pub const RULES_RELOAD_FAILURES: &str = "acd_rules_reload_failures_total";
 pub const RULES_RELOADS: &str = "acd_rules_reloads_total";
 pub const RULES_FILES_VALID: &str = "acd_rules_files_valid";
 pub const READY: &str = "acd_ready";
+pub const TWIN_LEADER: &str = "acd_twin_leader";
+pub const TWIN_ROLE: &str = "acd_twin_role";
+pub const TWIN_TAKEOVERS: &str = "acd_twin_takeovers_total";
+pub const TWIN_LEASE_REMAINING: &str = "acd_twin_lease_remaining_seconds";
+pub const TWIN_ETCD_UP: &str = "acd_twin_etcd_up";
 
 /// Histogram buckets for waits, in seconds. Service-level thresholds are merged in so that the
 /// share of calls answered within each threshold is read off a bucket exactly.
@@ -203,6 +208,43 @@ pub fn describe() {
         Unit::Count,
         "1 when the engine is connected and subscribed, 0 otherwise."
     );
+    describe_gauge!(
+        TWIN_LEADER,
+        Unit::Count,
+        "1 when this engine sends commands (leader of its twin with a valid lease, or alone), \
+         0 when it only computes (follower)."
+    );
+    describe_gauge!(
+        TWIN_ROLE,
+        Unit::Count,
+        "1 for this engine's role in its twin (alone, leader, follower), 0 for the others."
+    );
+    describe_counter!(
+        TWIN_TAKEOVERS,
+        Unit::Count,
+        "Times this engine became the twin's leader and started sending."
+    );
+    describe_gauge!(
+        TWIN_LEASE_REMAINING,
+        Unit::Seconds,
+        "How long the leader's lease is surely valid without a renewal (0 for a follower, NaN \
+         alone)."
+    );
+    describe_gauge!(
+        TWIN_ETCD_UP,
+        Unit::Count,
+        "1 while etcd answers this engine's leadership requests, 0 when it does not (NaN alone)."
+    );
+}
+
+/// The twin's series from start-up, for the cluster this engine belongs to (`""` alone), so
+/// the "no leader" and "standby missing" alerts see values, not "no data".
+pub fn register_twin(cluster: &str, alone: bool) {
+    let c = cluster.to_string();
+    metrics::counter!(TWIN_TAKEOVERS, "cluster" => c.clone()).increment(0);
+    if alone {
+        metrics::gauge!(TWIN_ETCD_UP, "cluster" => c).set(f64::NAN);
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::connect::{self, ConnectError, ConnectParams, Connected, Endpoint, WsS
 use super::secret::Secret;
 use super::tls::TlsOptions;
 use acd_core::{Command, Event, Site, Timestamp};
-use acd_wire::connection::ConnectFailure;
+use acd_wire::connection::{ConnectFailure, Fence};
 use acd_wire::{ConnectionEvent, LiveLive};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -114,8 +114,18 @@ pub enum SessionEvent {
 #[error("the PBX session has shut down")]
 pub struct SessionClosed;
 
+/// Who may send, as the daemon knows it: a lease's end on tokio's clock. The shell turns it
+/// into the connection's [`Fence`] on the connection's own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFence {
+    Open,
+    LeaderUntil(Instant),
+    Closed,
+}
+
 enum Control {
     Command(Command),
+    Fence(SessionFence),
     FollowAgents(Vec<String>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -142,6 +152,14 @@ impl SessionHandle {
     pub fn follow_agents(&self, extns: Vec<String>) -> Result<(), SessionClosed> {
         self.control
             .send(Control::FollowAgents(extns))
+            .map_err(|_| SessionClosed)
+    }
+
+    /// Who may send from now on (a twin's leadership); commands queued before it are judged
+    /// by the fence in force when the session takes them.
+    pub fn set_fence(&self, fence: SessionFence) -> Result<(), SessionClosed> {
+        self.control
+            .send(Control::Fence(fence))
             .map_err(|_| SessionClosed)
     }
 
@@ -301,6 +319,17 @@ impl Shell {
                             self.unwritten.push(cmd.clone());
                         }
                         self.connection.handle_command(now, cmd);
+                    }
+                    Some(Control::Fence(fence)) => {
+                        let now = self.now();
+                        let fence = match fence {
+                            SessionFence::Open => Fence::Open,
+                            SessionFence::LeaderUntil(at) => Fence::LeaderUntil(Timestamp(
+                                at.saturating_duration_since(self.started).as_millis() as u64,
+                            )),
+                            SessionFence::Closed => Fence::Closed,
+                        };
+                        self.connection.set_fence(now, fence);
                     }
                     Some(Control::FollowAgents(extns)) => {
                         let now = self.now();

@@ -163,6 +163,11 @@ pub enum CommandOutcome {
     /// An IP Office result code (see the wire layer's `ResultCode` for names), or a timeout
     /// reported by the wire layer as 5001 (REQUESTTIMEOUT).
     Failed(u32),
+    /// This engine did not send the command: it is not the leader of its twin (or was not
+    /// sure its lease still held). Nothing happened at IP Office because of it; the notify
+    /// stream is the truth (the leader may have routed the call meanwhile). Given only at a
+    /// deadline or when the engine takes the lead, never at once.
+    NotSent,
 }
 
 #[derive(Debug, Clone)]

@@ -113,6 +113,10 @@ pub struct Observed {
     /// Answered calls by the caller's language (empty when none), then by the answering
     /// agent's extension.
     pub answered_by_language: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Transfers to an agent of a call that was already ringing at an agent: one router never
+    /// sends them (it offers a call once until it comes back), two routers sending at once do.
+    #[serde(default)]
+    pub transfers_to_ringing_calls: u64,
 }
 
 impl Observed {

@@ -20,7 +20,7 @@
 //! the daemon, the study and the deterministic simulation run this one path.
 
 use crate::connection::{
-    ConnectFailure, Connection, ConnectionConfig, ConnectionEvent, LinkStatus,
+    ConnectFailure, Connection, ConnectionConfig, ConnectionEvent, Fence, LinkStatus,
 };
 use crate::translate::Translator;
 use acd_core::{AgentId, AgentSnapshot, Command, CommandKind, Event, Site, Timestamp};
@@ -195,6 +195,15 @@ impl LiveLive {
         // "not connected" answer is the truth for it, given by the primary's.
         let site = if site < self.sites.len() { site } else { 0 };
         self.sites[site].handle_command(now, cmd);
+        self.collect();
+    }
+
+    /// Who may send (a twin's fencing check): the same for both systems, since the lease is
+    /// the engine's, not a link's.
+    pub fn set_fence(&mut self, now: Timestamp, fence: Fence) {
+        for c in &mut self.sites {
+            c.set_fence(now, fence);
+        }
         self.collect();
     }
 

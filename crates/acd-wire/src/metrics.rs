@@ -12,6 +12,7 @@ pub const NOTIFIES_RECEIVED: &str = "acd_notifies_received_total";
 pub const FRAME_ERRORS: &str = "acd_frame_errors_total";
 pub const COMMANDS: &str = "acd_commands_total";
 pub const PBX_NOTIFY_GAPS: &str = "acd_pbx_notify_gaps_total";
+pub const COMMANDS_WITHHELD: &str = "acd_commands_withheld_total";
 
 /// Registers HELP texts once per process.
 pub fn describe() {
@@ -57,6 +58,12 @@ pub fn describe() {
             Unit::Count,
             "Skips in a subscription's notify ids (notifies lost), by subscription kind; each one resubscribes"
         );
+        describe_counter!(
+            COMMANDS_WITHHELD,
+            Unit::Count,
+            "Commands this engine computed but did not send because it is not the twin's leader \
+             (or its lease may have passed), by command kind"
+        );
     });
 }
 
@@ -98,6 +105,10 @@ pub fn command(kind: &'static str, result: String) {
     counter!(COMMANDS, "kind" => kind, "result" => result).increment(1);
 }
 
+pub fn command_withheld(kind: &'static str) {
+    counter!(COMMANDS_WITHHELD, "kind" => kind).increment(1);
+}
+
 pub fn notify_gap(kind: &'static str) {
     counter!(PBX_NOTIFY_GAPS, "kind" => kind).increment(1);
 }
@@ -107,5 +118,9 @@ pub fn notify_gap(kind: &'static str) {
 pub fn zero_alerting_series() {
     for kind in ["lines", "queue", "user"] {
         counter!(PBX_NOTIFY_GAPS, "kind" => kind).increment(0);
+    }
+    // A follower withholds mostly these: the dashboard's rate reads 0, not "no data", at start.
+    for kind in ["transfer", "set_priority", "finish"] {
+        counter!(COMMANDS_WITHHELD, "kind" => kind).increment(0);
     }
 }

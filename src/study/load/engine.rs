@@ -178,6 +178,7 @@ async fn engine_loop(
         status: None,
         drain_timeout: Duration::from_secs(2),
         clock: crate::daemon::clock::EngineClock::real(),
+        twin: None,
     };
     runtime::drive(&mut routing, session, events, inputs, &mut probe).await;
 }

@@ -234,8 +234,9 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_call_ringing(&mut self, _now: Timestamp, id: CallId, agent: &AgentId) {
+    pub(super) fn on_call_ringing(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
         let a = self.agent_ix.get(agent).copied();
+        let mut ringing_elsewhere = None;
         if let Some(call) = self.calls.get_mut(&id) {
             let offered_to = match call.phase {
                 Phase::Offered { agent, .. } | Phase::Ringing { agent, .. } => Some(agent),
@@ -244,6 +245,22 @@ impl Engine {
             if offered_to.is_some() && offered_to == a {
                 call.ring_seen = true;
             }
+            if let Phase::LeftQueue { deadline } = call.phase {
+                ringing_elsewhere = Some((call.queue, deadline));
+            }
+        }
+        // A call that left its queue and now rings at an agent is not abandoned while it
+        // rings: someone else transferred it (the twin's leader, when this engine follows). It
+        // gets the queue's ring timeout on top of the grace to be answered or come back.
+        if let Some((q, deadline)) = ringing_elsewhere {
+            let extended = self
+                .ring_deadline(q, now, now)
+                .plus(LEFT_QUEUE_GRACE_MS)
+                .max(deadline);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.phase = Phase::LeftQueue { deadline: extended };
+            }
+            self.schedule_call(id, now);
         }
         // Informational: the agent's phone state arrives with AgentChanged, and RONA runs
         // from our transfer. A call ringing someone other than the agent we offered it to
@@ -574,7 +591,11 @@ impl Engine {
                 match outcome {
                     // No answer (5001): the return may well have happened. Wait, as after a
                     // success, for the queue to report the call until the same deadline.
-                    CommandOutcome::Success | CommandOutcome::Failed(REQUEST_TIMEOUT) => {
+                    // Not sent (a follower of a twin): what happened is the leader's doing
+                    // and only the notifies can tell; as after a timeout.
+                    CommandOutcome::Success
+                    | CommandOutcome::Failed(REQUEST_TIMEOUT)
+                    | CommandOutcome::NotSent => {
                         state.phase = Phase::Returning {
                             cmd: None,
                             deadline,
@@ -656,10 +677,15 @@ impl Engine {
                 // No answer from IP Office (5001) is not a failure when the queue already
                 // reported the call gone: the transfer out happened. (Still reported queued, it
                 // did not, and the exit is retried later.)
+                // Not sent (a follower of a twin) is judged the same way: the queue's report is
+                // all there is to go by.
                 let outcome = match outcome {
-                    CommandOutcome::Failed(REQUEST_TIMEOUT) if !state.in_queue => {
+                    CommandOutcome::Failed(REQUEST_TIMEOUT) | CommandOutcome::NotSent
+                        if !state.in_queue =>
+                    {
                         CommandOutcome::Success
                     }
+                    CommandOutcome::NotSent => CommandOutcome::Failed(REQUEST_TIMEOUT),
                     other => other,
                 };
                 match outcome {
@@ -700,7 +726,12 @@ impl Engine {
                         self.index_call(call);
                         self.schedule_call(call, now);
                     }
-                    CommandOutcome::Failed(code) => {
+                    CommandOutcome::Failed(_) | CommandOutcome::NotSent => {
+                        // (NotSent was mapped to a timeout above.)
+                        let code = match outcome {
+                            CommandOutcome::Failed(code) => code,
+                            _ => REQUEST_TIMEOUT,
+                        };
                         // Fall back to routing in the queue; retry an exit rule later.
                         state.phase = Phase::Waiting;
                         state.last_failure = Some(format!("transfer out failed ({code})"));
@@ -778,6 +809,27 @@ impl Engine {
                 if let Some(state) = self.calls.get_mut(&call) {
                     state.phase = Phase::Ringing { agent, deadline };
                     state.last_failure = Some(failure);
+                }
+                self.schedule_call(call, now);
+            }
+            CommandOutcome::NotSent => {
+                // This engine follows its twin and sent nothing: the agent did nothing wrong
+                // and is free again (as far as this engine is concerned: the agent's own
+                // reports say whether the leader gave them a call). A call its queue still
+                // reports waits again; one that left is ringing or answered where the leader
+                // sent it, and ends as abandoned only if no answer comes within the grace.
+                let gone = !state.in_queue;
+                state.phase = if gone {
+                    Phase::LeftQueue {
+                        deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                    }
+                } else {
+                    Phase::Waiting
+                };
+                self.release_agent(agent, call, now);
+                self.index_call(call);
+                if !gone {
+                    self.dirty_calls.insert(call);
                 }
                 self.schedule_call(call, now);
             }

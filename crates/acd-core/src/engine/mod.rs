@@ -23,6 +23,8 @@ mod proptests;
 mod semantics_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod twin_tests;
 
 use crate::accounting::{FinishedCall, QueueCounters};
 use crate::command::{Command, CommandId, CommandKind, Target};

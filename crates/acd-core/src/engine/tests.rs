@@ -165,14 +165,14 @@ pub(super) fn transfers(out: &Output) -> Vec<(CommandId, CallId, Target, String)
         .collect()
 }
 
-fn offered_agent(out: &Output) -> Option<String> {
+pub(super) fn offered_agent(out: &Output) -> Option<String> {
     transfers(out).into_iter().find_map(|(_, _, t, _)| match t {
         Target::Agent(a) => Some(a.0),
         _ => None,
     })
 }
 
-fn counters_balance(engine: &Engine) {
+pub(super) fn counters_balance(engine: &Engine) {
     let open = engine.open_calls();
     for (q, c) in engine.accounting() {
         let still = open.get(q).copied().unwrap_or(0);
@@ -184,7 +184,7 @@ fn counters_balance(engine: &Engine) {
     }
 }
 
-fn basic(strategy: PickStrategy, agents: &[&str]) -> Sim {
+pub(super) fn basic(strategy: PickStrategy, agents: &[&str]) -> Sim {
     let profiles = agents.iter().map(|a| profile(a, &[("sales", 5)])).collect();
     Sim::new(config(vec![policy(Q, strategy, agents)], profiles))
 }
@@ -1829,7 +1829,7 @@ fn ends_abandoned_without_a_chase(sim: &mut Sim) {
 }
 
 /// One route whose only step sends the call to voicemail 200 after a minute.
-fn overflowing_to_voicemail_after_a_minute() -> Sim {
+pub(super) fn overflowing_to_voicemail_after_a_minute() -> Sim {
     Sim::new(routed(
         vec![Step {
             after_ms: 60_000,

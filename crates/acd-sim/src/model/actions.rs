@@ -157,6 +157,13 @@ impl Model {
                 self.dispatch_all(released);
             }
             TransferTarget::User(u) => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == CallPhase::Ringing)
+                {
+                    self.observed.transfers_to_ringing_calls += 1;
+                }
                 let ok = self.users[u].available()
                     || self.users[u].activity == super::Activity::Ringing(call);
                 if !ok {

@@ -669,3 +669,35 @@ fn talk_time_stretches_with_the_answering_agents_weakest_needed_skill() {
     at(&mut m, 91);
     assert!(!talking(&m, weak));
 }
+
+/// Two routers transferring one call: the second transfer finds the call ringing and is
+/// counted, the first is not.
+#[test]
+fn a_transfer_of_a_call_already_ringing_is_counted() {
+    let mut m = model(
+        "longest_waiting",
+        "disabled_members = [\"201\", \"202\", \"203\"]",
+    );
+    let c = m
+        .inject_call(
+            "Q",
+            InjectedCall {
+                attributes: CallAttributes::default(),
+                priority: 1,
+                talk_ms: 60_000,
+                patience_ms: None,
+            },
+        )
+        .unwrap();
+    let transfer = |m: &mut Model, to: &str| {
+        m.apply(ModelAction::BlindTransfer {
+            call: c,
+            view: View::Queue("Q".into()),
+            target: to.into(),
+        })
+    };
+    assert!(transfer(&mut m, "202").is_success());
+    assert_eq!(m.summary().observed.transfers_to_ringing_calls, 0);
+    transfer(&mut m, "203");
+    assert_eq!(m.summary().observed.transfers_to_ringing_calls, 1);
+}

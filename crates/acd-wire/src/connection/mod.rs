@@ -11,6 +11,7 @@
 //! (so those gone while disconnected are removed), and the reconnect pacing.
 
 mod config;
+mod fence;
 mod lines;
 mod link;
 mod requests;
@@ -20,6 +21,7 @@ pub use config::{
     AgentSelector, ConnectionConfig, QueueSelector, DEFAULT_QUEUE_CCFLAGS, DEFAULT_USER_CCFLAGS,
     EPHEMERAL_CCFLAG, LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE,
 };
+pub use fence::Fence;
 
 use crate::backoff::BackoffState;
 use crate::framing;
@@ -117,6 +119,11 @@ pub struct Connection {
     shutdown_requests: BTreeSet<i32>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ConnectionEvent>,
+    /// Who may send now (a twin's fencing check; `Open` when the engine runs alone).
+    fence: Fence,
+    /// Commands the fence held back, in arrival order, each with the time it is given up
+    /// (`NotSent`) unless the fence opens first.
+    withheld: VecDeque<(Timestamp, CommandId)>,
 }
 
 impl Connection {
@@ -154,6 +161,8 @@ impl Connection {
             shutdown_requests: BTreeSet::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            fence: Fence::Open,
+            withheld: VecDeque::new(),
         };
         if c.endpoints.is_empty() {
             c.events
@@ -321,8 +330,33 @@ impl Connection {
         }
     }
 
+    /// Who may send from now on. A fence that starts allowing (the engine took the lead)
+    /// gives up every withheld command at once with `NotSent`, so the core routes those calls
+    /// again from what IP Office reports rather than waiting out their deadlines.
+    pub fn set_fence(&mut self, now: Timestamp, fence: Fence) {
+        let opened = !self.fence.allows(now) && fence.allows(now);
+        self.fence = fence;
+        if opened {
+            while let Some((_, id)) = self.withheld.pop_front() {
+                self.events.push_back(ConnectionEvent::Core(not_sent(id)));
+            }
+        }
+    }
+
+    pub fn fence(&self) -> Fence {
+        self.fence
+    }
+
     /// A command from the routing core. Its outcome comes back as `Event::CommandResult`.
     pub fn handle_command(&mut self, now: Timestamp, cmd: Command) {
+        if !self.fence.allows(now) {
+            // Not the leader (or no longer sure to be): nothing goes out. The outcome is given
+            // later, never now, so the core cannot loop on it at one instant.
+            metrics::command_withheld(command_label(&cmd.kind));
+            self.withheld
+                .push_back((now + self.config.request_timeout, cmd.id));
+            return;
+        }
         match (self.phase, self.link.as_mut()) {
             (Phase::Up(_), Some(link)) => {
                 link.command(&mut self.translator, cmd, now);
@@ -340,6 +374,14 @@ impl Connection {
 
     /// Time has come (see `poll_timeout`).
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        // Withheld commands whose time is up: nothing was sent, so nothing happened.
+        let (due, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.withheld)
+            .into_iter()
+            .partition(|(deadline, _)| *deadline <= now);
+        self.withheld = kept;
+        for (_, id) in due {
+            self.events.push_back(ConnectionEvent::Core(not_sent(id)));
+        }
         self.events.extend(
             self.translator
                 .due_endings(now)
@@ -400,7 +442,8 @@ impl Connection {
             _ => None,
         };
         let link = self.link.as_ref().and_then(Link::next_deadline);
-        [waiting, link, self.translator.next_ending()]
+        let withheld = self.withheld.iter().map(|(deadline, _)| *deadline).min();
+        [waiting, link, self.translator.next_ending(), withheld]
             .into_iter()
             .flatten()
             .min()
@@ -453,6 +496,13 @@ pub(crate) fn command_failed(id: CommandId, code: ResultCode) -> Event {
     Event::CommandResult {
         id,
         outcome: CommandOutcome::Failed(code.code() as u32),
+    }
+}
+
+fn not_sent(id: CommandId) -> Event {
+    Event::CommandResult {
+        id,
+        outcome: CommandOutcome::NotSent,
     }
 }
 

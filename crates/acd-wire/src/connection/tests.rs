@@ -522,3 +522,91 @@ fn with_sales_subscribed() -> (Connection, i32) {
     drain_events(&mut c);
     (c, sales)
 }
+
+fn service_mode(id: u64) -> Command {
+    Command {
+        id: CommandId(id),
+        kind: CommandKind::SetServiceMode {
+            queue: QueueId::from("Sales"),
+            mode: acd_core::ServiceMode::Active,
+        },
+    }
+}
+
+fn not_sent_ids(events: &[ConnectionEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ConnectionEvent::Core(Event::CommandResult {
+                id,
+                outcome: CommandOutcome::NotSent,
+            }) => Some(id.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A follower sends nothing and says so only at the command's deadline, never at once (the core
+/// would otherwise compute the same command again at the same instant).
+#[test]
+fn a_follower_sends_no_frame_and_gives_the_command_up_at_its_deadline() {
+    let cfg = config();
+    let mut c = up(cfg.clone());
+    c.translator.add_queue(50, QueueId::from("Sales"));
+    sent(&mut c);
+    c.set_fence(T0, Fence::Closed);
+    c.handle_command(T0, service_mode(1));
+    assert!(sent(&mut c).is_empty(), "a follower sent a frame");
+    assert!(not_sent_ids(&drain_events(&mut c)).is_empty());
+    let deadline = T0 + cfg.request_timeout;
+    assert!(c.poll_timeout().is_some_and(|t| t <= deadline));
+    c.handle_timeout(T0 + (cfg.request_timeout - Duration::from_millis(1)));
+    assert!(not_sent_ids(&drain_events(&mut c)).is_empty());
+    c.handle_timeout(deadline);
+    assert_eq!(not_sent_ids(&drain_events(&mut c)), vec![1]);
+    assert!(sent(&mut c).is_empty());
+    // Given up once only.
+    c.handle_timeout(deadline + Duration::from_secs(1));
+    assert!(not_sent_ids(&drain_events(&mut c)).is_empty());
+}
+
+/// Taking the lead gives every withheld command up at once, so the new leader's core routes
+/// those calls again now; from then on commands go out.
+#[test]
+fn taking_the_lead_gives_withheld_commands_up_at_once_and_sends_later_ones() {
+    let mut c = up(config());
+    c.translator.add_queue(50, QueueId::from("Sales"));
+    sent(&mut c);
+    c.set_fence(T0, Fence::Closed);
+    c.handle_command(T0, service_mode(1));
+    c.handle_command(T0, service_mode(2));
+    let lead = T0 + Duration::from_secs(1);
+    c.set_fence(lead, Fence::LeaderUntil(lead + Duration::from_secs(2)));
+    assert_eq!(not_sent_ids(&drain_events(&mut c)), vec![1, 2]);
+    assert!(sent(&mut c).is_empty(), "a withheld command went out late");
+    c.handle_command(lead, service_mode(3));
+    assert_eq!(sent(&mut c).len(), 1);
+    // Nothing left to give up.
+    c.handle_timeout(T0 + Duration::from_secs(60));
+    assert!(not_sent_ids(&drain_events(&mut c)).is_empty());
+}
+
+/// A leader whose lease passed without a renewal it heard of (paused, cut off from etcd) stops
+/// sending by itself: the fence is a deadline on the connection's own clock.
+#[test]
+fn a_lease_that_passed_closes_the_fence_by_itself() {
+    let mut c = up(config());
+    c.translator.add_queue(50, QueueId::from("Sales"));
+    sent(&mut c);
+    let until = T0 + Duration::from_secs(2);
+    c.set_fence(T0, Fence::LeaderUntil(until));
+    c.handle_command(T0, service_mode(1));
+    assert_eq!(sent(&mut c).len(), 1);
+    // The process wakes up after its lease: nothing goes out.
+    c.handle_command(until, service_mode(2));
+    assert!(sent(&mut c).is_empty(), "sent after the lease passed");
+    // Alone again (twin switched off): open, and the withheld command is given up.
+    c.set_fence(until, Fence::Open);
+    assert_eq!(not_sent_ids(&drain_events(&mut c)), vec![2]);
+    assert_eq!(c.fence(), Fence::Open);
+}
