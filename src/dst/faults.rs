@@ -60,6 +60,40 @@ impl fmt::Display for Fault {
     }
 }
 
+/// What happens to the leading engine of a hot twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwinFault {
+    /// kill -9: it stops at once, its sockets close, its lease is never renewed.
+    Kill,
+    /// SIGSTOP for a while, then SIGCONT: nothing of it runs meanwhile, and when it wakes its
+    /// lease may be long gone without it having been told.
+    Pause { ms: u64 },
+    /// Cut off from etcd (not from IP Office) for a while: it cannot renew, and must stop
+    /// sending by itself when its lease may have ended.
+    Partition { ms: u64 },
+}
+
+/// A hot twin: two engines against the same IP Office, leadership from one etcd lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwinPlan {
+    pub ttl_ms: u64,
+    /// When the fault hits whichever engine leads then.
+    pub at_ms: u64,
+    pub fault: TwinFault,
+}
+
+impl fmt::Display for TwinFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TwinFault::Kill => write!(f, "the leader is killed (kill -9)"),
+            TwinFault::Pause { ms } => write!(f, "the leader is paused for {ms} ms"),
+            TwinFault::Partition { ms } => {
+                write!(f, "the leader is cut off from etcd for {ms} ms")
+            }
+        }
+    }
+}
+
 /// Everything drawn from the seed.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -75,6 +109,8 @@ pub struct Plan {
     /// A resilient pair, live-live: the share of callers arriving on the secondary. `None`:
     /// one IP Office.
     pub pair: Option<f64>,
+    /// A hot twin of engines, and what happens to its leader. `None`: one engine, alone.
+    pub twin: Option<TwinPlan>,
 }
 
 impl Plan {
@@ -142,8 +178,31 @@ impl Plan {
             let down_ms = rng.random_range(10_000..120_000);
             faults.push((at, Fault::PrimaryFails { down_ms }));
         }
+        // A hot twin, from a stream of its own: a quarter of the seeds run two engines, and
+        // the leader is killed, paused or cut off from etcd at a time drawn over the traffic,
+        // so across seeds it happens at every point of a call's life.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7713_2c0d);
+        let twin = rng.random_bool(0.25).then(|| {
+            let from = engine_start_ms + 5_000;
+            let at_ms = rng.random_range(from..traffic_ms.max(from + 1));
+            let fault = match rng.random_range(0..3) {
+                0 => TwinFault::Kill,
+                1 => TwinFault::Pause {
+                    ms: rng.random_range(500..15_000),
+                },
+                _ => TwinFault::Partition {
+                    ms: rng.random_range(500..15_000),
+                },
+            };
+            TwinPlan {
+                ttl_ms: [2_000, 3_000][rng.random_range(0..2)],
+                at_ms,
+                fault,
+            }
+        });
         faults.sort_by_key(|(at, _)| *at);
         Plan {
+            twin,
             delays,
             engine_start_ms,
             ephemeral,
@@ -172,6 +231,7 @@ impl Plan {
             load: 1.0,
             faults: Vec::new(),
             pair: None,
+            twin: None,
         }
     }
 }
@@ -197,6 +257,15 @@ impl fmt::Display for Plan {
                 f,
                 "; live-live pair, {:.0} % of callers on the secondary",
                 share * 100.0
+            )?;
+        }
+        if let Some(t) = &self.twin {
+            write!(
+                f,
+                "; hot twin (lease {} ms), at {:.1} s: {}",
+                t.ttl_ms,
+                t.at_ms as f64 / 1000.0,
+                t.fault
             )?;
         }
         for (at, fault) in &self.faults {

@@ -220,10 +220,13 @@ impl Checker {
     }
 
     /// After every step: record what rings, then accounting and liveness.
+    /// `judge`: this engine is the one that sends (alone, or the twin's leader): liveness is
+    /// its to keep. A follower's other invariants hold all the same.
     pub fn after_step(
         &mut self,
         now: Timestamp,
         ready: &[bool],
+        judge: bool,
         engine: &Engine,
         model: &Model,
     ) -> Result<(), Violation> {
@@ -260,7 +263,7 @@ impl Checker {
             }
         }
         accounting(engine)?;
-        if now.since(self.disturbed_at) >= self.bound_ms {
+        if judge && now.since(self.disturbed_at) >= self.bound_ms {
             self.liveness(now, ready, engine, model)?;
         }
         Ok(())

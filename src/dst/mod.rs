@@ -11,6 +11,7 @@
 pub mod cli;
 mod faults;
 mod invariants;
+mod lease;
 mod network;
 pub(crate) mod trace;
 mod world;

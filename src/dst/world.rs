@@ -1,10 +1,14 @@
 //! One simulated world: the simulator's model of IP Office and its protocol side
-//! ([`SimConnection`]), the network between them ([`Network`]), and the engine's real path
-//! (the sans-IO [`Connection`] and the daemon's [`RoutingLoop`]), stepped in virtual time on
-//! one thread. Every frame is really encoded and decoded on both sides; nothing is shortcut.
+//! ([`SimConnection`], one per engine and IP Office), the network between them ([`Network`]),
+//! and the engine's real path (the sans-IO [`LiveLive`] connections and the daemon's
+//! [`RoutingLoop`]), stepped in virtual time on one thread. Every frame is really encoded and
+//! decoded on both sides; nothing is shortcut. A world has one engine, or a hot twin of two
+//! with leadership from a virtual etcd lease ([`VirtualEtcd`]), and one IP Office or a
+//! resilient pair.
 
-use super::faults::{Fault, Plan};
+use super::faults::{Fault, Plan, TwinFault};
 use super::invariants::{Checker, Violation};
+use super::lease::{Campaign, VirtualEtcd};
 use super::network::{Direction, Network};
 use super::trace::Trace;
 use crate::daemon::routing_loop::RoutingLoop;
@@ -12,9 +16,8 @@ use crate::sim::model::types::CallPhase;
 use crate::sim::model::Model;
 use crate::sim::server::{CommandFaults, SimConnection};
 use crate::sim::Scenario;
-use acd_core::Site;
-use acd_core::{Command, Event, RoutingConfig, Timestamp};
-use acd_wire::connection::{ConnectFailure, EPHEMERAL_CCFLAG};
+use acd_core::{Command, Event, RoutingConfig, Site, Timestamp};
+use acd_wire::connection::{ConnectFailure, Fence, EPHEMERAL_CCFLAG};
 use acd_wire::framing::Framing;
 use acd_wire::{AgentSelector, ConnectionConfig, ConnectionEvent, LiveLive, QueueSelector};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
@@ -31,33 +34,60 @@ const CONNECT_MS: u64 = 20;
 const QUIET_MS: u64 = 330_000;
 /// One instant may not take more steps than this: more means the path loops.
 const MAX_STEPS_PER_INSTANT: u32 = 100_000;
+/// The twin's second engine starts this much after the first (so the first leads at first).
+const TWIN_START_LAG_MS: u64 = 1_000;
 
-/// One IP Office of the world (two for a resilient pair) and the engine's link to it.
+/// One engine's link to one IP Office.
 struct SiteLink {
     pbx: Option<SimConnection>,
     net: Network,
     connect_at: Option<Timestamp>,
-    /// Unreachable from the engine until then (a restart, a partition, a failure).
-    down_until: Timestamp,
+}
+
+/// One engine process: its connections, its routing loop, its links, and what has been done
+/// to it.
+struct Node {
+    conn: Option<LiveLive>,
+    routing: RoutingLoop,
+    links: Vec<SiteLink>,
+    checker: Checker,
+    start: Timestamp,
+    /// Killed: it never runs again.
+    dead: bool,
+    /// Paused until then: nothing of it runs; frames for it wait on the network.
+    paused_until: Timestamp,
+    /// Cannot reach etcd until then.
+    cut_until: Timestamp,
+    /// The next campaign step (a twin's member only).
+    campaign_at: Option<Timestamp>,
+}
+
+impl Node {
+    fn runs(&self, t: Timestamp) -> bool {
+        !self.dead && t >= self.paused_until && self.conn.is_some()
+    }
 }
 
 pub struct World {
     now: Timestamp,
     model: Model,
-    sites: Vec<SiteLink>,
+    nodes: Vec<Node>,
+    /// Each IP Office is unreachable from every engine until then (a restart, a partition).
+    site_down_until: Vec<Timestamp>,
     pbx_faults: CommandFaults,
     epoch: i32,
-    conn: Option<LiveLive>,
     connection_config: ConnectionConfig,
-    routing: RoutingLoop,
     rules: Arc<RoutingConfig>,
     rng: ChaCha8Rng,
-    checker: Checker,
     pub trace: Trace,
     faults: VecDeque<(Timestamp, Fault)>,
-    engine_start: Timestamp,
+    /// A hot twin's etcd and the fault planned for its leader.
+    etcd: Option<VirtualEtcd>,
+    twin_fault: Option<(Timestamp, TwinFault)>,
     /// When a failed primary comes back.
     primary_back_at: Option<Timestamp>,
+    /// A twin's: which engine last transferred each call to an agent.
+    transferred_by: BTreeMap<crate::sim::model::types::SimCallId, usize>,
     /// Callers still to hang up as the engine transfers their call to an agent.
     hang_ups_armed: u32,
     traffic_end: Timestamp,
@@ -98,18 +128,13 @@ impl World {
         check: bool,
     ) -> Result<World, crate::sim::SimError> {
         let mut model = Model::new(scenario)?;
+        if plan.twin.is_some() {
+            model.log_transfers();
+        }
         if let Some(share) = plan.pair {
             model.set_secondary_share(share);
         }
         let site_count = if plan.pair.is_some() { 2 } else { 1 };
-        let sites = (0..site_count)
-            .map(|_| SiteLink {
-                pbx: None,
-                net: Network::new(plan.delays),
-                connect_at: None,
-                down_until: Timestamp::ZERO,
-            })
-            .collect();
         let mut protocol = ConnectionConfig {
             routed_queues: rules
                 .queues
@@ -124,26 +149,46 @@ impl World {
             protocol.queue_ccflags &= !EPHEMERAL_CCFLAG;
         }
         let bound_ms = 8_000 + 2 * plan.delays.max();
+        let node_count = if plan.twin.is_some() { 2 } else { 1 };
+        let nodes = (0..node_count)
+            .map(|i| Node {
+                conn: None,
+                routing: RoutingLoop::new(rules.clone()),
+                links: (0..site_count)
+                    .map(|_| SiteLink {
+                        pbx: None,
+                        net: Network::new(plan.delays),
+                        connect_at: None,
+                    })
+                    .collect(),
+                checker: Checker::new(bound_ms),
+                start: Timestamp(plan.engine_start_ms + i as u64 * TWIN_START_LAG_MS),
+                dead: false,
+                paused_until: Timestamp::ZERO,
+                cut_until: Timestamp::ZERO,
+                campaign_at: None,
+            })
+            .collect();
         Ok(World {
             now: Timestamp::ZERO,
             model,
-            sites,
+            nodes,
+            site_down_until: vec![Timestamp::ZERO; site_count],
             pbx_faults: CommandFaults::default(),
             epoch: 0,
-            conn: None,
             connection_config: protocol,
-            routing: RoutingLoop::new(rules.clone()),
             rules,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            checker: Checker::new(bound_ms),
             trace: Trace::keeping(keep_lines),
             faults: plan
                 .faults
                 .iter()
                 .map(|(at, f)| (Timestamp(*at), *f))
                 .collect(),
-            engine_start: Timestamp(plan.engine_start_ms),
+            etcd: plan.twin.map(|t| VirtualEtcd::new(t.ttl_ms)),
+            twin_fault: plan.twin.map(|t| (Timestamp(t.at_ms), t.fault)),
             primary_back_at: None,
+            transferred_by: BTreeMap::new(),
             hang_ups_armed: 0,
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
@@ -160,8 +205,10 @@ impl World {
         &self.model
     }
 
+    /// The routing loop of the engine that leads (or runs alone); the first one when none
+    /// does.
     pub fn routing(&self) -> &RoutingLoop {
-        &self.routing
+        &self.nodes[self.judged()].routing
     }
 
     /// Steps every event due up to `end`, then sets the model's clock to `end`.
@@ -207,55 +254,80 @@ impl World {
         self.final_checks()
     }
 
+    /// The engine whose decisions the timely invariants judge: the one whose fence lets it
+    /// send now (alone, or the twin's leader), else the first that runs.
+    fn judged(&self) -> usize {
+        let t = self.now;
+        let sends = |n: &Node| {
+            n.runs(t)
+                && n.conn.as_ref().is_some_and(|c| {
+                    c.connection(Site::PRIMARY)
+                        .is_some_and(|p| p.fence().allows(t))
+                })
+        };
+        self.nodes
+            .iter()
+            .position(sends)
+            .or_else(|| self.nodes.iter().position(|n| !n.dead))
+            .unwrap_or(0)
+    }
+
     fn next_time(&self) -> Option<Timestamp> {
-        let engine = self.conn.as_ref().map_or(Some(self.engine_start), |c| {
-            [c.poll_timeout(), self.routing.next_wakeup()]
-                .into_iter()
-                .flatten()
-                .min()
-        });
-        let end = (self.now < self.traffic_end).then_some(self.traffic_end);
-        let ending = self.conn.as_ref().and_then(LiveLive::next_ending);
-        let quiet = self.empty_since.map(|t| {
-            t.plus(QUIET_MS)
-                .max(self.model_changed_at.plus(self.checker.bound_ms))
-                .max(ending.unwrap_or(Timestamp::ZERO))
-        });
-        let sites = self.sites.iter().flat_map(|s| {
-            [
-                s.pbx.as_ref().and_then(SimConnection::next_deadline),
-                s.net.next_arrival(),
-                s.connect_at,
-            ]
-        });
-        [
+        let now = self.now;
+        let mut times: Vec<Option<Timestamp>> = vec![
             self.model.next_event_at(),
             self.faults.front().map(|(t, _)| *t),
+            self.twin_fault.map(|(t, _)| t),
             self.primary_back_at,
-            engine,
-            end,
-            quiet,
-        ]
-        .into_iter()
-        .chain(sites)
-        .flatten()
-        .min()
+            (self.now < self.traffic_end).then_some(self.traffic_end),
+        ];
+        let mut ending = None;
+        for n in self.nodes.iter().filter(|n| !n.dead) {
+            if n.conn.is_none() {
+                times.push(Some(n.start));
+                continue;
+            }
+            if now < n.paused_until {
+                // Nothing of a paused engine runs; its wake-up is its next time.
+                times.push(Some(n.paused_until));
+            } else {
+                let conn = n.conn.as_ref();
+                times.push(conn.and_then(LiveLive::poll_timeout));
+                times.push(n.routing.next_wakeup());
+                times.push(n.campaign_at);
+                for l in &n.links {
+                    times.push(l.net.next_arrival());
+                }
+            }
+            for l in &n.links {
+                times.push(l.pbx.as_ref().and_then(SimConnection::next_deadline));
+                times.push(l.connect_at);
+            }
+            ending = ending.max(n.conn.as_ref().and_then(LiveLive::next_ending));
+        }
+        let bound = self.nodes[0].checker.bound_ms;
+        times.push(self.empty_since.map(|t| {
+            t.plus(QUIET_MS)
+                .max(self.model_changed_at.plus(bound))
+                .max(ending.unwrap_or(Timestamp::ZERO))
+        }));
+        times.into_iter().flatten().min()
     }
 
     /// No call for a long while, nothing on the network, and the last change at IP Office
-    /// long enough ago for the engine to have heard of it.
+    /// long enough ago for the engines to have heard of it.
     fn quiescent(&self) -> bool {
+        let bound = self.nodes[0].checker.bound_ms;
         self.empty_since
             .is_some_and(|t| self.now.since(t) >= QUIET_MS)
-            && self.sites.iter().all(|s| s.net.next_arrival().is_none())
-            // A call that vanished while its system was unreachable is ended by the translator
-            // only after its orphan grace from the reconnect, which can come after the world
-            // went quiet (a long failure of one system of a pair).
-            && self
-                .conn
-                .as_ref()
-                .is_none_or(|c| c.next_ending().is_none())
-            && self.now.since(self.model_changed_at) >= self.checker.bound_ms
+            && self.now.since(self.model_changed_at) >= bound
+            && self.nodes.iter().filter(|n| !n.dead).all(|n| {
+                n.links.iter().all(|l| l.net.next_arrival().is_none())
+                    // A call that vanished while its system was unreachable is ended by the
+                    // translator only after its orphan grace from the reconnect, which can
+                    // come after the world went quiet (a long failure of one system).
+                    && n.conn.as_ref().is_none_or(|c| c.next_ending().is_none())
+            })
     }
 
     fn step(&mut self, t: Timestamp) -> Result<(), Violation> {
@@ -265,61 +337,50 @@ impl World {
         if t >= self.traffic_end {
             self.model.stop_arrivals();
         }
-        if self.conn.is_none() && t >= self.engine_start {
-            self.trace.line(t.0, "engine starts".into());
-            let endpoints = ["primary", "secondary"][..self.sites.len()]
-                .iter()
-                .map(|e| e.to_string())
-                .collect();
-            self.conn = Some(LiveLive::new(
-                self.connection_config.clone(),
-                endpoints,
-                self.seed,
-            ));
+        for i in 0..self.nodes.len() {
+            self.start_engine(i);
         }
         if self.primary_back_at.is_some_and(|at| at <= t) {
             self.primary_back_at = None;
             self.trace.line(t.0, "the primary IP Office is back".into());
             self.model.restore_site(0);
-            self.checker.disturbed(t);
+            self.disturbed();
         }
         while self.faults.front().is_some_and(|(at, _)| *at <= t) {
             if let Some((_, fault)) = self.faults.pop_front() {
                 self.fault(fault)?;
             }
         }
-        for site in 0..self.sites.len() {
-            if self.sites[site].connect_at.is_some_and(|at| at <= t) {
-                self.sites[site].connect_at = None;
-                self.connect(site);
-            }
-            if let Some(pbx) = self.sites[site].pbx.as_mut() {
-                if pbx.next_deadline().is_some_and(|d| d <= t) {
-                    pbx.on_timer(t);
-                }
-            }
-            while let Some((dir, bytes)) = self.sites[site].net.pop_due(t) {
-                self.deliver(site, dir, bytes)?;
-            }
+        if let Some((at, fault)) = self.twin_fault.filter(|(at, _)| *at <= t) {
+            let _ = at;
+            self.twin_fault = None;
+            self.twin(fault);
         }
-        if let Some(conn) = self.conn.as_mut() {
-            if conn.poll_timeout().is_some_and(|d| d <= t) {
-                conn.handle_timeout(t);
-            }
-        }
-        if self.conn.is_some() && self.routing.next_wakeup().is_some_and(|w| w <= t) {
-            let commands = self.routing.handle(t, Event::Tick);
-            self.after_engine(commands)?;
+        for i in 0..self.nodes.len() {
+            self.campaign(i);
+            self.step_node(i)?;
         }
         self.pump()?;
         if self.model.version() != self.model_version {
             self.model_version = self.model.version();
             self.model_changed_at = t;
         }
-        let ready = self.ready();
         if self.check {
-            self.checker
-                .after_step(t, &ready, self.routing.engine(), &self.model)?;
+            let judged = self.judged();
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].dead || self.nodes[i].conn.is_none() {
+                    continue;
+                }
+                let ready = self.ready(i);
+                let node = &mut self.nodes[i];
+                node.checker.after_step(
+                    t,
+                    &ready,
+                    i == judged,
+                    node.routing.engine(),
+                    &self.model,
+                )?;
+            }
         }
         if self.model.calls().next().is_none() && t >= self.traffic_end {
             self.empty_since.get_or_insert(t);
@@ -329,27 +390,137 @@ impl World {
         Ok(())
     }
 
+    fn start_engine(&mut self, i: usize) {
+        let t = self.now;
+        let twin = self.etcd.is_some();
+        let node = &mut self.nodes[i];
+        if node.conn.is_some() || t < node.start {
+            return;
+        }
+        let name = engine_name(i, twin);
+        self.trace.line(t.0, format!("{name} starts"));
+        let endpoints = ["primary", "secondary"][..node.links.len()]
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        let mut conn = LiveLive::new(
+            self.connection_config.clone(),
+            endpoints,
+            self.seed.wrapping_add(i as u64),
+        );
+        if twin {
+            // A twin's member sends nothing until it has the lease.
+            conn.set_fence(t, Fence::Closed);
+            node.campaign_at = Some(t);
+        }
+        node.conn = Some(conn);
+    }
+
+    /// A twin's member reaches etcd (when it runs and is not cut off): renews or takes the
+    /// lease, or learns that the other leads; its fence follows at once.
+    fn campaign(&mut self, i: usize) {
+        let t = self.now;
+        let Some(etcd) = self.etcd.as_mut() else {
+            return;
+        };
+        let node = &mut self.nodes[i];
+        if !node.runs(t) || node.campaign_at.is_none_or(|at| at > t) {
+            return;
+        }
+        node.campaign_at = Some(t.plus((etcd.ttl_ms() / 3).max(1)));
+        if t < node.cut_until {
+            // Unreachable: nothing changes; a lease it holds lapses by its own deadline.
+            return;
+        }
+        let (fence, took_over) = match etcd.campaign(i, t) {
+            Campaign::Leads { until, took_over } => (Fence::LeaderUntil(until), took_over),
+            Campaign::Follows => (Fence::Closed, false),
+        };
+        if let Some(conn) = node.conn.as_mut() {
+            conn.set_fence(t, fence);
+        }
+        if took_over {
+            // A takeover: the new leader's bound starts now.
+            self.trace
+                .line(t.0, format!("{} takes the lead", engine_name(i, true)));
+            self.disturbed();
+        }
+    }
+
+    fn step_node(&mut self, i: usize) -> Result<(), Violation> {
+        let t = self.now;
+        for site in 0..self.nodes[i].links.len() {
+            if self.nodes[i].links[site]
+                .connect_at
+                .is_some_and(|at| at <= t)
+            {
+                self.nodes[i].links[site].connect_at = None;
+                self.connect(i, site);
+            }
+            if let Some(pbx) = self.nodes[i].links[site].pbx.as_mut() {
+                if pbx.next_deadline().is_some_and(|d| d <= t) {
+                    pbx.on_timer(t);
+                }
+            }
+            if !self.nodes[i].runs(t) {
+                continue;
+            }
+            while let Some((dir, bytes)) = self.nodes[i].links[site].net.pop_due(t) {
+                self.deliver(i, site, dir, bytes)?;
+            }
+        }
+        if !self.nodes[i].runs(t) {
+            return Ok(());
+        }
+        if let Some(conn) = self.nodes[i].conn.as_mut() {
+            if conn.poll_timeout().is_some_and(|d| d <= t) {
+                conn.handle_timeout(t);
+            }
+        }
+        if self.nodes[i].routing.next_wakeup().is_some_and(|w| w <= t) {
+            let commands = self.nodes[i].routing.handle(t, Event::Tick);
+            self.after_engine(i, commands)?;
+        }
+        Ok(())
+    }
+
     /// Per system: the engine's link is subscribed (what it sees of that system's calls is
     /// current, so liveness and the other timely invariants can be judged for them).
-    fn ready(&self) -> Vec<bool> {
-        (0..self.sites.len())
+    fn ready(&self, i: usize) -> Vec<bool> {
+        let node = &self.nodes[i];
+        (0..node.links.len())
             .map(|s| {
-                self.conn
+                node.conn
                     .as_ref()
-                    .is_some_and(|c| c.site_subscribed(Site(s as u8)) && self.routing.is_ready())
+                    .is_some_and(|c| c.site_subscribed(Site(s as u8)) && node.routing.is_ready())
             })
             .collect()
     }
 
-    fn connect(&mut self, site: usize) {
+    fn disturbed(&mut self) {
         let t = self.now;
-        let Some(conn) = self.conn.as_mut() else {
+        for n in &mut self.nodes {
+            n.checker.disturbed(t);
+        }
+    }
+
+    fn connect(&mut self, i: usize, site: usize) {
+        let t = self.now;
+        let down = t < self.site_down_until[site] || self.model.site_down(site as u8);
+        let epoch = self.epoch;
+        let node = &mut self.nodes[i];
+        if node.dead {
+            return;
+        }
+        let Some(conn) = node.conn.as_mut() else {
             return;
         };
-        let link = &mut self.sites[site];
-        if t < link.down_until || self.model.site_down(site as u8) {
-            self.trace
-                .line(t.0, format!("connect to site {site} fails"));
+        let link = &mut node.links[site];
+        if down {
+            self.trace.line(
+                t.0,
+                format!("{} connect to site {site} fails", engine_tag(i)),
+            );
             conn.connect_failed(
                 t,
                 Site(site as u8),
@@ -358,23 +529,29 @@ impl World {
             );
             return;
         }
-        self.trace.line(t.0, format!("connected to site {site}"));
+        self.trace
+            .line(t.0, format!("{}connected to site {site}", engine_tag(i)));
         link.net.reset();
-        link.pbx = Some(SimConnection::for_site(
-            Framing::Framed,
-            self.epoch,
-            site as u8,
-        ));
+        link.pbx = Some(SimConnection::for_site(Framing::Framed, epoch, site as u8));
         conn.connected(t, Site(site as u8));
-        self.checker.disturbed(t);
+        node.checker.disturbed(t);
     }
 
-    fn drop_link(&mut self, site: usize, why: &str) {
-        let link = &mut self.sites[site];
+    /// Every engine's link to this IP Office drops.
+    fn drop_site(&mut self, site: usize, why: &str) {
+        for i in 0..self.nodes.len() {
+            self.drop_link(i, site, why);
+        }
+    }
+
+    fn drop_link(&mut self, i: usize, site: usize, why: &str) {
+        let t = self.now;
+        let node = &mut self.nodes[i];
+        let link = &mut node.links[site];
         if link.pbx.take().is_some() {
             link.net.reset();
-            if let Some(conn) = self.conn.as_mut() {
-                conn.connection_lost(self.now, Site(site as u8), why);
+            if let Some(conn) = node.conn.as_mut().filter(|_| !node.dead) {
+                conn.connection_lost(t, Site(site as u8), why);
             }
         }
     }
@@ -382,43 +559,50 @@ impl World {
     fn fault(&mut self, fault: Fault) -> Result<(), Violation> {
         let t = self.now;
         self.trace.line(t.0, format!("FAULT: {fault}"));
-        self.checker.disturbed(t);
+        self.disturbed();
         match fault {
             Fault::DropConnection => {
-                for site in 0..self.sites.len() {
-                    self.drop_link(site, "connection reset");
+                for site in 0..self.site_down_until.len() {
+                    self.drop_site(site, "connection reset");
                 }
             }
             Fault::Restart { down_ms } => {
                 self.epoch += 1;
-                self.sites[0].down_until = t.plus(down_ms);
-                self.drop_link(0, "IP Office restarted");
+                self.site_down_until[0] = t.plus(down_ms);
+                self.drop_site(0, "IP Office restarted");
             }
             Fault::TerminateSubscriptions => {
-                for link in &mut self.sites {
-                    if let Some(pbx) = link.pbx.as_mut() {
-                        pbx.terminate_all("terminated");
+                for node in &mut self.nodes {
+                    for link in &mut node.links {
+                        if let Some(pbx) = link.pbx.as_mut() {
+                            pbx.terminate_all("terminated");
+                        }
                     }
                 }
             }
             Fault::RejectCommands { code, count } => self.pbx_faults.reject = Some((code, count)),
-            Fault::LoseResponses { count } => self.sites[0].net.lose_responses += count,
+            Fault::LoseResponses { count } => {
+                let i = self.judged();
+                self.nodes[i].links[0].net.lose_responses += count;
+            }
             Fault::RulesChange => {
                 let mut next = (*self.rules).clone();
                 next.version += 1;
                 self.rules = Arc::new(next);
-                if self.conn.is_some() {
-                    let commands = self.routing.rules_changed(t, self.rules.clone());
-                    self.after_engine(commands)?;
+                for i in 0..self.nodes.len() {
+                    if self.nodes[i].runs(t) {
+                        let commands = self.nodes[i].routing.rules_changed(t, self.rules.clone());
+                        self.after_engine(i, commands)?;
+                    }
                 }
             }
             Fault::HangUpDuringTransfer => self.hang_ups_armed += 1,
             Fault::PrimaryDown { down_ms } => {
-                self.sites[0].down_until = t.plus(down_ms);
-                self.drop_link(0, "primary IP Office unreachable");
+                self.site_down_until[0] = t.plus(down_ms);
+                self.drop_site(0, "primary IP Office unreachable");
             }
             Fault::PrimaryFails { down_ms } => {
-                if self.sites.len() > 1 && !self.model.site_down(0) {
+                if self.site_down_until.len() > 1 && !self.model.site_down(0) {
                     let waiting = |site: u8| {
                         self.model
                             .calls()
@@ -434,65 +618,136 @@ impl World {
                     self.trace.line(t.0, line);
                     self.model.fail_site(0);
                     self.primary_back_at = Some(t.plus(down_ms));
-                    self.drop_link(0, "primary IP Office failed");
+                    self.drop_site(0, "primary IP Office failed");
                 }
             }
         }
         Ok(())
     }
 
-    fn deliver(&mut self, site: usize, dir: Direction, bytes: Vec<u8>) -> Result<(), Violation> {
+    /// The twin's leader (the engine holding the lease now, else the first) is killed, paused
+    /// or cut off from etcd.
+    fn twin(&mut self, fault: TwinFault) {
+        let t = self.now;
+        let i = self.etcd.as_ref().and_then(|e| e.leader(t)).unwrap_or(0);
+        self.trace.line(
+            t.0,
+            format!("TWIN FAULT: {} ({})", fault, engine_name(i, true)),
+        );
+        self.disturbed();
+        match fault {
+            TwinFault::Kill => {
+                for site in 0..self.nodes[i].links.len() {
+                    let link = &mut self.nodes[i].links[site];
+                    link.pbx = None;
+                    link.net.reset();
+                    link.connect_at = None;
+                }
+                self.nodes[i].dead = true;
+            }
+            TwinFault::Pause { ms } => self.nodes[i].paused_until = t.plus(ms),
+            TwinFault::Partition { ms } => self.nodes[i].cut_until = t.plus(ms),
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        i: usize,
+        site: usize,
+        dir: Direction,
+        bytes: Vec<u8>,
+    ) -> Result<(), Violation> {
         let t = self.now;
         match dir {
             Direction::ToEngine => {
                 self.trace.bytes(b"E", t.0, &bytes);
-                if let Some(conn) = self.conn.as_mut() {
+                if let Some(conn) = self.nodes[i].conn.as_mut() {
                     conn.handle_frame(t, Site(site as u8), &bytes);
                 }
             }
             Direction::ToPbx => {
                 self.trace.bytes(b"P", t.0, &bytes);
-                if let Some(pbx) = self.sites[site].pbx.as_mut() {
+                if let Some(pbx) = self.nodes[i].links[site].pbx.as_mut() {
                     let outcome = pbx.on_frame(t, &bytes, &mut self.model, self.pbx_faults);
                     if outcome.rejected {
                         self.pbx_faults.consume_rejection();
                     }
                 }
+                self.transfers_from(i)?;
             }
         }
         Ok(())
     }
 
-    /// Moves everything produced until nothing moves: the connection's events into the
-    /// routing loop, commands back into the connection, frames onto the network.
+    /// A twin's engines never both act on one call: a transfer of a call already ringing
+    /// because of the other engine's transfer is two engines routing it at once (one engine's
+    /// own retries after a lost response are its own business, judged by its invariants).
+    fn transfers_from(&mut self, i: usize) -> Result<(), Violation> {
+        if self.etcd.is_none() {
+            return Ok(());
+        }
+        for (call, ringing) in self.model.take_transfers() {
+            let previous = self.transferred_by.insert(call, i);
+            if ringing && previous.is_some_and(|p| p != i) && self.check {
+                return Err(Violation {
+                    invariant: "no-double-transfer",
+                    detail: format!(
+                        "{} transferred call {call} while it rang after {}'s transfer",
+                        engine_name(i, true),
+                        engine_name(previous.unwrap_or(0), true)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves everything produced until nothing moves: each running engine's connection events
+    /// into its routing loop, commands back into the connection, frames onto the network, and
+    /// what IP Office renders for every connection onto theirs.
     fn pump(&mut self) -> Result<(), Violation> {
+        let t = self.now;
         loop {
             let mut moved = false;
-            while let Some((site, ev)) = self.conn.as_mut().and_then(LiveLive::poll_event) {
-                moved = true;
-                self.connection_event(site, ev)?;
-            }
-            while let Some((site, bytes)) = self.conn.as_mut().and_then(LiveLive::poll_transmit) {
-                moved = true;
-                let now = self.now;
-                let mut draw = self.draw_fn();
-                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
-                    link.net.send(now, Direction::ToPbx, bytes, &mut draw);
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].runs(t) {
+                    continue;
+                }
+                while let Some((site, ev)) =
+                    self.nodes[i].conn.as_mut().and_then(LiveLive::poll_event)
+                {
+                    moved = true;
+                    self.connection_event(i, site, ev)?;
+                }
+                while let Some((site, bytes)) = self.nodes[i]
+                    .conn
+                    .as_mut()
+                    .and_then(LiveLive::poll_transmit)
+                {
+                    moved = true;
+                    let mut draw = self.draw_fn();
+                    if let Some(link) = self.nodes[i].links.get_mut(usize::from(site.0)) {
+                        link.net.send(t, Direction::ToPbx, bytes, &mut draw);
+                    }
                 }
             }
-            for site in 0..self.sites.len() {
-                let Some(pbx) = self.sites[site].pbx.as_mut() else {
-                    continue;
-                };
-                pbx.flush(&self.model);
-                let frames = pbx.take_due(self.now);
-                for bytes in frames {
-                    moved = true;
-                    let now = self.now;
-                    let mut draw = self.draw_fn();
-                    self.sites[site]
-                        .net
-                        .send(now, Direction::ToEngine, bytes, &mut draw);
+            for i in 0..self.nodes.len() {
+                for site in 0..self.nodes[i].links.len() {
+                    let Some(pbx) = self.nodes[i].links[site].pbx.as_mut() else {
+                        continue;
+                    };
+                    pbx.flush(&self.model);
+                    let frames = pbx.take_due(t);
+                    for bytes in frames {
+                        moved = true;
+                        let mut draw = self.draw_fn();
+                        self.nodes[i].links[site].net.send(
+                            t,
+                            Direction::ToEngine,
+                            bytes,
+                            &mut draw,
+                        );
+                    }
                 }
             }
             if !moved {
@@ -512,21 +767,26 @@ impl World {
         }
     }
 
-    fn connection_event(&mut self, site: Site, ev: ConnectionEvent) -> Result<(), Violation> {
+    fn connection_event(
+        &mut self,
+        i: usize,
+        site: Site,
+        ev: ConnectionEvent,
+    ) -> Result<(), Violation> {
         let t = self.now;
+        let tag = engine_tag(i);
         match ev {
             ConnectionEvent::Core(event) => {
+                let node = &mut self.nodes[i];
+                let conn = node.conn.as_ref();
                 let gcid = match &event {
-                    Event::CallQueued(q) => self
-                        .conn
-                        .as_ref()
+                    Event::CallQueued(q) => conn
                         .and_then(|c| c.gcid_of(q.call))
                         .map(|g| format!(" gcid {}", hex::encode(g)))
                         .unwrap_or_default(),
                     Event::CallAnswered { call, .. } => {
-                        let gcid = self.conn.as_ref().and_then(|c| c.gcid_of(*call));
-                        if let Some(g) = gcid {
-                            self.checker.answer_seen.insert(g.to_vec());
+                        if let Some(g) = conn.and_then(|c| c.gcid_of(*call)) {
+                            node.checker.answer_seen.insert(g.to_vec());
                         }
                         String::new()
                     }
@@ -538,27 +798,30 @@ impl World {
                     format!(" from {site}")
                 };
                 self.trace
-                    .line(t.0, format!("event{from}{gcid} {}", short(&event)));
-                self.checker.on_event(t, &event);
-                let commands = self.routing.handle(t, event);
-                self.after_engine(commands)?;
+                    .line(t.0, format!("{tag}event{from}{gcid} {}", short(&event)));
+                self.nodes[i].checker.on_event(t, &event);
+                let commands = self.nodes[i].routing.handle(t, event);
+                self.after_engine(i, commands)?;
             }
             ConnectionEvent::Link(link) => {
-                self.trace.line(t.0, format!("link {site}: {link}"));
-                self.checker.disturbed(t);
-                if let Some(status) = self.conn.as_ref().map(LiveLive::link_status) {
-                    self.routing.link(&status);
+                self.trace.line(t.0, format!("{tag}link {site}: {link}"));
+                let node = &mut self.nodes[i];
+                node.checker.disturbed(t);
+                if let Some(status) = node.conn.as_ref().map(LiveLive::link_status) {
+                    node.routing.link(&status);
                 }
             }
             ConnectionEvent::Connect { .. } => {
-                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
+                if let Some(link) = self.nodes[i].links.get_mut(usize::from(site.0)) {
                     link.connect_at = Some(t.plus(CONNECT_MS));
                 }
             }
             ConnectionEvent::Close { reason } => {
-                self.trace
-                    .line(t.0, format!("engine closes the link to {site}: {reason}"));
-                if let Some(link) = self.sites.get_mut(usize::from(site.0)) {
+                self.trace.line(
+                    t.0,
+                    format!("{tag}engine closes the link to {site}: {reason}"),
+                );
+                if let Some(link) = self.nodes[i].links.get_mut(usize::from(site.0)) {
                     link.pbx = None;
                     link.net.reset();
                 }
@@ -567,28 +830,49 @@ impl World {
         Ok(())
     }
 
-    fn after_engine(&mut self, commands: Vec<Command>) -> Result<(), Violation> {
+    fn after_engine(&mut self, i: usize, commands: Vec<Command>) -> Result<(), Violation> {
         let t = self.now;
-        if let Some(conn) = self.conn.as_ref().filter(|_| self.check) {
-            self.checker.on_decisions(
-                self.routing.last_decisions(),
-                self.routing.engine(),
-                &self.model,
-                conn,
-            )?;
+        let tag = engine_tag(i);
+        let ready = self.ready(i);
+        if self.check {
+            let node = &mut self.nodes[i];
+            if let Some(conn) = node.conn.as_ref() {
+                node.checker.on_decisions(
+                    node.routing.last_decisions(),
+                    node.routing.engine(),
+                    &self.model,
+                    conn,
+                )?;
+                node.checker.on_commands(t, &ready, &commands, conn)?;
+                // The twin's fencing: a command goes out only from the engine etcd says leads.
+                let sends = conn
+                    .connection(Site::PRIMARY)
+                    .is_some_and(|c| c.fence().allows(t));
+                if let (Some(etcd), true, false) = (&self.etcd, sends, commands.is_empty()) {
+                    if !etcd.holds(i, t) {
+                        return Err(Violation {
+                            invariant: "single-writer",
+                            detail: format!(
+                                "{} sent {} command(s) at {:.3} s without holding the lease (etcd's \
+                                 leader: {:?})",
+                                engine_name(i, true),
+                                commands.len(),
+                                t.0 as f64 / 1000.0,
+                                etcd.leader(t)
+                            ),
+                        });
+                    }
+                }
+            }
         }
-        for d in self.routing.last_decisions() {
-            self.trace.line(t.0, format!("decision {d}"));
-        }
-        let ready = self.ready();
-        if let Some(conn) = self.conn.as_ref().filter(|_| self.check) {
-            self.checker.on_commands(t, &ready, &commands, conn)?;
+        for d in self.nodes[i].routing.last_decisions() {
+            self.trace.line(t.0, format!("{tag}decision {d}"));
         }
         for c in commands {
             self.trace
-                .line(t.0, format!("command {} {:?}", c.id.0, c.kind));
-            self.hang_up_if_armed(&c);
-            if let Some(conn) = self.conn.as_mut() {
+                .line(t.0, format!("{tag}command {} {:?}", c.id.0, c.kind));
+            self.hang_up_if_armed(i, &c);
+            if let Some(conn) = self.nodes[i].conn.as_mut() {
                 conn.handle_command(t, c);
             }
         }
@@ -597,7 +881,7 @@ impl World {
 
     /// An armed hang-up fault: the caller of this transfer to an agent hangs up before the
     /// transfer reaches IP Office.
-    fn hang_up_if_armed(&mut self, command: &Command) {
+    fn hang_up_if_armed(&mut self, i: usize, command: &Command) {
         let acd_core::CommandKind::Transfer {
             call,
             target: acd_core::Target::Agent(_),
@@ -606,10 +890,10 @@ impl World {
         else {
             return;
         };
-        if self.hang_ups_armed == 0 {
+        if self.hang_ups_armed == 0 || i != self.judged() {
             return;
         }
-        let Some(gcid) = self
+        let Some(gcid) = self.nodes[i]
             .conn
             .as_ref()
             .and_then(|c| c.gcid_of(*call))
@@ -619,7 +903,7 @@ impl World {
         };
         if self.model.hang_up(&gcid) {
             self.hang_ups_armed -= 1;
-            self.checker.disturbed(self.now);
+            self.disturbed();
             self.trace.line(
                 self.now.0,
                 format!(
@@ -632,19 +916,52 @@ impl World {
 
     fn final_checks(&mut self) -> Result<(), Violation> {
         let now = self.now;
-        let routing = &mut self.routing;
-        metrics::with_local_recorder(&self.recorder, || {
-            routing.publish(now);
-        });
-        let exported = parse_exposition(&self.recorder.handle().render());
-        let Some(conn) = self.conn.as_ref().filter(|_| self.check) else {
+        if !self.check {
             return Ok(());
-        };
-        self.checker
-            .at_quiescence(self.routing.engine(), &self.model, conn, &exported)
+        }
+        for i in 0..self.nodes.len() {
+            let node = &mut self.nodes[i];
+            if node.dead || node.conn.is_none() {
+                continue;
+            }
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = if i == 0 { &self.recorder } else { &recorder };
+            let routing = &mut node.routing;
+            metrics::with_local_recorder(recorder, || {
+                routing.publish(now);
+            });
+            let exported = parse_exposition(&recorder.handle().render());
+            let Some(conn) = node.conn.as_ref() else {
+                continue;
+            };
+            node.checker
+                .at_quiescence(node.routing.engine(), &self.model, conn, &exported)
+                .map_err(|v| Violation {
+                    invariant: v.invariant,
+                    detail: format!("{}{}", engine_tag(i), v.detail),
+                })?;
+        }
+        Ok(())
     }
 }
 
+/// How the trace names engine `i`.
+fn engine_name(i: usize, twin: bool) -> String {
+    if twin {
+        format!("engine {}", ["A", "B"].get(i).copied().unwrap_or("?"))
+    } else {
+        "engine".into()
+    }
+}
+
+/// The prefix of an engine's trace lines: none for the only (or first) engine.
+fn engine_tag(i: usize) -> String {
+    if i == 0 {
+        String::new()
+    } else {
+        format!("[{}] ", engine_name(i, true))
+    }
+}
 fn short(event: &Event) -> String {
     let text = format!("{event:?}");
     if text.len() > 400 {

@@ -157,12 +157,15 @@ impl Model {
                 self.dispatch_all(released);
             }
             TransferTarget::User(u) => {
-                if self
+                let ringing = self
                     .calls
                     .get(&call)
-                    .is_some_and(|c| c.phase == CallPhase::Ringing)
-                {
+                    .is_some_and(|c| c.phase == CallPhase::Ringing);
+                if ringing {
                     self.observed.transfers_to_ringing_calls += 1;
+                }
+                if let Some(log) = self.transfer_log.as_mut() {
+                    log.push((call, ringing));
                 }
                 let ok = self.users[u].available()
                     || self.users[u].activity == super::Activity::Ringing(call);

@@ -301,6 +301,9 @@ pub struct Model {
     /// that are down, and the draw of each caller's system (a stream of its own, so a world
     /// with a pair keeps every other draw of its seed).
     sites: sites::Sites,
+    /// Transfers to a user, with whether the call was already ringing, while someone
+    /// watches who sends them (the simulation's twin of engines); `None`: not kept.
+    transfer_log: Option<Vec<(SimCallId, bool)>>,
     /// What each change touched, for protocol sessions to render only what it concerns.
     journal: journal::Journal,
     dirty_calls: BTreeSet<SimCallId>,
@@ -371,6 +374,7 @@ impl Model {
             recording: false,
             arrivals_stopped: false,
             sites: sites::Sites::new(stream(seed, 4, 0)),
+            transfer_log: None,
             journal: journal::Journal::new(0),
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),
@@ -724,6 +728,20 @@ impl Model {
         }
         self.flush();
         true
+    }
+
+    /// Keeps a log of transfers to users from now on, for [`Model::take_transfers`].
+    pub fn log_transfers(&mut self) {
+        self.transfer_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The transfers to a user since the last call, each with whether the call was already
+    /// ringing at an agent (a second router acting on it).
+    pub fn take_transfers(&mut self) -> Vec<(SimCallId, bool)> {
+        self.transfer_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Applies an action at the current time and returns IP Office's result code.
