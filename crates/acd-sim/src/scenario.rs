@@ -368,7 +368,6 @@ impl Scenario {
     }
 
     /// The scenario shipped in `scenarios/default.toml`.
-
     pub fn default_scenario() -> Result<Scenario, SimError> {
         Scenario::from_toml_str(DEFAULT_SCENARIO, Path::new("scenarios"))
     }
