@@ -11,7 +11,7 @@ use super::run::{run_study, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 8] = [
+pub const SHIPPED: [(&str, &str); 9] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -43,6 +43,10 @@ pub const SHIPPED: [(&str, &str); 8] = [
     (
         "scenarios/study-scarce-skill.toml",
         include_str!("../../scenarios/study-scarce-skill.toml"),
+    ),
+    (
+        "scenarios/study-safety-net.toml",
+        include_str!("../../scenarios/study-safety-net.toml"),
     ),
 ];
 

@@ -15,6 +15,7 @@ use acd_core::RoutingConfig;
 use serde::Deserialize;
 
 use super::error::StudyError;
+use super::net::NetSweep;
 use super::start::StudyStart;
 use crate::sim::scenario::RingMode;
 use crate::sim::Scenario;
@@ -43,6 +44,10 @@ pub struct StudySettings {
     /// "2026-12-07T08:00Z" (UTC); 1970-01-01 00:00 UTC when left out. See [`StudyStart`].
     #[serde(default)]
     pub start: Option<String>,
+    /// Engine arms with the safety net at each of these overflow times beside the plain
+    /// engine arm, and the same set-ups with no engine at all (see `net`).
+    #[serde(default)]
+    pub safety_net: Option<NetSweep>,
 }
 
 fn default_hours() -> f64 {
@@ -133,6 +138,7 @@ impl Study {
         })?;
         let rules = compile_rules(&rules_text, path)?;
         check_fit(&scenario, &rules).map_err(invalid)?;
+        check_sweep(settings.safety_net.as_ref(), &scenario, &rules).map_err(invalid)?;
         Ok(Study {
             path: path.to_path_buf(),
             settings,
@@ -160,17 +166,20 @@ impl Study {
                 })
             }
         };
-        check_fit(&self.scenario, &rules).map_err(|message| StudyError::Invalid {
-            path: self.path.clone(),
-            message: format!("with the rules in {}: {message}", dir.display()),
-        })?;
+        check_fit(&self.scenario, &rules)
+            .and_then(|()| check_sweep(self.settings.safety_net.as_ref(), &self.scenario, &rules))
+            .map_err(|message| StudyError::Invalid {
+                path: self.path.clone(),
+                message: format!("with the rules in {}: {message}", dir.display()),
+            })?;
         self.rules = Arc::new(rules);
         self.rules_dir = Some(dir.to_path_buf());
         Ok(self)
     }
 }
 
-/// The rules route only queues the scenario has, and describe its agents as it does.
+/// The rules route only queues the scenario has, and describe its agents as it does; a
+/// safety net's group is not one the rules route.
 fn check_fit(scenario: &Scenario, rules: &RoutingConfig) -> Result<(), String> {
     for queue in rules.queues.keys() {
         if !scenario.queues.iter().any(|q| q.name == queue.0) {
@@ -179,7 +188,44 @@ fn check_fit(scenario: &Scenario, rules: &RoutingConfig) -> Result<(), String> {
             ));
         }
     }
+    if let Some(net) = &scenario.engine.safety_net {
+        check_net_group(&net.group, rules)?;
+    }
     check_proficiencies(scenario, rules)
+}
+
+/// A safety group the engine routed would have its members disabled like every routed
+/// group's: nobody would answer when the engine is down.
+fn check_net_group(group: &str, rules: &RoutingConfig) -> Result<(), String> {
+    if rules.queues.contains_key(&acd_core::QueueId::from(group)) {
+        return Err(format!(
+            "the safety net's group '{group}' is routed by the rules: its members would be \
+             disabled like every routed group's, and nobody would answer while no engine is up"
+        ));
+    }
+    Ok(())
+}
+
+/// `[study] safety_net`: at least one overflow time, and each makes a valid scenario.
+fn check_sweep(
+    sweep: Option<&NetSweep>,
+    scenario: &Scenario,
+    rules: &RoutingConfig,
+) -> Result<(), String> {
+    let Some(sweep) = sweep else {
+        return Ok(());
+    };
+    if sweep.after_s.is_empty() {
+        return Err("[study] safety_net: after_s lists no overflow time".into());
+    }
+    check_net_group(&sweep.group, rules)?;
+    for &after_s in &sweep.after_s {
+        let mut with = scenario.clone();
+        with.engine.safety_net = Some(sweep.at(after_s));
+        with.validate()
+            .map_err(|e| format!("[study] safety_net at {after_s} s: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The simulator's proficiencies (which set talk time) and the rules' skill levels (which the

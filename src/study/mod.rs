@@ -5,12 +5,14 @@
 //! second) once per native ring mode and once with the engine distributing on the production
 //! path: the simulator's frames through the engine's own `acd_wire::Connection` and the
 //! daemon's routing loop, in virtual time ([`run::run_engine_arm`]). A study file ([`file`]) holds the scenario, the engine's rules and the
-//! modes to compare; [`report`] prints the table `BENCHMARKS.md` quotes.
+//! modes to compare; [`report`] prints the table `BENCHMARKS.md` quotes; [`net`] compares the
+//! engine with and without the safety net for when no engine is up.
 
 pub mod cli;
 pub mod error;
 pub mod file;
 pub mod load;
+pub mod net;
 pub mod outcomes;
 pub mod report;
 pub mod run;

@@ -111,6 +111,11 @@ pub fn markdown(report: &StudyReport) -> String {
             best.abandon_rate * 100.0
         );
     }
+    let net = super::net::markdown(report);
+    if !net.is_empty() {
+        out.push('\n');
+        out.push_str(&net);
+    }
     out.push('\n');
     out.push_str(&per_queue(report, n));
     if let Some(outcomes) = report
@@ -212,6 +217,7 @@ mod tests {
                 asa_s: 12.34,
                 longest_wait_s: 99.0,
                 occupancy: 0.8,
+                native_answered: 0,
             })
             .collect();
         let spread = |f: fn(&SeedFigures) -> f64| Spread::of(seeds.iter().map(f));
@@ -240,6 +246,7 @@ mod tests {
             asa_spread: spread(|f| f.asa_s),
             longest_wait_spread: spread(|f| f.longest_wait_s),
             occupancy_spread: spread(|f| f.occupancy),
+            native_share: spread(|f| f.native_answered as f64 / f.offered as f64),
             queues: vec![queue("A", queue_sls[0]), queue("B", queue_sls[1])],
             seeds,
             engine: None,

@@ -14,11 +14,12 @@ use acd_core::{Millis, Timestamp};
 use serde::Serialize;
 
 use super::file::Study;
+use super::net::NativeAnswers;
 use super::outcomes::Outcomes;
 use crate::dst::{Plan, World};
 use crate::sim::driver::{DriverOptions, NativeRouter, Router, VirtualDriver};
 use crate::sim::model::Activity;
-use crate::sim::scenario::RingMode;
+use crate::sim::scenario::{RingMode, SafetyNet};
 use crate::sim::{Scenario, SimError, SimSummary};
 use acd_core::RoutingConfig;
 use std::sync::Arc;
@@ -45,17 +46,24 @@ pub enum Distributor {
     /// first come first served across them (see `pooled_scenario`).
     Pooled,
     Engine,
+    /// The engine with the safety net at this Overflow Time (seconds).
+    EngineNet(u32),
+    /// No engine at all (every engine down), the routed groups set up for one, with the
+    /// safety net at this Overflow Time: what callers get while the engine is gone.
+    NoEngineNet(u32),
 }
 
 impl Distributor {
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> String {
         match self {
-            Distributor::Native(RingMode::Collective) => "native collective",
-            Distributor::Native(RingMode::Sequential) => "native sequential",
-            Distributor::Native(RingMode::Rotary) => "native rotary",
-            Distributor::Native(RingMode::LongestWaiting) => "native longest waiting",
-            Distributor::Pooled => "pooled bound",
-            Distributor::Engine => "acd engine",
+            Distributor::Native(RingMode::Collective) => "native collective".into(),
+            Distributor::Native(RingMode::Sequential) => "native sequential".into(),
+            Distributor::Native(RingMode::Rotary) => "native rotary".into(),
+            Distributor::Native(RingMode::LongestWaiting) => "native longest waiting".into(),
+            Distributor::Pooled => "pooled bound".into(),
+            Distributor::Engine => "acd engine".into(),
+            Distributor::EngineNet(s) => format!("acd engine + safety net {s} s"),
+            Distributor::NoEngineNet(s) => format!("no engine, safety net {s} s"),
         }
     }
 }
@@ -115,13 +123,16 @@ pub struct SeedFigures {
     pub asa_s: f64,
     pub longest_wait_s: f64,
     pub occupancy: f64,
+    /// Calls IP Office answered by its own hunting, not after an engine transfer (see
+    /// `net::NativeAnswers`): in an engine arm, the calls the safety net took.
+    pub native_answered: u64,
 }
 
 /// The figures of one arm: means over the seeds (and the first seed's detail).
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmResult {
     pub distributor: Distributor,
-    pub label: &'static str,
+    pub label: String,
     pub offered: u64,
     pub answered: u64,
     /// Answered within the threshold over answered plus abandoned (0..1).
@@ -140,6 +151,8 @@ pub struct ArmResult {
     pub asa_spread: Spread,
     pub longest_wait_spread: Spread,
     pub occupancy_spread: Spread,
+    /// Calls IP Office answered by its own hunting over offered (0..1), over the seeds.
+    pub native_share: Spread,
     /// Per queue, over the seeds.
     pub queues: Vec<QueueFigures>,
     /// Only for the engine: what went through the adapter.
@@ -223,7 +236,9 @@ impl StudyReport {
 
 /// Runs, for each seed, every native mode the study names (on the scenario as written: that is
 /// the IP Office set-up being compared), the pooled bound, then the engine (on the scenario set
-/// up as the README tells operators to), and folds the seeds into means and spreads.
+/// up as the README tells operators to), then, when the study has `[study] safety_net`, the
+/// engine with the net at each overflow time and the same set-ups with no engine at all, and
+/// folds the seeds into means and spreads.
 pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimError> {
     let hours = options.hours.unwrap_or(study.settings.hours);
     let first_seed = options.seed.unwrap_or(study.scenario.sim.seed);
@@ -275,6 +290,7 @@ struct SeedArm {
     occupancy: f64,
     engine: Option<EngineCounters>,
     wall_ms: f64,
+    native_answered: u64,
 }
 
 fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimError> {
@@ -296,25 +312,14 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
         for q in scenario.queues.iter_mut().filter(|q| routed(&q.name)) {
             q.ring_mode = mode;
         }
-        let (summary, occupancy, _, wall_ms) =
-            run_arm(&scenario, NativeRouter, driver_options, |_| ())?;
-        arms.push(SeedArm {
-            distributor: Distributor::Native(mode),
-            summary,
-            occupancy,
-            engine: None,
-            wall_ms,
-        });
+        arms.push(native_arm(
+            Distributor::Native(mode),
+            &scenario,
+            driver_options,
+        )?);
     }
     let pooled = pooled_scenario(&base, routed);
-    let (summary, occupancy, _, wall_ms) = run_arm(&pooled, NativeRouter, driver_options, |_| ())?;
-    arms.push(SeedArm {
-        distributor: Distributor::Pooled,
-        summary,
-        occupancy,
-        engine: None,
-        wall_ms,
-    });
+    arms.push(native_arm(Distributor::Pooled, &pooled, driver_options)?);
     let scenario = engine_scenario(&base, routed);
     // Virtual time 0 is the study's start for the engine: its rules' offsets move instead of
     // the clock (see `start`).
@@ -323,15 +328,79 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
         Some(at) => Arc::new(super::start::rebase(&study.rules, at)),
         None => study.rules.clone(),
     };
-    let (summary, occupancy, counters, wall_ms) = run_engine_arm(&scenario, rules, driver_options)?;
-    arms.push(SeedArm {
-        distributor: Distributor::Engine,
+    arms.push(engine_arm(
+        Distributor::Engine,
+        &scenario,
+        rules.clone(),
+        driver_options,
+    )?);
+    // The safety net: the engine with it at each overflow time, then no engine at all.
+    let sweep = study.settings.safety_net.as_ref();
+    for after_s in sweep.map(|n| n.after_s.as_slice()).unwrap_or_default() {
+        let net = sweep.map(|n| n.at(*after_s));
+        let scenario = engine_scenario_with_net(&base, routed, net);
+        arms.push(engine_arm(
+            Distributor::EngineNet(*after_s),
+            &scenario,
+            rules.clone(),
+            driver_options,
+        )?);
+    }
+    for after_s in sweep.map(|n| n.after_s.as_slice()).unwrap_or_default() {
+        let net = sweep.map(|n| n.at(*after_s));
+        let scenario = engine_scenario_with_net(&base, routed, net);
+        arms.push(native_arm(
+            Distributor::NoEngineNet(*after_s),
+            &scenario,
+            driver_options,
+        )?);
+    }
+    Ok(arms)
+}
+
+/// An arm IP Office distributes on its own (native modes, the pooled bound, no engine).
+fn native_arm(
+    distributor: Distributor,
+    scenario: &Scenario,
+    options: DriverOptions,
+) -> Result<SeedArm, SimError> {
+    let mut native = NativeAnswers::default();
+    let started = Instant::now();
+    let mut driver = VirtualDriver::new(scenario, NativeRouter, options)?;
+    driver.start();
+    let occupancy = sampled_occupancy(options.duration_ms, |t| {
+        driver.run_until(t);
+        native.sample(driver.model());
+        Ok(occupancy_sample(driver.model()))
+    })?;
+    Ok(SeedArm {
+        distributor,
+        summary: driver.model().summary(),
+        occupancy,
+        engine: None,
+        wall_ms: started.elapsed().as_secs_f64() * 1000.0,
+        native_answered: native.answered,
+    })
+}
+
+/// An engine arm (see [`run_engine_arm`]), counting what IP Office answered on its own.
+fn engine_arm(
+    distributor: Distributor,
+    scenario: &Scenario,
+    rules: Arc<RoutingConfig>,
+    options: DriverOptions,
+) -> Result<SeedArm, SimError> {
+    let mut native = NativeAnswers::default();
+    let (summary, occupancy, counters, wall_ms) =
+        run_engine_arm_sampled(scenario, rules, options, |m| native.sample(m))?;
+    Ok(SeedArm {
+        distributor,
         summary,
         occupancy,
         engine: Some(counters),
         wall_ms,
-    });
-    Ok(arms)
+        native_answered: native.answered,
+    })
 }
 
 /// The pooled bound: in every routed queue, every agent of any routed queue (or of a group
@@ -394,6 +463,7 @@ fn fold_seeds(
                 asa_s: t.asa_s,
                 longest_wait_s: t.longest_wait_s,
                 occupancy: r.occupancy,
+                native_answered: r.native_answered,
             }
         })
         .collect();
@@ -446,6 +516,7 @@ fn fold_seeds(
     let asa_spread = spread(|f| f.asa_s);
     let longest_wait_spread = spread(|f| f.longest_wait_s);
     let occupancy_spread = spread(|f| f.occupancy);
+    let native_share = spread(|f| ratio(f.native_answered, f.offered));
     let first = runs.into_iter().next()?;
     Some(ArmResult {
         distributor: first.distributor,
@@ -464,6 +535,7 @@ fn fold_seeds(
         asa_spread,
         longest_wait_spread,
         occupancy_spread,
+        native_share,
         queues,
         engine: first.engine,
         wall_ms,
@@ -486,6 +558,20 @@ fn ratio(n: u64, of: u64) -> f64 {
 pub fn engine_scenario(base: &Scenario, routed: impl Fn(&str) -> bool) -> Scenario {
     let mut scenario = base.clone();
     scenario.set_up_for_engine(routed);
+    scenario
+}
+
+/// [`engine_scenario`] with this safety net (or none) in place of the scenario's own: the
+/// routed groups' members stay disabled and each group overflows to the net's group after its
+/// time (see `Scenario::set_up_for_engine_with_net`). The deterministic world applies the
+/// set-up once more, from the net the scenario now carries, to the same result.
+pub fn engine_scenario_with_net(
+    base: &Scenario,
+    routed: impl Fn(&str) -> bool,
+    net: Option<SafetyNet>,
+) -> Scenario {
+    let mut scenario = base.clone();
+    scenario.set_up_for_engine_with_net(routed, net);
     scenario
 }
 
@@ -523,6 +609,16 @@ pub fn run_engine_arm(
     rules: Arc<RoutingConfig>,
     options: DriverOptions,
 ) -> Result<(SimSummary, f64, EngineCounters, f64), SimError> {
+    run_engine_arm_sampled(scenario, rules, options, |_| ())
+}
+
+/// [`run_engine_arm`], showing `sample` the model every [`OCCUPANCY_SAMPLE_MS`].
+fn run_engine_arm_sampled(
+    scenario: &Scenario,
+    rules: Arc<RoutingConfig>,
+    options: DriverOptions,
+    mut sample: impl FnMut(&crate::sim::model::Model),
+) -> Result<(SimSummary, f64, EngineCounters, f64), SimError> {
     let started = Instant::now();
     let plan = Plan::calm(options.command_latency_ms);
     let mut world = World::build(
@@ -538,6 +634,7 @@ pub fn run_engine_arm(
         world
             .run_until(t)
             .map_err(|v| SimError::Stalled(v.to_string()))?;
+        sample(world.model());
         Ok(occupancy_sample(world.model()))
     })?;
     let report = world.routing().report();
@@ -647,6 +744,113 @@ mod tests {
             assert!(q.disabled_members.is_empty() && q.overflow_to.is_empty());
             assert_eq!(q.ring_mode, RingMode::LongestWaiting);
         }
+    }
+
+    /// Q is routed; only 201 may take its calls (skill x) and 201 is on do-not-disturb, so no
+    /// call can be routed. 202 (skill y only) is an enabled member of the native group Safety.
+    const NET_STUDY: &str = r#"
+        [study]
+        name = "net"
+        hours = 1
+        native_modes = ["longest_waiting"]
+        safety_net = { group = "Safety", after_s = [60] }
+        command_latency_ms = 20
+
+        [sim]
+        seed = 5
+        answer_delay = { dist = "fixed", s = 2 }
+
+        [[user]]
+        extn = "201"
+        name = "A"
+        dnd = true
+        [[user]]
+        extn = "202"
+        name = "B"
+
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = ["201"]
+        [queue.traffic]
+        calls_per_hour = 20
+        talk = { dist = "fixed", s = 60 }
+
+        [[queue]]
+        name = "Safety"
+        extn = "3009"
+        members = ["202"]
+
+        [rules.settings]
+        default_wrap_up = "0s"
+        [rules.skills]
+        x = "X"
+        y = "Y"
+        [rules.agents.201]
+        skills = { x = 5 }
+        [rules.agents.202]
+        skills = { y = 5 }
+        [rules.queues.Q]
+        strategy = "longest-idle"
+        agents = ["201", "202"]
+        [[rules.routes]]
+        name = "X"
+        queue = "Q"
+        requires = "x"
+    "#;
+
+    #[test]
+    fn calls_the_net_answers_are_answered_for_the_engine_and_the_simulator_alike() {
+        let study =
+            crate::study::Study::from_toml_str(NET_STUDY, Path::new("net.toml"), Path::new("."))
+                .unwrap();
+        let report = run_study(&study, RunOptions::default()).unwrap();
+        let arm = |d: Distributor| {
+            report
+                .arms
+                .iter()
+                .find(|a| a.distributor == d)
+                .unwrap_or_else(|| panic!("no arm {d:?}"))
+        };
+        let engine = arm(Distributor::Engine);
+        assert!(engine.offered >= 10, "{}", engine.offered);
+        // Without the net nobody can take these calls: nobody does.
+        assert_eq!((engine.answered, engine.seeds[0].native_answered), (0, 0));
+        let net = arm(Distributor::EngineNet(60));
+        // With it, 202 answers them natively after 60 s (the last may still be waiting).
+        let t = &net.summary.totals;
+        assert!(t.answered > 0, "{t:?}");
+        assert_eq!(t.answered + t.in_progress, t.offered, "{t:?}");
+        assert_eq!(net.seeds[0].native_answered, net.answered);
+        assert_eq!(net.service_level, 0.0);
+        assert!(net.asa_s >= 60.0, "{}", net.asa_s);
+        // The engine ran on the production path and saw each call leave its queue without
+        // its transfer and 202 answer it: answered in its own account too, none abandoned,
+        // no command refused.
+        let counters = net.engine.as_ref().unwrap();
+        assert!(counters.events > 0);
+        assert_eq!(counters.commands_failed, 0, "{counters:?}");
+        let q = &counters.outcomes.queues[0];
+        assert_eq!(q.name, "Q");
+        assert_eq!((q.answered, q.abandoned), (net.answered, 0), "{q:?}");
+        // With no engine at all the net does the same.
+        let down = arm(Distributor::NoEngineNet(60));
+        assert_eq!(down.answered, net.answered);
+        assert_eq!(down.seeds[0].native_answered, down.answered);
+        let md = crate::study::report::markdown(&report);
+        assert!(
+            md.contains("| acd engine + safety net 60 s | 0.0 ± 0.0 |"),
+            "{md}"
+        );
+        assert!(md.contains("| no engine, safety net 60 s |"), "{md}");
+    }
+
+    #[test]
+    fn a_safety_net_on_a_routed_group_is_refused() {
+        let text = NET_STUDY.replace("group = \"Safety\"", "group = \"Q\"");
+        let e =
+            crate::study::Study::from_toml_str(&text, Path::new("x"), Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("routed by the rules"), "{e}");
     }
 
     #[test]

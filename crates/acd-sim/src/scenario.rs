@@ -31,6 +31,10 @@ pub struct Scenario {
     /// Agents logging in and out and going DND at given times.
     #[serde(default, rename = "schedule")]
     pub schedule: Vec<ScheduleEntry>,
+    /// `[engine]`: how IP Office is set up where the engine routes, beyond what
+    /// [`Scenario::set_up_for_engine`] always does (the safety net).
+    #[serde(default)]
+    pub engine: EngineSetup,
     /// Directory relative paths in the file (the trace file) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -177,6 +181,45 @@ pub struct QueueSpec {
     pub traffic: Option<TrafficSpec>,
 }
 
+/// `[engine]`: IP Office settings that only matter when the engine routes the queues.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSetup {
+    /// Who answers when no engine is up; none by default (existing set-ups are unchanged).
+    pub safety_net: Option<SafetyNet>,
+}
+
+/// The safety net for when no engine is up.
+///
+/// The routed groups' members are disabled in IP Office (the engine rings them), so with every
+/// engine down nobody's phone rings and every caller waits until they give up. The net is
+/// plain IP Office configuration, so it works exactly when the engine does not: each routed
+/// group overflows after `after_s` to `group`, a native hunt group whose members are enabled.
+/// An overflowing call stays queued in its routed group (IP Office's overflow semantics, see
+/// `scenarios/README.md`), so the engine can still route it; the net's members only get the
+/// calls that waited that long, which with an engine up are few (see the README's "Safety
+/// net" section for the measured cost).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyNet {
+    /// The native hunt group whose enabled members answer (IP Office's Overflow Group List
+    /// of every routed group names only this group).
+    pub group: String,
+    /// IP Office's Overflow Time on every routed group, seconds; must be above 0 (IP Office
+    /// overflows at once when every member is busy and no Overflow Time is set, and with the
+    /// members disabled they always are: the net would take every call from the engine).
+    pub after_s: f64,
+    /// The routed groups' Overflow Mode. `call` (the default here, not IP Office's) keeps the
+    /// net to the calls that waited `after_s` themselves; in `group` mode one such call sends
+    /// every call queued behind it to the net too, newly arrived ones included.
+    #[serde(default = "call_mode")]
+    pub mode: OverflowMode,
+}
+
+fn call_mode() -> OverflowMode {
+    OverflowMode::Call
+}
+
 /// When calls of a hunt group overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -286,20 +329,45 @@ pub fn parse_trunk(name: &str) -> Option<acd_core::TrunkKind> {
 }
 
 impl Scenario {
-    /// The scenario shipped in `scenarios/default.toml`.
     /// IP Office set up for the engine as the README tells operators: in every queue `routed`
     /// names, the members stay but are disabled (IP Office queues and announces, the engine
     /// rings), and IP Office's own overflow and voicemail timers are off (the rules' steps do
-    /// that work).
+    /// that work) — except, when `[engine] safety_net` is set, the overflow to the safety
+    /// group after its time. Applying it twice gives the same set-up (the study and the
+    /// deterministic simulation both call it).
     pub fn set_up_for_engine(&mut self, routed: impl Fn(&str) -> bool) {
+        let net = self.engine.safety_net.clone();
         for q in self.queues.iter_mut().filter(|q| routed(&q.name)) {
             q.disabled_members = q.members.clone();
-            q.overflow_after_s = None;
-            q.overflow_to.clear();
             q.voicemail_after_s = None;
+            match &net {
+                // A routed safety group would have its own members disabled: no net at all.
+                // `Study` refuses that set-up; here the group is simply not its own overflow.
+                Some(net) if net.group != q.name => {
+                    q.overflow_after_s = Some(net.after_s);
+                    q.overflow_to = vec![net.group.clone()];
+                    q.overflow_mode = net.mode;
+                }
+                _ => {
+                    q.overflow_after_s = None;
+                    q.overflow_to.clear();
+                }
+            }
         }
     }
 
+    /// [`Scenario::set_up_for_engine`] with this safety net (or none) in place of the
+    /// scenario's own `[engine] safety_net`.
+    pub fn set_up_for_engine_with_net(
+        &mut self,
+        routed: impl Fn(&str) -> bool,
+        net: Option<SafetyNet>,
+    ) {
+        self.engine.safety_net = net;
+        self.set_up_for_engine(routed);
+    }
+
+    /// The scenario shipped in `scenarios/default.toml`.
     pub fn default_scenario() -> Result<Scenario, SimError> {
         Scenario::from_toml_str(DEFAULT_SCENARIO, Path::new("scenarios"))
     }
@@ -473,6 +541,28 @@ impl Scenario {
                 }
             }
         }
+        if let Some(net) = &self.engine.safety_net {
+            let Some(group) = self.queues.iter().find(|q| q.name == net.group) else {
+                return err(format!(
+                    "engine.safety_net: group '{}' is not a queue",
+                    net.group
+                ));
+            };
+            if !(net.after_s.is_finite() && net.after_s > 0.0) {
+                return err(
+                    "engine.safety_net: after_s must be a number above 0 (with no Overflow \
+                     Time IP Office overflows every call at once, since the routed groups' \
+                     members are disabled)"
+                        .into(),
+                );
+            }
+            if group.members.len() == group.disabled_members.len() {
+                return err(format!(
+                    "engine.safety_net: group '{}' has no enabled member to answer",
+                    net.group
+                ));
+            }
+        }
         for e in &self.schedule {
             check_seconds("schedule.at_s", e.at_s)?;
             if !user_extns.contains(&e.user) {
@@ -539,5 +629,167 @@ mod tests {
     fn unknown_fields_are_rejected() {
         let text = "[[user]]\nextn = \"1\"\nname = \"A\"\nskils = 3\n";
         assert!(Scenario::from_toml_str(text, Path::new(".")).is_err());
+    }
+
+    /// Two routed groups (Sales: 201, 202; Support: 203) and the native group Safety (201,
+    /// 202, 203, enabled), 60 calls an hour each, callers who wait as long as `patience`.
+    /// `net` is the `[engine]` table, or nothing.
+    fn centre(net: &str, patience: &str) -> Scenario {
+        let text = format!(
+            r#"
+            [sim]
+            seed = 11
+            service_level_s = 20
+            answer_delay = {{ dist = "fixed", s = 2 }}
+            {net}
+            [[user]]
+            extn = "201"
+            name = "A"
+            [[user]]
+            extn = "202"
+            name = "B"
+            [[user]]
+            extn = "203"
+            name = "C"
+            [[queue]]
+            name = "Sales"
+            extn = "3001"
+            members = ["201", "202"]
+            overflow_after_s = 30
+            overflow_to = "Support"
+            voicemail = true
+            voicemail_after_s = 600
+            [queue.traffic]
+            calls_per_hour = 60
+            talk = {{ dist = "fixed", s = 60 }}
+            patience = {patience}
+            [[queue]]
+            name = "Support"
+            extn = "3002"
+            members = ["203"]
+            [queue.traffic]
+            calls_per_hour = 60
+            talk = {{ dist = "fixed", s = 60 }}
+            patience = {patience}
+            [[queue]]
+            name = "Safety"
+            extn = "3009"
+            ring_mode = "longest_waiting"
+            members = ["201", "202", "203"]
+            "#
+        );
+        let mut s = Scenario::from_toml_str(&text, Path::new(".")).unwrap();
+        // No engine at all: the routed groups set up for one, and nobody routing.
+        s.set_up_for_engine(|q| q == "Sales" || q == "Support");
+        s
+    }
+
+    const NET: &str = "[engine]\nsafety_net = { group = \"Safety\", after_s = 120 }\n";
+
+    /// Two hours of callers, then an hour without new ones so the last callers can be served.
+    fn run_without_engine(s: &Scenario) -> crate::stats::SimSummary {
+        let mut m = crate::model::Model::new(s).unwrap();
+        m.advance_to(acd_core::Timestamp(2 * 3_600_000));
+        m.stop_arrivals();
+        m.advance_to(acd_core::Timestamp(3 * 3_600_000));
+        m.summary()
+    }
+
+    #[test]
+    fn with_the_net_and_no_engine_every_caller_who_waits_reaches_a_person_after_the_overflow_time()
+    {
+        let s = centre(NET, "{ dist = \"never\" }");
+        let q = &s.queues[0];
+        assert_eq!(
+            q.disabled_members, q.members,
+            "routed members stay disabled"
+        );
+        assert_eq!(q.overflow_after_s, Some(120.0));
+        assert_eq!(q.overflow_to, ["Safety"]);
+        assert_eq!(q.overflow_mode, OverflowMode::Call);
+        assert!(q.voicemail_after_s.is_none());
+        assert!(s.queues[2].disabled_members.is_empty());
+        let t = run_without_engine(&s).totals;
+        assert!(t.offered > 80, "{t:?}");
+        assert_eq!(t.answered, t.offered, "{t:?}");
+        // Nobody before the overflow time: the routed groups' own members never ring.
+        assert_eq!(t.service_level, 0.0, "{t:?}");
+        assert!(t.asa_s >= 120.0, "{t:?}");
+        assert_eq!(t.overflowed, t.offered, "{t:?}");
+    }
+
+    #[test]
+    fn with_the_net_callers_who_give_up_before_the_overflow_time_are_still_lost() {
+        // Patience 100 s against an overflow time of 120 s: the net is too late for everyone.
+        let t = run_without_engine(&centre(NET, "{ dist = \"fixed\", s = 100 }")).totals;
+        assert!(t.offered > 80, "{t:?}");
+        assert_eq!((t.answered, t.abandoned), (0, t.offered), "{t:?}");
+        // Patience 200 s: everyone is answered by the net, between 120 and 200 s.
+        let t = run_without_engine(&centre(NET, "{ dist = \"fixed\", s = 200 }")).totals;
+        assert_eq!(t.answered + t.abandoned, t.offered, "{t:?}");
+        assert!(t.answered > t.offered * 9 / 10, "{t:?}");
+        assert!(t.asa_s >= 120.0 && t.longest_wait_s <= 200.0, "{t:?}");
+    }
+
+    #[test]
+    fn without_the_net_and_no_engine_nobody_is_answered() {
+        let s = centre("", "{ dist = \"never\" }");
+        assert!(s.queues[0].overflow_to.is_empty());
+        let t = run_without_engine(&s).totals;
+        assert!(t.offered > 80, "{t:?}");
+        assert_eq!((t.answered, t.voicemail), (0, 0), "{t:?}");
+        assert_eq!(t.in_progress, t.offered, "{t:?}");
+    }
+
+    #[test]
+    fn group_mode_sends_every_queued_call_to_the_net_once_one_overflows() {
+        let net = NET.replace("after_s = 120", "after_s = 120, mode = \"group\"");
+        let s = centre(&net, "{ dist = \"never\" }");
+        assert_eq!(s.queues[0].overflow_mode, OverflowMode::Group);
+        let t = run_without_engine(&s).totals;
+        assert_eq!(t.answered, t.offered, "{t:?}");
+        // Calls behind the first overflowing one reach the net before their own 120 s.
+        let call = run_without_engine(&centre(NET, "{ dist = \"never\" }")).totals;
+        assert!(t.asa_s < call.asa_s, "group {t:?}, call {call:?}");
+    }
+
+    #[test]
+    fn the_engine_set_up_is_the_same_applied_twice_and_unchanged_without_a_net() {
+        let s = centre(NET, "{ dist = \"never\" }");
+        let mut again = s.clone();
+        again.set_up_for_engine(|q| q == "Sales" || q == "Support");
+        assert_eq!(format!("{again:?}"), format!("{s:?}"));
+        // Without `[engine]`, the set-up is what it always was: no overflow at all.
+        let plain = centre("", "{ dist = \"never\" }");
+        assert!(plain.queues[..2]
+            .iter()
+            .all(|q| q.overflow_after_s.is_none() && q.overflow_to.is_empty()));
+        // The net passed in replaces the scenario's own, and `None` takes it away.
+        let mut off = s.clone();
+        off.set_up_for_engine_with_net(|q| q == "Sales" || q == "Support", None);
+        assert!(off.queues[0].overflow_to.is_empty());
+    }
+
+    #[test]
+    fn a_safety_net_must_name_a_group_with_someone_to_answer_and_a_time() {
+        let base = centre("", "{ dist = \"never\" }");
+        let check = |net: SafetyNet| {
+            let mut s = base.clone();
+            s.engine.safety_net = Some(net);
+            s.validate()
+        };
+        let net = |group: &str, after_s: f64| SafetyNet {
+            group: group.into(),
+            after_s,
+            mode: OverflowMode::Call,
+        };
+        assert!(check(net("Safety", 180.0)).is_ok());
+        let e = check(net("Nowhere", 180.0)).unwrap_err();
+        assert!(e.to_string().contains("Nowhere"), "{e}");
+        let e = check(net("Safety", 0.0)).unwrap_err();
+        assert!(e.to_string().contains("above 0"), "{e}");
+        // Sales is set up for the engine: every member disabled, nobody to answer.
+        let e = check(net("Sales", 180.0)).unwrap_err();
+        assert!(e.to_string().contains("no enabled member"), "{e}");
     }
 }
