@@ -34,6 +34,9 @@ const CONNECT_MS: u64 = 20;
 const QUIET_MS: u64 = 330_000;
 /// One instant may not take more steps than this: more means the path loops.
 const MAX_STEPS_PER_INSTANT: u32 = 100_000;
+/// Longer than any ring time the example rules give an offer (and than IP Office's 15 s
+/// default): a call another engine offered within this window is that engine's offer.
+const TWIN_RING_WINDOW_MS: u64 = 30_000;
 /// The twin's second engine starts this much after the first (so the first leads at first).
 const TWIN_START_LAG_MS: u64 = 1_000;
 
@@ -87,7 +90,7 @@ pub struct World {
     /// When a failed primary comes back.
     primary_back_at: Option<Timestamp>,
     /// A twin's: which engine last transferred each call to an agent.
-    transferred_by: BTreeMap<crate::sim::model::types::SimCallId, usize>,
+    transferred_by: BTreeMap<crate::sim::model::types::SimCallId, (usize, Timestamp)>,
     /// Callers still to hang up as the engine transfers their call to an agent.
     hang_ups_armed: u32,
     traffic_end: Timestamp,
@@ -686,15 +689,24 @@ impl World {
         if self.etcd.is_none() {
             return Ok(());
         }
+        let t = self.now;
         for (call, ringing) in self.model.take_transfers() {
-            let previous = self.transferred_by.insert(call, i);
-            if ringing && previous.is_some_and(|p| p != i) && self.check {
+            let previous = self.transferred_by.insert(call, (i, t));
+            let Some((p, at)) = previous.filter(|(p, _)| *p != i) else {
+                continue;
+            };
+            // Within the ring time the other engine's offer is live (it would take the call
+            // back itself at its ring timeout); after it, a call still ringing was left by a
+            // leader that is gone, and the new one rightly moves it on.
+            if ringing && t.since(at) < TWIN_RING_WINDOW_MS && self.check {
                 return Err(Violation {
                     invariant: "no-double-transfer",
                     detail: format!(
-                        "{} transferred call {call} while it rang after {}'s transfer",
+                        "{} transferred call {call} while it rang after {}'s transfer {:.1} s \
+                         earlier",
                         engine_name(i, true),
-                        engine_name(previous.unwrap_or(0), true)
+                        engine_name(p, true),
+                        t.since(at) as f64 / 1000.0
                     ),
                 });
             }
@@ -785,7 +797,11 @@ impl World {
                         .map(|g| format!(" gcid {}", hex::encode(g)))
                         .unwrap_or_default(),
                     Event::CallAnswered { call, .. } => {
-                        if let Some(g) = conn.and_then(|c| c.gcid_of(*call)) {
+                        // Only an answer to a call the engine had seen queue can be counted:
+                        // an engine that starts (a twin's second one, say) while a call rings
+                        // hears the answer before its queue's first report of the call.
+                        let countable = node.routing.engine().has_open_call(*call);
+                        if let Some(g) = conn.and_then(|c| c.gcid_of(*call)).filter(|_| countable) {
                             node.checker.answer_seen.insert(g.to_vec());
                         }
                         String::new()

@@ -199,6 +199,12 @@ impl Engine {
         self.agent_ix.get(agent).map(|&a| self.availability(a, now))
     }
 
+    /// Whether the engine holds an open record of this call (for checks from outside: an
+    /// answer reported for a call it never saw queue cannot be counted).
+    pub fn has_open_call(&self, call: CallId) -> bool {
+        self.calls.get(&call).is_some_and(|c| c.is_open())
+    }
+
     /// How many call records the engine holds, open or not (for growth checks).
     pub fn tracked_calls(&self) -> usize {
         self.calls.len()
