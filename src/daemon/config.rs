@@ -270,7 +270,8 @@ impl ConfigFile {
         if endpoints.len() > 2 {
             return Err(ConfigError::Invalid {
                 key: "pbx.endpoints",
-                message: "at most two addresses: the primary and a secondary for failover".into(),
+                message: "at most two addresses: the primary and its secondary (both used at once, live-live)"
+                    .into(),
             });
         }
         for e in &endpoints {
