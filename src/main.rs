@@ -59,6 +59,13 @@ enum Command {
         /// Scenario file (TOML); the built-in default scenario when left out.
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// Also serve the secondary of a resilient pair on this address (point the engine's
+        /// second endpoint at it: live-live); this share of callers arrives on it.
+        #[arg(long)]
+        secondary_listen: Option<std::net::SocketAddr>,
+        /// With --secondary-listen: the share of callers arriving on the secondary.
+        #[arg(long, default_value_t = 0.5)]
+        secondary_share: f64,
         /// Let the built-in scenario's hunt groups distribute calls themselves (members
         /// enabled), as IP Office does without an engine.
         #[arg(long)]
@@ -411,6 +418,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sim {
             listen,
+            secondary_listen,
+            secondary_share,
             scenario,
             native,
             duration,
@@ -428,8 +437,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (false, Some(cert), Some(key)) => TlsMode::FromFiles { cert, key },
                 _ => TlsMode::SelfSigned,
             };
+            if !(0.0..=1.0).contains(&secondary_share) {
+                anyhow::bail!("--secondary-share must be between 0 and 1");
+            }
             let options = acd::sim::cli::SimCliOptions {
                 listen,
+                secondary_listen,
+                secondary_share,
                 scenario,
                 duration,
                 speed,

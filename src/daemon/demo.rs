@@ -115,6 +115,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         speed: opts.speed,
         tick: Duration::from_millis(20),
         max_connections: crate::sim::server::MAX_CONNECTIONS,
+        secondary_listen: None,
     })
     .await?;
     let pin = sim

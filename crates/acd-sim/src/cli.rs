@@ -16,6 +16,10 @@ use acd_wire::framing::Framing;
 #[derive(Debug, Clone)]
 pub struct SimCliOptions {
     pub listen: SocketAddr,
+    /// Also serve the secondary of a resilient pair here.
+    pub secondary_listen: Option<SocketAddr>,
+    /// The share of callers arriving on the secondary (with `secondary_listen`).
+    pub secondary_share: f64,
     /// `None`: the shipped default scenario.
     pub scenario: Option<PathBuf>,
     /// Real time to run for.
@@ -33,6 +37,8 @@ impl Default for SimCliOptions {
     fn default() -> Self {
         SimCliOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            secondary_listen: None,
+            secondary_share: 0.5,
             scenario: None,
             duration: Duration::from_secs(60),
             speed: 1.0,
@@ -85,8 +91,16 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
         speed: options.speed,
         tick: Duration::from_millis(50),
         max_connections: MAX_CONNECTIONS,
+        secondary_listen: options.secondary_listen,
     };
     let handle = SimServer::start(config).await?;
+    if let Some(secondary) = handle.secondary_endpoint() {
+        handle.with_model(|m| m.set_secondary_share(options.secondary_share));
+        eprintln!(
+            "acd sim: its secondary on {secondary}, {:.0} % of callers arriving there",
+            options.secondary_share.clamp(0.0, 1.0) * 100.0
+        );
+    }
     eprintln!(
         "acd sim: IP Office simulator on {}",
         handle.url(Framing::Framed)

@@ -54,6 +54,7 @@ pub fn run(users: usize, queues: usize, talk_ms: u64) -> Result<(), LoadError> {
         speed: 1.0,
         tick: Duration::from_millis(5),
         max_connections: MAX_CONNECTIONS,
+        secondary_listen: None,
     }))?;
     let mut out = std::io::stdout().lock();
     writeln!(

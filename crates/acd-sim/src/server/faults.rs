@@ -23,6 +23,8 @@ pub(crate) enum ConnFault {
     TerminateSubscriptions,
     /// Send a binary message that is not a valid frame.
     Malformed,
+    /// Close the connections to this system of the pair (it failed).
+    DropSite(u8),
 }
 
 /// The binary message the malformed-frame fault sends. On the framed path the header is also
@@ -68,6 +70,25 @@ pub struct FaultInjector {
 }
 
 impl FaultInjector {
+    /// The primary of a resilient pair fails: its callers are cut off, its connections drop
+    /// and it accepts none until [`FaultInjector::restore_primary`]; new callers arrive on the
+    /// secondary.
+    pub fn fail_primary(&self) {
+        self.shared.site_down[0].store(true, Ordering::SeqCst);
+        let mut model = self.shared.model();
+        model.fail_site(0);
+        let version = model.version();
+        drop(model);
+        self.shared.publish(version);
+        self.broadcast(ConnFault::DropSite(0));
+    }
+
+    /// The failed primary is back.
+    pub fn restore_primary(&self) {
+        self.shared.model().restore_site(0);
+        self.shared.site_down[0].store(false, Ordering::SeqCst);
+    }
+
     /// Drops every open connection abruptly.
     pub fn drop_connections(&self) {
         self.broadcast(ConnFault::Drop);

@@ -12,7 +12,7 @@ pub mod session;
 mod tls;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -48,6 +48,10 @@ pub struct SimServerConfig {
     /// How often the clock task advances the model.
     pub tick: Duration,
     pub max_connections: usize,
+    /// A resilient pair: where the secondary IP Office listens. Connections there are to the
+    /// secondary (its queues show only the calls queueing on it; users and their calls are
+    /// shown by both); `None`: one IP Office.
+    pub secondary_listen: Option<SocketAddr>,
 }
 
 impl SimServerConfig {
@@ -60,6 +64,7 @@ impl SimServerConfig {
             speed: 1.0,
             tick: Duration::from_millis(50),
             max_connections: MAX_CONNECTIONS,
+            secondary_listen: None,
         }
     }
 }
@@ -80,6 +85,8 @@ pub(crate) struct Shared {
     /// the load benchmark reads to say how much the simulator really offered).
     pub(crate) frames_out: AtomicU64,
     pub(crate) acks_in: AtomicU64,
+    /// A system of the pair that has failed: it accepts no connection until restored.
+    pub(crate) site_down: [AtomicBool; 2],
 }
 
 impl Shared {
@@ -106,6 +113,7 @@ impl Shared {
 /// A running simulator.
 pub struct SimHandle {
     local_addr: SocketAddr,
+    secondary_addr: Option<SocketAddr>,
     tls: bool,
     cert_pem: Option<String>,
     fingerprint: Option<String>,
@@ -150,6 +158,7 @@ impl SimServer {
             manual_offset_ms: Mutex::new(0),
             frames_out: AtomicU64::new(0),
             acks_in: AtomicU64::new(0),
+            site_down: [AtomicBool::new(false), AtomicBool::new(false)],
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let clock = tokio::spawn(run_clock(
@@ -162,20 +171,40 @@ impl SimServer {
             Some(t) => (Some(t.cert_pem.clone()), Some(t.fingerprint.clone())),
             None => (None, None),
         };
-        let acceptor = tokio::spawn(accept_loop(
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        let mut tasks = vec![clock];
+        let mut secondary_addr = None;
+        if let Some(addr) = config.secondary_listen {
+            let bind = |source| SimError::Bind {
+                addr: addr.to_string(),
+                source,
+            };
+            let listener = TcpListener::bind(addr).await.map_err(bind)?;
+            secondary_addr = Some(listener.local_addr().map_err(bind)?);
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                acceptor.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+                1,
+            )));
+        }
+        tasks.push(tokio::spawn(accept_loop(
             listener,
-            tls.map(|t| t.acceptor),
+            acceptor,
             shared.clone(),
             shutdown_rx,
-        ));
+            0,
+        )));
         Ok(SimHandle {
             local_addr,
+            secondary_addr,
             tls: cert_pem.is_some(),
             cert_pem,
             fingerprint,
             shared,
             shutdown,
-            tasks: vec![clock, acceptor],
+            tasks,
         })
     }
 }
@@ -198,6 +227,15 @@ impl SimHandle {
             host: self.local_addr.ip().to_string(),
             port: self.local_addr.port(),
         }
+    }
+
+    /// Where the engine reaches the secondary IP Office of the pair, if there is one.
+    pub fn secondary_endpoint(&self) -> Option<Endpoint> {
+        self.secondary_addr.map(|a| Endpoint {
+            secure: self.tls,
+            host: a.ip().to_string(),
+            port: a.port(),
+        })
     }
 
     /// SHA-256 fingerprint of the server certificate (None for plain ws).
@@ -308,6 +346,7 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    site: u8,
 ) {
     loop {
         let (tcp, _) = tokio::select! {
@@ -320,15 +359,20 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
+        if shared.site_down[usize::from(site)].load(Ordering::SeqCst) {
+            // A failed system: the connection is refused.
+            drop(tcp);
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve(tcp, shared, shutdown).await,
+                None => serve(tcp, shared, shutdown, site).await,
                 Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => serve(stream, shared, shutdown).await,
+                    Ok(stream) => serve(stream, shared, shutdown, site).await,
                     Err(e) => tracing::debug!("simulator TLS handshake failed: {e}"),
                 },
             }
@@ -338,7 +382,7 @@ async fn accept_loop(
 
 // The callback's error type is fixed by tungstenite's handshake contract.
 #[allow(clippy::result_large_err)]
-async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
+async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: watch::Receiver<bool>, site: u8)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -359,7 +403,7 @@ where
         (a.framing, a.slot)
     };
     match ws {
-        Ok(ws) => session::run(ws, framing, shared.clone(), shutdown).await,
+        Ok(ws) => session::run(ws, framing, shared.clone(), shutdown, site).await,
         Err(e) => tracing::debug!("simulator websocket handshake refused: {e}"),
     }
     if slot {

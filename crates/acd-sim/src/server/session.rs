@@ -131,12 +131,13 @@ pub(super) async fn run<S>(
     framing: Framing,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    site: u8,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
     let epoch = shared.epoch.load(Ordering::SeqCst);
-    let mut session = SimConnection::new(framing, epoch);
+    let mut session = SimConnection::for_site(framing, epoch, site);
     let started = Instant::now();
     let clock = || Timestamp(started.elapsed().as_millis() as u64);
     let mut changed = shared.changed.subscribe();
@@ -167,6 +168,8 @@ pub(super) async fn run<S>(
             r = changed.changed() => if r.is_err() { break 'conn },
             f = faults.recv() => match f {
                 Ok(ConnFault::Drop) | Err(broadcast::error::RecvError::Closed) => break 'conn,
+                Ok(ConnFault::DropSite(s)) if s == site => break 'conn,
+                Ok(ConnFault::DropSite(_)) => {}
                 Ok(ConnFault::TerminateSubscriptions) => session.terminate_all("terminated"),
                 Ok(ConnFault::Malformed) => session.push_malformed(),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
