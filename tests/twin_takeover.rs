@@ -294,4 +294,11 @@ fn the_follower_takes_over_from_a_paused_then_a_killed_leader_and_no_call_is_los
     let survivor_proc = &mut engines[old_leader].0;
     survivor_proc.signal("TERM");
     assert!(survivor_proc.wait_exit(DEADLINE).success());
+    // A planned stop hands the lease back, so a twin would not wait out the TTL.
+    assert_eq!(
+        logged(survivor_proc, "leadership handed over (lease revoked)"),
+        1,
+        "{}",
+        survivor_proc.stderr_lines().join("\n")
+    );
 }
