@@ -4,7 +4,11 @@
 //!
 //! 1. One engine leads; the other follows (subscribed, computing, withholding its commands).
 //! 2. The leader is paused (SIGSTOP) for longer than its lease: the follower takes over; the
-//!    old leader, woken (SIGCONT), sends nothing: its fence closed with its lease.
+//!    old leader, woken (SIGCONT), sends nothing. Two things stop it and this test does not
+//!    tell them apart: its campaign finds the lease past and turns it follower at once, and its
+//!    fence refuses any command after the lease's end by itself (with the second disabled this
+//!    test still passed: the campaign's flip came first). The fence's own deadline is covered by
+//!    `a_lease_that_passed_closes_the_fence_by_itself` in acd-wire.
 //! 3. The new leader is killed (SIGKILL): the woken one takes over; the takeover time (kill to
 //!    role flip, kill to first command sent) is printed.
 //!
