@@ -36,8 +36,9 @@ pub enum RunError {
     Session(String),
     #[error("{0}")]
     QueuesDisagree(String),
+    /// The cause is in the message, not a `source()`, so a printed chain shows it once.
     #[error("cannot start the twin's leadership: {0}")]
-    Twin(#[from] leadership::etcd::EtcdError),
+    Twin(leadership::etcd::EtcdError),
 }
 
 /// Watches the run loop from outside without changing it (the load benchmark's timing).
@@ -117,7 +118,7 @@ pub async fn run_with_clock(
                 etcd = %settings.etcd.join(", "), ttl = ?settings.lease_ttl,
                 "twin: campaigning for leadership; sending nothing until leader");
             telemetry::register_twin(&settings.cluster, false);
-            let (leadership, role) = leadership::spawn(settings.clone())?;
+            let (leadership, role) = leadership::spawn(settings.clone()).map_err(RunError::Twin)?;
             (Some(leadership), Some((role, settings.cluster.clone())))
         }
         None => {

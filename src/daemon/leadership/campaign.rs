@@ -15,8 +15,8 @@ use crate::daemon::telemetry;
 use tokio::sync::{oneshot, watch};
 use tokio::time::{sleep, sleep_until, Instant};
 
-/// The running campaign. Dropping it leaves the lease to expire; [`Leadership::resign`] ends it
-/// at once so the twin takes over without waiting out the TTL.
+/// The running campaign. [`Leadership::resign`] (or dropping the handle) ends it and revokes
+/// the lease, so the twin takes over without waiting out the TTL.
 #[derive(Debug)]
 pub struct Leadership {
     stop: oneshot::Sender<()>,
