@@ -307,6 +307,22 @@ impl Link {
         }
     }
 
+    /// Every queue subscription starts over, for snapshots of what IP Office shows now (a
+    /// twin's new leader: what its predecessor last did may not have reached it yet).
+    pub fn resubscribe_queues(&mut self, t: &mut Translator, now: Timestamp) {
+        let mut queues: Vec<i32> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| matches!(s.target, SubTarget::Queue { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        // In id order, so the simulation's runs are the same run after run.
+        queues.sort_unstable();
+        for id in queues {
+            self.resubscribe(t, id, now);
+        }
+    }
+
     fn resubscribe(&mut self, t: &mut Translator, sub_id: i32, now: Timestamp) {
         if let Some(sub) = self.subs.remove(sub_id) {
             t.remove_subscription(sub_id, now);

@@ -333,13 +333,24 @@ impl Connection {
     /// Who may send from now on. A fence that starts allowing (the engine took the lead)
     /// gives up every withheld command at once with `NotSent`, so the core routes those calls
     /// again from what IP Office reports rather than waiting out their deadlines.
+    ///
+    /// Taking the lead, the engine's view of the queues may lag what the old leader last did
+    /// (its transfer reached IP Office, the notify showing it has not reached us): the core
+    /// holds this system's calls (`LinkRestarted`) and every queue subscription starts over,
+    /// so each call is routed from a snapshot taken after the takeover, never offered twice.
     pub fn set_fence(&mut self, now: Timestamp, fence: Fence) {
         let opened = !self.fence.allows(now) && fence.allows(now);
         self.fence = fence;
         if opened {
+            if let (Phase::Up(_), Some(link)) = (self.phase, self.link.as_mut()) {
+                self.events
+                    .push_back(ConnectionEvent::Core(Event::LinkRestarted(self.site)));
+                link.resubscribe_queues(&mut self.translator, now);
+            }
             while let Some((_, id)) = self.withheld.pop_front() {
                 self.events.push_back(ConnectionEvent::Core(not_sent(id)));
             }
+            self.flush(now);
         }
     }
 
