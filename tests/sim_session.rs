@@ -536,3 +536,83 @@ async fn unframed_session_follows_all_members_of_the_routed_queue() {
     e.handle.shutdown().await;
     h.shutdown().await;
 }
+
+/// Live-live against a resilient pair over real sockets: one session holds a websocket to the
+/// primary and one to the secondary at once. Each system's calls arrive through its own
+/// connection (in its own call-id range), a transfer goes down the call's own connection, and
+/// when the primary fails the secondary's calls go on being routed with no reconnect.
+#[tokio::test]
+async fn live_live_routes_each_systems_calls_over_its_own_link_and_survives_the_primary() {
+    use acd_core::Site;
+    let h = start_with(SCENARIO, |c| {
+        c.secondary_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    for extn in ["2001", "2002", "2003"] {
+        set_dnd(&h, extn, true);
+    }
+    let mut c = config(&h, &["Sales"]);
+    c.endpoints.push(h.secondary_endpoint().unwrap());
+    c.protocol.agents = acd::wire::session::AgentSelector::MembersAnd(vec!["2003".into()]);
+    let (handle, events) = session::spawn(c);
+    let mut e = Engine {
+        handle,
+        events,
+        backlog: VecDeque::new(),
+        next_id: 0,
+    };
+    // Both links confirm their subscriptions (the merged status reports each).
+    e.subscribed(3, 1).await;
+    assert_eq!(h.connections(), 2, "one websocket per system, both open");
+
+    h.with_model(|m| m.set_secondary_share(1.0));
+    inject(&h, "Sales", "deu");
+    let on_secondary = e
+        .queued("Sales", |q| q.call.site() == Site::SECONDARY)
+        .await;
+    h.with_model(|m| m.set_secondary_share(0.0));
+    inject(&h, "Sales", "eng");
+    let on_primary = e.queued("Sales", |q| q.call.site() == Site::PRIMARY).await;
+    assert_ne!(on_secondary, on_primary);
+
+    // The primary fails: its caller is cut off, its link drops; the secondary's link stays.
+    h.faults().fail_primary();
+    e.expect("the primary's link lost", |ev| {
+        matches!(ev, SessionEvent::Link(_)).then_some(())
+    })
+    .await;
+    e.core("the primary's calls held", |ev| {
+        matches!(ev, Event::LinkRestarted(Site::PRIMARY)).then_some(())
+    })
+    .await;
+    // A new caller arrives on the secondary, and Clara (not a Sales member, so IP Office does
+    // not hunt to her itself) takes it through the secondary's link.
+    inject(&h, "Sales", "fra");
+    let later = e
+        .queued("Sales", |q| {
+            q.call.site() == Site::SECONDARY && q.attributes.language == "fra"
+        })
+        .await;
+    set_dnd(&h, "2003", false);
+    assert_eq!(
+        e.command(transfer(later, Target::Agent(agent("2003")), "2003"))
+            .await,
+        CommandOutcome::Success,
+        "a transfer of a secondary call goes down the secondary's link"
+    );
+    e.core("Clara's phone ringing", |ev| match ev {
+        Event::CallRinging { call, agent } if *call == later && agent.0 == "2003" => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(h.connections(), 1, "only the secondary's link is open");
+    h.faults().restore_primary();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.connections() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the primary is back, and so is its link"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

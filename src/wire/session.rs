@@ -339,7 +339,7 @@ impl Shell {
                 happened = on_socket(sockets, first) => match happened {
                 SocketEvent::Opened(site, result) => {
                     self.sockets[site].connecting = None;
-                    self.connect_done(site, result);
+                    self.connect_done(site, *result);
                 }
                 SocketEvent::Read(site, msg) => {
                     self.next_read = (site + 1) % self.sockets.len().max(1);
@@ -565,7 +565,7 @@ type WsRead = Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>;
 /// What happened on one of the sockets.
 enum SocketEvent {
     /// Its connection attempt finished.
-    Opened(usize, Result<Connected, ConnectError>),
+    Opened(usize, Box<Result<Connected, ConnectError>>),
     /// It has a message (or closed).
     Read(usize, WsRead),
 }
@@ -578,7 +578,7 @@ async fn on_socket(sockets: &mut [Socket], first: usize) -> SocketEvent {
         for (i, socket) in sockets.iter_mut().enumerate() {
             if let Some(f) = socket.connecting.as_mut() {
                 if let Poll::Ready(result) = f.as_mut().poll(cx) {
-                    return Poll::Ready(SocketEvent::Opened(i, result));
+                    return Poll::Ready(SocketEvent::Opened(i, Box::new(result)));
                 }
             }
         }
