@@ -20,7 +20,7 @@ use acd_core::{Command, Event, RoutingConfig, Site, Timestamp};
 use acd_wire::connection::{ConnectFailure, Fence, EPHEMERAL_CCFLAG};
 use acd_wire::framing::Framing;
 use acd_wire::{AgentSelector, ConnectionConfig, ConnectionEvent, LiveLive, QueueSelector};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
@@ -98,7 +98,6 @@ pub struct World {
     empty_since: Option<Timestamp>,
     model_version: u64,
     model_changed_at: Timestamp,
-    recorder: PrometheusRecorder,
     seed: u64,
     /// Judge the invariants (the simulation) or only run (the study).
     check: bool,
@@ -198,7 +197,6 @@ impl World {
             empty_since: None,
             model_version: 0,
             model_changed_at: Timestamp::ZERO,
-            recorder: PrometheusBuilder::new().build_recorder(),
             seed,
             check,
         })
@@ -261,13 +259,7 @@ impl World {
     /// send now (alone, or the twin's leader), else the first that runs.
     fn judged(&self) -> usize {
         let t = self.now;
-        let sends = |n: &Node| {
-            n.runs(t)
-                && n.conn.as_ref().is_some_and(|c| {
-                    c.connection(Site::PRIMARY)
-                        .is_some_and(|p| p.fence().allows(t))
-                })
-        };
+        let sends = |n: &Node| n.runs(t) && n.conn.as_ref().is_some_and(|c| c.fence().allows(t));
         self.nodes
             .iter()
             .position(sends)
@@ -354,8 +346,7 @@ impl World {
                 self.fault(fault)?;
             }
         }
-        if let Some((at, fault)) = self.twin_fault.filter(|(at, _)| *at <= t) {
-            let _ = at;
+        if let Some((_, fault)) = self.twin_fault.filter(|(at, _)| *at <= t) {
             self.twin_fault = None;
             self.twin(fault);
         }
@@ -861,9 +852,7 @@ impl World {
                 )?;
                 node.checker.on_commands(t, &ready, &commands, conn)?;
                 // The twin's fencing: a command goes out only from the engine etcd says leads.
-                let sends = conn
-                    .connection(Site::PRIMARY)
-                    .is_some_and(|c| c.fence().allows(t));
+                let sends = conn.fence().allows(t);
                 if let (Some(etcd), true, false) = (&self.etcd, sends, commands.is_empty()) {
                     if !etcd.holds(i, t) {
                         return Err(Violation {
@@ -941,9 +930,8 @@ impl World {
                 continue;
             }
             let recorder = PrometheusBuilder::new().build_recorder();
-            let recorder = if i == 0 { &self.recorder } else { &recorder };
             let routing = &mut node.routing;
-            metrics::with_local_recorder(recorder, || {
+            metrics::with_local_recorder(&recorder, || {
                 routing.publish(now);
             });
             let exported = parse_exposition(&recorder.handle().render());

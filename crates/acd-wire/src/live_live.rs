@@ -115,11 +115,6 @@ impl LiveLive {
             .min()
     }
 
-    /// Whether any system's link is up.
-    pub fn is_up(&self) -> bool {
-        self.sites.iter().any(Connection::is_up)
-    }
-
     /// The best link of the pair, for readiness: the engine can route while any system's
     /// subscriptions are confirmed (each system's calls need their own link, which the
     /// per-system `acd_pbx_connected` series shows).
@@ -196,6 +191,11 @@ impl LiveLive {
         let site = if site < self.sites.len() { site } else { 0 };
         self.sites[site].handle_command(now, cmd);
         self.collect();
+    }
+
+    /// Who may send now (the same for every system).
+    pub fn fence(&self) -> Fence {
+        self.sites[0].fence()
     }
 
     /// Who may send (a twin's fencing check): the same for both systems, since the lease is

@@ -819,19 +819,7 @@ impl Engine {
                 // reports waits again; one that left is ringing or answered where the leader
                 // sent it, and ends as abandoned only if no answer comes within the grace.
                 let gone = !state.in_queue;
-                state.phase = if gone {
-                    Phase::LeftQueue {
-                        deadline: now.plus(LEFT_QUEUE_GRACE_MS),
-                    }
-                } else {
-                    Phase::Waiting
-                };
-                self.release_agent(agent, call, now);
-                self.index_call(call);
-                if !gone {
-                    self.dirty_calls.insert(call);
-                }
-                self.schedule_call(call, now);
+                self.offer_undone(now, call, agent, gone);
             }
             CommandOutcome::Failed(code) => {
                 state
@@ -851,21 +839,30 @@ impl Engine {
                 // by design: a refusal (the link being down, say) proves nothing about it,
                 // unless IP Office itself says it knows the call no more.
                 let gone = !state.in_queue && (!state.off_queue || code == CALL_NOT_FOUND);
-                state.phase = if gone {
-                    Phase::LeftQueue {
-                        deadline: now.plus(LEFT_QUEUE_GRACE_MS),
-                    }
-                } else {
-                    Phase::Waiting
-                };
-                self.release_agent(agent, call, now);
-                self.index_call(call);
-                if !gone {
-                    self.dirty_calls.insert(call);
-                }
-                self.schedule_call(call, now);
+                self.offer_undone(now, call, agent, gone);
             }
         }
+    }
+
+    /// An offer that did not happen: the agent is free again, and the call waits to be routed
+    /// again, or, `gone` from its queue, ends as abandoned unless an answer or a queue report
+    /// comes within the grace.
+    fn offer_undone(&mut self, now: Timestamp, call: CallId, agent: usize, gone: bool) {
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.phase = if gone {
+                Phase::LeftQueue {
+                    deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+                }
+            } else {
+                Phase::Waiting
+            };
+        }
+        self.release_agent(agent, call, now);
+        self.index_call(call);
+        if !gone {
+            self.dirty_calls.insert(call);
+        }
+        self.schedule_call(call, now);
     }
 
     /// When an offer made at `at` in queue `q` counts as ring-no-answer.
