@@ -14,6 +14,10 @@
 //! version) it records that in the store ([`RulesStore::record_running`]), so `acd rules
 //! history` shows what the engine runs, not only what the store holds as active.
 //!
+//! Rules that leave a routed queue (`[routing] queues`) undefined are refused like invalid ones,
+//! whether they come from the files or from the store: the callers of a routed group have no
+//! one else to answer them.
+//!
 //! The store is opened only for the moment it is used: sled allows one process at a time, and
 //! supervisors run `acd rules …` while the engine runs.
 
@@ -67,6 +71,8 @@ pub struct RulesManager {
     running: u64,
     /// Whether the store holds `running` as the running version.
     recorded: bool,
+    /// The config's `[routing] queues`: every ruleset run must define them.
+    routed: Vec<String>,
 }
 
 impl RulesManager {
@@ -74,6 +80,7 @@ impl RulesManager {
     pub fn start(
         data_dir: &Path,
         rules_dir: &Path,
+        routed: &[String],
         now: Timestamp,
     ) -> Result<(Self, Arc<RoutingConfig>), RulesError> {
         let mut manager = RulesManager {
@@ -82,6 +89,7 @@ impl RulesManager {
             disk_hash: None,
             running: 0,
             recorded: false,
+            routed: routed.to_vec(),
         };
         manager.disk_hash = manager.current_disk_hash();
         let store = manager.open()?;
@@ -104,7 +112,13 @@ impl RulesManager {
                 return Ok((manager, Arc::new(config)));
             }
         }
-        match apply_dir(&store, rules_dir, "applied at engine start", now) {
+        match apply_dir(
+            &store,
+            rules_dir,
+            &manager.routed,
+            "applied at engine start",
+            now,
+        ) {
             Ok(outcome) => {
                 let config = manager.accept(&store, outcome, now);
                 telemetry::rules_files_valid(true);
@@ -213,7 +227,7 @@ impl RulesManager {
             Err(e) => return self.refuse(e.to_string()),
         };
         if disk_changed {
-            let result = apply_dir(&store, &self.rules_dir, "hot reload", now);
+            let result = apply_dir(&store, &self.rules_dir, &self.routed, "hot reload", now);
             // Remember the files as seen once they were judged (applied or invalid), not when
             // the store could not be reached.
             if matches!(result, Ok(_) | Err(ApplyError::Invalid(_))) {
@@ -235,6 +249,18 @@ impl RulesManager {
         } else {
             match load_active(&store) {
                 Ok(Some((config, record))) if record.number != self.running => {
+                    let missing = acd_rules::routed::missing(&config, &self.routed);
+                    if !missing.is_empty() {
+                        let report = acd_rules::Report {
+                            files: record.files,
+                            diags: missing,
+                        };
+                        return self.refuse(format!(
+                            "the store's active version {} cannot run:\n{}",
+                            record.number,
+                            report.render()
+                        ));
+                    }
                     tracing::info!(
                         version = record.number,
                         "switching to the store's active rules version"
@@ -295,7 +321,7 @@ mod tests {
         let rules = tempfile::tempdir().unwrap();
         example_rules::write_to(rules.path()).unwrap();
 
-        let (mut m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (mut m, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         assert_eq!(config.version, 1);
         edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
         assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
@@ -312,7 +338,7 @@ mod tests {
         drop(m);
 
         // The files on disk hold version 1's content again: a restart keeps the rollback.
-        let (m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (m, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         assert_eq!(config.version, 3);
         assert_eq!(m.running_version(), 3);
         let sales = &config.queues[&acd_core::QueueId::from("Sales")];
@@ -321,7 +347,7 @@ mod tests {
         // A genuinely new edit still wins, and it starts from the rolled-back content.
         edit(rules.path(), "max_waiting = 15", "max_waiting = 17");
         drop(m);
-        let (_, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (_, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         assert_eq!(config.version, 4);
         assert_eq!(running(data.path()), 4);
     }
@@ -339,7 +365,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let rules = tempfile::tempdir().unwrap();
         example_rules::write_to(rules.path()).unwrap();
-        let (mut m, _) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (mut m, _) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
         assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
         let out = acd_rules::commands::rollback(data.path(), rules.path(), 1, false, T0);
@@ -378,14 +404,14 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let rules = tempfile::tempdir().unwrap();
         example_rules::write_to(rules.path()).unwrap();
-        let (m, _) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (m, _) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         drop(m);
         edit(
             rules.path(),
             "strategy = \"longest-idle\"",
             "strategy = \"longest-idel\"",
         );
-        let (mut m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+        let (mut m, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
         assert_eq!(config.version, 1);
         // Refused once at start; a reload without a new edit changes nothing.
         assert!(matches!(m.reload(T0), Reload::Unchanged));
@@ -398,6 +424,65 @@ mod tests {
         assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
     }
 
+    /// Renames a queue everywhere in the example rules, so they stay valid on their own.
+    fn rename_queue(dir: &Path, from: &str, to: &str) {
+        for file in ["20-queues.toml", "30-routes.toml"] {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace(from, to)).unwrap();
+        }
+    }
+
+    /// Issue 24 (6): with `queues = ["Sales", "Support"]`, renaming Support in the rules was
+    /// applied live and Support's callers were no longer routed.
+    #[test]
+    fn a_reload_that_drops_a_routed_queue_is_refused_and_names_it() {
+        let data = tempfile::tempdir().unwrap();
+        let rules = tempfile::tempdir().unwrap();
+        example_rules::write_to(rules.path()).unwrap();
+        let routed = ["Sales".to_string(), "Support".to_string()];
+        let (mut m, config) = RulesManager::start(data.path(), rules.path(), &routed, T0).unwrap();
+        assert_eq!(config.version, 1);
+
+        rename_queue(rules.path(), "Support", "Helpdesk");
+        assert!(acd_rules::check_dir(rules.path()).unwrap().is_ok());
+        match m.reload(T0) {
+            Reload::Refused { rendered } => {
+                assert!(rendered.contains("queue `Support`"), "{rendered}");
+                assert!(rendered.contains("[queues.Support]"), "{rendered}");
+            }
+            other => panic!("applied a ruleset without a routed queue: {other:?}"),
+        }
+        assert_eq!(m.running_version(), 1);
+        let store = open_store(data.path()).unwrap();
+        assert_eq!(store.active().unwrap().unwrap().number, 1);
+        drop(store);
+
+        // Applied from elsewhere (a supervisor's `apply`, which does not know the engine's
+        // config), the version reaches the engine through the store: refused there too.
+        let out = acd_rules::commands::apply(data.path(), rules.path(), None, T0);
+        assert_eq!(out.exit_code, 0, "{}", out.text);
+        match m.reload(T0) {
+            Reload::Refused { rendered } => {
+                assert!(rendered.contains("queue `Support`"), "{rendered}")
+            }
+            other => panic!("ran a stored version without a routed queue: {other:?}"),
+        }
+        assert_eq!(m.running_version(), 1);
+        drop(m);
+
+        // A restart with files lacking the queue runs the last good version that has it
+        // instead of applying them.
+        let out = acd_rules::commands::rollback(data.path(), rules.path(), 1, false, T0);
+        assert_eq!(out.exit_code, 0, "{}", out.text);
+        rename_queue(rules.path(), "Support", "Hotline");
+        let (m, config) = RulesManager::start(data.path(), rules.path(), &routed, T0).unwrap();
+        assert_eq!(m.running_version(), 3, "version 3 is the rollback to 1");
+        assert!(config
+            .queues
+            .contains_key(&acd_core::QueueId::from("Support")));
+    }
+
     #[test]
     fn nothing_to_run_is_a_clear_error() {
         let data = tempfile::tempdir().unwrap();
@@ -408,7 +493,7 @@ mod tests {
             "strategy = \"longest-idle\"",
             "strategy = \"longest-idel\"",
         );
-        let err = RulesManager::start(data.path(), rules.path(), T0)
+        let err = RulesManager::start(data.path(), rules.path(), &[], T0)
             .err()
             .unwrap();
         assert!(err.to_string().contains("no usable routing rules"), "{err}");

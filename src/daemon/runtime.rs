@@ -88,6 +88,7 @@ pub async fn run_with_clock(
     let (rules, routing) = RulesManager::start(
         &config.data_dir,
         &config.routing.rules_dir,
+        &config.routing.queues,
         engine_clock.now(),
     )?;
     let rule_agents = routing.agents.keys().map(|a| a.0.clone()).collect();

@@ -71,15 +71,22 @@ pub enum ApplyOutcome {
 }
 
 /// Validates `dir` and, if it has no errors and differs from the active version, stores it as
-/// a new active version. Invalid rules leave the store untouched.
+/// a new active version. Invalid rules leave the store untouched. `routed` are the queues a
+/// running engine routes (its `[routing] queues`; empty for a supervisor's `apply`): rules
+/// that do not define one of them are invalid too ([`crate::routed`]).
 pub fn apply_dir(
     store: &dyn RulesStore,
     dir: &Path,
+    routed: &[String],
     message: &str,
     now: Timestamp,
 ) -> Result<ApplyOutcome, ApplyError> {
     let files = read_dir(dir)?;
-    let checked = check_sources(files.clone());
+    let mut checked = check_sources(files.clone());
+    if checked.is_ok() {
+        let missing = crate::routed::missing(&checked.config, routed);
+        checked.report.diags.extend(missing);
+    }
     let (mut config, report) = checked.into_result().map_err(ApplyError::Invalid)?;
     if let Some(active) = store.active()? {
         if active.content_hash == acd_store::content_hash(&files) {
@@ -170,7 +177,7 @@ pub fn apply(data_dir: &Path, dir: &Path, message: Option<&str>, now: Timestamp)
         Ok(s) => s,
         Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
     };
-    match apply_dir(&store, dir, message.unwrap_or(""), now) {
+    match apply_dir(&store, dir, &[], message.unwrap_or(""), now) {
         Ok(ApplyOutcome::Applied { record, report, .. }) => {
             let mut text = if report.diags.is_empty() {
                 String::new()

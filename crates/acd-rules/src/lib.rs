@@ -24,6 +24,7 @@ pub mod never_matches;
 pub mod numbering;
 pub mod parse;
 pub mod resolve;
+pub mod routed;
 pub mod skill_expr;
 pub mod state_test;
 pub mod synthetic;
