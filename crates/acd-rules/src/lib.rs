@@ -228,7 +228,7 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
         config.lookups = (merged.lookups.iter())
             .map(|l| l.compile(|| position(&l.loc)))
             .collect();
-        never_matches::check(&merged, &mut diags);
+        never_matches::check(&merged, &config, &mut diags);
         graph::check(&merged, &config, &mut diags, &position);
     }
     report.diags = diags;

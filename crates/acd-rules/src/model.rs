@@ -27,6 +27,9 @@ pub struct SettingsDef {
     pub service_level_window_ms: Option<u64>,
     /// From `country_code` and the prefixes (see `numbering`); `None`: numbers stay literal.
     pub numbering: Option<acd_core::NumberPlan>,
+    /// `ip_office_tags`: tags IP Office's incoming call routes set, which routes may ask for
+    /// though no lookup sets them.
+    pub ip_office_tags: Vec<S<String>>,
 }
 
 #[derive(Debug, Clone)]

@@ -158,6 +158,7 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
             "country_code",
             "national_prefix",
             "international_prefix",
+            "ip_office_tags",
         ],
         "[settings]",
     );
@@ -188,6 +189,9 @@ fn settings(w: &mut Walker<'_>, t: &DeTable<'_>, out: &mut SettingsDef) {
                 out.allowed_external.push(pattern);
             }
         }
+    }
+    if let Some(v) = t.get("ip_office_tags") {
+        out.ip_office_tags = w.strings(v, "ip_office_tags");
     }
     let order = t
         .get("priority_order")

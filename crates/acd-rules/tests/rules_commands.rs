@@ -335,3 +335,32 @@ fn explain_with_dir_shows_the_real_version_and_says_widen() {
         out.text
     );
 }
+
+/// Issue 24 (9): `language = "german"` passed `check` ("rules OK") and `apply` stored it.
+#[test]
+fn a_route_that_can_never_match_is_refused_by_check_and_apply() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    let out = commands::apply(data.path(), rules.path(), None, Timestamp(T0));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    edit(
+        rules.path(),
+        "30-routes.toml",
+        "language = \"deu\"",
+        "language = \"german\"",
+    );
+    let out = commands::check(rules.path());
+    assert_eq!(out.exit_code, 1, "{}", out.text);
+    assert!(out.text.contains("did you mean \"deu\""), "{}", out.text);
+    assert!(out.text.contains("rules NOT OK"), "{}", out.text);
+    let out = commands::apply(data.path(), rules.path(), None, Timestamp(T0 + 1));
+    assert_eq!(out.exit_code, 1, "{}", out.text);
+    assert!(out.text.contains("not applied"), "{}", out.text);
+    let out = commands::history(data.path(), None);
+    assert!(
+        !out.text.contains("\n  2 ") && !out.text.contains("* 2"),
+        "{}",
+        out.text
+    );
+}
