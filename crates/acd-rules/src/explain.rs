@@ -45,7 +45,7 @@ pub struct HypotheticalCall {
 
 /// Parses `key=value` words: queue (required), language, did, calling, trunk, tag,
 /// time (HH:MM local), date (YYYY-MM-DD local, with time), at (YYYY-MM-DDTHH:MM local: date
-/// and time in one), waited (duration).
+/// and time in one), waited (duration). Values may hold spaces (see [`pairs`]).
 pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
     let mut queue = None;
     let mut attributes = CallAttributes::default();
@@ -53,10 +53,9 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
     let mut local_date = None;
     let mut at_given = false;
     let mut waited_ms = 0;
-    for word in words.iter().flat_map(|w| w.split_whitespace()) {
-        let Some((key, value)) = word.split_once('=') else {
-            return Err(format!("`{word}` is not key=value"));
-        };
+    let pairs = pairs(words)?;
+    for (key, value) in &pairs {
+        let (key, value) = (key.as_str(), value.as_str());
         match key {
             "queue" => queue = Some(QueueId(value.to_string())),
             "language" => attributes.language = value.to_string(),
@@ -90,10 +89,8 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
         }
     }
     let queue = queue.ok_or("the call needs a queue, for example queue=Sales")?;
-    let date_words = words
-        .iter()
-        .flat_map(|w| w.split_whitespace())
-        .filter(|w| w.starts_with("date=") || w.starts_with("time="))
+    let date_words = (pairs.iter())
+        .filter(|(k, _)| k == "date" || k == "time")
         .count();
     if at_given && date_words > 0 {
         return Err("give either at=DATE'T'TIME or date= and time=, not both".into());
@@ -108,6 +105,70 @@ pub fn parse_call(words: &[String]) -> Result<HypotheticalCall, String> {
         local_date,
         waited_ms,
     })
+}
+
+/// The `key=value` pairs of the command line's words. A shell hands `queue="Sales FR"` over
+/// as the one word `queue=Sales FR`, and `--call "queue=Sales language=deu"` as one word with
+/// two pairs; so each word is split at white space (outside quotes, which are removed), and a
+/// piece that does not begin with `key=` continues the value before it: queue names with
+/// spaces, which FORMAT.md allows, work however they were quoted.
+fn pairs(words: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for word in words {
+        for piece in pieces(word)? {
+            let key = piece.split_once('=').map(|(k, _)| k);
+            let is_key = key.is_some_and(|k| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+            });
+            match (key, out.last_mut()) {
+                (Some(k), _) if is_key => {
+                    let value = piece[k.len() + 1..].to_string();
+                    out.push((k.to_string(), value));
+                }
+                (_, Some((_, value))) => {
+                    value.push(' ');
+                    value.push_str(&piece);
+                }
+                (_, None) => return Err(format!("`{piece}` is not key=value")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A word split at white space outside quotes (`"…"` or `'…'`), the quotes removed.
+fn pieces(word: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in word.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => current.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                started = true;
+            }
+            None if c.is_whitespace() => {
+                if started {
+                    out.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            None => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("`{word}` has a quote that is not closed"));
+    }
+    if started {
+        out.push(current);
+    }
+    Ok(out)
 }
 
 fn local_minute_of(now: Timestamp, offsets: &UtcOffsets) -> u16 {
@@ -602,6 +663,37 @@ mod tests {
             text.contains("the call has overflowed to queue:Support"),
             "{text}"
         );
+    }
+
+    /// Issue 24 (8): `--call queue="Sales FR"` failed ("`FR` is not key=value").
+    #[test]
+    fn queue_names_with_spaces_work_however_they_are_quoted() {
+        let words = |ws: &[&str]| ws.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        for given in [
+            words(&["queue=Sales FR", "language=fra"]),
+            words(&["queue=Sales FR language=fra"]),
+            words(&["queue=\"Sales FR\" language=fra"]),
+            words(&["queue='Sales FR'", "language=fra"]),
+        ] {
+            let call = parse_call(&given).unwrap();
+            assert_eq!(call.queue, QueueId::from("Sales FR"), "{given:?}");
+            assert_eq!(call.attributes.language, "fra", "{given:?}");
+        }
+        assert!(parse_call(&words(&["Sales", "queue=Sales"]))
+            .unwrap_err()
+            .contains("`Sales` is not key=value"));
+        assert!(parse_call(&words(&["queue=\"Sales"]))
+            .unwrap_err()
+            .contains("not closed"));
+        let rules = "[queues.\"Sales FR\"]\n";
+        let checked = crate::check_sources(vec![crate::SourceFile::new("r.toml", rules)]);
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        let text = explain_call(
+            &checked.config,
+            &parse_call(&words(&["queue=Sales FR"])).unwrap(),
+            Timestamp(0),
+        );
+        assert!(!text.contains("not controlled by these rules"), "{text}");
     }
 
     #[test]
