@@ -33,6 +33,26 @@ pub enum StoreError {
         path.display()
     )]
     Locked { path: PathBuf, waited_ms: u64 },
+    /// A write to a [`crate::ReadOnlyCopy`]: the store itself could not be opened for writing.
+    #[error(
+        "nothing was stored: the rules store at {} cannot be opened for writing, and only a \
+         read-only copy of it is open",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
+    /// The filesystem has too little room for a write to be safe (see `free_space.rs`); nothing
+    /// was written and the store is intact.
+    #[error(
+        "not enough free space to store rules safely: {available} bytes free on the \
+         filesystem of {}, {needed} needed; nothing was written and every stored version is \
+         intact. Free some space there, then apply again",
+        path.display()
+    )]
+    NoSpace {
+        path: PathBuf,
+        available: u64,
+        needed: u64,
+    },
     #[error("rules store I/O failed while {action}: {source}")]
     Io {
         action: &'static str,

@@ -14,11 +14,19 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+mod file_lock;
+mod free_space;
+mod leftovers;
+mod read_only_copy;
 mod record;
 mod sled_store;
 mod store;
 
 pub use error::StoreError;
+pub use file_lock::FileLock;
+pub use free_space::{check_room, needed_for};
+pub use leftovers::remove_unfinished_snapshots;
+pub use read_only_copy::ReadOnlyCopy;
 pub use record::{content_hash, RunningRecord, SourceFile, VersionRecord};
-pub use sled_store::{ApplyStep, FaultHook, SledRulesStore};
+pub use sled_store::{ApplyStep, FaultHook, SledRulesStore, STORE_LOCK_FILE};
 pub use store::{NewVersion, RulesStore};

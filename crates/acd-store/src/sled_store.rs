@@ -15,8 +15,11 @@
 //! write) exactly there and prove the claim above.
 
 use crate::error::is_lock_error;
+use crate::free_space::check_room;
+use crate::leftovers::remove_unfinished_snapshots;
 use crate::{
-    content_hash, NewVersion, RulesStore, RunningRecord, SourceFile, StoreError, VersionRecord,
+    content_hash, FileLock, NewVersion, RulesStore, RunningRecord, SourceFile, StoreError,
+    VersionRecord,
 };
 use acd_core::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -37,6 +40,11 @@ const RUNNING_KEY: &[u8] = b"running";
 /// that opens "empty": without this witness, every version would vanish silently and the next
 /// apply would start again at 1.
 const WITNESS_FILE: &str = "acd-active-version";
+
+/// acd's lock on the store directory, taken before sled opens and held while it is open, so
+/// that tidying sled's leftovers ([`remove_unfinished_snapshots`]) never races another process
+/// that is opening the store.
+pub const STORE_LOCK_FILE: &str = "acd-store.lock";
 
 /// The points of an apply at which the [`FaultHook`] is consulted, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +81,8 @@ pub struct SledRulesStore {
     versions: sled::Tree,
     meta: sled::Tree,
     hook: Option<FaultHook>,
+    /// acd's own lock on the store, held while sled has it open (see [`STORE_LOCK_FILE`]).
+    _lock: FileLock,
 }
 
 impl std::fmt::Debug for SledRulesStore {
@@ -94,7 +104,20 @@ impl SledRulesStore {
 
     /// [`open`](Self::open) with a chosen lock wait (zero: fail at once when locked).
     pub fn open_waiting(path: &Path, lock_wait: Duration) -> Result<Self, StoreError> {
-        let db = open_db(path, lock_wait)?;
+        let start = Instant::now();
+        let lock = lock_store(path, lock_wait)?;
+        // Leftovers of an earlier failed open would make sled call the store corrupted. A
+        // failure to remove them (a read-only filesystem) shows as sled's own error below.
+        let _ = remove_unfinished_snapshots(path);
+        let db = match open_db(path, lock_wait.saturating_sub(start.elapsed())) {
+            Ok(db) => db,
+            Err(e) => {
+                // A full disk fails sled's snapshot write after the file was created: tidy up
+                // at once, so no other reader of this directory mistakes it for damage.
+                let _ = remove_unfinished_snapshots(path);
+                return Err(e);
+            }
+        };
         let open_tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|source| classify_open(path, source))
@@ -107,6 +130,7 @@ impl SledRulesStore {
             versions,
             meta,
             hook: None,
+            _lock: lock,
         };
         // Undecodable records or a dangling pointer at open mean the data is damaged, not
         // that the caller did something wrong: say so, with the way out.
@@ -227,6 +251,7 @@ impl SledRulesStore {
                     source,
                 })
             })?;
+            check_room(&self.path, encoded.len()).map_err(ConflictableTransactionError::Abort)?;
             versions.insert(&record.number.to_be_bytes(), encoded)?;
             self.fault(ApplyStep::RecordWritten)
                 .map_err(ConflictableTransactionError::Abort)?;
@@ -249,6 +274,35 @@ impl SledRulesStore {
         self.fault(ApplyStep::Flushed)?;
         self.write_witness(record.number);
         Ok(record)
+    }
+}
+
+/// Takes acd's lock on the store directory (creating the directory when missing), retrying
+/// while another process holds it, up to `lock_wait`.
+fn lock_store(path: &Path, lock_wait: Duration) -> Result<FileLock, StoreError> {
+    let open_error = |source: std::io::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: sled::Error::Io(source),
+    };
+    if !path.exists() {
+        std::fs::create_dir_all(path).map_err(open_error)?;
+    }
+    let lock_path = path.join(STORE_LOCK_FILE);
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(lock) = FileLock::try_acquire(&lock_path).map_err(open_error)? {
+            return Ok(lock);
+        }
+        let waited = start.elapsed();
+        if waited >= lock_wait {
+            return Err(StoreError::Locked {
+                path: path.to_path_buf(),
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        std::thread::sleep(pause.min(lock_wait - waited));
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
 }
 
@@ -367,6 +421,7 @@ impl RulesStore for SledRulesStore {
             key: "meta/running".into(),
             source,
         })?;
+        check_room(&self.path, encoded.len())?;
         self.meta
             .insert(RUNNING_KEY, encoded)
             .map_err(|source| self.io("recording the running version", source))?;
@@ -572,6 +627,36 @@ mod tests {
         let err = SledRulesStore::open(dir.path()).unwrap_err();
         assert_says_what_to_do(&err, dir.path());
         assert!(err.to_string().contains("version 1 was applied"), "{err}");
+    }
+
+    /// A full disk while sled wrote its snapshot at open left an empty `snap.*.generating`;
+    /// every later open then called the store corrupted (and `rebuild-store` restarted the
+    /// history at 1), although every version was intact.
+    #[test]
+    fn an_unfinished_snapshot_left_by_a_full_disk_is_not_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in ["a = 1\n", "a = 2\n", "a = 3\n"] {
+            let store = SledRulesStore::open(dir.path()).unwrap();
+            store
+                .apply(NewVersion {
+                    files: &files(text),
+                    message: "",
+                    applied_at: Timestamp(1),
+                })
+                .unwrap();
+        }
+        let finished = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .find(|name| name.starts_with("snap."))
+            .expect("sled wrote a snapshot at the second open");
+        // What sled leaves when ENOSPC strikes after it created the file.
+        let leftover = dir.path().join(format!("{finished}.generating"));
+        std::fs::write(&leftover, "").unwrap();
+        let store = SledRulesStore::open(dir.path()).unwrap();
+        let numbers: Vec<u64> = store.history().unwrap().iter().map(|r| r.number).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert!(!leftover.exists());
     }
 
     #[test]
