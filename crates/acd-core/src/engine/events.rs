@@ -443,9 +443,52 @@ impl Engine {
         }
         if off_call {
             self.drop_stale_answers(&snapshot.agent);
+            self.left_the_phone_unanswered(now, a);
         }
         self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
+    }
+
+    /// The call the engine offered this agent rang at their phone and the phone is off every
+    /// call now, never having been connected: the ringing appearance went away. Most often the
+    /// caller hung up while it rang (IP Office then ends the call: the wire layer reports it
+    /// ended); the call may also have been sent elsewhere. Either way the agent is free at once
+    /// and is not to blame: no ring-no-answer. The call waits for its end (abandoned), a queue
+    /// report (routed again) or an answer elsewhere, within the grace of a call that left its
+    /// queue.
+    fn left_the_phone_unanswered(&mut self, now: Timestamp, a: usize) {
+        let Some(id) = self.agents[a].reserved_for else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Phase::Ringing { agent, .. } = call.phase else {
+            return;
+        };
+        // Without IP Office having shown the call at this phone, an idle phone says nothing
+        // about it (the transfer may not have reached the phone yet).
+        if agent != a || !call.ring_seen {
+            return;
+        }
+        call.last_failure = Some(format!(
+            "left {}'s phone unanswered (the caller hung up, or it was sent elsewhere)",
+            self.agents[a].id
+        ));
+        let waiting = call.in_queue;
+        call.phase = if waiting {
+            Phase::Waiting
+        } else {
+            Phase::LeftQueue {
+                deadline: now.plus(LEFT_QUEUE_GRACE_MS),
+            }
+        };
+        self.release_agent(a, id, now);
+        self.index_call(id);
+        if waiting {
+            self.dirty_calls.insert(id);
+        }
+        self.schedule_call(id, now);
     }
 
     /// The agent's phone is off any call: an answer of theirs still waiting for the queue to

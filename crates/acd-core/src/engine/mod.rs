@@ -16,6 +16,8 @@ mod state;
 mod timers;
 
 #[cfg(test)]
+mod caller_gone_tests;
+#[cfg(test)]
 mod lookup_tests;
 #[cfg(test)]
 mod proptests;

@@ -166,6 +166,9 @@ impl Translator {
                 legs.users.insert(sub, ci.callid);
                 legs.orphaned_at = None;
                 legs.ending = false;
+                if legs.transfer_to.as_ref() == Some(&agent) {
+                    legs.transfer_arrived = true;
+                }
             }
             let Some(u) = self.users.get_mut(&sub) else {
                 return;

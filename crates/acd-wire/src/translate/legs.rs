@@ -33,6 +33,11 @@ pub(super) struct Legs {
     pub ending: bool,
     /// When the engine last sent a transfer of this call to an agent.
     pub transfer_sent_at: Option<Timestamp>,
+    /// The agent that transfer went to.
+    pub transfer_to: Option<acd_core::AgentId>,
+    /// That agent's user subscription has shown the call since the transfer: the transfer has
+    /// arrived, so the call's legs going away now is not a transfer in flight.
+    pub transfer_arrived: bool,
 }
 
 impl Legs {
@@ -41,10 +46,13 @@ impl Legs {
         if !self.ending {
             return ORPHAN_GRACE;
         }
-        let recent_transfer = self
-            .transfer_sent_at
-            .zip(self.orphaned_at)
-            .is_some_and(|(sent, gone)| gone.duration_since(sent) <= TRANSFER_END_GRACE);
+        // Once the target's phone showed the call, the transfer is no longer on its way: its
+        // last leg going (the caller hanging up while it rings there) ends it like any call.
+        let recent_transfer = !self.transfer_arrived
+            && self
+                .transfer_sent_at
+                .zip(self.orphaned_at)
+                .is_some_and(|(sent, gone)| gone.duration_since(sent) <= TRANSFER_END_GRACE);
         if recent_transfer {
             TRANSFER_END_GRACE
         } else {
@@ -217,6 +225,8 @@ mod tests {
         t.get_mut(&b).unwrap().transfer_sent_at = Some(Timestamp(4_000));
         assert_eq!(t.next_ending(), Some(Timestamp(5_000) + TRANSFER_END_GRACE));
         assert_eq!(t.due(Timestamp(5_000) + TRANSFER_END_GRACE), vec![b]);
+        t.get_mut(&b).unwrap().transfer_arrived = true;
+        assert_eq!(t.next_ending(), Some(Timestamp(5_000) + END_GRACE));
         t.for_each_mut(|l| l.orphaned_at = None);
         assert_eq!(t.next_ending(), None);
         t.get_mut(&a).unwrap().orphaned_at = Some(Timestamp(0));

@@ -71,12 +71,14 @@ impl Translator {
     pub fn command_sent(&mut self, command: &Command, now: Timestamp) {
         if let CommandKind::Transfer {
             call,
-            target: acd_core::Target::Agent(_),
+            target: acd_core::Target::Agent(agent),
             ..
         } = &command.kind
         {
             if let Some(mut legs) = self.legs.get_mut(call) {
                 legs.transfer_sent_at = Some(now);
+                legs.transfer_to = Some(agent.clone());
+                legs.transfer_arrived = false;
             }
         }
     }

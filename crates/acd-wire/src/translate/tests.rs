@@ -582,3 +582,66 @@ fn a_call_reported_by_two_queues_lives_while_either_reports_it() {
     };
     assert_eq!(t.command(&cmd).unwrap().sent().subscribe_id, S);
 }
+
+fn transfer_to(call: u64, agent: &str) -> Command {
+    Command {
+        id: CommandId(call * 100),
+        kind: CommandKind::Transfer {
+            call: CallId(call),
+            target: Target::Agent(AgentId::from(agent)),
+            dial: agent.into(),
+        },
+    }
+}
+
+/// Issue 24, item 1: the caller hangs up while the engine's transfer rings at the agent. IP
+/// Office shows the agent's ringing appearance lost (never connected) and no other leg: the
+/// call is over, and is reported ended after the ordinary grace, not the 20 s a transfer still
+/// on its way gets (which kept the agent reserved until the ring timer blamed them).
+#[test]
+fn a_caller_hanging_up_while_the_transfer_rings_is_ended_after_the_ordinary_grace() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(&user_notify(U, false, false), now);
+    t.command_sent(&transfer_to(1, "201"), now);
+    t.notify(&cc(Q, vec![], vec![1]), now);
+    t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Ringing)], vec![]),
+        now,
+    );
+    let gone = now + Duration::from_secs(3);
+    let ev = t.notify(&cc(U, vec![], vec![7]), gone);
+    assert!(matches!(&ev[..], [Event::AgentChanged(s)] if s.phone == PhoneState::Idle));
+    assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+    let ev = t.due_endings(gone + END_GRACE);
+    assert!(
+        matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]),
+        "{ev:?}"
+    );
+}
+
+/// What the transfer grace is for: the call leaves one phone (or its queue) for the agent the
+/// engine just sent it to, whose user notify trails; that is not an ending.
+#[test]
+fn a_transfer_on_its_way_to_another_agent_keeps_the_long_grace() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Ringing)], vec![]),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    // The call was ringing at 201 and the engine redirects it to 202: 201's leg goes first.
+    t.command_sent(&transfer_to(1, "202"), now + Duration::from_secs(1));
+    let gone = now + Duration::from_secs(2);
+    t.notify(&cc(U, vec![], vec![7]), gone);
+    assert_eq!(t.next_ending(), Some(gone + TRANSFER_END_GRACE));
+    let ev = t.notify(
+        &cc(U2, vec![callinfo(9, b"g1", State::Ringing)], vec![]),
+        gone + Duration::from_secs(5),
+    );
+    assert!(matches!(&ev[0], Event::CallRinging { call: CallId(1), agent } if agent.0 == "202"));
+    assert_eq!(t.next_ending(), None);
+}

@@ -1,0 +1,105 @@
+//! A caller who hangs up while the offered call rings at the agent (issue 24, item 1): IP Office
+//! shows the agent's ringing appearance go away without ever being connected, and later the
+//! call's end. The agent is free at once, nobody is blamed for a ring-no-answer, and the call is
+//! counted abandoned exactly once.
+
+use super::tests::*;
+use super::*;
+use crate::accounting::CallOutcome;
+use crate::config::PickStrategy;
+use crate::decision::DecisionAction;
+use crate::event::*;
+
+const Q: &str = "Sales";
+
+/// Call `call` rings at 2001 (transfer done, queue lost it, 2001's phone rings with it).
+fn ringing_at_2001(sim: &mut Sim, call: u64) {
+    let out = sim.call(call).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    sim.ok(transfers(&out)[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(call),
+        queue: Q.into(),
+    });
+    sim.send(Event::CallRinging {
+        call: CallId(call),
+        agent: "2001".into(),
+    });
+    sim.send(agent_event("2001", true, PhoneState::Ringing));
+}
+
+#[test]
+fn a_hang_up_while_ringing_frees_the_agent_at_once_without_a_ring_no_answer() {
+    let mut sim = basic(PickStrategy::Linear, &["2001"]);
+    sim.idle("2001");
+    ringing_at_2001(&mut sim, 1);
+    // The caller hangs up: the ringing appearance goes, the phone is idle again.
+    sim.at(3_000, agent_event("2001", true, PhoneState::Idle));
+    assert_eq!(
+        sim.availability("2001"),
+        AgentAvailability::Idle,
+        "free at once, not reserved for a call that is gone"
+    );
+    // The next caller is offered to 2001 at once.
+    let out = sim.call(2).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    // The wire layer's end of call 1 comes later: counted abandoned once, no RONA ever.
+    let out = sim.at(2_000, Event::CallEnded { call: CallId(1) }).clone();
+    let mut all = out.clone();
+    let later = sim.wait(60_000);
+    all.decisions.extend(later.decisions);
+    all.finished.extend(later.finished);
+    assert!(
+        !all.decisions
+            .iter()
+            .any(|d| d.call == CallId(1) && matches!(d.action, DecisionAction::Rona { .. })),
+        "no ring-no-answer for a call that ended: {all:?}"
+    );
+    let ends: Vec<_> = all
+        .finished
+        .iter()
+        .filter(|f| f.call == CallId(1))
+        .collect();
+    assert!(
+        matches!(&ends[..], [f] if f.outcome == CallOutcome::Abandoned),
+        "{all:?}"
+    );
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].abandoned, 1);
+    counters_balance(&sim.engine);
+}
+
+#[test]
+fn two_hang_ups_while_ringing_never_make_the_agent_not_ready() {
+    let mut sim = basic(PickStrategy::Linear, &["2001"]);
+    sim.idle("2001");
+    for call in [1, 2] {
+        ringing_at_2001(&mut sim, call);
+        sim.at(1_000, agent_event("2001", true, PhoneState::Idle));
+        // The wire layer may take up to its transfer grace to report the end.
+        sim.wait(25_000);
+        sim.send(Event::CallEnded { call: CallId(call) });
+    }
+    assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].abandoned, 2);
+    counters_balance(&sim.engine);
+}
+
+/// The ringing appearance going away is not always a hang-up: the call can come back to its
+/// queue (IP Office sent it back). It is then routed again, the agent not blamed.
+#[test]
+fn a_call_that_leaves_the_agents_phone_and_comes_back_to_the_queue_is_routed_again() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ringing_at_2001(&mut sim, 1);
+    sim.at(1_000, agent_event("2001", true, PhoneState::Idle));
+    sim.idle("2002");
+    let out = sim
+        .at(500, queued_call(1, Q, 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    assert!(
+        offered_agent(&out).is_some(),
+        "routed again at once: {out:?}"
+    );
+    assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].abandoned, 0);
+    counters_balance(&sim.engine);
+}
