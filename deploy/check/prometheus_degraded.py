@@ -94,6 +94,10 @@ username = "acd"
 password = "%s"
 request_timeout = "3s"
 
+[pbx.tls]
+# The simulator here serves plain ws:// on loopback: a lab setting, warned about at start.
+allow_plain_ws = true
+
 [routing]
 queues = ["Sales"]
 rules_dir = "%s"

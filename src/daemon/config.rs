@@ -178,6 +178,9 @@ struct RawTls {
     pin_sha256: Option<String>,
     #[serde(default)]
     insecure: bool,
+    /// Lets `ws://` addresses through: for a lab or the simulator only.
+    #[serde(default)]
+    allow_plain_ws: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -275,7 +278,7 @@ impl ConfigFile {
             });
         }
         for e in &endpoints {
-            check_endpoint(e)?;
+            warnings.extend(check_endpoint(e, raw.pbx.tls.allow_plain_ws)?);
         }
 
         let username = env(ENV_USERNAME)
@@ -294,7 +297,10 @@ impl ConfigFile {
                         message: "set either password or password_file, not both".into(),
                     })
                 }
-                (Some(p), None) => p,
+                (Some(p), None) => {
+                    warnings.extend(inline_password_warning(origin));
+                    p
+                }
                 (None, Some(file)) => {
                     let file = resolve(base_dir, &file);
                     let p = std::fs::read_to_string(&file).map_err(|error| {
@@ -558,16 +564,73 @@ fn password_file_warning(path: &Path) -> Option<String> {
     })
 }
 
+/// A password written in the config file is as exposed as a password file with the file's
+/// mode: warned about the same way.
+fn inline_password_warning(config: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(config).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the config file {} holds the IP Office password (pbx.password) and is accessible \
+             to group or others (mode {mode:03o}); make it private to the engine's user: \
+             chmod 600 {}, or move the password to a private pbx.password_file",
+            config.display(),
+            config.display()
+        )
+    })
+}
+
 /// Where and what, without quoting the offending line: it may hold the password (an unquoted
 /// or misspelt `password = …`), and error messages end up in the journal.
 fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
     let position = e.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("line {line}, column {column}: ")
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.len() - line_start + 1;
+        match key_on_line(&text[line_start..]) {
+            Some(key) => format!("line {line}, column {column} (`{key}`): "),
+            None => format!("line {line}, column {column}: "),
+        }
     });
-    format!("{}{}", position.unwrap_or_default(), e.message().trim_end())
+    format!(
+        "{}{}",
+        position.unwrap_or_default(),
+        without_values(e.message().trim_end())
+    )
+}
+
+/// The key of a `key = value` line, so an error about its value can name it without quoting
+/// the value; `None` for a line that is not one (a table header, a line without `=`).
+fn key_on_line(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    (!key.is_empty() && key.chars().all(plain)).then_some(key)
+}
+
+/// serde's "invalid type: integer `98765432`, expected a string" quotes the value it got,
+/// which may be the password given unquoted: the kind of value is enough to fix it. Field
+/// names (also quoted, in "unknown field `pasword`") are kept.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| i + p.len()))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // "integer `98765432`", "floating point `1.5`" or "string \"abc\"": the kind, then
+        // the value up to the comma.
+        let value_end = rest.find(", expected").unwrap_or(rest.len());
+        let kind_end = rest[..value_end].find(['`', '"']).unwrap_or(value_end);
+        out.push_str(rest[..kind_end].trim_end());
+        rest = &rest[value_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -578,24 +641,64 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn check_endpoint(e: &str) -> Result<(), ConfigError> {
-    let rest = e
-        .strip_prefix("wss://")
-        .or_else(|| e.strip_prefix("ws://"))
-        .ok_or_else(|| ConfigError::Invalid {
-            key: "pbx.endpoints",
-            message: format!(
-                "`{e}` must start with wss:// (IP Office serves MT-CTI3 over HTTPS only)"
-            ),
-        })?;
-    let host_port = rest.split('/').next().unwrap_or("");
-    if host_port.is_empty() {
-        return Err(ConfigError::Invalid {
-            key: "pbx.endpoints",
-            message: format!("`{e}` has no host"),
-        });
+/// Checks one IP Office address, returning the warning a lab-only `ws://` deserves. Errors
+/// show the address with any user-info masked: `wss://acd:PASSWORD@host` must not put the
+/// password in the journal while refusing it.
+fn check_endpoint(e: &str, allow_plain_ws: bool) -> Result<Option<String>, ConfigError> {
+    let shown = without_user_info(e);
+    let invalid = |message: String| ConfigError::Invalid {
+        key: "pbx.endpoints",
+        message,
+    };
+    let (plain, rest) = match (e.strip_prefix("wss://"), e.strip_prefix("ws://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => {
+            return Err(invalid(format!(
+                "`{shown}` must start with wss:// (IP Office serves MT-CTI3 over HTTPS only)"
+            )))
+        }
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(invalid(format!(
+            "`{shown}` holds a user name or password before the host; remove it: the user \
+             name goes in pbx.username, the password in pbx.password_file"
+        )));
     }
-    Ok(())
+    if authority.is_empty() {
+        return Err(invalid(format!("`{shown}` has no host")));
+    }
+    if !plain {
+        return Ok(None);
+    }
+    if !allow_plain_ws {
+        return Err(invalid(format!(
+            "`{shown}` is unencrypted: the service user's password and every call would \
+             travel in clear text. Use wss:// (IP Office serves MT-CTI3 over HTTPS); for a \
+             lab or a simulator only, set allow_plain_ws = true under [pbx.tls]"
+        )));
+    }
+    Ok(Some(format!(
+        "pbx.endpoints: `{shown}` is UNENCRYPTED (pbx.tls.allow_plain_ws = true): the \
+         service user's password and every call travel in clear text; for a lab or a \
+         simulator only, use wss:// with IP Office"
+    )))
+}
+
+/// The address with whatever precedes an `@` in its authority replaced by `***`.
+fn without_user_info(e: &str) -> String {
+    let Some((scheme, rest)) = e.split_once("://") else {
+        return match e.rfind('@') {
+            Some(at) => format!("***{}", &e[at..]),
+            None => e.to_string(),
+        };
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => e.to_string(),
+    }
 }
 
 /// Parses `ab:cd:…` or plain hex SHA-256 fingerprints, as browsers and openssl print them.
@@ -702,6 +805,107 @@ mod tests {
             assert!(!shown.contains("Hunter2Secret"), "{shown}");
             assert!(shown.contains("line 4"), "{shown}");
         }
+    }
+
+    #[test]
+    fn type_errors_name_the_kind_of_value_but_not_the_value() {
+        for (value, kind) in [
+            ("98765432", "integer"),
+            ("98765.432", "floating point"),
+            ("true", "boolean"),
+            ("[\"Hunter2Secret\"]", "sequence"),
+        ] {
+            let text =
+                format!("[pbx]\nendpoints=[\"wss://x\"]\nusername=\"a\"\npassword={value}\n");
+            let err = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            let secret = value.trim_matches(['[', ']', '"']);
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                shown.contains(&format!("invalid type: {kind}, expected")),
+                "{shown}"
+            );
+            assert!(shown.contains("line 4"), "{shown}");
+        }
+        assert_eq!(
+            without_values(
+                "invalid value: string \"x\", expected one of a, b; unknown field `pasword`"
+            ),
+            "invalid value: string, expected one of a, b; unknown field `pasword`"
+        );
+    }
+
+    #[test]
+    fn credentials_in_an_address_are_refused_without_echo() {
+        for endpoint in [
+            "wss://acd:Hunter2Secret@192.0.2.10:443",
+            "wss://Hunter2Secret@192.0.2.10",
+            "ws://acd:Hunter2Secret@192.0.2.10/x@y",
+            "https://acd:Hunter2Secret@192.0.2.10",
+        ] {
+            let text =
+                format!("[pbx]\nendpoints=[\"{endpoint}\"]\nusername=\"a\"\npassword=\"b\"\n");
+            let err = DaemonConfig::parse(&text, Path::new("acd.toml"), &no_env).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("Hunter2Secret"), "{shown}");
+            assert!(
+                shown.contains("pbx.endpoints") && shown.contains("***@"),
+                "{shown}"
+            );
+        }
+        let env = |k: &str| (k == ENV_ENDPOINTS).then(|| "wss://a:Hunter2Secret@h".to_string());
+        let err = DaemonConfig::parse(MINIMAL, Path::new("acd.toml"), &env).unwrap_err();
+        assert!(!err.to_string().contains("Hunter2Secret"), "{err}");
+    }
+
+    #[test]
+    fn plain_ws_needs_the_lab_setting_and_is_then_warned_about() {
+        let text = "[pbx]\nendpoints=[\"ws://192.0.2.10:80\"]\nusername=\"a\"\npassword=\"b\"\n";
+        let err = ConfigFile::parse(text, Path::new("acd.toml"), &no_env).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("pbx.endpoints") && shown.contains("allow_plain_ws"),
+            "{shown}"
+        );
+        let lab = format!("{text}[pbx.tls]\nallow_plain_ws = true\n");
+        let parsed = ConfigFile::parse(&lab, Path::new("acd.toml"), &no_env).unwrap();
+        let [warning] = parsed.warnings.as_slice() else {
+            panic!("{:?}", parsed.warnings)
+        };
+        assert!(warning.contains("UNENCRYPTED") && warning.contains("ws://192.0.2.10:80"));
+        // wss:// needs no setting and gets no warning, with the setting or without.
+        let wss = lab.replace("ws://", "wss://");
+        let parsed = ConfigFile::parse(&wss, Path::new("acd.toml"), &no_env).unwrap();
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
+
+    #[test]
+    fn an_inline_password_in_a_config_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acd.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let parsed = ConfigFile::load(&path, &no_env).unwrap();
+            assert_eq!(
+                parsed.warnings.len(),
+                usize::from(warned),
+                "{mode:o}: {:?}",
+                parsed.warnings
+            );
+            for w in &parsed.warnings {
+                assert!(
+                    w.contains("chmod 600") && w.contains("acd.toml") && !w.contains("s3cret"),
+                    "{w}"
+                );
+            }
+        }
+        // The password from the environment, a private file: nothing in the config to warn about.
+        std::fs::write(&path, MINIMAL.replace("password = \"s3cret\"", "")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let env = |k: &str| (k == ENV_PASSWORD).then(|| "from-env".to_string());
+        assert!(ConfigFile::load(&path, &env).unwrap().warnings.is_empty());
     }
 
     #[test]

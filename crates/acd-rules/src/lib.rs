@@ -25,6 +25,7 @@ pub mod numbering;
 pub mod parse;
 pub mod resolve;
 pub mod routed;
+pub mod rules_dir;
 pub mod skill_expr;
 pub mod state_test;
 pub mod synthetic;
@@ -35,6 +36,7 @@ pub mod write_back;
 
 pub use acd_store::SourceFile;
 pub use diag::{Diag, Loc, Report, Severity};
+pub use rules_dir::read_dir;
 
 use acd_core::RoutingConfig;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,16 @@ pub enum LoadError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// `*.toml` entries that are not rule files (see [`rules_dir`]); none of the files was read.
+    #[error(
+        "the rules directory {dir} holds entries that are not rule files, so none of its files \
+         was used:{}",
+        rules_dir::list(entries)
+    )]
+    Refused {
+        dir: PathBuf,
+        entries: Vec<rules_dir::RefusedEntry>,
     },
     #[error(
         "the rule files in {dir} are too large: {bytes} bytes, more than the limit of {limit} bytes \
@@ -99,66 +111,6 @@ impl Checked {
             Err(self.report)
         }
     }
-}
-
-/// Reads every `*.toml` file directly in `dir`, sorted by name (which is also the order in
-/// which their routes are tried).
-pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::ReadDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files = Vec::new();
-    let mut total: u64 = 0;
-    for entry in entries {
-        let entry = entry.map_err(|source| LoadError::ReadDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("toml") || !path.is_file() {
-            continue;
-        }
-        let text = read_bounded(dir, &path, &mut total)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        files.push(SourceFile::new(name, without_bom(text)));
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Reads one file, counting it into `total` and refusing it once the directory's files pass
-/// [`MAX_RULES_BYTES`]: the size is checked before reading, and the read itself stops at the
-/// limit, so a file that grows meanwhile is refused too.
-fn read_bounded(dir: &Path, path: &Path, total: &mut u64) -> Result<String, LoadError> {
-    use std::io::Read as _;
-    let read_err = |source| LoadError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let too_large = |bytes| LoadError::TooLarge {
-        dir: dir.to_path_buf(),
-        path: path.to_path_buf(),
-        bytes,
-        limit: MAX_RULES_BYTES,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len();
-    if total.saturating_add(size) > MAX_RULES_BYTES {
-        return Err(too_large(total.saturating_add(size)));
-    }
-    let room = MAX_RULES_BYTES - *total;
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(room + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    let read = bytes.len() as u64;
-    if read > room {
-        return Err(too_large(total.saturating_add(read)));
-    }
-    *total += read;
-    String::from_utf8(bytes)
-        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// The text without a leading UTF-8 byte-order mark. Editors on Windows like to add one; TOML
