@@ -12,11 +12,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 mod bounded;
+mod open_connections;
 
 /// How much the HTTP port may take from the process; see [`bounded`] for why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Connections open at once; more wait in the kernel's accept queue.
+    /// Connections open at once; at the cap the oldest idle one is closed for the newest.
+    /// Never more than a quarter of the process's descriptor limit.
     pub max_connections: usize,
     /// Time a client has to send a request's header (also ends a silent keep-alive).
     pub header_read_timeout: Duration,
@@ -25,11 +27,13 @@ pub struct HttpLimits {
 }
 
 impl Default for HttpLimits {
-    /// Plenty for Prometheus, a probe or two and a person with curl.
+    /// Plenty for Prometheus, probes and a person with curl, and room enough that a probe
+    /// arriving within a crowd is read before the crowd pushes it out; a whole header takes
+    /// one packet, so 2 s is long for any real client.
     fn default() -> Self {
         HttpLimits {
-            max_connections: 64,
-            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(60),
         }
     }
