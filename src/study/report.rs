@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::run::{Distributor, Spread, StudyReport};
+use super::run::{ArmResult, Distributor, Spread, StudyReport};
 
 /// The target the issue sets: the engine's multi-skill service level at least this many
 /// points above the best native hunt-group mode.
@@ -94,10 +94,17 @@ pub fn markdown(report: &StudyReport) -> String {
         report.engine(),
         report.engine_margin_spread(),
     ) {
-        let verdict = if margin.mean >= TARGET_MARGIN_POINTS {
-            "at or above"
-        } else {
-            "below"
+        // A margin over all calls can hide a queue nobody answers: name it in the same line.
+        let verdict = match (
+            margin.mean >= TARGET_MARGIN_POINTS,
+            far_under_target(engine),
+        ) {
+            (true, None) => "at or above".to_string(),
+            (true, Some((queue, gap))) => format!(
+                "overall at or above, but queue {queue} is {gap:+.1} points from its own \
+                 target, so NOT at"
+            ),
+            (false, _) => "below".to_string(),
         };
         let _ = writeln!(
             out,
@@ -130,6 +137,15 @@ pub fn markdown(report: &StudyReport) -> String {
         out.push_str(&super::outcomes::markdown(outcomes, sl));
     }
     out
+}
+
+/// The engine's queue furthest under its service-level target, if more than
+/// [`BALANCE_POINTS`] under (with the gap in points).
+fn far_under_target(engine: &ArmResult) -> Option<(&str, f64)> {
+    (engine.queues.iter())
+        .filter_map(|q| Some((q.name.as_str(), (q.service_level.mean - q.target?) * 100.0)))
+        .filter(|(_, gap)| *gap < -BALANCE_POINTS)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// One row per queue, one column per arm: SL with the abandon rate, and the queue's target.
@@ -182,6 +198,8 @@ fn per_queue(report: &StudyReport, n: usize) -> String {
         if let (Some(u), Some(o)) = (under, over) {
             let verdict = if u.1 < -BALANCE_POINTS && o.1 > BALANCE_POINTS {
                 "OUT OF BALANCE: check whether agents could serve both"
+            } else if u.1 < -BALANCE_POINTS {
+                "FAR UNDER TARGET: check that agents can take that queue's calls"
             } else {
                 "in balance"
             };
@@ -307,6 +325,22 @@ mod tests {
         );
         assert!(md.contains("| A | 80 | 70.0 ± 0.0 / 10.0 ± 0.0 |"), "{md}");
         assert!(md.contains("in balance"), "{md}");
+    }
+
+    /// Issue 24 (7): the summary said "in balance" and "+13.2 … at or above target" with a
+    /// queue at 0 % SL (its agents were never in the engine's pool).
+    #[test]
+    fn a_queue_nobody_answers_is_never_summarised_as_fine() {
+        let mut report = report([0.0, 0.8]);
+        report.arms[3] = arm(Distributor::Engine, [0.88, 0.88], [0.0, 0.8]);
+        let md = markdown(&report);
+        assert!(!md.contains("in balance"), "{md}");
+        assert!(md.contains("FAR UNDER TARGET"), "{md}");
+        assert!(
+            md.contains("overall at or above, but queue A is -80.0 points from its own target"),
+            "{md}"
+        );
+        assert!(!md.contains("; at or above the"), "{md}");
     }
 
     #[test]

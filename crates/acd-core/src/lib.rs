@@ -24,7 +24,7 @@
 //!   the starting priority and timed [`Step`]s (widen skills, raise priority mirrored with
 //!   SetPriority, overflow).
 //! - **Agents** are candidates for a queue when listed in its policy (first choice, backup or
-//!   helper tier; if no first-choice list, the enabled PBX members), logged in, not DND or
+//!   helper tier; if no first-choice list, the PBX members, enabled or not), logged in, not DND or
 //!   faulty, phone idle, and not reserved, in engine-side wrap-up, or not-ready after a
 //!   ring-no-answer; and when their skills satisfy the call's current requirement (helpers only
 //!   while their queue condition holds).

@@ -14,6 +14,7 @@
 
 use crate::diag::suggest;
 use crate::duration::parse_duration;
+use crate::parse::{priority_name, strategy_name};
 use crate::skill_expr::format_skill_expr;
 use crate::target::format_target;
 use acd_core::{number::matches, NumberPlan};
@@ -216,9 +217,13 @@ pub fn condition_miss(
         }),
         Condition::Language(ls) => (!ls.iter().any(|l| l.eq_ignore_ascii_case(&call.language)))
             .then(|| format!("language \"{}\" is not {}", call.language, list(ls.clone()))),
-        Condition::Trunk(ts) => {
-            (!ts.contains(&call.trunk)).then(|| format!("trunk {:?} is not {:?}", call.trunk, ts))
-        }
+        Condition::Trunk(ts) => (!ts.contains(&call.trunk)).then(|| {
+            format!(
+                "trunk {} is not {}",
+                trunk_word(call.trunk),
+                list(ts.iter().map(|t| t.name().to_string()).collect())
+            )
+        }),
         Condition::TimeOfDay {
             from_minute,
             to_minute,
@@ -276,13 +281,13 @@ pub fn explain_call_as(
     let (local_day, _) = acd_core::calendar::local_day_minute(at, config.utc_offsets.at(at));
     let _ = writeln!(
         out,
-        "call: queue={} language={} did={} calling={} trunk={:?} tag={} on {} at {} local ({}), \
+        "call: queue={} language={} did={} calling={} trunk={} tag={} on {} at {} local ({}), \
          waited {}s",
         call.queue,
         or_dash(&call.attributes.language),
         or_dash(&call.attributes.did),
         or_dash(&call.attributes.calling_number),
-        call.attributes.trunk,
+        trunk_word(call.attributes.trunk),
         or_dash(&call.attributes.tag),
         format_day(local_day),
         clock(minute),
@@ -358,7 +363,7 @@ pub fn explain_call_as(
         required = route.requires.clone();
         let _ = writeln!(out, "  requires {}", format_skill_expr(&required));
         if let Some(p) = route.priority {
-            let _ = writeln!(out, "  starts at priority {:?}", p);
+            let _ = writeln!(out, "  starts at priority {}", priority_name(p));
         }
         for (i, step) in route.steps.iter().enumerate() {
             let fired = step.after_ms <= call.waited_ms;
@@ -366,7 +371,7 @@ pub fn explain_call_as(
                 // A step's requirement replaces the route's to let more agents in: the rules
                 // call that widening, whichever of `widen` and `require` was written.
                 StepAction::Require(e) => format!("widen to {}", format_skill_expr(e)),
-                StepAction::Priority(p) => format!("priority {:?}", p),
+                StepAction::Priority(p) => format!("priority {}", priority_name(*p)),
                 StepAction::Overflow(t) => format!("overflow to {}", format_target(t)),
             };
             let _ = writeln!(
@@ -395,6 +400,13 @@ pub fn explain_call_as(
         );
     }
     let pool: Vec<&acd_core::AgentProfile> = if policy.agents.is_empty() {
+        let _ = writeln!(
+            out,
+            "queue {q} lists no agents: the engine takes the members of IP Office's hunt group \
+             {q}, enabled or not, which explain cannot see; every agent of the rules is shown \
+             as if a member",
+            q = call.queue
+        );
         config.agents.values().collect()
     } else {
         policy
@@ -441,8 +453,9 @@ pub fn explain_call_as(
     } else {
         let _ = writeln!(
             out,
-            "{eligible} eligible; among the free ones the engine picks by {:?}",
-            policy.strategy
+            "{eligible} eligible; among the free ones the engine picks by the queue's tiers, then \
+             its strategy ({})",
+            strategy_name(policy.strategy)
         );
     }
     if let Some((n, target)) = &policy.max_waiting {
@@ -452,10 +465,29 @@ pub fn explain_call_as(
             format_target(target)
         );
     }
+    // After steps have widened the requirement the engine ranks by the one in force, so the
+    // verdict is asked with that requirement as the route's own.
     if call.waited_ms == 0 {
+        engine_verdict(&mut out, config, call, at);
+    } else if let Some(route) = chosen {
+        let mut widened = config.clone();
+        if let Some(r) = widened.routes.iter_mut().find(|r| r.name == route.name) {
+            r.requires = required;
+            r.steps.clear();
+        }
+        engine_verdict(&mut out, &widened, call, at);
+    } else {
         engine_verdict(&mut out, config, call, at);
     }
     out
+}
+
+/// A trunk kind as rules and scenarios write it; `-` when IP Office reported none.
+fn trunk_word(trunk: TrunkKind) -> &'static str {
+    match trunk {
+        TrunkKind::None => "-",
+        other => other.name(),
+    }
 }
 
 /// The routing core's own answer for the call arriving now, with every agent of the queue
@@ -469,12 +501,18 @@ fn engine_verdict(
 ) {
     let mut engine = Engine::new(Arc::new(config.clone()));
     for policy in config.queues.values() {
-        let members = policy
-            .agents
-            .iter()
+        // A queue without a list takes IP Office's members, which explain cannot see: every
+        // agent of the rules stands in for them, as in the list of agents above.
+        let ids: Vec<&acd_core::AgentId> = if policy.agents.is_empty() {
+            config.agents.keys().collect()
+        } else {
+            policy.agents.iter().collect()
+        };
+        // Disabled, as the README has operators set routed groups' members.
+        let members = (ids.into_iter())
             .map(|a| QueueMember {
                 agent: a.clone(),
-                enabled: true,
+                enabled: false,
             })
             .collect();
         engine.handle(
@@ -505,14 +543,18 @@ fn engine_verdict(
     let verdict = engine.explain(at, &call.queue, &call.attributes);
     let _ = writeln!(
         out,
-        "if every agent were logged in and idle, the engine would rank (tier, then strategy):"
+        "if every agent were logged in and idle, the engine would offer the call in this order \
+         (tier, then the queue's strategy; see FORMAT.md, \"Reading acd rules explain\"):"
     );
+    // The engine's own order: eligible first, then by its preference, ties to the lower
+    // extension. The preference itself is an internal number; its parts are in the note.
     let mut candidates = verdict.candidates.clone();
     candidates.sort_by(|a, b| {
-        b.eligible
-            .cmp(&a.eligible)
+        (b.eligible.cmp(&a.eligible))
             .then(b.score.total_cmp(&a.score))
+            .then(a.agent.cmp(&b.agent))
     });
+    let mut place = 0;
     for c in &candidates {
         let mark = if verdict.winner.as_ref() == Some(&c.agent) {
             "->"
@@ -520,13 +562,14 @@ fn engine_verdict(
             "  "
         };
         if c.eligible {
+            place += 1;
+            let _ = writeln!(out, "  {mark} {place:>2}. {:<6} {}", c.agent.0, c.note);
+        } else {
             let _ = writeln!(
                 out,
-                "  {mark} {:<6} {:>8.1}  {}",
-                c.agent.0, c.score, c.note
+                "  {mark}     {:<6} not eligible: {}",
+                c.agent.0, c.note
             );
-        } else {
-            let _ = writeln!(out, "  {mark} {:<6} {:>8}  {}", c.agent.0, "-", c.note);
         }
     }
     match &verdict.winner {
@@ -633,7 +676,7 @@ mod tests {
         );
         // 2002 has the best German-and-sales fit; 2003 speaks no German.
         assert!(text.contains("winner: 2002"), "{text}");
-        assert!(text.contains("-> 2002"), "{text}");
+        assert!(text.contains("->  1. 2002"), "{text}");
         assert!(
             text.lines()
                 .any(|l| l.contains("2003") && l.contains("lacks required skills")),
@@ -694,6 +737,70 @@ mod tests {
             Timestamp(0),
         );
         assert!(!text.contains("not controlled by these rules"), "{text}");
+    }
+
+    /// Issue 24 (10): explain printed Rust names (`trunk=None`, `BestSkill`, `High`), a score
+    /// no document explained, and no ranking once the call had waited.
+    #[test]
+    fn explain_speaks_the_words_of_the_rules_and_keeps_the_ranking_after_a_wait() {
+        let cfg = example();
+        for words in [
+            "queue=Sales language=deu time=10:00",
+            "queue=Sales language=deu time=10:00 waited=45s",
+            "queue=Sales language=deu tag=vip time=10:00 waited=45s",
+            "queue=Support trunk=isdn time=10:00",
+        ] {
+            let text = explain_call(&cfg, &call(words), Timestamp(0));
+            println!("{words}\n{text}");
+            for rust in [
+                "None",
+                "Some(",
+                "BestSkill",
+                "LongestIdle",
+                "Linear",
+                "High",
+                "Medium",
+                "Low",
+                "Isdn",
+                "Sip",
+                "[",
+                "]",
+            ] {
+                assert!(!text.contains(rust), "{words}: `{rust}` in\n{text}");
+            }
+            assert!(text.contains("winner: "), "{words}: no ranking in\n{text}");
+            assert!(text.contains("->  1. "), "{words}: no ranking in\n{text}");
+        }
+        let text = explain_call(&cfg, &call("queue=Sales time=10:00"), Timestamp(0));
+        assert!(text.contains("trunk=-"), "{text}");
+        // The ranking after a widening step ranks by the requirement in force: 2005 comes in.
+        let text = explain_call(
+            &cfg,
+            &call("queue=Sales language=deu time=10:00 waited=45s"),
+            Timestamp(0),
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains(". 2005") && l.contains("first choice")),
+            "{text}"
+        );
+    }
+
+    /// Issue 24 (7): explain listed a list-less queue's agents as eligible, then "no winner".
+    #[test]
+    fn a_queue_without_agents_is_explained_with_the_hunt_group_members() {
+        let rules = "[skills]\nsales = \"\"\n[agents.201]\nskills = { sales = 5 }\n\
+                     [agents.202]\nskills = { sales = 3 }\n[queues.Sales]\n";
+        let checked = crate::check_sources(vec![crate::SourceFile::new("r.toml", rules)]);
+        assert!(checked.is_ok(), "{}", checked.report.render());
+        let text = explain_call(
+            &checked.config,
+            &call("queue=Sales time=10:00"),
+            Timestamp(0),
+        );
+        assert!(text.contains("lists no agents"), "{text}");
+        assert!(text.contains("winner: 201"), "{text}");
+        assert!(!text.contains("no winner"), "{text}");
     }
 
     #[test]

@@ -497,6 +497,28 @@ const STRATEGIES: [&str; 7] = [
     "best-skill",
 ];
 
+/// A strategy as the rules write it (`longest-idle`), for texts a supervisor reads.
+pub fn strategy_name(strategy: PickStrategy) -> &'static str {
+    match strategy {
+        PickStrategy::LongestIdle => "longest-idle",
+        PickStrategy::FewestCalls => "fewest-calls",
+        PickStrategy::LeastTalkTime => "least-talk-time",
+        PickStrategy::RoundRobin => "round-robin",
+        PickStrategy::Linear => "linear",
+        PickStrategy::Random { .. } => "random",
+        PickStrategy::BestSkill => "best-skill",
+    }
+}
+
+/// A priority as the rules write it (`high`).
+pub fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Medium => "medium",
+        Priority::High => "high",
+    }
+}
+
 fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
     w.check_keys(
         t,

@@ -557,13 +557,13 @@ impl Engine {
             });
             let first_choice: Vec<AgentId> = match &policy {
                 Some(p) if !p.agents.is_empty() => p.agents.clone(),
-                // The IP Office members, less those the rules put in a later tier.
+                // The IP Office members, less those the rules put in a later tier. Enabled or
+                // not: routed groups' members are disabled so that IP Office never rings them
+                // itself (the README's set-up), which says nothing about who may take calls.
                 _ => self.queues[q]
                     .pbx_members
                     .iter()
-                    .filter(|m| {
-                        m.enabled && !backup.contains(&m.agent) && !helpers.contains(&m.agent)
-                    })
+                    .filter(|m| !backup.contains(&m.agent) && !helpers.contains(&m.agent))
                     .map(|m| m.agent.clone())
                     .collect(),
             };

@@ -1839,3 +1839,26 @@ pub(super) fn overflowing_to_voicemail_after_a_minute() -> Sim {
         SkillExpr::Any,
     ))
 }
+
+/// Issue 24 (7): a queue whose rules list no agents took only the hunt group's *enabled*
+/// members, and the README has operators disable them (so IP Office never rings them itself):
+/// such a queue answered nobody. Its members are its agents, enabled or not.
+#[test]
+fn a_queue_without_listed_agents_takes_its_disabled_members() {
+    let mut sim = Sim::new(config(
+        vec![policy(Q, PickStrategy::LongestIdle, &[])],
+        vec![profile("2001", &[])],
+    ));
+    sim.send(Event::QueueChanged(QueueSnapshot {
+        queue: Q.into(),
+        extension: Q_EXT.into(),
+        members: vec![QueueMember {
+            agent: "2001".into(),
+            enabled: false,
+        }],
+        service_mode: QueueServiceMode::Active,
+    }));
+    sim.idle("2001");
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+}
