@@ -235,6 +235,11 @@ pub async fn drive(
         "stopping: draining in-flight commands"
     );
     let deadline = Instant::now() + inputs.drain_timeout;
+    // A dead or stalled link would only answer the drain with its own timeouts (8 to 10 s):
+    // checked now, it is found out within a second and its commands are answered at once.
+    if routing.in_flight() > 0 {
+        let _ = session.probe();
+    }
     // A follower's commands were never sent: nothing to wait for.
     while routing.in_flight() > 0 && role.sends() && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
