@@ -182,8 +182,17 @@ pub async fn drive(
                     probe.handled(kind, received, &commands);
                 }
                 Some(SessionEvent::Link(link)) => {
+                    let was = routing.is_ready();
                     routing.link(&link);
                     probe.link(&link);
+                    // `/readyz` tells a lost (or regained) link at once, not at the next tick.
+                    if routing.is_ready() != was {
+                        let mut status = routing.publish(clock.now());
+                        status.role = role.describe();
+                        if let Some(tx) = &inputs.status {
+                            let _ = tx.send(status);
+                        }
+                    }
                 }
                 None => {
                     tracing::error!("the IP Office session ended unexpectedly");

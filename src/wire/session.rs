@@ -688,6 +688,9 @@ fn read_error(e: &tokio_tungstenite::tungstenite::Error, max_frame_bytes: usize)
         ),
         Error::Capacity(other) => format!("IP Office sent a message too large to read: {other}"),
         Error::Utf8(_) => format!("IP Office sent a text message that is not valid UTF-8: {e}"),
+        Error::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => "IP Office closed the connection without a websocket close".to_string(),
         other => format!("websocket error: {other}"),
     }
 }
