@@ -109,6 +109,8 @@ pub struct PbxConfig {
     /// queue). Off: IP Office reports each call for its whole life until the engine sends
     /// Finish.
     pub ephemeral_queues: bool,
+    /// Pings, write and TCP keepalive deadlines on the link itself.
+    pub deadlines: super::pbx_link::LinkDeadlines,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +171,11 @@ struct RawPbx {
     subscription_timeout: Option<String>,
     #[serde(default)]
     ephemeral_queues: Option<bool>,
+    // The link's own deadlines (see `link_deadlines`).
+    ping_interval: Option<String>,
+    pong_timeout: Option<String>,
+    write_timeout: Option<String>,
+    tcp_keepalive: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -254,6 +261,7 @@ impl ConfigFile {
             message: parse_error_message(text, &e),
         })?;
         let base_dir = origin.parent().unwrap_or(Path::new("."));
+        let deadlines = link_deadlines(&raw.pbx)?;
 
         let endpoints = match env(ENV_ENDPOINTS) {
             Some(list) => list
@@ -455,6 +463,7 @@ impl ConfigFile {
                 request_timeout,
                 subscription_timeout,
                 ephemeral_queues: raw.pbx.ephemeral_queues.unwrap_or(true),
+                deadlines,
             },
             routing: RoutingSection {
                 queues: raw.routing.queues,
@@ -709,6 +718,42 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], ConfigError> {
             key: "pbx.tls.pin_sha256",
             message: e.to_string(),
         })
+}
+
+/// `[pbx]`'s deadlines on the link itself: `ping_interval`, `write_timeout` and
+/// `tcp_keepalive` are off at "0s"; `pong_timeout` must be above zero.
+fn link_deadlines(raw: &RawPbx) -> Result<super::pbx_link::LinkDeadlines, ConfigError> {
+    let defaults = super::pbx_link::LinkDeadlines::default();
+    let optional = |key, text: &Option<String>, default| {
+        parse_duration(key, text.as_deref())
+            .map(|d| d.map_or(default, |d| Some(d).filter(|d| !d.is_zero())))
+    };
+    let pong_timeout = parse_duration("pbx.pong_timeout", raw.pong_timeout.as_deref())?
+        .unwrap_or(defaults.pong_timeout);
+    if pong_timeout.is_zero() {
+        return Err(ConfigError::Invalid {
+            key: "pbx.pong_timeout",
+            message: "must be above zero (turn pings off with ping_interval = \"0s\")".into(),
+        });
+    }
+    Ok(super::pbx_link::LinkDeadlines {
+        ping_interval: optional(
+            "pbx.ping_interval",
+            &raw.ping_interval,
+            defaults.ping_interval,
+        )?,
+        pong_timeout,
+        write_timeout: optional(
+            "pbx.write_timeout",
+            &raw.write_timeout,
+            defaults.write_timeout,
+        )?,
+        tcp_keepalive: optional(
+            "pbx.tcp_keepalive",
+            &raw.tcp_keepalive,
+            defaults.tcp_keepalive,
+        )?,
+    })
 }
 
 fn parse_duration(key: &'static str, text: Option<&str>) -> Result<Option<Duration>, ConfigError> {

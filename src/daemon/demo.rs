@@ -134,6 +134,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
             request_timeout: Duration::from_secs(5),
             subscription_timeout: None,
             ephemeral_queues: true,
+            deadlines: Default::default(),
         },
         routing: RoutingSection {
             queues: routed.clone(),

@@ -5,6 +5,29 @@ use crate::wire::connect::{Endpoint, EndpointError};
 use crate::wire::framing::Framing;
 use crate::wire::session::{AgentSelector, QueueSelector, SessionConfig, EPHEMERAL_CCFLAG};
 use crate::wire::tls::TlsOptions;
+use acd_wire::connection::{DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT, DEFAULT_WRITE_TIMEOUT};
+use std::time::Duration;
+
+/// The deadlines on the link itself (`[pbx]` `ping_interval`, `pong_timeout`, `write_timeout`,
+/// `tcp_keepalive`; `None`: off). The defaults find a silent or stalled IP Office within 13 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkDeadlines {
+    pub ping_interval: Option<Duration>,
+    pub pong_timeout: Duration,
+    pub write_timeout: Option<Duration>,
+    pub tcp_keepalive: Option<Duration>,
+}
+
+impl Default for LinkDeadlines {
+    fn default() -> Self {
+        LinkDeadlines {
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            pong_timeout: DEFAULT_PONG_TIMEOUT,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            tcp_keepalive: Some(crate::wire::session::DEFAULT_TCP_KEEPALIVE),
+        }
+    }
+}
 
 /// Builds the session configuration; fails only on an address the wire layer cannot parse.
 /// `routed` are the queues to subscribe (see `runtime::routed_queues`); `rule_agents` the
@@ -42,5 +65,10 @@ pub fn session_config(
     session.protocol.agents = AgentSelector::MembersAnd(rule_agents);
     session.protocol.request_timeout = config.pbx.request_timeout;
     session.protocol.subscription_timeout = config.pbx.subscription_timeout;
+    let deadlines = config.pbx.deadlines;
+    session.protocol.ping_interval = deadlines.ping_interval;
+    session.protocol.pong_timeout = deadlines.pong_timeout;
+    session.protocol.write_timeout = deadlines.write_timeout;
+    session.tcp_keepalive = deadlines.tcp_keepalive;
     Ok(session)
 }

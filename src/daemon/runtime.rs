@@ -183,8 +183,17 @@ pub async fn drive(
                     probe.handled(kind, received, &commands);
                 }
                 Some(SessionEvent::Link(link)) => {
+                    let was = routing.is_ready();
                     routing.link(&link);
                     probe.link(&link);
+                    // `/readyz` tells a lost (or regained) link at once, not at the next tick.
+                    if routing.is_ready() != was {
+                        let mut status = routing.publish(clock.now());
+                        status.role = role.describe();
+                        if let Some(tx) = &inputs.status {
+                            let _ = tx.send(status);
+                        }
+                    }
                 }
                 None => {
                     tracing::error!("the IP Office session ended unexpectedly");
@@ -236,6 +245,11 @@ pub async fn drive(
         "stopping: draining in-flight commands"
     );
     let deadline = Instant::now() + inputs.drain_timeout;
+    // A dead or stalled link would only answer the drain with its own timeouts (8 to 10 s):
+    // checked now, it is found out within a second and its commands are answered at once.
+    if routing.in_flight() > 0 {
+        let _ = session.probe();
+    }
     // A follower's commands were never sent: nothing to wait for.
     while routing.in_flight() > 0 && role.sends() && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -732,6 +732,10 @@ impl World {
                     if let Some(link) = self.nodes[i].links.get_mut(usize::from(site.0)) {
                         link.net.send(t, Direction::ToPbx, bytes, &mut draw);
                     }
+                    // The network takes every frame at once: writes never stall here.
+                    if let Some(conn) = self.nodes[i].conn.as_mut() {
+                        conn.handle_written(site, 1);
+                    }
                 }
             }
             for i in 0..self.nodes.len() {
@@ -821,6 +825,20 @@ impl World {
             ConnectionEvent::Connect { .. } => {
                 if let Some(link) = self.nodes[i].links.get_mut(usize::from(site.0)) {
                     link.connect_at = Some(t.plus(CONNECT_MS));
+                }
+            }
+            ConnectionEvent::Ping => {
+                // A websocket ping is written at once and answered by the peer's websocket
+                // layer while its socket is open, whatever the protocol above it is doing.
+                let open = self.nodes[i]
+                    .links
+                    .get(usize::from(site.0))
+                    .is_some_and(|l| l.pbx.is_some());
+                if let Some(conn) = self.nodes[i].conn.as_mut() {
+                    conn.handle_written(site, 1);
+                    if open {
+                        conn.handle_pong(t, site);
+                    }
                 }
             }
             ConnectionEvent::Close { reason } => {

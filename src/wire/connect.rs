@@ -20,11 +20,17 @@ use tokio_tungstenite::WebSocketStream;
 
 pub use acd_wire::endpoint::{Endpoint, EndpointError, SUBPROTOCOL};
 
-/// The byte stream under the websocket: plain TCP (`ws`) or TLS over TCP (`wss`).
+/// The byte stream under the websocket: plain TCP (`ws`) or TLS over TCP (`wss`), or any
+/// other stream a test puts there (one that can stall, go silent or half-close on demand).
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Other(Pin<Box<dyn ByteStream>>),
 }
+
+/// A byte stream a websocket can run over.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> ByteStream for T {}
 
 impl AsyncRead for Transport {
     fn poll_read(
@@ -35,6 +41,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Other(s) => s.as_mut().poll_read(cx, buf),
         }
     }
 }
@@ -48,6 +55,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Other(s) => s.as_mut().poll_write(cx, buf),
         }
     }
 
@@ -55,6 +63,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Other(s) => s.as_mut().poll_flush(cx),
         }
     }
 
@@ -62,6 +71,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Other(s) => s.as_mut().poll_shutdown(cx),
         }
     }
 }
@@ -82,6 +92,9 @@ pub struct ConnectParams<'a> {
     /// Limit for each step (TCP, TLS, upgrade).
     pub timeout: Duration,
     pub max_frame_bytes: usize,
+    /// TCP keepalive: probes after this long without traffic (`None`: the system's default,
+    /// usually off).
+    pub tcp_keepalive: Option<Duration>,
 }
 
 /// A successful connection.
@@ -260,6 +273,9 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
     })?;
     // Notifies are small and latency matters more than packet count.
     let _ = tcp.set_nodelay(true);
+    if let Some(idle) = params.tcp_keepalive {
+        set_tcp_keepalive(&tcp, idle);
+    }
 
     let (transport, fingerprint) = match tls_setup {
         None => (Transport::Plain(tcp), None),
@@ -307,6 +323,31 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
         }
     };
 
+    let ws = upgrade(params, transport).await?;
+    Ok(Connected { ws, fingerprint })
+}
+
+/// TCP keepalive after `idle` without traffic, probing every `idle` twice more: the kernel
+/// drops a link whose peer vanished after about three times `idle`, and firewalls and NAT
+/// on the way keep the connection's state. Best effort: a system that refuses keeps the
+/// websocket's own pings.
+fn set_tcp_keepalive(tcp: &TcpStream, idle: Duration) {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(idle);
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    let keepalive = keepalive.with_retries(2);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "cannot set TCP keepalive");
+    }
+}
+
+/// The websocket upgrade (Basic auth, `openapi` subprotocol) over an open byte stream.
+pub async fn upgrade(
+    params: &ConnectParams<'_>,
+    transport: Transport,
+) -> Result<WsStream, ConnectError> {
+    let endpoint = params.endpoint;
     let mut request = endpoint
         .url(params.framing)
         .into_client_request()
@@ -353,7 +394,7 @@ pub async fn connect(params: &ConnectParams<'_>) -> Result<Connected, ConnectErr
             },
         });
     }
-    Ok(Connected { ws, fingerprint })
+    Ok(ws)
 }
 
 /// A TLS failure the certificate verifier had no part in. A fatal alert or an incompatible

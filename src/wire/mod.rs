@@ -9,3 +9,4 @@ pub mod connect;
 pub mod secret;
 pub mod session;
 pub mod tls;
+pub mod writer;

@@ -6,17 +6,22 @@
 //! translation, the merge of the two systems) is in `acd-wire`, so the deterministic
 //! simulation runs the same code.
 //!
-//! It is one task owning all state (no locks). Frames the connections produced (acks first) are
-//! written before the events they came with are handed on.
+//! It is one task owning all state (no locks), and it never waits on a socket: each socket's
+//! writes go through a writer task of its own with a bounded queue ([`super::writer`]), so a
+//! peer that stops reading stalls only its writer, and its connection's write deadline and
+//! pings declare that link dead while the other system of a pair goes on being served. Frames
+//! the connections produced (acks first) are queued for writing before the events they came
+//! with are handed on.
 
 use super::connect::{self, ConnectError, ConnectParams, Connected, Endpoint, WsStream};
 use super::secret::Secret;
 use super::tls::TlsOptions;
+use super::writer::{self, Writer, WriterReport};
 use acd_core::{Command, Event, Site, Timestamp};
 use acd_wire::connection::{ConnectFailure, Fence};
 use acd_wire::{ConnectionEvent, LiveLive};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -35,6 +40,16 @@ pub use acd_wire::connection::{
 };
 pub use acd_wire::LinkStatus;
 
+/// How long a shutdown waits for IP Office to confirm the end of the subscriptions (at most
+/// the request timeout): SIGTERM must be honoured within 2 s whatever the link does.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a closing socket may take to write its close frame before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a link checked at shutdown ([`SessionHandle::probe`]) has to answer.
+const PROBE_WITHIN: Duration = Duration::from_secs(1);
+
 /// Most frames handled per loop turn when several are readable at once: enough to write
 /// their acks together, few enough that the first frame's events are not held back long.
 const READ_BURST: usize = 32;
@@ -52,6 +67,28 @@ pub struct SessionConfig {
     /// Told when each command's frame has been written to the socket (the load benchmark's
     /// end of "notify in -> command out"); `None` in the daemon.
     pub on_written: Option<CommandWritten>,
+    /// TCP keepalive on each socket: probes after this long without traffic.
+    pub tcp_keepalive: Option<Duration>,
+    /// Opens the websockets; `None`: [`connect::connect`] (TCP, TLS, upgrade). Tests put a
+    /// transport there that can stall, go silent or half-close.
+    pub connector: Option<Connector>,
+}
+
+/// The default TCP keepalive: probes after 5 s without traffic (the kernel gives up after
+/// about 15 s of silence, the websocket's pings notice first).
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// Opens one IP Office's websocket, given the system's index (0 primary) and its parameters.
+#[derive(Clone)]
+pub struct Connector(pub std::sync::Arc<ConnectFn>);
+
+/// What a [`Connector`] calls.
+pub type ConnectFn = dyn Fn(usize, SessionConfig) -> ConnectFuture + Send + Sync;
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector(..)")
+    }
 }
 
 /// A callback for each command written to the socket, with the time the write completed.
@@ -77,10 +114,13 @@ impl SessionConfig {
             tls: TlsOptions::default(),
             protocol: ConnectionConfig::default(),
             on_written: None,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            connector: None,
         }
     }
 
-    pub(crate) fn connect_params<'a>(&'a self, endpoint: &'a Endpoint) -> ConnectParams<'a> {
+    /// What [`connect::connect`] needs to open `endpoint`'s websocket.
+    pub fn connect_params<'a>(&'a self, endpoint: &'a Endpoint) -> ConnectParams<'a> {
         ConnectParams {
             endpoint,
             framing: self.protocol.framing,
@@ -89,6 +129,7 @@ impl SessionConfig {
             tls: &self.tls,
             timeout: self.protocol.request_timeout,
             max_frame_bytes: self.protocol.max_frame_bytes,
+            tcp_keepalive: self.tcp_keepalive,
         }
     }
 
@@ -127,6 +168,7 @@ enum Control {
     Command(Command),
     Fence(SessionFence),
     FollowAgents(Vec<String>),
+    Probe,
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -163,12 +205,19 @@ impl SessionHandle {
             .map_err(|_| SessionClosed)
     }
 
+    /// Checks every link at once: a link that does not answer a ping (or take what is queued
+    /// for it) within 1 s counts as lost, and the commands waiting on it are answered. A
+    /// shutdown calls it first, so a dead link cannot hold SIGTERM up for its usual timeouts.
+    pub fn probe(&self) -> Result<(), SessionClosed> {
+        self.control.send(Control::Probe).map_err(|_| SessionClosed)
+    }
+
     pub fn status(&self) -> watch::Receiver<LinkStatus> {
         self.status.clone()
     }
 
-    /// Ends every subscription (waiting for IP Office to confirm, at most the request
-    /// timeout), closes the websocket with status 1000 and waits for the task to finish.
+    /// Ends every subscription (waiting for IP Office to confirm, at most 1 s), closes the
+    /// websockets with status 1000 and waits for the task to finish.
     pub async fn shutdown(self) {
         let (tx, rx) = oneshot::channel();
         if self.control.send(Control::Shutdown(tx)).is_ok() {
@@ -191,7 +240,11 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
         .map(|_| Socket::default())
         .collect();
     let connection = LiveLive::new(config.protocol.clone(), labels, rand::random());
+    let (reports_tx, reports) = mpsc::unbounded_channel();
     let shell = Shell {
+        reports_tx,
+        reports,
+        generation: 0,
         config,
         connection,
         control: control_rx,
@@ -217,18 +270,40 @@ pub fn spawn(config: SessionConfig) -> (SessionHandle, mpsc::Receiver<SessionEve
     )
 }
 
-type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connected, ConnectError>> + Send>>;
+/// A websocket being opened.
+pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connected, ConnectError>> + Send>>;
 
-/// One IP Office's websocket.
+/// One IP Office's websocket: its writer task and its reading half.
 #[derive(Default)]
 struct Socket {
-    sink: Option<SplitSink<WsStream, WsMessage>>,
+    writer: Option<Writer>,
     stream: Option<SplitStream<WsStream>>,
     connecting: Option<ConnectFuture>,
 }
 
+impl Socket {
+    /// The link is gone: the socket is dropped at once.
+    fn drop_now(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abort();
+        }
+        self.stream = None;
+    }
+
+    /// Closes with a close frame, given [`CLOSE_GRACE`] to go out.
+    fn close(&mut self, frame: Option<CloseFrame>) -> Option<tokio::task::JoinHandle<()>> {
+        self.stream = None;
+        self.writer.take().map(|w| w.close(frame, CLOSE_GRACE))
+    }
+}
+
 struct Shell {
     config: SessionConfig,
+    /// What the writer tasks report (written, failed), and the sender they get a copy of.
+    reports: mpsc::UnboundedReceiver<writer::Report>,
+    reports_tx: mpsc::UnboundedSender<writer::Report>,
+    /// Numbers each writer, so a report from one replaced by a reconnect is ignored.
+    generation: u64,
     connection: LiveLive,
     control: mpsc::UnboundedReceiver<Control>,
     events: mpsc::Sender<SessionEvent>,
@@ -310,8 +385,12 @@ impl Shell {
                         for socket in &mut self.sockets {
                             socket.connecting = None;
                         }
-                        let deadline = Instant::now() + self.config.protocol.request_timeout;
-                        self.shutdown = Some((Some(ack), deadline));
+                        let wait = SHUTDOWN_WAIT.min(self.config.protocol.request_timeout);
+                        self.shutdown = Some((Some(ack), Instant::now() + wait));
+                    }
+                    Some(Control::Probe) => {
+                        let now = self.now();
+                        self.connection.probe(now, PROBE_WITHIN);
                     }
                     Some(Control::Command(cmd)) => {
                         let now = self.now();
@@ -352,6 +431,7 @@ impl Shell {
                     self.yield_after = true;
                 }
                 },
+                Some(report) = self.reports.recv() => self.writer_report(report),
                 _ = async { match wake { Some(at) => sleep_until(at).await, None => std::future::pending().await } } => {
                     self.arrived = std::time::Instant::now();
                     let now = self.now();
@@ -380,7 +460,14 @@ impl Shell {
                     None => info!(endpoint = %label, "websocket open"),
                 }
                 let (sink, stream) = c.ws.split();
-                self.sockets[site].sink = Some(sink);
+                self.generation += 1;
+                self.sockets[site].writer = Some(Writer::spawn(
+                    sink,
+                    site,
+                    self.generation,
+                    self.reports_tx.clone(),
+                    self.config.on_written.clone(),
+                ));
                 self.sockets[site].stream = Some(stream);
                 self.connection.connected(now, id);
             }
@@ -418,17 +505,20 @@ impl Shell {
                 self.connection.handle_text(id, text.len());
                 None
             }
+            Some(Ok(WsMessage::Pong(_))) => {
+                self.connection.handle_pong(now, id);
+                None
+            }
             Some(Ok(WsMessage::Close(frame))) => Some(match frame {
                 Some(f) => format!("IP Office closed the connection ({} {})", f.code, f.reason),
                 None => "IP Office closed the connection".to_string(),
             }),
             Some(Ok(_)) => None,
-            Some(Err(e)) => Some(format!("websocket error: {e}")),
+            Some(Err(e)) => Some(read_error(&e, self.config.protocol.max_frame_bytes)),
             None => Some("IP Office closed the connection".to_string()),
         };
         if let Some(reason) = lost {
-            self.sockets[site].sink = None;
-            self.sockets[site].stream = None;
+            self.sockets[site].drop_now();
             self.connection.connection_lost(now, id, &reason);
         }
     }
@@ -448,33 +538,25 @@ impl Shell {
         }
     }
 
-    /// Does what the connection asked: frames out first (acks included), then events. The
-    /// frames are written together and flushed once.
+    /// Does what the connection asked: frames out first (acks included), queued for each
+    /// socket's writer as one batch, then events. Nothing here waits on a socket.
     async fn carry_out(&mut self) -> Result<(), Orphaned> {
-        let mut fed = vec![false; self.sockets.len()];
+        let mut batches: Vec<Vec<WsMessage>> = vec![Vec::new(); self.sockets.len()];
         while let Some((site, bytes)) = self.connection.poll_transmit() {
-            let i = usize::from(site.0);
-            let Some(sink) = self.sockets.get_mut(i).and_then(|s| s.sink.as_mut()) else {
-                continue;
-            };
-            match sink.feed(WsMessage::Binary(bytes.into())).await {
-                Ok(()) => fed[i] = true,
-                Err(e) => self.send_failed(i, &e),
+            if let Some(batch) = batches.get_mut(usize::from(site.0)) {
+                batch.push(WsMessage::Binary(bytes.into()));
             }
         }
-        for (i, fed) in fed.into_iter().enumerate() {
-            if !fed {
-                continue;
-            }
-            if let Some(sink) = self.sockets[i].sink.as_mut() {
-                if let Err(e) = sink.flush().await {
-                    self.send_failed(i, &e);
-                }
+        let mut commands = std::mem::take(&mut self.unwritten);
+        for (i, batch) in batches.into_iter().enumerate() {
+            if !batch.is_empty() {
+                // The load bench's commands ride with the batch and are told when it is written.
+                self.write(i, batch, std::mem::take(&mut commands));
             }
         }
         if let Some(written) = &self.config.on_written {
             let at = std::time::Instant::now();
-            for cmd in self.unwritten.drain(..) {
+            for cmd in commands {
                 (written.0)(&cmd, at);
             }
         }
@@ -509,54 +591,107 @@ impl Shell {
                     };
                     info!(endpoint = %endpoint, "connecting to IP Office");
                     let config = self.config.clone();
-                    self.sockets[i].connecting = Some(Box::pin(async move {
-                        connect::connect(&config.connect_params(&endpoint)).await
-                    }));
+                    self.sockets[i].connecting = Some(match &self.config.connector {
+                        Some(connector) => (connector.0)(i, config),
+                        None => Box::pin(async move {
+                            connect::connect(&config.connect_params(&endpoint)).await
+                        }),
+                    });
                 }
                 ConnectionEvent::Close { reason } => {
-                    let Some(socket) = self.sockets.get_mut(i) else {
-                        continue;
-                    };
-                    if let Some(mut sink) = socket.sink.take() {
-                        let _ = sink
-                            .send(WsMessage::Close(Some(CloseFrame {
-                                code: CloseCode::Policy,
-                                reason: truncate_reason(&reason).into(),
-                            })))
-                            .await;
+                    if let Some(socket) = self.sockets.get_mut(i) {
+                        // Not waited for: a peer that stopped reading never takes it.
+                        socket.close(Some(CloseFrame {
+                            code: CloseCode::Policy,
+                            reason: truncate_reason(&reason).into(),
+                        }));
                     }
-                    socket.stream = None;
+                }
+                ConnectionEvent::Ping => {
+                    self.write(i, vec![WsMessage::Ping(Vec::new().into())], Vec::new())
                 }
             }
         }
         Ok(())
     }
 
-    fn send_failed(&mut self, site: usize, e: &tokio_tungstenite::tungstenite::Error) {
-        self.sockets[site].sink = None;
-        self.sockets[site].stream = None;
-        let now = self.now();
-        self.connection.connection_lost(
-            now,
-            Site(site as u8),
-            &format!("sending to IP Office failed: {e}"),
-        );
+    /// Queues messages for a socket's writer. A queue still full means the peer has not
+    /// read for a long while: the link is lost.
+    fn write(&mut self, site: usize, messages: Vec<WsMessage>, commands: Vec<Command>) {
+        let Some(writer) = self.sockets.get(site).and_then(|s| s.writer.as_ref()) else {
+            return;
+        };
+        if writer.send(messages, commands).is_err() {
+            self.lost(
+                site,
+                format!(
+                    "IP Office is not taking the engine's data: {} writes are waiting",
+                    writer::QUEUE_BATCHES
+                ),
+            );
+        }
     }
 
-    /// Closes the websockets with status 1000 (or abruptly when `reason` is `None`).
-    async fn close(&mut self, reason: Option<&str>) {
-        for socket in &mut self.sockets {
-            if let (Some(mut sink), Some(reason)) = (socket.sink.take(), reason) {
-                let _ = sink
-                    .send(WsMessage::Close(Some(CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: reason.to_string().into(),
-                    })))
-                    .await;
-                let _ = sink.close().await;
-            }
-            socket.stream = None;
+    fn writer_report(&mut self, report: writer::Report) {
+        let current = self
+            .sockets
+            .get(report.site)
+            .and_then(|s| s.writer.as_ref())
+            .is_some_and(|w| w.generation == report.generation);
+        if !current {
+            return;
         }
+        self.arrived = std::time::Instant::now();
+        match report.what {
+            WriterReport::Written { count } => self
+                .connection
+                .handle_written(Site(report.site as u8), count),
+            WriterReport::Failed { reason } => self.lost(report.site, reason),
+        }
+    }
+
+    fn lost(&mut self, site: usize, reason: String) {
+        self.sockets[site].drop_now();
+        let now = self.now();
+        self.connection
+            .connection_lost(now, Site(site as u8), &reason);
+    }
+
+    /// Closes the websockets with status 1000 (or abruptly when `reason` is `None`), each
+    /// given [`CLOSE_GRACE`] for its close frame.
+    async fn close(&mut self, reason: Option<&str>) {
+        let mut closing = Vec::new();
+        for socket in &mut self.sockets {
+            match reason {
+                Some(reason) => closing.extend(socket.close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: reason.to_string().into(),
+                }))),
+                None => socket.drop_now(),
+            }
+        }
+        for task in closing {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Why reading failed, in words: a message over the limit and text that is not UTF-8 are IP
+/// Office's (or a proxy's) doing and said so, not a generic websocket error.
+fn read_error(e: &tokio_tungstenite::tungstenite::Error, max_frame_bytes: usize) -> String {
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => format!(
+            "IP Office sent a message of {size} bytes, over the {max_size} bytes the engine \
+             reads at most (frames up to {max_frame_bytes} bytes are expected)"
+        ),
+        Error::Capacity(other) => format!("IP Office sent a message too large to read: {other}"),
+        Error::Utf8(_) => format!("IP Office sent a text message that is not valid UTF-8: {e}"),
+        Error::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => "IP Office closed the connection without a websocket close".to_string(),
+        other => format!("websocket error: {other}"),
     }
 }
 

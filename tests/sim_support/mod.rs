@@ -149,6 +149,7 @@ pub async fn open(
         tls,
         timeout: WAIT,
         max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        tcp_keepalive: None,
     })
     .await
 }

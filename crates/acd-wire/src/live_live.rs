@@ -174,6 +174,28 @@ impl LiveLive {
         }
     }
 
+    /// `site`'s IP Office answered a websocket ping.
+    pub fn handle_pong(&mut self, now: Timestamp, site: Site) {
+        if let Some(c) = self.site_mut(site) {
+            c.handle_pong(now);
+        }
+    }
+
+    /// This many frames and pings handed out for `site` were written to its socket.
+    pub fn handle_written(&mut self, site: Site, count: usize) {
+        if let Some(c) = self.site_mut(site) {
+            c.handle_written(count);
+        }
+    }
+
+    /// Checks every link at once (see [`Connection::probe`]).
+    pub fn probe(&mut self, now: Timestamp, within: std::time::Duration) {
+        for c in &mut self.sites {
+            c.probe(now, within);
+        }
+        self.collect();
+    }
+
     /// A command from the core: about a call, to the system the call queues on; about a
     /// queue's configuration (mirrored on both), to the first system whose link is up.
     pub fn handle_command(&mut self, now: Timestamp, cmd: Command) {

@@ -115,7 +115,21 @@ pub struct ConnectionConfig {
     /// `None`: subscriptions never expire. `Some(t)`: refreshed at ~80 % of `t`.
     pub subscription_timeout: Option<Duration>,
     pub backoff: Backoff,
+    /// A websocket ping goes out this long after the previous one (`None`: no pings).
+    pub ping_interval: Option<Duration>,
+    /// A ping not answered within this long means the link is dead.
+    pub pong_timeout: Duration,
+    /// A frame not written to the socket within this long (IP Office stopped reading) means
+    /// the link is dead (`None`: writes may wait forever).
+    pub write_timeout: Option<Duration>,
 }
+
+/// The defaults detect a silent or stalled link within 13 s: a link that dies just after a
+/// ping was answered is pinged within [`DEFAULT_PING_INTERVAL`] and found dead
+/// [`DEFAULT_PONG_TIMEOUT`] later; a write stuck for [`DEFAULT_WRITE_TIMEOUT`] ends it sooner.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(8);
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
@@ -130,6 +144,9 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(10),
             subscription_timeout: None,
             backoff: Backoff::default(),
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            pong_timeout: DEFAULT_PONG_TIMEOUT,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`super::Connection`].
 
 use super::config::{ConnectionConfig, QueueSelector, LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE};
+use super::keepalive::{Keepalive, KeepaliveDue};
 use super::lines::LinesTable;
 use super::requests::{Pending, Requests};
 use super::subscriptions::{SubTarget, Subscription, Subscriptions, Timer};
@@ -32,6 +33,8 @@ pub(crate) struct Link {
     gap_resyncs: std::collections::VecDeque<Timestamp>,
     /// The cap has been reached and said so: further gaps in the window are logged at debug.
     gap_cap_warned: bool,
+    /// Pings and write deadlines: this websocket's own signs of life.
+    pub keepalive: Keepalive,
 }
 
 /// At most this many resubscriptions for notify gaps per [`GAP_RESYNC_WINDOW`] on one
@@ -43,8 +46,10 @@ const GAP_RESYNC_LIMIT: usize = 5;
 const GAP_RESYNC_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Link {
-    pub fn new(config: &ConnectionConfig) -> Link {
+    /// The protocol state of a websocket that opened at `now`.
+    pub fn new(config: &ConnectionConfig, now: Timestamp) -> Link {
         Link {
+            keepalive: Keepalive::new(config, now),
             config: config.clone(),
             requests: Requests::default(),
             subs: Subscriptions::default(),
@@ -138,10 +143,14 @@ impl Link {
     }
 
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        [self.requests.next_deadline(), self.subs.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.requests.next_deadline(),
+            self.subs.next_deadline(),
+            self.keepalive.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn frame_error(&mut self, e: FrameError) {
@@ -347,6 +356,15 @@ impl Link {
     }
 
     pub fn timers(&mut self, t: &mut Translator, now: Timestamp) {
+        match self.keepalive.due(now) {
+            Some(KeepaliveDue::Ping) => self.events.push(ConnectionEvent::Ping),
+            Some(KeepaliveDue::Dead(reason)) => {
+                // Nothing else on a dead link matters: its requests die with it.
+                self.fatal = Some(reason);
+                return;
+            }
+            None => {}
+        }
         for (requestid, what) in self.requests.expired(now) {
             match what {
                 Pending::Command { id, kind } => {

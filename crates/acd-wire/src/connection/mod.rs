@@ -12,14 +12,16 @@
 
 mod config;
 mod fence;
+mod keepalive;
 mod lines;
 mod link;
 mod requests;
 mod subscriptions;
 
 pub use config::{
-    AgentSelector, ConnectionConfig, QueueSelector, DEFAULT_QUEUE_CCFLAGS, DEFAULT_USER_CCFLAGS,
-    EPHEMERAL_CCFLAG, LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE,
+    AgentSelector, ConnectionConfig, QueueSelector, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+    DEFAULT_QUEUE_CCFLAGS, DEFAULT_USER_CCFLAGS, DEFAULT_WRITE_TIMEOUT, EPHEMERAL_CCFLAG,
+    LINES_FLAGS, QUEUE_FLAGS, SNAPSHOT_SETTLE,
 };
 pub use fence::Fence;
 
@@ -78,6 +80,9 @@ pub enum ConnectionEvent {
     Connect { endpoint: usize },
     /// Close the websocket: the connection cannot go on (it is already counted as lost).
     Close { reason: String },
+    /// Send a websocket ping on this connection's socket. It counts as a frame: report it in
+    /// `handle_written` once written, and its answer with `handle_pong`.
+    Ping,
 }
 
 /// Why a connection attempt failed, as far as pacing and metrics care.
@@ -234,7 +239,7 @@ impl Connection {
         self.events
             .push_back(ConnectionEvent::Core(Event::LinkRestarted(self.site)));
         self.translator.reset_connection(now);
-        let mut link = Link::new(&self.config);
+        let mut link = Link::new(&self.config, now);
         link.subscribe(&mut self.translator, subscriptions::SubTarget::Lines, now);
         self.link = Some(link);
         self.flush(now);
@@ -257,7 +262,10 @@ impl Connection {
     /// The websocket closed or failed.
     pub fn connection_lost(&mut self, now: Timestamp, reason: &str) {
         match self.phase {
-            Phase::Up(_) => self.lose(now, reason.to_string()),
+            Phase::Up(_) => {
+                warn!(endpoint = %self.endpoint_label(), reason = %reason, "the link to IP Office was lost");
+                self.lose(now, reason.to_string())
+            }
             Phase::ShuttingDown => {
                 self.link = None;
                 self.phase = Phase::Stopped;
@@ -320,6 +328,34 @@ impl Connection {
         if let Some(link) = self.link.as_mut() {
             link.received(&mut self.translator, bytes, now);
             self.flush(now);
+        }
+    }
+
+    /// IP Office answered a websocket ping.
+    pub fn handle_pong(&mut self, _now: Timestamp) {
+        if let Some(link) = self.link.as_mut() {
+            link.keepalive.pong();
+        }
+    }
+
+    /// The caller wrote this many of the frames and pings it was handed (oldest first) to the
+    /// socket. A frame not reported written within `write_timeout` ends the link: IP Office
+    /// (or a proxy on the way) stopped reading.
+    pub fn handle_written(&mut self, count: usize) {
+        if let Some(link) = self.link.as_mut() {
+            link.keepalive.written(count);
+        }
+    }
+
+    /// Checks the link at once, for a shutdown that must not wait out a dead link's usual
+    /// timeouts: a ping that must be answered, and what was handed out written, within
+    /// `within`, or the link counts as lost (and the commands waiting on it are answered).
+    pub fn probe(&mut self, now: Timestamp, within: std::time::Duration) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if link.keepalive.probe(now, within) {
+            self.events.push_back(ConnectionEvent::Ping);
         }
     }
 
@@ -469,6 +505,7 @@ impl Connection {
         for msg in link.out.drain(..) {
             self.transmit
                 .push_back(framing::encode(&msg, self.config.framing));
+            link.keepalive.handed_out(now);
         }
         for ev in link.events.drain(..) {
             if let ConnectionEvent::Core(Event::AgentChanged(s)) = &ev {
@@ -494,11 +531,19 @@ impl Connection {
             }
         }
         if let Some(reason) = link.fatal.take() {
-            warn!(reason = %reason, "the connection to IP Office cannot go on");
+            warn!(endpoint = %self.endpoint_label(), reason = %reason, "the connection to IP Office cannot go on");
             self.events.push_back(ConnectionEvent::Close {
                 reason: reason.clone(),
             });
-            self.lose(now, reason);
+            if self.phase == Phase::ShuttingDown {
+                // Leaving anyway: no reconnect, and nothing more to wait for.
+                let label = self.endpoint_label().to_string();
+                metrics::set_connected(&label, false);
+                self.link = None;
+                self.phase = Phase::Stopped;
+            } else {
+                self.lose(now, reason);
+            }
         }
     }
 }
@@ -533,5 +578,7 @@ pub fn hint_for(result: WireResult) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod deadline_tests;
 #[cfg(test)]
 mod tests;
