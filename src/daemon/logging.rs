@@ -12,14 +12,18 @@
 //! * Every line passes through [`redact`] on its way to stderr, which masks any HTTP Basic
 //!   credential, so a future dependency that logs headers under another target is caught too.
 //!
+//! A call site that repeats a warning or error is rate-limited, with a count of what was left
+//! out (`log_limit`).
+//!
 //! Colours are only used when stderr is a terminal: under systemd it is journald, which would
 //! store the escape codes as text.
 
 use super::config::LogFormat;
+use super::log_limit::{LimitFilter, SummaryLayer};
 use std::io::{IsTerminal, Write};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -42,8 +46,14 @@ pub fn init(format: LogFormat, level: &str) {
     let registry = tracing_subscriber::registry().with(filter).with(cap);
     // A second init (tests, demo inside a test) is harmless: keep the first subscriber.
     let _ = match format {
-        LogFormat::Text => registry.with(layer).try_init(),
-        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Text => registry
+            .with(layer.with_filter(LimitFilter))
+            .with(SummaryLayer)
+            .try_init(),
+        LogFormat::Json => registry
+            .with(layer.json().with_filter(LimitFilter))
+            .with(SummaryLayer)
+            .try_init(),
     };
 }
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod example_rules;
 pub mod http;
 pub mod leadership;
+pub mod log_limit;
 pub mod logging;
 pub mod pbx_link;
 pub mod routing_loop;

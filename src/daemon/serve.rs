@@ -78,6 +78,7 @@ pub async fn serve(file: ConfigFile) -> Result<RunReport, ServeError> {
     let _ = stop_http_tx.send(());
     let _ = http_task.await;
     let report = report?;
+    super::log_limit::flush();
     tracing::info!("acd stopped cleanly");
     Ok(report)
 }

@@ -13,9 +13,9 @@ use crate::framing::{self, FrameError};
 use crate::metrics;
 use crate::pb;
 use crate::result_code::{ResultCode, WireResult};
-use crate::translate::{command_label, Translated, Translator};
+use crate::translate::{command_label, CommandRefused, Translated, Translator};
 use acd_core::{AgentId, Command, CommandOutcome, Event, QueueId, Timestamp};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 pub(crate) struct Link {
     pub config: ConnectionConfig,
@@ -192,7 +192,13 @@ impl Link {
             }
             Err(refused) => {
                 let code = refused.result_code();
-                warn!(command = kind, "command not sent: {refused}");
+                // A call no subscription knows has ended: most often the caller hung up just
+                // as the engine acted, which is routine (the abandon is counted).
+                if matches!(refused, CommandRefused::UnknownCall(_)) {
+                    debug!(command = kind, "command not sent: {refused}");
+                } else {
+                    warn!(command = kind, "command not sent: {refused}");
+                }
                 metrics::command(kind, WireResult::Known(code).metric_label());
                 self.events
                     .push(ConnectionEvent::Core(command_failed(cmd.id, code)));
@@ -249,6 +255,12 @@ impl Link {
                     // 5001 says IP Office did not finish in time, not that it refused: the
                     // command may still take effect, so only the notifies can tell.
                     warn!(command = kind, "IP Office did not complete a command in time ({result}); the outcome is unknown until the notifies show it");
+                } else if result == WireResult::Known(ResultCode::CallControlCallNotFound) {
+                    // The call ended before the command reached it: a caller who hung up.
+                    info!(
+                        command = kind,
+                        "IP Office no longer has the call (the caller hung up?): {result}"
+                    );
                 } else if !result.is_success() {
                     warn!(command = kind, "IP Office refused a command: {result}");
                 }

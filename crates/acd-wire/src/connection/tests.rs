@@ -536,6 +536,79 @@ fn service_mode(id: u64) -> Command {
     }
 }
 
+/// The level and message of every event `f` logs.
+fn logged(f: impl FnOnce()) -> Vec<(tracing::Level, String)> {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    type Lines = Arc<Mutex<Vec<(tracing::Level, String)>>>;
+    struct Capture(Lines);
+    struct Message(String);
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            let level = *event.metadata().level();
+            self.0.lock().unwrap().push((level, message.0));
+        }
+    }
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+    tracing::subscriber::with_default(subscriber, f);
+    let lines = lines.lock().unwrap().clone();
+    lines
+}
+
+fn warnings(lines: &[(tracing::Level, String)]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter(|(level, _)| *level <= tracing::Level::WARN)
+        .map(|(_, m)| m.as_str())
+        .collect()
+}
+
+/// A caller hanging up as the engine acts is routine: the abandon is counted, and the log says
+/// so below WARN, whether the call was already gone here or at IP Office (602).
+#[test]
+fn a_caller_who_hung_up_is_not_a_warning() {
+    let (mut c, _) = with_sales_subscribed();
+    let gone = Command {
+        id: CommandId(1),
+        kind: CommandKind::Transfer {
+            call: acd_core::CallId(999),
+            target: acd_core::Target::Agent(acd_core::AgentId::from("2001")),
+            dial: "2001".into(),
+        },
+    };
+    let lines = logged(|| c.handle_command(T0, gone));
+    assert!(warnings(&lines).is_empty(), "{lines:?}");
+    assert!(
+        lines.iter().any(|(_, m)| m.contains("not known")),
+        "{lines:?}"
+    );
+
+    for (code, warned) in [(602, false), (612, true)] {
+        c.handle_command(T0, service_mode(2));
+        let requestid = match sent(&mut c).pop().and_then(|m| m.payload) {
+            Some(pb::message::Payload::Subscribecmd(cmd)) => cmd.requestid,
+            other => panic!("{other:?}"),
+        };
+        let lines = logged(|| respond(&mut c, T0, requestid, code));
+        assert_eq!(!warnings(&lines).is_empty(), warned, "{code}: {lines:?}");
+        assert!(!lines.is_empty(), "{code}: nothing logged");
+    }
+}
+
 fn not_sent_ids(events: &[ConnectionEvent]) -> Vec<u64> {
     events
         .iter()
