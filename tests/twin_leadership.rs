@@ -178,3 +178,62 @@ async fn one_leads_a_deposed_leader_gives_up_at_once_and_a_resignation_hands_ove
         "handover took {handover:?} (a TTL is 2 s)"
     );
 }
+
+/// etcd stops for longer than the lease and comes back with its data. etcd keeps the leader's
+/// lease across the restart and extends it, so the key stays bound to it: the engine that led
+/// with it renews it at its next look and leads again, within a renewal interval of etcd being
+/// healthy, rather than when that lease finally expires (3.0–3.6 s after, before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_returns_within_a_renewal_interval_once_etcd_is_back() {
+    if !etcd_or_skip("twin_leadership") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let (mut etcd, url, _) = start_etcd_on(dir.path(), client, peer);
+    let renewal = settings(&url, "a").keepalive_every();
+    let (_a, mut a_role) = leadership::spawn(settings(&url, "a")).unwrap();
+    let (_b, mut b_role) = leadership::spawn(settings(&url, "b")).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !leads(&a_role.borrow()) && !leads(&b_role.borrow()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a leader within 10 s");
+    let first = if leads(&a_role.borrow()) { "a" } else { "b" };
+
+    // etcd goes away: the leader stops sending when its lease's deadline passes.
+    etcd.signal("KILL");
+    etcd.wait_exit(Duration::from_secs(10));
+    until_role(&mut a_role, "a not to lead", |r| !leads(r)).await;
+    until_role(&mut b_role, "b not to lead", |r| !leads(r)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // etcd is back (healthy when this returns): someone leads within a renewal interval.
+    let (_etcd, _, _) = start_etcd_on(dir.path(), client, peer);
+    let back = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !leads(&a_role.borrow()) && !leads(&b_role.borrow()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a leader within 10 s of etcd's return");
+    let returned = back.elapsed();
+    let now = if leads(&a_role.borrow()) { "a" } else { "b" };
+    println!(
+        "twin campaign: leadership back {returned:?} after etcd was healthy again \
+         (renewal interval {renewal:?}); {first} led before, {now} after"
+    );
+    assert!(
+        !(leads(&a_role.borrow()) && leads(&b_role.borrow())),
+        "two leaders"
+    );
+    // The bound is the requirement (one renewal interval) with room for a loaded machine; the
+    // old wait for the lease's expiry took a TTL (2 s) plus etcd's election at least.
+    assert!(
+        returned < renewal * 2,
+        "leadership came back {returned:?} after etcd (renewal interval {renewal:?})"
+    );
+}

@@ -9,6 +9,8 @@
 //!    fence refuses any command after the lease's end by itself (with the second disabled this
 //!    test still passed: the campaign's flip came first). The fence's own deadline is covered by
 //!    `a_lease_that_passed_closes_the_fence_by_itself` in acd-wire.
+//!    Its very first `/metrics` answer after waking says it does not lead (the gauges are set
+//!    from the lease's deadline at each scrape; before, 2 wakes in 3 still said leader).
 //! 3. The new leader is killed (SIGKILL): the woken one takes over; the takeover time (kill to
 //!    role flip, kill to first command sent) is printed.
 //!
@@ -177,6 +179,21 @@ fn the_follower_takes_over_from_a_paused_then_a_killed_leader_and_no_call_is_los
     std::thread::sleep(Duration::from_millis(1500));
     engines[leader].0.signal("CONT");
     let woken = engines[leader].1;
+    // Its first scrape after waking already agrees with etcd: the other engine leads.
+    let (_, first_page) = http_get(woken, "/metrics").expect("the woken engine answers");
+    for (series, labels) in [
+        ("acd_twin_leader", &[("cluster", "e2e")][..]),
+        (
+            "acd_twin_role",
+            &[("cluster", "e2e"), ("role", "leader")][..],
+        ),
+    ] {
+        assert_eq!(
+            sample(&first_page, series, labels),
+            Some(0.0),
+            "{series} {labels:?} on the woken engine's first scrape"
+        );
+    }
     poll(DEADLINE, "the woken leader to follow", || {
         role(woken, "follower").then_some(())
     });

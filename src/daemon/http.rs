@@ -99,6 +99,8 @@ pub async fn serve_with(
 }
 
 async fn metrics_page(State(state): State<HttpState>) -> String {
+    // The twin's role as of this scrape, not as of the last time its task ran.
+    crate::daemon::leadership::refresh_published();
     state.metrics.render()
 }
 

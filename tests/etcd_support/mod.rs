@@ -39,7 +39,12 @@ pub fn free_port() -> u16 {
 /// A single-member etcd on free loopback ports with its data in `dir`; the process, its client
 /// URL and address.
 pub fn start_etcd(dir: &Path) -> (Proc, String, SocketAddr) {
-    let (client, peer) = (free_port(), free_port());
+    start_etcd_on(dir, free_port(), free_port())
+}
+
+/// [`start_etcd`] on given ports: the same member again, after a stop, keeps its data (and
+/// its leases) when given the same directory.
+pub fn start_etcd_on(dir: &Path, client: u16, peer: u16) -> (Proc, String, SocketAddr) {
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let etcd = Proc::spawn(

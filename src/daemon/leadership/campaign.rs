@@ -8,6 +8,14 @@
 //! twin cannot take over while this engine still believes it may send. Leadership is lost at
 //! once on a renewal that reports the lease gone or on a key held by someone else; on etcd
 //! errors it is kept only until that deadline, which the session's fence enforces by itself.
+//!
+//! A leader that stopped sending only because etcd was out of reach remembers its lease. etcd
+//! keeps leases across its own restart and extends them by a TTL or so when it comes back, so
+//! the key stays bound to that lease and the twin cannot claim it before it expires; waiting
+//! for that (as this campaign once did) cost a TTL plus etcd's election time, 3 s or more of
+//! routing, after etcd was healthy again. Instead the follower's next look at the key finds its
+//! own lease still holding it, renews it and leads again (the deadline counted, as always, from
+//! that renewal's sending).
 
 use super::etcd::{Etcd, EtcdError, Holder};
 use super::{Role, TwinSettings, SAFETY_MARGIN};
@@ -45,6 +53,7 @@ pub fn spawn(settings: TwinSettings) -> Result<(Leadership, watch::Receiver<Role
         etcd,
         role: role_tx,
         lease: None,
+        lapsed: None,
         etcd_up: None,
     };
     let task = tokio::spawn(campaign.run(stopped));
@@ -58,6 +67,9 @@ struct Campaign {
     role: watch::Sender<Role>,
     /// The lease this engine leads with, and when its last renewal was sent.
     lease: Option<(i64, Instant)>,
+    /// The lease this engine led with until its deadline passed while etcd could not be reached:
+    /// it may still hold the key, and then renewing it is leading again.
+    lapsed: Option<i64>,
     etcd_up: Option<bool>,
 }
 
@@ -97,6 +109,9 @@ impl Campaign {
             }
             Ok(Some(holder)) => {
                 self.etcd_ok();
+                if self.lapsed == Some(holder.lease) && holder.name == self.settings.instance {
+                    return self.resume(holder.lease).await;
+                }
                 self.follow_holder(&holder);
                 sleep(poll).await;
             }
@@ -104,6 +119,31 @@ impl Campaign {
                 self.etcd_failed(&e);
                 sleep(poll).await;
             }
+        }
+    }
+
+    /// Renews the lease this engine led with, which still holds the key: leader again at once,
+    /// or, if etcd has let it go meanwhile, a follower that forgets it.
+    async fn resume(&mut self, lease: i64) {
+        let sent = Instant::now();
+        match self.etcd.keepalive(lease).await {
+            Ok(ttl) if !ttl.is_zero() => {
+                self.lapsed = None;
+                self.lease = Some((lease, sent));
+                tracing::info!(
+                    lease,
+                    "twin: etcd is back and the key is still this engine's: leading again"
+                );
+                self.set_role(Role::Leader {
+                    until: sent + ttl.saturating_sub(SAFETY_MARGIN),
+                    since: sent,
+                });
+            }
+            Ok(_) => {
+                self.lapsed = None;
+                tracing::info!(lease, "twin: the lease this engine led with has expired");
+            }
+            Err(e) => self.etcd_failed(&e),
         }
     }
 
@@ -150,7 +190,9 @@ impl Campaign {
         sleep_until(next.min(until)).await;
         if Instant::now() >= until {
             tracing::warn!("twin: lease not renewed in time: this engine stops sending");
-            return self.lose(None);
+            self.lose(None);
+            self.lapsed = Some(lease);
+            return;
         }
         let sent = Instant::now();
         let renewed = match self.etcd.keepalive(lease).await {
@@ -199,6 +241,7 @@ impl Campaign {
 
     fn lose(&mut self, leader: Option<String>) {
         self.lease = None;
+        self.lapsed = None;
         self.set_role(Role::Follower { leader });
     }
 
@@ -210,9 +253,15 @@ impl Campaign {
         self.set_role(Role::Follower { leader });
     }
 
+    /// Hands a changed role to the run loop and to the gauges at once: the gauges must not wait
+    /// for the loop's next turn to stop saying "leader".
     fn set_role(&self, role: Role) {
+        let cluster = &self.settings.cluster;
         self.role.send_if_modified(|r| {
             let changed = *r != role;
+            if changed {
+                role.publish(cluster);
+            }
             *r = role;
             changed
         });

@@ -10,7 +10,7 @@ pub mod etcd;
 mod role;
 
 pub use campaign::{spawn, Leadership};
-pub use role::Role;
+pub use role::{refresh_published, Role};
 
 use std::time::Duration;
 
