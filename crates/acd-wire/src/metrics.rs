@@ -14,6 +14,15 @@ pub const COMMANDS: &str = "acd_commands_total";
 pub const PBX_NOTIFY_GAPS: &str = "acd_pbx_notify_gaps_total";
 pub const COMMANDS_WITHHELD: &str = "acd_commands_withheld_total";
 
+/// `acd_commands_total`'s `result` for a command nothing had to be sent for (Finish of a call
+/// its ephemeral queue no longer reports): no frame was written, so it is not IP Office's
+/// `success`.
+pub const RESULT_NOT_NEEDED: &str = "not_needed";
+/// `acd_commands_total`'s `result` for a command the engine could not address to any
+/// subscription (the call or queue is unknown to the connection): refused here, never by IP
+/// Office, so it must not read as one of IP Office's result codes.
+pub const RESULT_REFUSED_LOCALLY: &str = "refused_locally";
+
 /// Registers HELP texts once per process.
 pub fn describe() {
     static ONCE: Once = Once::new();
@@ -51,7 +60,10 @@ pub fn describe() {
         describe_counter!(
             COMMANDS,
             Unit::Count,
-            "Commands sent to IP Office, by command kind and result"
+            "Commands for IP Office by command kind and result: IP Office's result code for a \
+             frame written (requesttimeout when unanswered); not_needed when nothing had to be \
+             sent, refused_locally when the engine could not address it, not_connected without \
+             a link"
         );
         describe_counter!(
             PBX_NOTIFY_GAPS,

@@ -7,7 +7,7 @@ use super::config::{ConnectionConfig, QueueSelector, LINES_FLAGS, QUEUE_FLAGS, S
 use super::keepalive::{Keepalive, KeepaliveDue};
 use super::lines::LinesTable;
 use super::requests::{Pending, Requests};
-use super::subscriptions::{SubTarget, Subscription, Subscriptions, Timer};
+use super::subscriptions::{SubTarget, Subscription, Subscriptions, Terminations, Timer};
 use super::{command_failed, hint_for, ConnectionEvent, LinkStatus};
 use crate::framing::{self, FrameError};
 use crate::metrics;
@@ -35,6 +35,11 @@ pub(crate) struct Link {
     gap_cap_warned: bool,
     /// Pings and write deadlines: this websocket's own signs of life.
     pub keepalive: Keepalive,
+    /// Subscriptions IP Office terminated, waiting out their backoff.
+    terminations: Terminations,
+    /// Commands about calls whose queue is being subscribed again, waiting for its fresh
+    /// snapshot (until the deadline) instead of being refused as if the call were gone.
+    held: Vec<(Timestamp, Command)>,
 }
 
 /// At most this many resubscriptions for notify gaps per [`GAP_RESYNC_WINDOW`] on one
@@ -62,6 +67,8 @@ impl Link {
             fatal: None,
             gap_resyncs: std::collections::VecDeque::new(),
             gap_cap_warned: false,
+            terminations: Terminations::default(),
+            held: Vec::new(),
         }
     }
 
@@ -69,7 +76,16 @@ impl Link {
         self.requests.start(what, now + self.config.request_timeout)
     }
 
+    /// Subscribes to `target` and returns the subscription's id; 0 (no subscription) while a
+    /// termination of the same target waits out its backoff: it is made again then.
     pub fn subscribe(&mut self, t: &mut Translator, target: SubTarget, now: Timestamp) -> i32 {
+        if self.terminations.pending(&target) {
+            debug!(
+                ?target,
+                "not subscribing yet: IP Office terminated it, backing off"
+            );
+            return 0;
+        }
         self.next_sub += 1;
         let subscribe_id = self.next_sub;
         let requestid = self.request(Pending::Subscribe(subscribe_id), now);
@@ -147,6 +163,8 @@ impl Link {
             self.requests.next_deadline(),
             self.subs.next_deadline(),
             self.keepalive.next_deadline(),
+            self.terminations.next_deadline(),
+            self.held.iter().map(|(at, _)| *at).min(),
         ]
         .into_iter()
         .flatten()
@@ -162,11 +180,32 @@ impl Link {
     }
 
     pub fn command(&mut self, t: &mut Translator, cmd: Command, now: Timestamp) {
+        let deadline = now + self.config.request_timeout;
+        self.command_or_hold(t, cmd, deadline, now);
+    }
+
+    /// Sends `cmd`, or holds it until `deadline` while its call is unreported only because
+    /// its queue's subscription is being made again (see `Translator::awaits_fresh_snapshot`).
+    fn command_or_hold(
+        &mut self,
+        t: &mut Translator,
+        cmd: Command,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) {
         let kind = command_label(&cmd.kind);
-        match t.command(&cmd) {
+        let translated = t.command(&cmd);
+        if let Err(CommandRefused::UnknownCall(call)) = &translated {
+            if now < deadline && t.awaits_fresh_snapshot(*call) {
+                debug!(command = kind, %call, "holding the command until the queue's fresh snapshot");
+                self.held.push((deadline, cmd));
+                return;
+            }
+        }
+        match translated {
             Ok(Translated::AlreadyDone(why)) => {
                 debug!(command = kind, "command not needed: {why}");
-                metrics::command(kind, WireResult::Known(ResultCode::Success).metric_label());
+                metrics::command(kind, metrics::RESULT_NOT_NEEDED.to_string());
                 self.events
                     .push(ConnectionEvent::Core(Event::CommandResult {
                         id: cmd.id,
@@ -199,7 +238,7 @@ impl Link {
                 } else {
                     warn!(command = kind, "command not sent: {refused}");
                 }
-                metrics::command(kind, WireResult::Known(code).metric_label());
+                metrics::command(kind, metrics::RESULT_REFUSED_LOCALLY.to_string());
                 self.events
                     .push(ConnectionEvent::Core(command_failed(cmd.id, code)));
             }
@@ -223,16 +262,30 @@ impl Link {
                     );
                     return;
                 };
-                warn!(
-                    subscribe_id = term.subscribe_id,
-                    reason = %term.reason,
-                    "IP Office terminated a subscription; subscribing again"
-                );
+                let plan = self.terminations.terminated(sub.target.clone(), now);
+                let next_in = plan.at.duration_since(now);
+                if plan.warn {
+                    warn!(
+                        subscribe_id = term.subscribe_id,
+                        reason = %term.reason,
+                        subscription = %describe(&sub.target),
+                        in_a_row = plan.in_a_row,
+                        ?next_in,
+                        "IP Office terminated a subscription; subscribing again (backing off while it keeps doing so; warned again at twice the count)"
+                    );
+                } else {
+                    debug!(
+                        subscribe_id = term.subscribe_id,
+                        in_a_row = plan.in_a_row,
+                        ?next_in,
+                        "IP Office terminated a subscription again"
+                    );
+                }
                 t.remove_subscription(term.subscribe_id, now);
                 if sub.target == SubTarget::Lines {
                     self.lines_ready = false;
                 }
-                self.subscribe(t, sub.target, now);
+                self.resubscribe_terminated(t, now);
             }
             Some(Payload::Generaldata(_)) => {
                 debug!("ignoring GeneralData (no general command sent)")
@@ -351,6 +404,43 @@ impl Link {
         }
     }
 
+    /// Held commands whose call is reported again, or whose deadline has come, are sent (or
+    /// refused) now, in the order they came.
+    fn release_held(&mut self, t: &mut Translator, now: Timestamp) {
+        if self.held.is_empty() {
+            return;
+        }
+        for (deadline, cmd) in std::mem::take(&mut self.held) {
+            let waits = matches!(
+                t.command(&cmd),
+                Err(CommandRefused::UnknownCall(call)) if t.awaits_fresh_snapshot(call)
+            );
+            if waits && now < deadline {
+                self.held.push((deadline, cmd));
+            } else {
+                self.command_or_hold(t, cmd, now, now);
+            }
+        }
+    }
+
+    /// The held commands (label, id), taken (the link is gone: nothing was sent).
+    pub fn take_held(&mut self) -> Vec<(&'static str, acd_core::CommandId)> {
+        self.held
+            .drain(..)
+            .map(|(_, cmd)| (command_label(&cmd.kind), cmd.id))
+            .collect()
+    }
+
+    /// Makes again the terminated subscriptions whose backoff is over (unless something else
+    /// subscribed the same target meanwhile).
+    fn resubscribe_terminated(&mut self, t: &mut Translator, now: Timestamp) {
+        for target in self.terminations.take_due(now) {
+            if !self.subs.has(&target) {
+                self.subscribe(t, target, now);
+            }
+        }
+    }
+
     pub fn report_subscribed(&mut self) {
         if self.requests.subscribes_pending() > 0 || !self.lines_ready {
             return;
@@ -377,6 +467,8 @@ impl Link {
             }
             None => {}
         }
+        self.resubscribe_terminated(t, now);
+        self.release_held(t, now);
         for (requestid, what) in self.requests.expired(now) {
             match what {
                 Pending::Command { id, kind } => {
@@ -427,6 +519,8 @@ impl Link {
                 self.events.push(ConnectionEvent::Core(ev));
             }
         }
+        // A settled snapshot may be the one held commands wait for.
+        self.release_held(t, now);
     }
 
     fn notify(&mut self, t: &mut Translator, n: pb::Notify, now: Timestamp) {
@@ -469,6 +563,9 @@ impl Link {
                 }
                 self.events
                     .extend(events.into_iter().map(ConnectionEvent::Core));
+                // After the events: the core hears the fresh snapshot before the outcome of a
+                // command that waited for it.
+                self.release_held(t, now);
                 // A queue's first call snapshot may have been emitted by the translator;
                 // keep the settle timer only while it still waits.
                 let confirmed = self.subs.get(n.subscribe_id).is_some_and(|s| s.confirmed);

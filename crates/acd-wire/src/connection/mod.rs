@@ -283,6 +283,14 @@ impl Connection {
         self.events
             .push_back(ConnectionEvent::Core(Event::LinkRestarted(self.site)));
         if let Some(mut link) = self.link.take() {
+            // Held for a fresh snapshot that will not come on this link: nothing was sent.
+            for (kind, id) in link.take_held() {
+                metrics::command(kind, "not_connected".to_string());
+                self.events.push_back(ConnectionEvent::Core(command_failed(
+                    id,
+                    ResultCode::RequestInvalidContext,
+                )));
+            }
             // Commands whose answer died with the connection: their outcome is unknown, as
             // after a request timeout. The core must hear about every command it sent, or it
             // would wait for them forever.

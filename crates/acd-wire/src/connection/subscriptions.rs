@@ -8,8 +8,11 @@
 //! a visible share of the engine's time under load. They are set only through
 //! [`Subscriptions::set_refresh`] and [`Subscriptions::set_snapshot`] for that reason.
 
+use crate::backoff::{Backoff, BackoffState};
 use acd_core::{AgentId, QueueId, Timestamp};
-use std::collections::{BTreeSet, HashMap};
+use rand::SeedableRng;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SubTarget {
@@ -61,6 +64,147 @@ impl Subscription {
         self.last_notify = Some(notify_id);
         missing
     }
+}
+
+impl SubTarget {
+    /// A stable name for the thing subscribed to, the same across its subscriptions.
+    fn key(&self) -> String {
+        match self {
+            SubTarget::Lines => "lines".into(),
+            SubTarget::Queue { queue, .. } => format!("queue {queue}"),
+            SubTarget::User { agent, .. } => format!("user {agent}"),
+        }
+    }
+}
+
+/// How a subscription IP Office keeps terminating is made again: the first termination of a
+/// streak at once (a single termination is IP Office's ordinary way to say "start over"), each
+/// further one after an exponentially growing, jittered delay, capped. Without it a
+/// subscription IP Office refuses to keep was made again ~930 times a second (issue 24).
+pub(crate) const TERMINATION_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(30),
+    jitter: 0.5,
+};
+
+/// A subscription made again that lasts this long ends its streak: the next termination is a
+/// new first one.
+pub(crate) const TERMINATION_STREAK_CALM: Duration = Duration::from_secs(60);
+
+/// One target's run of terminations.
+#[derive(Debug)]
+struct Streak {
+    backoff: BackoffState,
+    terminations: u32,
+    /// When the target was last subscribed again.
+    made_at: Option<Timestamp>,
+}
+
+/// What to do about one termination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resubscribe {
+    /// When to subscribe again.
+    pub at: Timestamp,
+    /// Terminations of this target in a row, this one included.
+    pub in_a_row: u32,
+    /// Worth a warning: the first of a streak, then the 2nd, 4th, 8th… (the rest are
+    /// summarised by those).
+    pub warn: bool,
+}
+
+/// Subscriptions IP Office terminated, each waiting out its backoff before it is made again.
+///
+/// Sans-IO like the rest of the connection: no clock and no random source of its own. The
+/// jitter is drawn from a generator seeded with the connection's `now`, the target and the
+/// count, so a run is reproducible and two engines terminated at different instants do not
+/// come back in step.
+#[derive(Debug, Default)]
+pub(crate) struct Terminations {
+    streaks: HashMap<String, Streak>,
+    /// (when, order of arrival) -> target to subscribe again.
+    due: BTreeMap<(Timestamp, u64), SubTarget>,
+    arrivals: u64,
+}
+
+impl Terminations {
+    /// IP Office terminated the subscription of `target` at `now`.
+    pub fn terminated(&mut self, target: SubTarget, now: Timestamp) -> Resubscribe {
+        let key = target.key();
+        let streak = self.streaks.entry(key.clone()).or_insert_with(|| Streak {
+            backoff: BackoffState::new(TERMINATION_BACKOFF),
+            terminations: 0,
+            made_at: None,
+        });
+        let calm = streak
+            .made_at
+            .is_some_and(|made| now.duration_since(made) >= TERMINATION_STREAK_CALM);
+        if calm {
+            streak.backoff.reset();
+            streak.terminations = 0;
+        }
+        streak.terminations = streak.terminations.saturating_add(1);
+        let delay = if streak.terminations == 1 {
+            Duration::ZERO
+        } else {
+            let seed = jitter_seed(&key, now, streak.terminations);
+            streak
+                .backoff
+                .next_delay(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+        };
+        let in_a_row = streak.terminations;
+        let at = now + delay;
+        self.arrivals += 1;
+        self.due.insert((at, self.arrivals), target);
+        Resubscribe {
+            at,
+            in_a_row,
+            warn: in_a_row.is_power_of_two(),
+        }
+    }
+
+    /// The targets whose delay is over at `now`, in the order they are due; each counts as
+    /// made again now.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<SubTarget> {
+        let later = self.due.split_off(&(now, u64::MAX));
+        let due: Vec<SubTarget> = std::mem::replace(&mut self.due, later)
+            .into_values()
+            .collect();
+        for target in &due {
+            if let Some(streak) = self.streaks.get_mut(&target.key()) {
+                streak.made_at = Some(now);
+            }
+        }
+        due
+    }
+
+    /// When the next target is due.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.due.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Whether `target` (by name: a queue found by name or by GUID is the same queue) waits
+    /// to be made again.
+    pub fn pending(&self, target: &SubTarget) -> bool {
+        let key = target.key();
+        self.due.values().any(|t| t.key() == key)
+    }
+}
+
+/// A seed for one termination's jitter from what the connection knows: the target, the time
+/// and the count (FNV-1a, then SplitMix64's finaliser to spread it).
+fn jitter_seed(key: &str, now: Timestamp, count: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key
+        .bytes()
+        .chain(now.as_millis().to_le_bytes())
+        .chain(count.to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// Which of a subscription's deadlines an index entry is.
@@ -143,6 +287,15 @@ impl Subscriptions {
 
     pub fn counts(&self) -> (usize, usize) {
         (self.users, self.queues)
+    }
+
+    /// Whether some subscription already covers `target` (the same user or queue).
+    pub fn has(&self, target: &SubTarget) -> bool {
+        match target {
+            SubTarget::Lines => self.subs.values().any(|s| s.target == SubTarget::Lines),
+            SubTarget::Queue { queue, .. } => self.queue_sub_named(&queue.0).is_some(),
+            SubTarget::User { agent, .. } => self.follows(&agent.0),
+        }
     }
 
     pub fn follows(&self, extn: &str) -> bool {
@@ -278,6 +431,71 @@ mod tests {
         assert_eq!(s.note_notify(3), 0);
         assert_eq!(s.note_notify(6), 2);
         assert_eq!(s.note_notify(7), 0);
+    }
+
+    fn sales() -> SubTarget {
+        SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        }
+    }
+
+    /// A subscription IP Office terminates every time it is made: made again at once the first
+    /// time, then after delays that double (within their jitter) up to the cap; the warning is
+    /// asked for at the 1st, 2nd, 4th, 8th… termination only.
+    #[test]
+    fn terminations_in_a_row_back_off_exponentially_up_to_the_cap() {
+        let mut t = Terminations::default();
+        let mut now = Timestamp::from_millis(1_000_000);
+        let mut delays = Vec::new();
+        let mut warned = Vec::new();
+        for _ in 0..12 {
+            let r = t.terminated(sales(), now);
+            delays.push(r.at.duration_since(now));
+            if r.warn {
+                warned.push(r.in_a_row);
+            }
+            assert_eq!(t.next_deadline(), Some(r.at));
+            if r.at > now {
+                let just_before = Timestamp::from_millis(r.at.as_millis() - 1);
+                assert!(t.take_due(just_before).is_empty());
+                assert!(t.pending(&sales()));
+            }
+            now = r.at;
+            assert_eq!(t.take_due(now), vec![sales()]);
+            assert!(!t.pending(&sales()));
+        }
+        assert_eq!(delays[0], Duration::ZERO);
+        for (n, d) in delays.iter().enumerate().skip(1) {
+            let ceiling = TERMINATION_BACKOFF
+                .initial
+                .saturating_mul(1 << (n - 1).min(20))
+                .min(TERMINATION_BACKOFF.max);
+            assert!(
+                *d <= ceiling && *d >= ceiling / 2,
+                "delay {n}: {d:?} (ceiling {ceiling:?})"
+            );
+        }
+        assert!(delays[11] >= TERMINATION_BACKOFF.max / 2);
+        assert_eq!(warned, vec![1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn a_subscription_that_lasted_starts_a_new_streak_and_the_jitter_is_reproducible() {
+        let run = || {
+            let mut t = Terminations::default();
+            let now = Timestamp::from_millis(5_000);
+            t.terminated(sales(), now);
+            t.take_due(now);
+            let second = t.terminated(sales(), now);
+            t.take_due(second.at);
+            let calm = second.at + TERMINATION_STREAK_CALM;
+            (second, t.terminated(sales(), calm), calm)
+        };
+        let (second, after_calm, calm) = run();
+        assert_eq!(second.in_a_row, 2);
+        assert_eq!((after_calm.in_a_row, after_calm.at), (1, calm));
+        assert_eq!(run().0, second, "same inputs, same jitter");
     }
 
     #[test]

@@ -686,3 +686,288 @@ fn a_lease_that_passed_closes_the_fence_by_itself() {
     assert_eq!(not_sent_ids(&drain_events(&mut c)), vec![2]);
     assert_eq!(c.fence(), Fence::Open);
 }
+
+/// Issue 24, item 3: an IP Office that terminates a subscription as soon as it is made. The
+/// engine made it again each time at once: 14,931 Subscribe requests in 16 s. Now the first is
+/// made again at once and the rest back off exponentially (jittered, capped), so 16 s of it
+/// cost a handful of requests.
+#[test]
+fn a_subscription_terminated_every_time_is_made_again_with_backoff() {
+    let mut c = up(config());
+    let lines = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, lines.requestid, 0);
+    let t = &mut c.translator;
+    let link = c.link.as_mut().unwrap();
+    let mut sub = link.subscribe(
+        t,
+        subscriptions::SubTarget::Queue {
+            queue: QueueId::from("Sales"),
+            guid: vec![1],
+        },
+        T0,
+    );
+    c.flush(T0);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    drain_events(&mut c);
+    let end = T0 + Duration::from_secs(16);
+    let mut now = T0;
+    let mut made = 0;
+    let mut made_at = Vec::new();
+    while now <= end {
+        deliver(
+            &mut c,
+            now,
+            pb::message::Payload::Subscribeterminated(pb::SubscribeTerminated {
+                subscribe_id: sub,
+                reason: "refused".into(),
+            }),
+        );
+        let mut again = subscribes(&mut c);
+        while again.is_empty() {
+            let Some(next) = c.poll_timeout().filter(|t| *t <= end) else {
+                break;
+            };
+            now = next;
+            c.handle_timeout(now);
+            again = subscribes(&mut c);
+        }
+        let Some(s) = again.pop() else {
+            break;
+        };
+        assert!(again.is_empty(), "one Subscribe per termination");
+        made += 1;
+        made_at.push(now.duration_since(T0).as_millis());
+        sub = s.subscribe_id;
+        respond(&mut c, now, s.requestid, 0);
+        drain_events(&mut c);
+        now = now + Duration::from_millis(1);
+    }
+    assert!(
+        (3..=8).contains(&made),
+        "{made} Subscribe requests in 16 s, the first at {:?} ms",
+        &made_at[..made_at.len().min(10)]
+    );
+    assert_eq!(made_at[0], 0, "the first termination is made good at once");
+    assert_indexes(&c);
+}
+
+/// Issue 24, item 4: a notify gap makes the Sales subscription again, and in the same turn the
+/// engine offers a call Sales reported. The call is unreported only until the fresh snapshot;
+/// refusing the transfer at once (an invented 602) kept the caller waiting 5 s beside the
+/// agent it was meant for. The transfer now waits for the snapshot and goes out with it.
+#[test]
+fn a_transfer_during_a_resubscription_waits_for_the_fresh_snapshot() {
+    let (mut c, sales) = with_sales_subscribed();
+    let queue_calls = |c: &mut Connection, sub: i32, notify_id: i32, now: Timestamp| {
+        let mut ci = pb::CallInfo {
+            callid: 4,
+            gcid: b"g1".to_vec(),
+            featuresavailable: acd_core::Features::ALL_QUEUE_ACTIONS.0 as i32,
+            ..Default::default()
+        };
+        ci.set_state(pb::call_info::State::Queueing);
+        deliver(
+            c,
+            now,
+            pb::message::Payload::Notify(pb::Notify {
+                subscribe_id: sub,
+                notify_id,
+                label: String::new(),
+                payload: Some(pb::notify::Payload::Callcontrol(pb::NotifyCallControl {
+                    callinfo: vec![ci],
+                    ..Default::default()
+                })),
+            }),
+        );
+    };
+    queue_calls(&mut c, sales, 1, T0);
+    let call = drain_events(&mut c)
+        .into_iter()
+        .find_map(|e| match e {
+            ConnectionEvent::Core(Event::CallQueued(q)) => Some(q.call),
+            _ => None,
+        })
+        .unwrap();
+    // Notify 2 never came: 3 shows the gap, and Sales is subscribed again.
+    queue_calls(&mut c, sales, 3, T0);
+    let again = subscribes(&mut c).pop().unwrap();
+    drain_events(&mut c);
+    let transfer = Command {
+        id: CommandId(77),
+        kind: CommandKind::Transfer {
+            call,
+            target: acd_core::Target::Agent(acd_core::AgentId::from("201")),
+            dial: "201".into(),
+        },
+    };
+    let at = T0 + Duration::from_millis(1);
+    c.handle_command(at, transfer);
+    assert!(
+        drain_events(&mut c).is_empty(),
+        "no refusal while the snapshot is on its way"
+    );
+    assert!(sent(&mut c).is_empty());
+    respond(&mut c, at, again.requestid, 0);
+    // 3 ms later the fresh snapshot reports the call again: the transfer goes out on it.
+    let fresh = at + Duration::from_millis(3);
+    queue_calls(&mut c, again.subscribe_id, 1, fresh);
+    let commands: Vec<pb::SubscribeCmd> = sent(&mut c)
+        .into_iter()
+        .filter_map(|m| match m.payload {
+            Some(pb::message::Payload::Subscribecmd(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(&commands[..], [s] if s.subscribe_id == again.subscribe_id),
+        "{commands:?}"
+    );
+    let events = drain_events(&mut c);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Core(Event::CommandResult { .. }))),
+        "{events:?}"
+    );
+}
+
+/// A held command whose call the fresh snapshot does not show is refused then, once.
+#[test]
+fn a_held_command_whose_call_the_snapshot_does_not_show_is_refused_after_it() {
+    let (mut c, sales) = with_sales_subscribed();
+    let mut ci = pb::CallInfo {
+        callid: 4,
+        gcid: b"g1".to_vec(),
+        ..Default::default()
+    };
+    ci.set_state(pb::call_info::State::Queueing);
+    for notify_id in [1, 3] {
+        deliver(
+            &mut c,
+            T0,
+            pb::message::Payload::Notify(pb::Notify {
+                subscribe_id: sales,
+                notify_id,
+                label: String::new(),
+                payload: Some(pb::notify::Payload::Callcontrol(pb::NotifyCallControl {
+                    callinfo: vec![ci.clone()],
+                    ..Default::default()
+                })),
+            }),
+        );
+    }
+    let again = subscribes(&mut c).pop().unwrap();
+    drain_events(&mut c);
+    c.handle_command(
+        T0,
+        Command {
+            id: CommandId(78),
+            kind: CommandKind::Transfer {
+                call: acd_core::CallId(1),
+                target: acd_core::Target::Agent(acd_core::AgentId::from("201")),
+                dial: "201".into(),
+            },
+        },
+    );
+    assert!(drain_events(&mut c).is_empty());
+    respond(&mut c, T0, again.requestid, 0);
+    // No call notify: the queue is empty after the settle time.
+    let settled = c.poll_timeout().unwrap();
+    c.handle_timeout(settled);
+    let events = drain_events(&mut c);
+    let snapshot = events
+        .iter()
+        .position(|e| matches!(e, ConnectionEvent::Core(Event::QueueSnapshotCalls { .. })));
+    let refused = events.iter().position(|e| {
+        matches!(
+            e,
+            ConnectionEvent::Core(Event::CommandResult {
+                id: CommandId(78),
+                outcome: CommandOutcome::Failed(_)
+            })
+        )
+    });
+    assert!(
+        snapshot.is_some() && refused > snapshot,
+        "the snapshot first, then the refusal: {events:?}"
+    );
+}
+
+/// Issue 24, item 5: `acd_commands_total` counts what IP Office answered. A Finish nothing had
+/// to be sent for (the ephemeral queue no longer reports the call) is `not_needed`, not
+/// `success`; a command the engine could not address is `refused_locally`, not IP Office's
+/// `callcontrol_callnotfound`.
+#[test]
+fn the_command_counter_tells_frames_written_from_commands_settled_here() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let (mut c, sales) = with_sales_subscribed();
+    let mut ci = pb::CallInfo {
+        callid: 4,
+        gcid: b"g1".to_vec(),
+        ..Default::default()
+    };
+    ci.set_state(pb::call_info::State::Queueing);
+    let notify = |callinfo: Vec<pb::CallInfo>, calllost: Vec<pb::CallLost>, notify_id| {
+        pb::message::Payload::Notify(pb::Notify {
+            subscribe_id: sales,
+            notify_id,
+            label: String::new(),
+            payload: Some(pb::notify::Payload::Callcontrol(pb::NotifyCallControl {
+                callinfo,
+                calllost,
+                ..Default::default()
+            })),
+        })
+    };
+    deliver(&mut c, T0, notify(vec![ci], vec![], 1));
+    let lost = pb::CallLost {
+        callid: 4,
+        ..Default::default()
+    };
+    deliver(&mut c, T0, notify(vec![], vec![lost], 2));
+    sent(&mut c);
+    drain_events(&mut c);
+    ::metrics::with_local_recorder(&recorder, || {
+        c.handle_command(
+            T0,
+            Command {
+                id: CommandId(1),
+                kind: CommandKind::Finish {
+                    call: acd_core::CallId(1),
+                    report_next: false,
+                },
+            },
+        );
+        c.handle_command(
+            T0,
+            Command {
+                id: CommandId(2),
+                kind: CommandKind::Drop {
+                    call: acd_core::CallId(999),
+                },
+            },
+        );
+    });
+    assert!(sent(&mut c).is_empty(), "no frame written for either");
+    let text = handle.render();
+    let count = |series: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        count("acd_commands_total{kind=\"finish\",result=\"not_needed\"}").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        count("acd_commands_total{kind=\"drop\",result=\"refused_locally\"}").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert!(!text.contains("result=\"success\""), "{text}");
+    assert!(!text.contains("callcontrol_callnotfound"), "{text}");
+}

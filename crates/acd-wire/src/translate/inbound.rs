@@ -105,6 +105,7 @@ impl Translator {
                 legs.last_queue = Some(sub);
                 legs.orphaned_at = None;
                 legs.ending = false;
+                legs.resubscribed_queue = None;
             }
             let queued = matches!(
                 ci.state(),
@@ -166,6 +167,7 @@ impl Translator {
                 legs.users.insert(sub, ci.callid);
                 legs.orphaned_at = None;
                 legs.ending = false;
+                legs.resubscribed_queue = None;
                 if legs.transfer_to.as_ref() == Some(&agent) {
                     legs.transfer_arrived = true;
                 }

@@ -35,6 +35,10 @@ pub(super) struct Legs {
     pub transfer_sent_at: Option<Timestamp>,
     /// The agent that transfer went to.
     pub transfer_to: Option<acd_core::AgentId>,
+    /// The queue whose subscription was made again while it reported this call: until its
+    /// fresh snapshot comes, the call is unreported only because of that (see
+    /// `Translator::awaits_fresh_snapshot`).
+    pub resubscribed_queue: Option<acd_core::QueueId>,
     /// That agent's user subscription has shown the call since the transfer: the transfer has
     /// arrived, so the call's legs going away now is not a transfer in flight.
     pub transfer_arrived: bool,

@@ -150,8 +150,8 @@ impl Translator {
     /// Forgets a subscription (ended, terminated or replaced). No events: the caller decides
     /// whether the queue/agent is gone or about to be resubscribed.
     pub fn remove_subscription(&mut self, subscribe_id: i32, now: Timestamp) {
-        let known = self.queues.remove(&subscribe_id).is_some()
-            || self.users.remove(&subscribe_id).is_some();
+        let queue = self.queues.remove(&subscribe_id).map(|q| q.queue);
+        let known = queue.is_some() || self.users.remove(&subscribe_id).is_some();
         if !known {
             return;
         }
@@ -162,8 +162,31 @@ impl Translator {
             .map(|(_, c)| *c)
             .collect();
         for callid in callids {
+            let call = self.by_leg.get(&(subscribe_id, callid)).copied();
             self.drop_leg(subscribe_id, callid, now);
+            if let Some((call, queue)) = call.zip(queue.as_ref()) {
+                if let Some(mut legs) = self.legs.get_mut(&call) {
+                    legs.resubscribed_queue = Some(queue.clone());
+                }
+            }
         }
+    }
+
+    /// Whether `call` is reported nowhere only because the subscription of the queue that
+    /// reported it is being made again (a notify gap, a termination) and its fresh snapshot
+    /// has not come yet: a command about it can wait for that snapshot, which will most likely
+    /// show the call again, rather than be refused as if the call were gone.
+    pub fn awaits_fresh_snapshot(&self, call: CallId) -> bool {
+        let Some(legs) = self.legs.get(&call) else {
+            return false;
+        };
+        let Some(queue) = legs.resubscribed_queue.as_ref() else {
+            return false;
+        };
+        legs.is_empty()
+            && self
+                .queue_subscription(queue)
+                .is_none_or(|sub| self.awaiting_snapshot(sub))
     }
 
     /// The subscription of a queue, if subscribed.
