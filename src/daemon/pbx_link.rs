@@ -72,3 +72,51 @@ pub fn session_config(
     session.tcp_keepalive = deadlines.tcp_keepalive;
     Ok(session)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(extra: &str) -> Result<DaemonConfig, super::super::config::ConfigError> {
+        let text = format!(
+            "[pbx]\nendpoints = [\"wss://192.0.2.10\"]\nusername = \"acd\"\npassword = \"pw\"\n{extra}"
+        );
+        DaemonConfig::parse(&text, Path::new("acd.toml"), &|_| None)
+    }
+
+    #[test]
+    fn the_link_deadlines_default_to_detection_within_13_s_and_reach_the_session() {
+        let config = parse("").unwrap();
+        assert_eq!(config.pbx.deadlines, LinkDeadlines::default());
+        let session = session_config(&config, Vec::new(), Vec::new()).unwrap();
+        assert_eq!(session.protocol.ping_interval, Some(Duration::from_secs(5)));
+        assert_eq!(session.protocol.pong_timeout, Duration::from_secs(8));
+        assert_eq!(
+            session.protocol.write_timeout,
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(session.tcp_keepalive, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn each_deadline_is_configurable_and_zero_turns_it_off() {
+        let config = parse(
+            "ping_interval = \"2s\"\npong_timeout = \"3s\"\nwrite_timeout = \"0s\"\ntcp_keepalive = \"0s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.pbx.deadlines,
+            LinkDeadlines {
+                ping_interval: Some(Duration::from_secs(2)),
+                pong_timeout: Duration::from_secs(3),
+                write_timeout: None,
+                tcp_keepalive: None,
+            }
+        );
+        let refused = parse("pong_timeout = \"0s\"\n").unwrap_err().to_string();
+        assert!(refused.contains("pbx.pong_timeout"), "{refused}");
+        let refused = parse("ping_interval = \"soon\"\n").unwrap_err().to_string();
+        assert!(refused.contains("pbx.ping_interval"), "{refused}");
+    }
+}
