@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod engine_lock;
 pub mod example_rules;
 pub mod http;
 pub mod leadership;
@@ -17,4 +18,5 @@ pub mod rules_worker;
 pub mod runtime;
 pub mod serve;
 pub mod signals;
+pub mod store_health;
 pub mod telemetry;

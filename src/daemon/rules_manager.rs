@@ -20,14 +20,20 @@
 //!
 //! The store is opened only for the moment it is used: sled allows one process at a time, and
 //! supervisors run `acd rules …` while the engine runs.
+//!
+//! A store that cannot be opened or written (full disk, read-only or damaged data directory)
+//! never stops routing: at start the engine runs the valid files on disk unstored (version 0),
+//! or the last good version read from a copy of the store (`acd_store::ReadOnlyCopy`); while
+//! running it keeps its version. Either way it says so ([`super::store_health`]) and the rules
+//! worker tries again until the version is stored and recorded (`store_pending`).
 
-use super::telemetry;
+use super::{store_health, telemetry};
 use acd_core::{RoutingConfig, Timestamp};
 use acd_rules::commands::{
-    apply_dir, load_active, open_store, ActiveError, ApplyError, ApplyOutcome,
+    apply_dir, load_active, open_store, store_path, ActiveError, ApplyError, ApplyOutcome,
 };
 use acd_rules::read_dir;
-use acd_store::{content_hash, RulesStore, RunningRecord, StoreError, VersionRecord};
+use acd_store::{content_hash, ReadOnlyCopy, RulesStore, RunningRecord, StoreError, VersionRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,6 +79,8 @@ pub struct RulesManager {
     recorded: bool,
     /// The config's `[routing] queues`: every ruleset run must define them.
     routed: Vec<String>,
+    /// The last store access failed: what runs is not (yet) stored or recorded.
+    store_pending: bool,
 }
 
 impl RulesManager {
@@ -90,9 +98,38 @@ impl RulesManager {
             running: 0,
             recorded: false,
             routed: routed.to_vec(),
+            store_pending: false,
         };
         manager.disk_hash = manager.current_disk_hash();
-        let store = manager.open()?;
+        let writable;
+        let copy;
+        let store: &dyn RulesStore = match manager.open() {
+            Ok(opened) => {
+                store_health::writable();
+                writable = opened;
+                &writable
+            }
+            Err(e) => match ReadOnlyCopy::open(&store_path(data_dir)) {
+                Ok(read_only) => {
+                    store_health::unwritable(
+                        "cannot be opened for writing",
+                        &e,
+                        "starting from a read-only copy of it: valid rules files run unstored, \
+                         otherwise its last good version",
+                    );
+                    copy = read_only;
+                    &copy
+                }
+                Err(read) => {
+                    store_health::unwritable(
+                        "cannot be opened",
+                        &e,
+                        "starting on the rules files without it",
+                    );
+                    return manager.start_unstored(&read);
+                }
+            },
+        };
         // Files whose content some stored version already has are not news: the active
         // version (perhaps a rollback) wins over them, also across restarts.
         let already_stored = match (&manager.disk_hash, store.active()) {
@@ -103,30 +140,38 @@ impl RulesManager {
             _ => false,
         };
         if already_stored {
-            if let Some((config, record)) = load_active(&store)? {
+            if let Some((config, record)) = load_active(store)? {
                 tracing::info!(
                     version = record.number,
                     "the rules files hold an older stored version; running the active version"
                 );
-                manager.running_now(&store, &record, now);
+                manager.running_now(store, &record, now);
                 return Ok((manager, Arc::new(config)));
             }
         }
         match apply_dir(
-            &store,
+            store,
             rules_dir,
             &manager.routed,
             "applied at engine start",
             now,
         ) {
+            Err(ApplyError::Store(e)) => {
+                store_health::unwritable(
+                    "cannot store the rules files",
+                    &e,
+                    "running them unstored",
+                );
+                manager.start_unstored(&e)
+            }
             Ok(outcome) => {
-                let config = manager.accept(&store, outcome, now);
+                let config = manager.accept(store, outcome, now);
                 telemetry::rules_files_valid(true);
                 Ok((manager, config))
             }
             Err(e) => {
                 let rendered = render_apply_error(&e);
-                match load_active(&store)? {
+                match load_active(store)? {
                     Some((config, record)) => {
                         tracing::warn!(
                             version = record.number,
@@ -134,7 +179,7 @@ impl RulesManager {
                         );
                         metrics::counter!(telemetry::RULES_RELOAD_FAILURES).increment(1);
                         telemetry::rules_files_valid(false);
-                        manager.running_now(&store, &record, now);
+                        manager.running_now(store, &record, now);
                         Ok((manager, Arc::new(config)))
                     }
                     None => Err(RulesError::NothingToRun {
@@ -145,6 +190,62 @@ impl RulesManager {
                 }
             }
         }
+    }
+
+    /// Starts on the rules files without storing them (the store failed with `cause`): they
+    /// run as version 0, and the disk hash stays unknown so the next reload (the worker's retry
+    /// included) stores them as soon as the store takes writes.
+    fn start_unstored(
+        mut self,
+        cause: &StoreError,
+    ) -> Result<(Self, Arc<RoutingConfig>), RulesError> {
+        self.disk_hash = None;
+        self.store_pending = true;
+        self.recorded = false;
+        self.running = 0;
+        let routed = self.routed.clone();
+        let checked = read_dir(&self.rules_dir)
+            .map(acd_rules::check_sources)
+            .map(|mut checked| {
+                // The same refusal as a stored start: routed queues must stay defined.
+                if checked.is_ok() {
+                    let missing = acd_rules::routed::missing(&checked.config, &routed);
+                    checked.report.diags.extend(missing);
+                }
+                checked
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|checked| checked.into_result().map_err(|report| report.render()));
+        match checked {
+            Ok((mut config, report)) => {
+                if report.warnings() > 0 {
+                    tracing::warn!("routing rules have warnings:\n{}", report.render());
+                }
+                config.version = 0;
+                telemetry::rules_files_valid(true);
+                metrics::gauge!(telemetry::RULES_VERSION).set(0.0);
+                tracing::warn!(
+                    rules_dir = %self.rules_dir.display(),
+                    "routing on the rules files, not stored (version 0) until the rules store \
+                     can be written"
+                );
+                Ok((self, Arc::new(config)))
+            }
+            Err(rendered) => Err(RulesError::NothingToRun {
+                data_dir: self.data_dir.clone(),
+                rules_dir: self.rules_dir.clone(),
+                rendered: format!(
+                    "{rendered}\nand the rules store cannot be read: {}",
+                    store_health::cause_chain(cause)
+                ),
+            }),
+        }
+    }
+
+    /// Whether what runs is not yet stored or recorded because the store failed: the rules
+    /// worker then reloads again after a while.
+    pub fn store_pending(&self) -> bool {
+        self.store_pending
     }
 
     fn open(&self) -> Result<acd_store::SledRulesStore, RulesError> {
@@ -206,9 +307,10 @@ impl RulesManager {
                 Ok(()) => self.recorded = true,
                 Err(e) => {
                     self.recorded = false;
+                    self.store_pending = true;
                     tracing::warn!(
                         version = record.number,
-                        error = %e,
+                        error = %store_health::cause_chain(&e),
                         "cannot record the running rules version in the store; `acd rules \
                          history` may not show it as running"
                     );
@@ -224,8 +326,11 @@ impl RulesManager {
         let store = match self.open() {
             Ok(s) => s,
             // The files stay "changed": the next reload tries them again.
-            Err(e) => return self.refuse(e.to_string()),
+            Err(e) => return self.store_failed("cannot be opened", &e),
         };
+        // Cleared here, set again below by any write that fails.
+        self.store_pending = false;
+        store_health::writable();
         if disk_changed {
             let result = apply_dir(&store, &self.rules_dir, &self.routed, "hot reload", now);
             // Remember the files as seen once they were judged (applied or invalid), not when
@@ -244,6 +349,7 @@ impl RulesManager {
                     metrics::counter!(telemetry::RULES_RELOADS).increment(1);
                     Reload::Applied(config)
                 }
+                Err(ApplyError::Store(e)) => self.store_failed("cannot store the rules files", &e),
                 Err(e) => self.refuse(render_apply_error(&e)),
             }
         } else {
@@ -269,9 +375,30 @@ impl RulesManager {
                     metrics::counter!(telemetry::RULES_RELOADS).increment(1);
                     Reload::Applied(Arc::new(config))
                 }
+                // The version runs but the store missed it (the store failed when it started):
+                // record it now.
+                Ok(Some((_, record))) if !self.recorded => {
+                    self.running_now(&store, &record, now);
+                    Reload::Unchanged
+                }
                 Ok(_) => Reload::Unchanged,
                 Err(e) => self.refuse(e.to_string()),
             }
+        }
+    }
+
+    /// The store failed during a reload: the running version stays, the files stay "changed"
+    /// (so the next reload, or the worker's retry, tries them again), and the files are not
+    /// called invalid.
+    fn store_failed(&mut self, what: &str, error: &dyn std::error::Error) -> Reload {
+        self.store_pending = true;
+        store_health::unwritable(
+            what,
+            error,
+            &format!("the running version {} stays", self.running),
+        );
+        Reload::Refused {
+            rendered: store_health::cause_chain(error),
         }
     }
 
@@ -527,3 +654,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "rules_manager/store_tests.rs"]
+mod store_tests;

@@ -15,14 +15,28 @@ use acd_core::{RoutingConfig, Timestamp};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// How long after a failed store access the worker reloads again by itself, so a version
+/// that could not be stored (full disk, read-only data directory) is stored once the disk is
+/// fixed, without a SIGHUP.
+pub const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Something that re-reads the rules: the [`RulesManager`], or a stand-in in tests.
 pub trait Reloader: Send + 'static {
     fn reload(&mut self, now: Timestamp) -> Reload;
+    /// Whether the last reload (or the start) left something unstored: then the worker
+    /// reloads again after [`STORE_RETRY`].
+    fn store_pending(&self) -> bool {
+        false
+    }
 }
 
 impl Reloader for RulesManager {
     fn reload(&mut self, now: Timestamp) -> Reload {
         RulesManager::reload(self, now)
+    }
+
+    fn store_pending(&self) -> bool {
+        RulesManager::store_pending(self)
     }
 }
 
@@ -66,7 +80,12 @@ async fn work<R: Reloader>(
     mut requests: mpsc::Receiver<()>,
     applied: mpsc::Sender<Arc<RoutingConfig>>,
 ) {
-    while requests.recv().await.is_some() {
+    loop {
+        let retry = reloader.store_pending();
+        tokio::select! {
+            request = requests.recv() => if request.is_none() { return },
+            () = tokio::time::sleep(STORE_RETRY), if retry => {}
+        }
         let now = clock.now();
         let job = tokio::task::spawn_blocking(move || {
             let outcome = reloader.reload(now);
@@ -124,6 +143,55 @@ mod tests {
             version: 0,
         };
         (g, started_rx, release_tx)
+    }
+
+    /// A reloader whose store failed: pending until its third reload, counting them.
+    struct StoreDown {
+        reloads: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Reloader for StoreDown {
+        fn reload(&mut self, _now: Timestamp) -> Reload {
+            let n = self
+                .reloads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            if n < 3 {
+                Reload::Refused {
+                    rendered: "No space left on device".into(),
+                }
+            } else {
+                Reload::Applied(Arc::new(RoutingConfig {
+                    version: n,
+                    ..RoutingConfig::default()
+                }))
+            }
+        }
+
+        fn store_pending(&self) -> bool {
+            self.reloads.load(std::sync::atomic::Ordering::SeqCst) < 3
+        }
+    }
+
+    /// Without a request, a pending store is tried again every STORE_RETRY until it takes
+    /// the version, then the worker waits for requests again.
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_store_is_retried_by_itself_until_it_takes_the_version() {
+        let reloads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut worker = RulesWorker::spawn(
+            StoreDown {
+                reloads: reloads.clone(),
+            },
+            EngineClock::real(),
+        );
+        worker.request();
+        let applied = tokio::time::timeout(STORE_RETRY * 3, worker.applied())
+            .await
+            .expect("the retries apply the version")
+            .unwrap();
+        assert_eq!(applied.version, 3);
+        tokio::time::sleep(STORE_RETRY * 4).await;
+        assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

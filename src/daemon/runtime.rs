@@ -32,6 +32,8 @@ pub enum Control {
 pub enum RunError {
     #[error(transparent)]
     Rules(#[from] super::rules_manager::RulesError),
+    #[error(transparent)]
+    DataDirInUse(#[from] super::engine_lock::DataDirInUse),
     #[error("invalid IP Office settings: {0}")]
     Session(String),
     #[error("{0}")]
@@ -85,6 +87,8 @@ pub async fn run_with_clock(
     status_tx: watch::Sender<LiveStatus>,
     engine_clock: clock::EngineClock,
 ) -> Result<RunReport, RunError> {
+    // Held until the engine returns: a second engine on this data directory is refused.
+    let _engine_lock = super::engine_lock::EngineLock::acquire(&config.data_dir)?;
     let (rules, routing) = RulesManager::start(
         &config.data_dir,
         &config.routing.rules_dir,

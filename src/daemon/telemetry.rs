@@ -32,6 +32,7 @@ pub const RULES_VERSION: &str = "acd_rules_active_version";
 pub const RULES_RELOAD_FAILURES: &str = "acd_rules_reload_failures_total";
 pub const RULES_RELOADS: &str = "acd_rules_reloads_total";
 pub const RULES_FILES_VALID: &str = "acd_rules_files_valid";
+pub const RULES_STORE_WRITABLE: &str = "acd_rules_store_writable";
 pub const READY: &str = "acd_ready";
 pub const TWIN_LEADER: &str = "acd_twin_leader";
 pub const TWIN_ROLE: &str = "acd_twin_role";
@@ -202,6 +203,13 @@ pub fn describe() {
         Unit::Count,
         "1 when the rule files as last read were applied, 0 while they are refused (the last \
          good version keeps running)."
+    );
+    describe_gauge!(
+        RULES_STORE_WRITABLE,
+        Unit::Count,
+        "1 when the rules store could be opened and written at the last attempt, 0 while it \
+         cannot (full disk, read-only or damaged data directory): routing goes on, new \
+         versions are stored when it can."
     );
     describe_gauge!(
         READY,
