@@ -663,8 +663,20 @@ impl Link {
             .filter(|n| !self.lines.has_queue_named(n))
             .filter(|n| self.subs.queue_sub_named(n).is_none())
             .collect();
+        // One line for them all: a rule set of 100,000 queues wrote 100,000 lines here.
+        if !by_name.is_empty() {
+            const SHOWN: usize = 10;
+            let mut names = by_name[..by_name.len().min(SHOWN)].join(", ");
+            if by_name.len() > SHOWN {
+                names.push_str(&format!(" and {} more", by_name.len() - SHOWN));
+            }
+            warn!(
+                count = by_name.len(),
+                "{} routed queue(s) not in the Lines list; subscribing by name: {names}",
+                by_name.len()
+            );
+        }
         for name in by_name {
-            warn!(queue = %name, "routed queue not in the Lines list; subscribing by name");
             self.subscribe(
                 t,
                 SubTarget::Queue {

@@ -609,6 +609,29 @@ fn a_caller_who_hung_up_is_not_a_warning() {
     }
 }
 
+/// Routed queues Lines does not list are subscribed by name and reported in one line, however
+/// many there are.
+#[test]
+fn queues_missing_from_the_lines_list_are_one_warning() {
+    let mut cfg = config();
+    cfg.routed_queues = (0..500)
+        .map(|i| QueueSelector::Name(format!("Q{i}")))
+        .collect();
+    let mut c = up(cfg);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    let lines = logged(|| lines_notify(&mut c, 1, pb::NotifyLines::default()));
+    let warned = warnings(&lines);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("500 routed queue(s) not in the Lines list")
+            && warned[0].ends_with("and 490 more"),
+        "{}",
+        warned[0]
+    );
+    assert_eq!(subscribes(&mut c).len(), 500);
+}
+
 fn not_sent_ids(events: &[ConnectionEvent]) -> Vec<u64> {
     events
         .iter()
