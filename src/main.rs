@@ -66,6 +66,14 @@ enum Command {
         /// With --secondary-listen: the share of callers arriving on the secondary.
         #[arg(long, default_value_t = 0.5)]
         secondary_share: f64,
+        /// With --secondary-listen: the primary fails this long after the start (real time,
+        /// e.g. 60s): its callers are cut off, its connections dropped and refused, and new
+        /// callers arrive on the secondary.
+        #[arg(long, value_parser = humantime::parse_duration, requires = "secondary_listen")]
+        fail_primary_at: Option<std::time::Duration>,
+        /// With --fail-primary-at: the primary is back this long after the start (real time).
+        #[arg(long, value_parser = humantime::parse_duration, requires = "fail_primary_at")]
+        restore_primary_at: Option<std::time::Duration>,
         /// Let the built-in scenario's hunt groups distribute calls themselves (members
         /// enabled), as IP Office does without an engine.
         #[arg(long)]
@@ -420,6 +428,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             secondary_listen,
             secondary_share,
+            fail_primary_at,
+            restore_primary_at,
             scenario,
             native,
             duration,
@@ -449,6 +459,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 speed,
                 tls,
                 native,
+                fail_primary_at,
+                restore_primary_at,
                 ..acd::sim::cli::SimCliOptions::default()
             };
             runtime()?.block_on(acd::sim::cli::run_cli(options))?;

@@ -1,6 +1,10 @@
 //! `acd sim`: runs the simulator standalone for a while, shows a live status line on stderr and
 //! prints the JSON summary as the last line of stdout. The binary only parses flags into
 //! [`SimCliOptions`]; everything else lives here so it is testable.
+//!
+//! With a secondary, the primary can fail and come back on a schedule (`--fail-primary-at`,
+//! `--restore-primary-at`), so a live-live engine can be watched riding out the loss of one
+//! system without writing a test for it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -31,6 +35,10 @@ pub struct SimCliOptions {
     pub status_every: Duration,
     /// Keep the built-in scenario's hunt groups distributing natively (members enabled).
     pub native: bool,
+    /// With `secondary_listen`: the primary fails this long after the start (real time).
+    pub fail_primary_at: Option<Duration>,
+    /// With `fail_primary_at`: the primary is back this long after the start (real time).
+    pub restore_primary_at: Option<Duration>,
 }
 
 impl Default for SimCliOptions {
@@ -45,6 +53,29 @@ impl Default for SimCliOptions {
             tls: TlsMode::SelfSigned,
             status_every: Duration::from_secs(1),
             native: false,
+            fail_primary_at: None,
+            restore_primary_at: None,
+        }
+    }
+}
+
+impl SimCliOptions {
+    /// The primary's schedule makes sense: it needs a secondary to fail over to, a restore
+    /// needs a failure before it, and both fall within the run.
+    pub fn check_primary_schedule(&self) -> Result<(), SimError> {
+        let bad = |m: &str| Err(SimError::Options(m.to_string()));
+        if self.fail_primary_at.is_some() && self.secondary_listen.is_none() {
+            return bad("--fail-primary-at needs --secondary-listen: with no secondary, failing the primary is only stopping the simulator");
+        }
+        match (self.fail_primary_at, self.restore_primary_at) {
+            (None, Some(_)) => bad("--restore-primary-at needs --fail-primary-at before it"),
+            (Some(fail), Some(restore)) if restore <= fail => {
+                bad("--restore-primary-at must come after --fail-primary-at")
+            }
+            (Some(fail), _) if fail >= self.duration => {
+                bad("--fail-primary-at falls after the end of the run (--duration)")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -52,6 +83,7 @@ impl Default for SimCliOptions {
 /// Runs the simulator until `duration` has passed or Ctrl-C, then prints and returns the
 /// summary.
 pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
+    options.check_primary_schedule()?;
     let scenario = match &options.scenario {
         Some(path) => Scenario::load(path)?,
         None => {
@@ -108,7 +140,10 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
     if let Some(fp) = handle.cert_sha256() {
         eprintln!("acd sim: certificate SHA-256 fingerprint {fp}");
     }
-    let deadline = tokio::time::Instant::now() + options.duration;
+    let started = tokio::time::Instant::now();
+    let deadline = started + options.duration;
+    let mut fail_at = options.fail_primary_at.map(|d| started + d);
+    let mut restore_at = options.restore_primary_at.map(|d| started + d);
     let every = if options.status_every.is_zero() {
         options.duration.max(Duration::from_secs(1))
     } else {
@@ -121,6 +156,16 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
             _ = &mut ctrl_c => break,
+            _ = tokio::time::sleep_until(fail_at.unwrap_or(deadline)), if fail_at.is_some() => {
+                fail_at = None;
+                handle.faults().fail_primary();
+                eprintln!("\nacd sim: the primary fails (--fail-primary-at): its callers are cut off, its connections dropped and refused; new callers arrive on the secondary");
+            }
+            _ = tokio::time::sleep_until(restore_at.unwrap_or(deadline)), if restore_at.is_some() => {
+                restore_at = None;
+                handle.faults().restore_primary();
+                eprintln!("\nacd sim: the primary is back (--restore-primary-at): it accepts connections again");
+            }
             _ = ticker.tick() => {
                 if !options.status_every.is_zero() {
                     let status = handle.status();
@@ -162,6 +207,31 @@ mod tests {
         let summary = run_cli(options(false)).await.unwrap();
         assert!(summary.totals.offered > 50, "{:?}", summary.totals);
         assert_eq!(summary.totals.answered, 0, "{:?}", summary.totals);
+    }
+
+    #[test]
+    fn a_primary_schedule_that_cannot_happen_is_refused() {
+        let s = Duration::from_secs;
+        let with = |secondary: bool, fail: Option<u64>, restore: Option<u64>| SimCliOptions {
+            secondary_listen: secondary.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            fail_primary_at: fail.map(s),
+            restore_primary_at: restore.map(s),
+            ..options(false)
+        };
+        assert!(with(true, Some(5), Some(10))
+            .check_primary_schedule()
+            .is_ok());
+        assert!(with(true, Some(5), None).check_primary_schedule().is_ok());
+        assert!(with(false, None, None).check_primary_schedule().is_ok());
+        for (opts, says) in [
+            (with(false, Some(5), None), "--secondary-listen"),
+            (with(true, None, Some(5)), "needs --fail-primary-at"),
+            (with(true, Some(10), Some(5)), "after --fail-primary-at"),
+            (with(true, Some(60), None), "--duration"),
+        ] {
+            let err = opts.check_primary_schedule().unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -39,4 +39,7 @@ pub enum SimError {
     },
     #[error("simulator server stopped unexpectedly: {0}")]
     Server(String),
+    /// Options of `acd sim` that contradict each other.
+    #[error("{0}")]
+    Options(String),
 }
