@@ -34,7 +34,8 @@ enum Command {
         /// Where to serve /metrics, /healthz and /readyz.
         #[arg(long, default_value = "127.0.0.1:9464")]
         metrics_addr: std::net::SocketAddr,
-        /// Simulated seconds per real second (the simulator's clock; the engine's timers are real).
+        /// Simulated seconds per real second. The engine runs on the same simulated clock, so its
+        /// wrap-up, steps and ring timeouts last what they would for real callers.
         #[arg(long, default_value_t = 10.0)]
         speed: f64,
         /// Rules directory (default: the built-in example ruleset).
@@ -93,6 +94,10 @@ enum Command {
         /// PEM private key for --cert.
         #[arg(long, requires = "cert")]
         key: Option<PathBuf>,
+        /// Keep the self-signed certificate in this directory (made on the first start, read
+        /// later), so a configuration pinning its fingerprint survives simulator restarts.
+        #[arg(long, conflicts_with_all = ["plain", "cert"])]
+        cert_dir: Option<PathBuf>,
     },
     /// Routing-quality study in virtual time: the engine against IP Office's native hunt-group
     /// modes on the same seeded callers; prints a table per study and a JSON line.
@@ -335,6 +340,25 @@ enum RulesCommand {
     },
 }
 
+/// Once connected, `check-connection` compares the agents the rules name with IP Office's
+/// users: an extension no user has stays "logged off" for the engine, which reads like an
+/// absent agent rather than a typo. Rules that cannot be read are left to `acd rules check`.
+fn warn_unknown_agents(report: &acd::wire::check_connection::ConnectionReport, rules_dir: &Path) {
+    let Ok(checked) = acd_rules::check_dir(rules_dir) else {
+        return;
+    };
+    let unknown = report.unknown_agents(checked.config.agents.keys().map(|a| a.0.as_str()));
+    if !unknown.is_empty() {
+        println!(
+            "warning: the rules in {} name agents IP Office does not know (no user has these \
+             extensions): {}; the engine would show them logged off. Correct [agents.EXTENSION] \
+             in the rules or add the users in IP Office.",
+            rules_dir.display(),
+            unknown.join(", ")
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.writes_for_a_pipe() {
@@ -437,6 +461,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plain,
             cert,
             key,
+            cert_dir,
         } => {
             use acd::sim::server::TlsMode;
             if !(speed > 0.0 && speed <= 1000.0) {
@@ -445,7 +470,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tls = match (plain, cert, key) {
                 (true, _, _) => TlsMode::Plain,
                 (false, Some(cert), Some(key)) => TlsMode::FromFiles { cert, key },
-                _ => TlsMode::SelfSigned,
+                _ => match cert_dir {
+                    Some(dir) => TlsMode::SelfSignedIn(dir),
+                    None => TlsMode::SelfSigned,
+                },
             };
             if !(0.0..=1.0).contains(&secondary_share) {
                 anyhow::bail!("--secondary-share must be between 0 and 1");
@@ -565,6 +593,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match runtime()?.block_on(acd::wire::check_connection::run(&session)) {
                 Ok(report) => {
                     print!("{report}");
+                    warn_unknown_agents(&report, &config.routing.rules_dir);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

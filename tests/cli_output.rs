@@ -96,13 +96,104 @@ fn study_into_a_closed_pipe_ends_quietly() {
         // The first by name, not by directory order: the same (small) study on every machine.
         .min()
         .expect("a shipped study file");
-    assert_quiet_end(&[
+    let args = [
         "study",
         "--scenario",
         study.to_str().unwrap(),
         "--hours",
         "0.5",
+    ];
+    // The study's progress lines go to stderr whatever stdout is; nothing else may.
+    let (status, stderr) = with_closed_stdout(&args);
+    assert!(
+        status.success() || status.signal() == Some(libc_sigpipe()),
+        "acd {args:?} on a closed pipe: {status}; stderr:\n{stderr}"
+    );
+    let other: Vec<&str> = (stderr.lines())
+        .filter(|l| !l.starts_with("acd study: "))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "acd {args:?} printed on a closed pipe:\n{stderr}"
+    );
+}
+
+/// Issue 24 (10): `acd study` printed nothing on stderr for 20 s and more.
+#[test]
+fn study_shows_its_progress_on_stderr() {
+    let study = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("study-"))
+        })
+        .min()
+        .expect("a shipped study file");
+    let out = acd(&[
+        "study",
+        "--scenario",
+        study.to_str().unwrap(),
+        "--hours",
+        "0.1",
+        "--seeds",
+        "2",
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("(1 of 1) from"), "{stderr}");
+    assert!(stderr.contains(": seed 1 of 2 done"), "{stderr}");
+    assert!(stderr.contains(": seed 2 of 2 done"), "{stderr}");
+}
+
+/// Issue 24 (10): `acd demo --speed`'s help said the engine's timers were real, while the
+/// README and the JSON summary say they share the simulated clock.
+#[test]
+fn demo_speed_help_says_the_engine_shares_the_simulated_clock() {
+    let out = acd(&["demo", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!help.contains("timers are real"), "{help}");
+    assert!(help.contains("same simulated clock"), "{help}");
+}
+
+/// Issue 24 (10): deploy/acd.example.toml sent operators to a README section that did not
+/// exist. Every `README "…"` / `README, "…"` it names must be a heading there.
+#[test]
+fn the_example_config_names_only_readme_sections_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("deploy/acd.example.toml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let headings: Vec<&str> = (readme.lines())
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect();
+    // The comments joined, so a name broken over two lines is read whole.
+    let comments: String = (example.lines())
+        .filter_map(|l| l.trim_start().strip_prefix('#'))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut named = 0;
+    for (i, _) in comments.match_indices("README") {
+        let rest = &comments[i..];
+        let Some(open) = rest.find('"').filter(|&o| o < 12) else {
+            continue;
+        };
+        let Some(len) = rest[open + 1..].find('"') else {
+            continue;
+        };
+        let section = &rest[open + 1..open + 1 + len];
+        named += 1;
+        assert!(
+            headings.iter().any(|h| h.contains(section)),
+            "the example config names README section \"{section}\", which README.md lacks"
+        );
+    }
+    assert!(named >= 2, "{comments}");
 }
 
 #[test]

@@ -48,6 +48,10 @@ async fn auth_accepted_reports_users_and_queues() {
     assert_eq!((report.users, report.queues), (2, 1));
     assert!(report.park_server_available);
     assert!(report.to_string().contains("users: 2, queues: 1"));
+    // Issue 24 (10): the last line lacked its newline, so the shell prompt followed it.
+    assert!(report.to_string().ends_with("queues: 1\n"), "{report}");
+    // Agents the rules name that IP Office does not know are found once connected.
+    assert_eq!(report.unknown_agents(["201", "299", "202"]), ["299"]);
     let seen = server.await.unwrap();
     assert!(matches!(
         payload_of(&seen[0]),

@@ -13,7 +13,7 @@ use acd_core::{
 use acd_wire::translate::command_label;
 use acd_wire::LinkStatus;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What the wallboard line and `/readyz` need, refreshed every second.
@@ -98,6 +98,9 @@ pub struct RoutingLoop {
     route_outcomes: BTreeMap<(String, Option<String>), RouteReport>,
     /// Per queue, exits and overflows by reason.
     exits: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The queues whose per-queue series are exported (`[routing] queues`); `None`: every queue
+    /// of the rules.
+    exported: Option<HashSet<QueueId>>,
 }
 
 impl RoutingLoop {
@@ -117,7 +120,21 @@ impl RoutingLoop {
             agent_states: HashMap::new(),
             route_outcomes: BTreeMap::new(),
             exits: BTreeMap::new(),
+            exported: None,
         }
+    }
+
+    /// Exports per-queue series only for `routed` (the config's `[routing] queues`): a queue
+    /// the rules define but the engine does not route would only fill the dashboard's queue
+    /// list with series that never move. Empty, or naming a group by `guid:`, exports every
+    /// queue of the rules.
+    pub fn export_only(&mut self, routed: &[String]) {
+        self.exported = (!routed.is_empty() && !routed.iter().any(|q| q.starts_with("guid:")))
+            .then(|| routed.iter().map(|q| QueueId::from(q.as_str())).collect());
+    }
+
+    fn exports(&self, queue: &QueueId) -> bool {
+        self.exported.as_ref().is_none_or(|set| set.contains(queue))
     }
 
     /// The decisions the last `handle` took.
@@ -260,6 +277,9 @@ impl RoutingLoop {
         for q in &view.queues {
             let name = q.queue.0.as_str();
             status.waiting += q.waiting;
+            if !self.exports(&q.queue) {
+                continue;
+            }
             let gauges = [
                 (telemetry::QUEUE_WAITING, q.waiting as f64),
                 (telemetry::QUEUE_RINGING, q.offering as f64),
@@ -276,7 +296,7 @@ impl RoutingLoop {
             }
         }
         let config = self.engine.config();
-        for (queue, policy) in &config.queues {
+        for (queue, policy) in config.queues.iter().filter(|(q, _)| self.exports(q)) {
             let q = queue.0.clone();
             let threshold_ms = policy.service_level_ms.first().copied().unwrap_or(0);
             metrics::gauge!(telemetry::QUEUE_SL_THRESHOLD, "queue" => q.clone())
@@ -296,7 +316,9 @@ impl RoutingLoop {
         }
         metrics::counter!(telemetry::CALLS_ARRIVED).absolute(self.engine.calls_arrived());
         for (queue, c) in self.engine.accounting() {
-            publish_counters(queue, c);
+            if self.exports(queue) {
+                publish_counters(queue, c);
+            }
             status.offered += c.offered;
             status.answered += c.answered;
             status.abandoned += c.abandoned;
@@ -551,5 +573,25 @@ mod tests {
             value(&text, "acd_queue_calls_waiting{queue=\"Sales\"}").as_deref(),
             Some("0")
         );
+    }
+
+    /// Issue 24 (10): per-queue series were exported for queues the rules define but the
+    /// engine does not route, filling the dashboard's queue list.
+    #[test]
+    fn per_queue_series_only_for_routed_queues() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let mut config = one_queue_two_agents();
+        let mut support = config.queues[&QueueId::from("Sales")].clone();
+        support.queue = QueueId::from("Support");
+        config.queues.insert(support.queue.clone(), support);
+        let mut routing = RoutingLoop::new(Arc::new(config));
+        routing.export_only(&["Sales".to_string()]);
+        metrics::with_local_recorder(&recorder, || {
+            routing.publish(Timestamp(0));
+        });
+        let text = handle.render();
+        assert!(text.contains("queue=\"Sales\""), "{text}");
+        assert!(!text.contains("queue=\"Support\""), "{text}");
     }
 }

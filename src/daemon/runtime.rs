@@ -98,6 +98,7 @@ pub async fn run_with_clock(
     let rule_agents = routing.agents.keys().map(|a| a.0.clone()).collect();
     let routed = routed_queues(&config.routing.queues, &routing)?;
     let mut routing = RoutingLoop::new(routing);
+    routing.export_only(&config.routing.queues);
     let session_config = session_config(&config, routed, rule_agents)?;
     let (session, events) = session::spawn(session_config);
 

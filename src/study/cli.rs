@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::error::StudyError;
 use super::file::Study;
 use super::report::markdown;
-use super::run::{run_study, RunOptions, StudyReport};
+use super::run::{run_study_with, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
@@ -99,10 +99,28 @@ pub fn run_cli(options: &StudyCliOptions) -> Result<Vec<StudyReport>, StudyCliEr
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut reports = Vec::new();
-    for study in &studies {
-        let report = run_study(study, options.run).map_err(|source| StudyCliError::Run {
-            file: study.path.display().to_string(),
-            source: Box::new(source),
+    let started = std::time::Instant::now();
+    for (k, study) in studies.iter().enumerate() {
+        // Progress on stderr, one line per step (also readable in a log): the shipped studies
+        // take tens of seconds before the first table, which looked like a hang.
+        let name = &study.settings.name;
+        eprintln!(
+            "acd study: {name} ({} of {}) from {}",
+            k + 1,
+            studies.len(),
+            study.path.display()
+        );
+        let mut progress = |done: usize, of: usize| {
+            eprintln!(
+                "acd study: {name}: seed {done} of {of} done ({:.0} s so far)",
+                started.elapsed().as_secs_f64()
+            );
+        };
+        let report = run_study_with(study, options.run, &mut progress).map_err(|source| {
+            StudyCliError::Run {
+                file: study.path.display().to_string(),
+                source: Box::new(source),
+            }
         })?;
         println!("{}", markdown(&report));
         reports.push(report);

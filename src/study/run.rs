@@ -240,6 +240,16 @@ impl StudyReport {
 /// engine with the net at each overflow time and the same set-ups with no engine at all, and
 /// folds the seeds into means and spreads.
 pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimError> {
+    run_study_with(study, options, &mut |_, _| {})
+}
+
+/// [`run_study`], calling `seed_done(done, of)` after each seed: a study takes seconds to
+/// minutes, and the command line shows how far it got.
+pub fn run_study_with(
+    study: &Study,
+    options: RunOptions,
+    seed_done: &mut dyn FnMut(usize, usize),
+) -> Result<StudyReport, SimError> {
     let hours = options.hours.unwrap_or(study.settings.hours);
     let first_seed = options.seed.unwrap_or(study.scenario.sim.seed);
     let seed_count = options.seeds.unwrap_or(study.settings.seeds).max(1);
@@ -247,13 +257,14 @@ pub fn run_study(study: &Study, options: RunOptions) -> Result<StudyReport, SimE
         .map(|i| first_seed.wrapping_add(i))
         .collect();
     let mut per_arm: Vec<Vec<SeedArm>> = Vec::new();
-    for &seed in &seed_list {
+    for (done, &seed) in seed_list.iter().enumerate() {
         for (i, arm) in run_seed(study, hours, seed)?.into_iter().enumerate() {
             match per_arm.get_mut(i) {
                 Some(runs) => runs.push(arm),
                 None => per_arm.push(vec![arm]),
             }
         }
+        seed_done(done + 1, seed_list.len());
     }
     let targets = |name: &str| {
         study

@@ -23,6 +23,21 @@ pub struct ConnectionReport {
     pub users: usize,
     pub queues: usize,
     pub park_server_available: bool,
+    /// The users' extensions, sorted: agents the rules name must be among them.
+    pub user_extensions: Vec<String>,
+}
+
+impl ConnectionReport {
+    /// Of `agents` (extensions the rules name), those no IP Office user has, in their order.
+    pub fn unknown_agents<'a>(&self, agents: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        (agents.into_iter())
+            .filter(|a| {
+                self.user_extensions
+                    .binary_search_by(|e| e.as_str().cmp(a))
+                    .is_err()
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for ConnectionReport {
@@ -32,7 +47,8 @@ impl fmt::Display for ConnectionReport {
             writeln!(f, "certificate SHA-256 fingerprint: {fp}")?;
         }
         writeln!(f, "service user authenticated, Lines subscription accepted")?;
-        write!(f, "users: {}, queues: {}", self.users, self.queues)
+        // A full last line: a shell prompt after it starts on a line of its own.
+        writeln!(f, "users: {}, queues: {}", self.users, self.queues)
     }
 }
 
@@ -176,5 +192,10 @@ pub async fn run_endpoint(
         users: lines.adduser.len(),
         queues: lines.addqueue.len(),
         park_server_available: lines.flags & 1 == 1,
+        user_extensions: {
+            let mut extns: Vec<String> = lines.adduser.iter().map(|u| u.extn.clone()).collect();
+            extns.sort();
+            extns
+        },
     })
 }

@@ -399,8 +399,9 @@ pub fn diff_records(old: &VersionRecord, new: &VersionRecord) -> String {
 /// active again and makes the rules directory hold exactly N's files, so the engine (which
 /// watches the directory) and the store agree on what runs, and the next edit in the directory
 /// starts from N. Refused if N's files no longer pass the checks, and if the directory holds
-/// edits that no version has (they would be lost) unless `discard_unapplied`, which first saves
-/// them under `DATA_DIR/discarded-rules/`.
+/// edits that no version has (they would be lost: judged by content, so a directory identical
+/// to any stored version passes) unless `discard_unapplied`, which first saves them under
+/// `DATA_DIR/discarded-rules/`.
 ///
 /// The store stays locked throughout, so an engine reloading meanwhile waits and then sees
 /// the new files and the new version together.
@@ -442,7 +443,13 @@ pub fn rollback(
     };
     let mut text = String::new();
     let changes = crate::write_back::differences(&current, &active.files);
-    if !changes.is_empty() {
+    // Edits are lost by a rollback only when no stored version holds them: a directory
+    // identical to some version (the target itself, say) keeps nothing the store lacks.
+    let stored = match stored_content(&store, &current) {
+        Ok(stored) => stored,
+        Err(e) => return CommandOutput::failed(format!("error: {e}\nnot rolled back\n")),
+    };
+    if !changes.is_empty() && !stored {
         if !discard_unapplied {
             return CommandOutput::refused(format!(
                 "not rolled back: the rules directory {dir} has edits that are not applied \
@@ -502,6 +509,12 @@ pub fn rollback(
             rules_dir.display()
         )),
     }
+}
+
+/// Whether some stored version has exactly the content of `files`.
+fn stored_content(store: &dyn RulesStore, files: &[crate::SourceFile]) -> Result<bool, StoreError> {
+    let hash = acd_store::content_hash(files);
+    Ok(store.history()?.iter().any(|v| v.content_hash == hash))
 }
 
 /// A fresh directory under the data directory for edits a rollback discards, stamped with

@@ -364,3 +364,47 @@ fn a_route_that_can_never_match_is_refused_by_check_and_apply() {
         out.text
     );
 }
+
+/// Issue 24 (10): `rules rollback 2` was refused as "unapplied edits" while the directory held
+/// exactly version 2's files: edits some version already stores are not lost by a rollback.
+#[test]
+fn rollback_compares_the_directory_with_stored_content_not_with_history() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    copy_example(rules.path());
+    let apply = |at| commands::apply(data.path(), rules.path(), None, Timestamp(T0 + at));
+    assert_eq!(apply(0).exit_code, 0);
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 15",
+        "max_waiting = 16",
+    );
+    assert_eq!(apply(1).exit_code, 0);
+    let out = commands::rollback(data.path(), rules.path(), 1, false, Timestamp(T0 + 2));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    // The supervisor puts version 2's content back by hand, byte for byte.
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 15",
+        "max_waiting = 16",
+    );
+    let out = commands::rollback(data.path(), rules.path(), 2, false, Timestamp(T0 + 3));
+    assert_eq!(out.exit_code, 0, "{}", out.text);
+    assert!(!out.text.contains("discarded"), "{}", out.text);
+    // Genuinely new edits are still protected.
+    edit(
+        rules.path(),
+        "20-queues.toml",
+        "max_waiting = 16",
+        "max_waiting = 18",
+    );
+    let out = commands::rollback(data.path(), rules.path(), 1, false, Timestamp(T0 + 4));
+    assert_eq!(out.exit_code, 1, "{}", out.text);
+    assert!(
+        out.text.contains("edits that are not applied"),
+        "{}",
+        out.text
+    );
+}

@@ -6,7 +6,7 @@
 //! `--restore-primary-at`), so a live-live engine can be watched riding out the loss of one
 //! system without writing a test for it.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,6 +150,7 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
         options.status_every
     };
     let mut ticker = tokio::time::interval(every);
+    let terminal = std::io::stderr().is_terminal();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -168,14 +169,15 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
             }
             _ = ticker.tick() => {
                 if !options.status_every.is_zero() {
-                    let status = handle.status();
-                    eprint!("\r{status} connections={}  ", handle.connections());
-                    let _ = std::io::stderr().flush();
+                    let line = status_line(&handle.status(), handle.connections(), terminal);
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(line.as_bytes());
+                    let _ = err.flush();
                 }
             }
         }
     }
-    if !options.status_every.is_zero() {
+    if !options.status_every.is_zero() && terminal {
         eprintln!();
     }
     let summary = handle.summary();
@@ -184,9 +186,27 @@ pub async fn run_cli(options: SimCliOptions) -> Result<SimSummary, SimError> {
     Ok(summary)
 }
 
+/// The live status line: redrawn in place (`\r`) on a terminal; one line per refresh in a
+/// pipe or a log file, where a carriage return would pile every refresh onto one line.
+fn status_line(status: &impl std::fmt::Display, connections: usize, terminal: bool) -> String {
+    if terminal {
+        format!("\r{status} connections={connections}  ")
+    } else {
+        format!("{status} connections={connections}\n")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 24 (10): the status line used `\r` when stderr was a pipe or a file.
+    #[test]
+    fn off_a_terminal_each_status_is_a_line_of_its_own() {
+        let line = status_line(&"t=10s waiting=2", 1, false);
+        assert_eq!(line, "t=10s waiting=2 connections=1\n");
+        assert!(status_line(&"t=10s", 1, true).starts_with('\r'));
+    }
 
     fn options(native: bool) -> SimCliOptions {
         SimCliOptions {

@@ -16,6 +16,10 @@ pub enum TlsMode {
     Plain,
     /// `wss://` with a certificate generated at start for `localhost` and `127.0.0.1`.
     SelfSigned,
+    /// As `SelfSigned`, but kept in this directory (`sim-cert.pem`, `sim-key.pem`): made on the
+    /// first start, read on every later one, so an engine that pins its fingerprint keeps
+    /// connecting after a simulator restart.
+    SelfSignedIn(PathBuf),
     /// `wss://` with a PEM certificate chain and private key from files.
     FromFiles { cert: PathBuf, key: PathBuf },
 }
@@ -37,12 +41,14 @@ pub fn setup(mode: &TlsMode) -> Result<Option<TlsSetup>, SimError> {
     let (chain, key, cert_pem) = match mode {
         TlsMode::Plain => return Ok(None),
         TlsMode::SelfSigned => {
-            let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-            let ck = rcgen::generate_simple_self_signed(names)
-                .map_err(|e| SimError::Tls(format!("cannot generate a certificate: {e}")))?;
+            let ck = self_signed()?;
             let key =
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
             (vec![ck.cert.der().clone()], key, ck.cert.pem())
+        }
+        TlsMode::SelfSignedIn(dir) => {
+            let (cert, key) = kept_in(dir)?;
+            return setup(&TlsMode::FromFiles { cert, key });
         }
         TlsMode::FromFiles { cert, key } => {
             let pem = read(cert)?;
@@ -77,6 +83,36 @@ pub fn setup(mode: &TlsMode) -> Result<Option<TlsSetup>, SimError> {
     }))
 }
 
+fn self_signed() -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, SimError> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    rcgen::generate_simple_self_signed(names)
+        .map_err(|e| SimError::Tls(format!("cannot generate a certificate: {e}")))
+}
+
+/// The certificate and key files in `dir`, made (with the key readable by the owner only)
+/// when not there yet.
+fn kept_in(dir: &Path) -> Result<(PathBuf, PathBuf), SimError> {
+    let (cert, key) = (dir.join("sim-cert.pem"), dir.join("sim-key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SimError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let ck = self_signed()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&key).map_err(io(&key))?;
+    std::io::Write::write_all(&mut file, ck.signing_key.serialize_pem().as_bytes())
+        .map_err(io(&key))?;
+    std::fs::write(&cert, ck.cert.pem()).map_err(io(&cert))?;
+    Ok((cert, key))
+}
+
 fn read(path: &Path) -> Result<String, SimError> {
     std::fs::read_to_string(path).map_err(|source| SimError::Io {
         path: path.to_path_buf(),
@@ -94,6 +130,25 @@ mod tests {
         assert!(s.cert_pem.contains("BEGIN CERTIFICATE"));
         assert_eq!(s.fingerprint.split(':').count(), 32);
         assert!(setup(&TlsMode::Plain).unwrap().is_none());
+    }
+
+    /// Issue 24 (10): a new certificate at every start broke a pinned configuration after a
+    /// simulator restart.
+    #[test]
+    fn a_kept_certificate_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("acd-sim-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mode = TlsMode::SelfSignedIn(dir.join("tls"));
+        let first = setup(&mode).unwrap().unwrap().fingerprint;
+        let again = setup(&mode).unwrap().unwrap().fingerprint;
+        assert_eq!(first, again);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = std::fs::metadata(dir.join("tls/sim-key.pem")).unwrap();
+            assert_eq!(key.permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

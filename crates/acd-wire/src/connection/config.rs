@@ -90,6 +90,19 @@ impl AgentSelector {
         }
     }
 
+    /// The extensions this selector names that no user in `lines` has, sorted.
+    pub(crate) fn unknown_to(&self, lines: &super::lines::LinesTable) -> Vec<String> {
+        let mut unknown: Vec<String> = match self {
+            AgentSelector::Extensions(list) | AgentSelector::MembersAnd(list) => (list.iter())
+                .filter(|e| !lines.has_user(e))
+                .cloned()
+                .collect(),
+            AgentSelector::All | AgentSelector::MembersOfRoutedQueues => Vec::new(),
+        };
+        unknown.sort();
+        unknown
+    }
+
     pub(crate) fn names(&self, extn: &str) -> bool {
         match self {
             AgentSelector::All => true,

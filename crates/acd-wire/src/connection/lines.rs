@@ -141,6 +141,17 @@ impl Link {
             }
         }
         if !self.lines_ready {
+            let unknown = self.config.agents.unknown_to(&self.lines);
+            if !unknown.is_empty() {
+                // Once per link start: such an agent stays "logged off" for the engine, which
+                // looks like an absent agent rather than a wrong extension in the rules.
+                tracing::warn!(
+                    agents = %unknown.join(", "),
+                    "the rules name agents IP Office does not know (no user has these \
+                     extensions): they stay logged off for the engine; correct [agents.EXTENSION] \
+                     in the rules or add the users in IP Office"
+                );
+            }
             self.lines_ready = true;
             self.subscribe_unlisted_queues(t, now);
             self.report_subscribed();

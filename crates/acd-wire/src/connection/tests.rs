@@ -396,6 +396,27 @@ fn agents_named_later_are_followed_at_once() {
     assert_indexes(&c);
 }
 
+/// Issue 24 (10): agents the rules name but IP Office does not know were shown logged off with
+/// no word why; the first Lines list names them.
+#[test]
+fn agents_ip_office_does_not_know_are_named_from_the_first_lines_list() {
+    let mut cfg = config();
+    cfg.agents = AgentSelector::MembersAnd(vec!["299".into(), "200".into(), "201".into()]);
+    let mut c = up(cfg);
+    let s = subscribes(&mut c).pop().unwrap();
+    respond(&mut c, T0, s.requestid, 0);
+    lines_notify(
+        &mut c,
+        1,
+        pb::NotifyLines {
+            adduser: (0..3).map(line_user).collect(),
+            ..Default::default()
+        },
+    );
+    let link = c.link.as_ref().unwrap();
+    assert_eq!(link.config.agents.unknown_to(&link.lines), ["299"]);
+}
+
 #[test]
 fn a_gap_in_notify_ids_is_acked_used_and_resubscribes_that_subscription() {
     let (mut c, sales) = with_sales_subscribed();
