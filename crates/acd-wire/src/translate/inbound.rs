@@ -107,10 +107,7 @@ impl Translator {
                 legs.ending = false;
                 legs.resubscribed_queue = None;
             }
-            let queued = matches!(
-                ci.state(),
-                State::Queueing | State::Ringing | State::Retargeting
-            );
+            let queued = waiting_in_queue(ci);
             let Some(q) = self.queues.get_mut(&sub) else {
                 return;
             };
@@ -248,6 +245,20 @@ impl Translator {
             self.phones.insert(snapshot.agent.clone(), phone);
             events.push(Event::AgentChanged(snapshot));
         }
+    }
+}
+
+/// Whether a queue subscription's CallInfo shows the call waiting in that queue. A reporting
+/// (non-ephemeral) subscription follows a call after it leaves the queue: a call transferred
+/// to an agent is shown RINGING there, and only the queue detail, which the guide gives "if the
+/// call is in a queue", tells it from a call ringing from the queue. Taken as waiting, it was
+/// offered again by an engine that had not sent that transfer (a hot twin's new leader).
+/// Queueing and retargeting calls are in the queue whatever the detail says.
+fn waiting_in_queue(ci: &pb::CallInfo) -> bool {
+    match ci.state() {
+        State::Queueing | State::Retargeting => true,
+        State::Ringing => ci.queueinfo.is_some(),
+        _ => false,
     }
 }
 

@@ -101,7 +101,11 @@ fn first_queue_notify_is_the_snapshot_and_calls_keep_their_id() {
 
     // A later snapshot of the same call: no second QueueSnapshotCalls, same CallId.
     let ev = t.notify(
-        &cc(Q, vec![callinfo(1, b"g1", State::Ringing)], vec![]),
+        &cc(
+            Q,
+            vec![in_queue(callinfo(1, b"g1", State::Ringing))],
+            vec![],
+        ),
         now,
     );
     assert!(matches!(&ev[..], [Event::CallQueued(q)] if q.call == CallId(1)));
@@ -292,6 +296,85 @@ fn a_call_sent_back_to_the_queue_is_not_ended_in_between() {
     );
     assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
     assert!(t.due_endings(now + END_GRACE * 10).is_empty());
+}
+
+/// A queue call as IP Office shows it while it waits in the queue: with its queue detail.
+fn in_queue(mut ci: pb::CallInfo) -> pb::CallInfo {
+    ci.queueinfo = Some(pb::QueueInfo {
+        name: "Sales".into(),
+        priority: 1,
+        ..Default::default()
+    });
+    ci
+}
+
+/// A reporting (non-ephemeral) queue subscription follows a call after it left the queue: a
+/// call transferred to an agent shows RINGING there, without the queue detail the guide gives
+/// only "if the call is in a queue". Taking it as waiting made a hot twin's new leader, which
+/// never saw the transfer, offer the ringing call again (seed 1138).
+#[test]
+fn a_reporting_queue_shows_a_call_ringing_at_a_transfer_target_as_gone_from_the_queue() {
+    let (mut t, now) = setup();
+    let ev = t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(4, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(1)));
+    // Ringing from the queue (IP Office's own distribution): still in the queue.
+    let ev = t.notify(
+        &cc(Q, vec![in_queue(callinfo(4, b"g", State::Ringing))], vec![]),
+        now,
+    );
+    assert!(matches!(&ev[..], [Event::CallQueued(q)] if q.call == CallId(1)));
+    // Transferred to an agent: ringing there, no longer in the queue.
+    let ev = t.notify(&cc(Q, vec![callinfo(4, b"g", State::Ringing)], vec![]), now);
+    assert!(
+        matches!(
+            &ev[..],
+            [Event::CallLeftQueue {
+                call: CallId(1),
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    let ev = t.notify(&cc(Q, vec![callinfo(4, b"g", State::Ringing)], vec![]), now);
+    assert!(ev.is_empty(), "{ev:?}");
+    // The queue still reports it, so Finish still goes to the queue.
+    let finish = Command {
+        id: CommandId(1),
+        kind: CommandKind::Finish {
+            call: CallId(1),
+            report_next: false,
+        },
+    };
+    assert_eq!(t.command(&finish).unwrap().sent().subscribe_id, Q);
+
+    // A fresh subscription (a twin's new leader) whose first snapshot shows the call ringing
+    // at the agent: not one of the queue's waiting calls.
+    let mut fresh = Translator::new();
+    fresh.add_queue(Q, QueueId::from("Sales"));
+    let ev = fresh.notify(
+        &cc(
+            Q,
+            vec![
+                callinfo(4, b"g", State::Ringing),
+                in_queue(callinfo(5, b"h", State::Queueing)),
+            ],
+            vec![],
+        ),
+        now,
+    );
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(matches!(&ev[0], Event::CallQueued(q) if q.call == CallId(2)));
+    assert!(
+        matches!(&ev[1], Event::QueueSnapshotCalls { calls, .. } if calls == &vec![CallId(2)]),
+        "{ev:?}"
+    );
 }
 
 #[test]
