@@ -50,7 +50,7 @@ fn a_store_that_cannot_be_opened_at_start_runs_the_valid_files_then_stores_them(
     let rules = tempfile::tempdir().unwrap();
     example_rules::write_to(rules.path()).unwrap();
     let aside = block_store(data.path());
-    let (mut m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+    let (mut m, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
     assert_eq!(config.version, 0, "unstored");
     assert!(config
         .queues
@@ -84,9 +84,9 @@ fn a_corrupted_store_at_start_runs_the_valid_files_and_is_left_for_the_operator(
     let data = tempfile::tempdir().unwrap();
     let rules = tempfile::tempdir().unwrap();
     example_rules::write_to(rules.path()).unwrap();
-    drop(RulesManager::start(data.path(), rules.path(), T0).unwrap());
+    drop(RulesManager::start(data.path(), rules.path(), &[], T0).unwrap());
     std::fs::write(store_path(data.path()).join("conf"), "not sled's\n").unwrap();
-    let (m, config) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+    let (m, config) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
     assert_eq!(config.version, 0);
     assert!(m.store_pending());
     // Nothing was rebuilt behind the operator's back.
@@ -107,7 +107,7 @@ fn no_store_and_broken_files_is_still_a_clear_error_with_both_causes() {
         "strategy = \"longest-idel\"",
     );
     block_store(data.path());
-    let err = RulesManager::start(data.path(), rules.path(), T0)
+    let err = RulesManager::start(data.path(), rules.path(), &[], T0)
         .err()
         .unwrap();
     let text = err.to_string();
@@ -122,7 +122,7 @@ fn a_reload_during_a_store_failure_keeps_the_version_and_names_the_cause() {
     let data = tempfile::tempdir().unwrap();
     let rules = tempfile::tempdir().unwrap();
     example_rules::write_to(rules.path()).unwrap();
-    let (mut m, _) = RulesManager::start(data.path(), rules.path(), T0).unwrap();
+    let (mut m, _) = RulesManager::start(data.path(), rules.path(), &[], T0).unwrap();
     let aside = block_store(data.path());
     edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
     match m.reload(T0) {
@@ -156,14 +156,14 @@ fn a_read_only_data_directory_at_start_runs_the_last_good_version() {
     let data = fs.path().join("data");
     let rules = tempfile::tempdir().unwrap();
     example_rules::write_to(rules.path()).unwrap();
-    drop(RulesManager::start(&data, rules.path(), T0).unwrap());
+    drop(RulesManager::start(&data, rules.path(), &[], T0).unwrap());
     edit(
         rules.path(),
         "strategy = \"longest-idle\"",
         "strategy = \"longest-idel\"",
     );
     fs.remount("ro");
-    let (mut m, config) = RulesManager::start(&data, rules.path(), T0).unwrap();
+    let (mut m, config) = RulesManager::start(&data, rules.path(), &[], T0).unwrap();
     assert_eq!(config.version, 1);
     assert!(m.store_pending(), "the running mark could not be written");
     fs.remount("rw");
@@ -184,10 +184,10 @@ fn a_full_disk_at_start_runs_the_new_files_and_stores_them_when_space_is_freed()
     let data = fs.path().join("data");
     let rules = tempfile::tempdir().unwrap();
     example_rules::write_to(rules.path()).unwrap();
-    drop(RulesManager::start(&data, rules.path(), T0).unwrap());
+    drop(RulesManager::start(&data, rules.path(), &[], T0).unwrap());
     edit(rules.path(), "max_waiting = 15", "max_waiting = 16");
     let filler = fs.fill();
-    let (mut m, config) = RulesManager::start(&data, rules.path(), T0).unwrap();
+    let (mut m, config) = RulesManager::start(&data, rules.path(), &[], T0).unwrap();
     assert_eq!(config.version, 0);
     let sales = &config.queues[&acd_core::QueueId::from("Sales")];
     assert_eq!(sales.max_waiting.as_ref().map(|w| w.0), Some(16));
