@@ -197,3 +197,20 @@ fn a_full_disk_at_start_runs_the_new_files_and_stores_them_when_space_is_freed()
     assert!(matches!(m.reload(T0), Reload::Applied(c) if c.version == 2));
     assert_eq!(history(&data), [1, 2]);
 }
+
+/// Without a store the files are all there is: files that drop a routed queue are refused as
+/// they are when the store works, naming the queue, rather than started on.
+#[test]
+fn an_unstored_start_refuses_files_that_drop_a_routed_queue() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    example_rules::write_to(rules.path()).unwrap();
+    block_store(data.path());
+    let routed = vec!["Sales".to_string(), "Billing Desk".to_string()];
+    let err = RulesManager::start(data.path(), rules.path(), &routed, T0)
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(text.contains("Billing Desk"), "{text}");
+    assert!(text.contains("Not a directory"), "{text}");
+}
