@@ -308,11 +308,10 @@ impl RulesManager {
                 Err(e) => {
                     self.recorded = false;
                     self.store_pending = true;
-                    tracing::warn!(
-                        version = record.number,
-                        error = %store_health::cause_chain(&e),
-                        "cannot record the running rules version in the store; `acd rules \
-                         history` may not show it as running"
+                    store_health::unwritable(
+                        &format!("cannot record that version {} runs", record.number),
+                        &e,
+                        "routing goes on; `acd rules history` may not show it as running",
                     );
                 }
             }

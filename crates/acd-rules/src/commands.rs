@@ -44,6 +44,38 @@ pub fn open_store(data_dir: &Path) -> Result<SledRulesStore, StoreError> {
     SledRulesStore::open(&store_path(data_dir))
 }
 
+/// The store for a command that only reads (`history`, `diff`). When the store cannot be
+/// opened for writing (a read-only remount, a full disk: sled writes while it opens) but is not
+/// damaged, it is read from a copy (`acd_store::ReadOnlyCopy`), and the note says so and why.
+pub fn open_store_to_read(
+    data_dir: &Path,
+) -> Result<(Box<dyn RulesStore>, Option<String>), StoreError> {
+    match open_store(data_dir) {
+        Ok(store) => Ok((Box::new(store), None)),
+        Err(e) if e.is_corruption() || matches!(e, StoreError::Locked { .. }) => Err(e),
+        Err(e) => {
+            // The copy failing too says no more than the store's own error.
+            let Ok(copy) = acd_store::ReadOnlyCopy::open(&store_path(data_dir)) else {
+                return Err(e);
+            };
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                let text = inner.to_string();
+                if !cause.contains(&text) {
+                    cause.push_str(&format!(": {text}"));
+                }
+                source = inner.source();
+            }
+            let note = format!(
+                "note: read from a copy of the store, which cannot be opened for writing \
+                 ({cause}); nothing can be applied or rolled back until that is fixed\n"
+            );
+            Ok((Box::new(copy), Some(note)))
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ApplyError {
     #[error("the rules have {} error(s)", .0.errors())]
@@ -216,10 +248,18 @@ fn short_hash(hash: &str) -> &str {
 /// picks up a rollback or an apply). With `rules_dir`, also says whether the directory holds
 /// edits that no version has yet.
 pub fn history(data_dir: &Path, rules_dir: Option<&Path>) -> CommandOutput {
-    let store = match open_store(data_dir) {
+    let (store, note) = match open_store_to_read(data_dir) {
         Ok(s) => s,
         Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
     };
+    let mut out = history_of(store.as_ref(), rules_dir);
+    if let Some(note) = note {
+        out.text.insert_str(0, &note);
+    }
+    out
+}
+
+fn history_of(store: &dyn RulesStore, rules_dir: Option<&Path>) -> CommandOutput {
     let (records, active, running) = match (store.history(), store.active(), store.running()) {
         (Ok(h), Ok(a), Ok(r)) => (h, a, r),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
@@ -327,10 +367,18 @@ pub fn format_utc(at: Timestamp) -> String {
 
 /// `acd rules diff A B`: unified diff of the stored source files of two versions.
 pub fn diff(data_dir: &Path, a: u64, b: u64) -> CommandOutput {
-    let store = match open_store(data_dir) {
+    let (store, note) = match open_store_to_read(data_dir) {
         Ok(s) => s,
         Err(e) => return CommandOutput::failed(format!("error: {e}\n")),
     };
+    let mut out = diff_of(store.as_ref(), a, b);
+    if let Some(note) = note {
+        out.text.insert_str(0, &note);
+    }
+    out
+}
+
+fn diff_of(store: &dyn RulesStore, a: u64, b: u64) -> CommandOutput {
     let get = |n: u64| match store.get(n) {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err(CommandOutput::refused(format!(
