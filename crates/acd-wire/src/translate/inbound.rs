@@ -202,8 +202,12 @@ impl Translator {
             let Some(leg) = u.calls.remove(&lost.callid) else {
                 continue;
             };
-            if self.drop_leg(sub, lost.callid, now) {
-                if let Some(mut legs) = self.legs.get_mut(&leg.call) {
+            self.drop_leg(sub, lost.callid, now);
+            // The last agent's appearance is gone. A reporting queue may still follow the
+            // call; its CallLost after this is the call's end, so the end grace applies then
+            // too (any later report of the call clears this).
+            if let Some(mut legs) = self.legs.get_mut(&leg.call) {
+                if legs.users.is_empty() {
                     legs.ending = true;
                 }
             }

@@ -104,6 +104,10 @@ impl Translator {
         self.users.clear();
         self.by_leg.clear();
         self.legs.for_each_mut(|legs| {
+            // A call still reported somewhere is orphaned by the reconnect, not ending.
+            if !legs.is_empty() {
+                legs.ending = false;
+            }
             legs.queues.clear();
             legs.last_queue = None;
             legs.users.clear();
@@ -162,7 +166,14 @@ impl Translator {
             .map(|(_, c)| *c)
             .collect();
         for callid in callids {
-            self.drop_leg(subscribe_id, callid, now);
+            let call = self.by_leg.get(&(subscribe_id, callid)).copied();
+            if self.drop_leg(subscribe_id, callid, now) {
+                // Orphaned by the subscription's end, not ended: it is reported again after
+                // the resubscription.
+                if let Some(mut legs) = call.and_then(|c| self.legs.get_mut(&c)) {
+                    legs.ending = false;
+                }
+            }
         }
     }
 
