@@ -341,6 +341,39 @@ fn a_call_lost_by_a_reporting_queue_after_its_agent_leg_ended_is_ended_soon() {
     assert!(!t.due_endings(now + ORPHAN_GRACE).is_empty());
 }
 
+/// A reporting queue shows a call connected to the agent who answered it. After a reconnect
+/// that report can come seconds before the agent's own subscription shows the call, and the
+/// engine, still believing the call rang unanswered, sent it back to the queue from the
+/// talking agent (seeds 706 and 2547): the queue's report is the answer too.
+#[test]
+fn a_reporting_queue_showing_a_call_connected_to_a_followed_agent_reports_the_answer() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(4, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    let connected = |extn: &str| {
+        let mut ci = callinfo(4, b"g", State::Connected);
+        ci.connectedparty = Some(pb::PartyInfo {
+            number: extn.into(),
+            ..Default::default()
+        });
+        ci
+    };
+    let ev = t.notify(&cc(Q, vec![connected("201")], vec![]), now);
+    assert!(
+        matches!(&ev[..], [Event::CallLeftQueue { call: CallId(1), .. }, Event::CallAnswered { call: CallId(1), agent }] if agent.0 == "201"),
+        "{ev:?}"
+    );
+    // Connected to someone the engine does not follow: no agent of its to credit.
+    let ev = t.notify(&cc(Q, vec![connected("299")], vec![]), now);
+    assert!(ev.is_empty(), "{ev:?}");
+}
+
 /// A queue call as IP Office shows it while it waits in the queue: with its queue detail.
 fn in_queue(mut ci: pb::CallInfo) -> pb::CallInfo {
     ci.queueinfo = Some(pb::QueueInfo {
