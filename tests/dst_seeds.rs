@@ -85,3 +85,18 @@ fn the_primary_fails_with_calls_queued_on_both_systems_and_the_secondarys_go_on_
         "secondary calls routed while the primary was down: {routed_on_secondary}"
     );
 }
+
+#[test]
+fn hot_twins_with_reporting_queues_hold_their_invariants() {
+    // Each failed before the fixes of issue 24 (item 11), all a hot twin with reporting queues
+    // (`pbx.ephemeral_queues = false`) and late notifies: a new leader re-offering a call that
+    // rang at its predecessor's agent (1138, 1444, 2511, 2937: no-double-transfer), a caller
+    // who hung up while ringing kept for the 300 s orphan grace and offered again (2452), and
+    // an answered call sent back to the queue after a restart because the queue's report of
+    // the answer was ignored (706: counters-match-truth; 2547: liveness).
+    let setup = Setup::shipped().unwrap();
+    for seed in [706, 1138, 1444, 2452, 2511, 2547, 2937] {
+        let report = run_seed(&setup, seed, 40);
+        assert_eq!(report.outcome, Ok(()), "seed {seed}: {:?}", report.last_lines);
+    }
+}

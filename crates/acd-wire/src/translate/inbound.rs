@@ -120,6 +120,9 @@ impl Translator {
                     queue: queue.clone(),
                 });
             }
+            if let Some(agent) = self.answered_by(ci) {
+                events.push(Event::CallAnswered { call, agent });
+            }
         }
         for lost in &cc.calllost {
             let Some(call) = self.by_leg.get(&(sub, lost.callid)).copied() else {
@@ -143,6 +146,21 @@ impl Translator {
             }
             events.push(self.snapshot_event(sub));
         }
+    }
+
+    /// The followed agent a reporting queue shows the call connected to. After a reconnect the
+    /// queue's report can come seconds before the agent's own subscription shows the call, and
+    /// an engine still believing it rang unanswered would send it back to the queue from the
+    /// talking agent. The core takes an answer once; a repeat is a no-op.
+    fn answered_by(&self, ci: &pb::CallInfo) -> Option<AgentId> {
+        if ci.state() != State::Connected {
+            return None;
+        }
+        let extn = &ci.connectedparty.as_ref()?.number;
+        self.users
+            .values()
+            .find(|u| &u.agent.0 == extn)
+            .map(|u| u.agent.clone())
     }
 
     fn user_calls(
@@ -207,8 +225,12 @@ impl Translator {
             let Some(leg) = u.calls.remove(&lost.callid) else {
                 continue;
             };
-            if self.drop_leg(sub, lost.callid, now) {
-                if let Some(mut legs) = self.legs.get_mut(&leg.call) {
+            self.drop_leg(sub, lost.callid, now);
+            // The last agent's appearance is gone. A reporting queue may still follow the
+            // call; its CallLost after this is the call's end, so the end grace applies then
+            // too (any later report of the call clears this).
+            if let Some(mut legs) = self.legs.get_mut(&leg.call) {
+                if legs.users.is_empty() {
                     legs.ending = true;
                 }
             }

@@ -104,6 +104,10 @@ impl Translator {
         self.users.clear();
         self.by_leg.clear();
         self.legs.for_each_mut(|legs| {
+            // A call still reported somewhere is orphaned by the reconnect, not ending.
+            if !legs.is_empty() {
+                legs.ending = false;
+            }
             legs.queues.clear();
             legs.last_queue = None;
             legs.users.clear();
@@ -163,9 +167,14 @@ impl Translator {
             .collect();
         for callid in callids {
             let call = self.by_leg.get(&(subscribe_id, callid)).copied();
-            self.drop_leg(subscribe_id, callid, now);
-            if let Some((call, queue)) = call.zip(queue.as_ref()) {
-                if let Some(mut legs) = self.legs.get_mut(&call) {
+            let orphaned = self.drop_leg(subscribe_id, callid, now);
+            if let Some(mut legs) = call.and_then(|c| self.legs.get_mut(&c)) {
+                if orphaned {
+                    // Orphaned by the subscription's end, not ended: it is reported again
+                    // after the resubscription.
+                    legs.ending = false;
+                }
+                if let Some(queue) = queue.as_ref() {
                     legs.resubscribed_queue = Some(queue.clone());
                 }
             }

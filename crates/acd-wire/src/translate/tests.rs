@@ -298,6 +298,82 @@ fn a_call_sent_back_to_the_queue_is_not_ended_in_between() {
     assert!(t.due_endings(now + END_GRACE * 10).is_empty());
 }
 
+/// A reporting queue follows a call to the agent it rings at. When the caller hangs up there,
+/// the agent's appearance goes first and the queue's CallLost (the guide: "once the call is
+/// completed") after it: that is the call's end, not a move. It was kept for the 300 s orphan
+/// grace, and a hot twin's follower that woke from a pause offered the gone caller (seed 2452).
+#[test]
+fn a_call_lost_by_a_reporting_queue_after_its_agent_leg_ended_is_ended_soon() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(4, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(Q, vec![callinfo(4, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(U, vec![], vec![1]), now);
+    t.notify(&cc(Q, vec![], vec![4]), now);
+    let ev = t.due_endings(now + TRANSFER_END_GRACE);
+    assert!(
+        matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]),
+        "{ev:?}"
+    );
+
+    // A subscription ended by IP Office (not a CallLost) still orphans the call for the whole
+    // grace: it is reported again after the resubscription.
+    let (mut t, now) = setup();
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(Q, vec![callinfo(4, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(U, vec![], vec![1]), now);
+    t.remove_subscription(Q, now);
+    assert!(t.due_endings(now + TRANSFER_END_GRACE).is_empty());
+    // And so does a reconnect.
+    let (mut t, now) = setup();
+    t.notify(&cc(U, vec![callinfo(1, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(Q, vec![callinfo(4, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(U, vec![], vec![1]), now);
+    t.reset_connection(now);
+    assert!(t.due_endings(now + TRANSFER_END_GRACE).is_empty());
+    assert!(!t.due_endings(now + ORPHAN_GRACE).is_empty());
+}
+
+/// A reporting queue shows a call connected to the agent who answered it. After a reconnect
+/// that report can come seconds before the agent's own subscription shows the call, and the
+/// engine, still believing the call rang unanswered, sent it back to the queue from the
+/// talking agent (seeds 706 and 2547): the queue's report is the answer too.
+#[test]
+fn a_reporting_queue_showing_a_call_connected_to_a_followed_agent_reports_the_answer() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(4, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    let connected = |extn: &str| {
+        let mut ci = callinfo(4, b"g", State::Connected);
+        ci.connectedparty = Some(pb::PartyInfo {
+            number: extn.into(),
+            ..Default::default()
+        });
+        ci
+    };
+    let ev = t.notify(&cc(Q, vec![connected("201")], vec![]), now);
+    assert!(
+        matches!(&ev[..], [Event::CallLeftQueue { call: CallId(1), .. }, Event::CallAnswered { call: CallId(1), agent }] if agent.0 == "201"),
+        "{ev:?}"
+    );
+    // Connected to someone the engine does not follow: no agent of its to credit.
+    let ev = t.notify(&cc(Q, vec![connected("299")], vec![]), now);
+    assert!(ev.is_empty(), "{ev:?}");
+}
+
 /// A queue call as IP Office shows it while it waits in the queue: with its queue detail.
 fn in_queue(mut ci: pb::CallInfo) -> pb::CallInfo {
     ci.queueinfo = Some(pb::QueueInfo {
