@@ -97,6 +97,11 @@ fn hot_twins_with_reporting_queues_hold_their_invariants() {
     let setup = Setup::shipped().unwrap();
     for seed in [706, 1138, 1444, 2452, 2511, 2547, 2937] {
         let report = run_seed(&setup, seed, 40);
-        assert_eq!(report.outcome, Ok(()), "seed {seed}: {:?}", report.last_lines);
+        assert_eq!(
+            report.outcome,
+            Ok(()),
+            "seed {seed}: {:?}",
+            report.last_lines
+        );
     }
 }
