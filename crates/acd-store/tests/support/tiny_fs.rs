@@ -3,8 +3,8 @@
 //! read-only a real `EROFS`, with no fault injected by hand.
 //!
 //! Mounting needs root. Where it cannot be done the test says so on stderr and passes without
-//! running ("SKIPPED …"); `ACD_REQUIRE_TINY_FS=1` (set by CI, which runs as root) turns the skip
-//! into a failure, so the tests cannot silently stop running there.
+//! running ("SKIPPED …"); `ACD_REQUIRE_TINY_FS=1` (set by `.ci/run` where it is root and a trial
+//! mount works) turns the skip into a failure, so the tests cannot silently stop running there.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
