@@ -101,6 +101,7 @@ fn agent(a: usize, phone: PhoneState) -> Event {
             logged_in: true,
             dnd: false,
             phone_fault: false,
+            forwarded: false,
         },
         phone,
     })

@@ -54,8 +54,9 @@ fn a_seed_of_the_start_up_race_holds_its_invariant() {
 
 #[test]
 fn the_primary_fails_with_calls_queued_on_both_systems_and_the_secondarys_go_on_being_routed() {
-    // Seed 38: live-live against a primary and a secondary, 7 callers waiting on the primary
-    // and 10 on the secondary when the primary fails. The primary's callers are cut off with
+    // Seed 38: live-live against a primary and a secondary, 6 callers waiting on the primary
+    // and 10 on the secondary when the primary fails (7 and 10 before issue 24's stream of
+    // hang-ups while ringing and forwards joined its plan). The primary's callers are cut off with
     // it; the secondary's must be routed over the secondary's link, which never went down.
     let setup = Setup::shipped().unwrap();
     let report = run_seed(&setup, 38, 1_000_000);
@@ -66,7 +67,7 @@ fn the_primary_fails_with_calls_queued_on_both_systems_and_the_secondarys_go_on_
         .position(|l| l.contains("calls waiting when the primary fails"))
         .expect("the seed's plan has the primary fail");
     assert!(
-        lines[failed].contains("7 on the primary, 10 on the secondary"),
+        lines[failed].contains("6 on the primary, 10 on the secondary"),
         "{}",
         lines[failed]
     );

@@ -461,6 +461,7 @@ pub fn state_label(state: AgentAvailability) -> &'static str {
     match state {
         AgentAvailability::LoggedOff => "logged_off",
         AgentAvailability::Dnd => "dnd",
+        AgentAvailability::Forwarded => "forwarded",
         AgentAvailability::PhoneFault => "phone_fault",
         AgentAvailability::Idle => "idle",
         AgentAvailability::Reserved => "reserved",

@@ -33,6 +33,12 @@ pub enum Fault {
     /// The caller of the next call the engine transfers to an agent hangs up as the transfer
     /// goes out: before IP Office answers it or rings the agent.
     HangUpDuringTransfer,
+    /// A caller whose call rings at an agent hangs up (the first such call, if any): IP Office
+    /// loses the agent's ringing appearance and ends the call.
+    HangUpWhileRinging,
+    /// An agent (by position among the simulator's users) switches forward unconditional on
+    /// or off, as a presence hub does, while calls wait.
+    Forward { agent: usize, on: bool },
 }
 
 impl fmt::Display for Fault {
@@ -56,6 +62,12 @@ impl fmt::Display for Fault {
                     "the next caller transferred to an agent hangs up meanwhile"
                 )
             }
+            Fault::HangUpWhileRinging => write!(f, "a caller ringing at an agent hangs up"),
+            Fault::Forward { agent, on } => write!(
+                f,
+                "agent #{agent} switches forward unconditional {}",
+                if *on { "on" } else { "off" }
+            ),
         }
     }
 }
@@ -165,6 +177,23 @@ impl Plan {
         for _ in 0..hang_ups {
             let at = rng.random_range(engine_start_ms..traffic_ms.max(engine_start_ms + 1));
             faults.push((at, Fault::HangUpDuringTransfer));
+        }
+        // Everyday events as IP Office renders them (issue 24), from a stream of their own:
+        // callers hanging up while the agent's phone rings, and agents forwarding their calls
+        // for a while (on, then off again) while calls wait.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x24ee_f0d5);
+        let traffic_from = engine_start_ms;
+        let traffic_to = traffic_ms.max(engine_start_ms + 1);
+        for _ in 0..rng.random_range(0..=2) {
+            let at = rng.random_range(traffic_from..traffic_to);
+            faults.push((at, Fault::HangUpWhileRinging));
+        }
+        for _ in 0..rng.random_range(0..=2) {
+            let at = rng.random_range(traffic_from..traffic_to);
+            let agent = rng.random_range(0..8);
+            let off_at = at + rng.random_range(5_000..90_000);
+            faults.push((at, Fault::Forward { agent, on: true }));
+            faults.push((off_at, Fault::Forward { agent, on: false }));
         }
         // A resilient pair, from a stream of its own too: a third of the seeds run live-live
         // against a primary and a secondary with calls queueing on both, and most of those see

@@ -92,6 +92,11 @@ impl Checker {
         self.disturbed_at = now;
     }
 
+    /// The last fault, connect or disconnect.
+    pub fn disturbed_at(&self) -> Timestamp {
+        self.disturbed_at
+    }
+
     pub fn on_event(&mut self, now: Timestamp, event: &Event) {
         if let Event::CommandResult { id, outcome } = event {
             if let Some((call, _)) = self.transfers.remove(id) {

@@ -93,6 +93,8 @@ pub struct World {
     transferred_by: BTreeMap<crate::sim::model::types::SimCallId, (usize, Timestamp)>,
     /// Callers still to hang up as the engine transfers their call to an agent.
     hang_ups_armed: u32,
+    /// Agents (extension) whose forward unconditional is on at IP Office, since when.
+    forwarded_since: BTreeMap<String, Timestamp>,
     traffic_end: Timestamp,
     hard_end: Timestamp,
     empty_since: Option<Timestamp>,
@@ -192,6 +194,7 @@ impl World {
             primary_back_at: None,
             transferred_by: BTreeMap::new(),
             hang_ups_armed: 0,
+            forwarded_since: BTreeMap::new(),
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
             empty_since: None,
@@ -591,6 +594,36 @@ impl World {
                 }
             }
             Fault::HangUpDuringTransfer => self.hang_ups_armed += 1,
+            Fault::HangUpWhileRinging => {
+                let ringing = self
+                    .model
+                    .calls()
+                    .find(|c| c.phase == CallPhase::Ringing && c.queue.is_none())
+                    .map(|c| (c.id, c.gcid.clone()));
+                if let Some((id, gcid)) = ringing {
+                    self.model.hang_up(&gcid);
+                    self.trace.line(
+                        t.0,
+                        format!("FAULT: caller of sim call {id} hangs up while ringing"),
+                    );
+                }
+            }
+            Fault::Forward { agent, on } => {
+                let users = self.model.users().len();
+                if users > 0 {
+                    let extn = self.model.users()[agent % users].extn.clone();
+                    self.model
+                        .apply(crate::sim::model::ModelAction::SetForward {
+                            user: extn.clone(),
+                            on,
+                        });
+                    if on {
+                        self.forwarded_since.entry(extn).or_insert(t);
+                    } else {
+                        self.forwarded_since.remove(&extn);
+                    }
+                }
+            }
             Fault::PrimaryDown { down_ms } => {
                 self.site_down_until[0] = t.plus(down_ms);
                 self.drop_site(0, "primary IP Office unreachable");
@@ -891,12 +924,56 @@ impl World {
         for d in self.nodes[i].routing.last_decisions() {
             self.trace.line(t.0, format!("{tag}decision {d}"));
         }
+        if self.check && i == self.judged() {
+            self.no_offer_to_a_forwarded_agent(i, &commands)?;
+        }
         for c in commands {
             self.trace
                 .line(t.0, format!("{tag}command {} {:?}", c.id.0, c.kind));
             self.hang_up_if_armed(i, &c);
             if let Some(conn) = self.nodes[i].conn.as_mut() {
                 conn.handle_command(t, c);
+            }
+        }
+        Ok(())
+    }
+
+    /// **no-offer-to-a-forwarded-agent**: the engine sends no call to an agent whose forward
+    /// unconditional has been on at IP Office for longer than the liveness bound (time enough
+    /// for the user notify to arrive however late the seed makes it), counted from the last
+    /// fault or link change too (a forward switched on while the link was down is heard only
+    /// in the fresh snapshot after it), and judged only while the link is subscribed.
+    fn no_offer_to_a_forwarded_agent(
+        &self,
+        i: usize,
+        commands: &[Command],
+    ) -> Result<(), Violation> {
+        let bound = self.nodes[i].checker.bound_ms;
+        let disturbed_at = self.nodes[i].checker.disturbed_at();
+        if !self.ready(i).iter().all(|r| *r) {
+            return Ok(());
+        }
+        for c in commands {
+            let acd_core::CommandKind::Transfer {
+                call,
+                target: acd_core::Target::Agent(agent),
+                ..
+            } = &c.kind
+            else {
+                continue;
+            };
+            if let Some(since) = self.forwarded_since.get(&agent.0) {
+                if self.now.since((*since).max(disturbed_at)) > bound {
+                    return Err(Violation {
+                        invariant: "no-offer-to-a-forwarded-agent",
+                        detail: format!(
+                            "{call} sent to {agent} at {:.3} s, whose calls IP Office has \
+                             forwarded since {:.3} s",
+                            self.now.0 as f64 / 1000.0,
+                            since.0 as f64 / 1000.0
+                        ),
+                    });
+                }
             }
         }
         Ok(())

@@ -121,6 +121,11 @@ pub struct Presence {
     pub dnd: bool,
     /// `extnfault`: the user has no working phone.
     pub phone_fault: bool,
+    /// `fwdu`: forward unconditional is on, so a call the engine transfers to the user's
+    /// extension goes to the forward destination instead (and hunt-group calls either skip
+    /// the user or, with `fwdhg`, follow the forward too): the user takes no queue calls.
+    #[serde(default)]
+    pub forwarded: bool,
 }
 
 /// The full PBX-side state of one agent.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 pub enum AgentAvailability {
     LoggedOff,
     Dnd,
+    /// Forward unconditional is on at IP Office: calls sent to the agent go elsewhere.
+    Forwarded,
     PhoneFault,
     /// Free to take a call.
     Idle,
@@ -27,9 +29,10 @@ pub enum AgentAvailability {
 
 impl AgentAvailability {
     /// Every state, so a gauge per state can be set to zero when nobody is in it.
-    pub const ALL: [AgentAvailability; 10] = [
+    pub const ALL: [AgentAvailability; 11] = [
         AgentAvailability::LoggedOff,
         AgentAvailability::Dnd,
+        AgentAvailability::Forwarded,
         AgentAvailability::PhoneFault,
         AgentAvailability::Idle,
         AgentAvailability::Reserved,

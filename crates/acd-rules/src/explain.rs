@@ -535,6 +535,7 @@ fn engine_verdict(
                     logged_in: true,
                     dnd: false,
                     phone_fault: false,
+                    forwarded: false,
                 },
                 phone: PhoneState::Idle,
             }),

@@ -117,6 +117,10 @@ pub struct Observed {
     /// sends them (it offers a call once until it comes back), two routers sending at once do.
     #[serde(default)]
     pub transfers_to_ringing_calls: u64,
+    /// Transfers to an agent whose forward unconditional was on: the call went to the
+    /// forward destination (voicemail), not to the agent.
+    #[serde(default)]
+    pub transfers_to_forwarded_users: u64,
 }
 
 impl Observed {

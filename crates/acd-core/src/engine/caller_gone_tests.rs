@@ -103,3 +103,56 @@ fn a_call_that_leaves_the_agents_phone_and_comes_back_to_the_queue_is_routed_aga
     assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].abandoned, 0);
     counters_balance(&sim.engine);
 }
+
+fn forwarded_event(agent: &str, forwarded: bool, phone: PhoneState) -> Event {
+    Event::AgentChanged(AgentSnapshot {
+        agent: agent.into(),
+        name: agent.into(),
+        presence: Presence {
+            logged_in: true,
+            dnd: false,
+            phone_fault: false,
+            forwarded,
+        },
+        phone,
+    })
+}
+
+/// Issue 24, item 2: an agent whose calls are forwarded unconditionally (a presence hub sent
+/// them away, or they did it themselves) gets no offers, like DND; back, they do.
+#[test]
+fn a_forwarded_agent_gets_no_offers_until_the_forward_is_off() {
+    let mut sim = basic(PickStrategy::Linear, &["2001"]);
+    sim.send(forwarded_event("2001", true, PhoneState::Idle));
+    assert_eq!(sim.availability("2001"), AgentAvailability::Forwarded);
+    let out = sim.call(1).clone();
+    assert!(transfers(&out).is_empty(), "{out:?}");
+    let out = sim
+        .at(5_000, forwarded_event("2001", false, PhoneState::Idle))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+}
+
+/// Forwarding switched on while the offered call rings: declined, back to the queue at once,
+/// no ring-no-answer penalty.
+#[test]
+fn forwarding_switched_on_while_the_call_rings_declines_it() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.idle("2001");
+    ringing_at_2001(&mut sim, 1);
+    let out = sim
+        .at(1_000, forwarded_event("2001", true, PhoneState::Ringing))
+        .clone();
+    assert!(
+        matches!(
+            &transfers(&out)[..],
+            [(_, CallId(1), crate::command::Target::Queue(_), _)]
+        ),
+        "{out:?}"
+    );
+    assert!(
+        sim.engine.agents[sim.engine.agent_ix[&AgentId::from("2001")]]
+            .not_ready_until
+            .is_none()
+    );
+}

@@ -530,7 +530,8 @@ impl Engine {
         self.refresh_agent(a, now);
     }
 
-    /// An agent we are ringing logged off, went DND or lost the phone: they declined the call.
+    /// An agent we are ringing logged off, went DND, forwarded their calls or lost the phone:
+    /// they declined the call.
     /// It moves on at once, without waiting for the ring timeout and without the ring-no-answer
     /// not-ready penalty (the agent's availability already says they take no calls).
     fn decline_if_unreachable(&mut self, now: Timestamp, a: usize) {
@@ -538,6 +539,7 @@ impl Engine {
         let unreachable = !agent.known
             || !agent.presence.logged_in
             || agent.presence.dnd
+            || agent.presence.forwarded
             || agent.presence.phone_fault;
         if !unreachable {
             return;

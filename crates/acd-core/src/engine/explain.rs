@@ -159,6 +159,7 @@ impl Engine {
                     match self.availability(a, now) {
                         AgentAvailability::LoggedOff
                         | AgentAvailability::Dnd
+                        | AgentAvailability::Forwarded
                         | AgentAvailability::PhoneFault => {}
                         AgentAvailability::Idle => {
                             view.staffed_agents += 1;

@@ -287,6 +287,9 @@ impl Engine {
         if agent.presence.dnd {
             return AgentAvailability::Dnd;
         }
+        if agent.presence.forwarded {
+            return AgentAvailability::Forwarded;
+        }
         match agent.phone {
             PhoneState::Ringing => AgentAvailability::Ringing,
             PhoneState::OnCall => AgentAvailability::OnCall,

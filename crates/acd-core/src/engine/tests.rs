@@ -50,6 +50,7 @@ pub(super) fn agent_event(agent: &str, logged_in: bool, phone: PhoneState) -> Ev
             logged_in,
             dnd: false,
             phone_fault: false,
+            forwarded: false,
         },
         phone,
     })
@@ -1600,6 +1601,7 @@ fn going_dnd_while_the_call_rings_declines_it_without_the_rona_penalty() {
                     logged_in: true,
                     dnd: true,
                     phone_fault: false,
+                    forwarded: false,
                 },
                 phone: PhoneState::Ringing,
             }),

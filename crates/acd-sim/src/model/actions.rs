@@ -79,6 +79,15 @@ impl Model {
                 self.dispatch_agent(u);
                 ResultCode::Success
             }
+            ModelAction::SetForward { user, on } => {
+                let Some(u) = self.user_by_extn(&user) else {
+                    return ResultCode::UserNotFound;
+                };
+                self.users[u].fwdu = on;
+                self.touch_user(u);
+                self.dispatch_agent(u);
+                ResultCode::Success
+            }
         }
     }
 
@@ -154,6 +163,16 @@ impl Model {
                     c.hops = 0;
                 }
                 self.enter_queue(call, q);
+                self.dispatch_all(released);
+            }
+            TransferTarget::User(u) if self.users[u].fwdu => {
+                // IP Office sends a call for a user with forward unconditional on to the
+                // forward destination: here the user's voicemail (`fwdtovm`). The queue and
+                // the engine see the call leave; nobody's phone rings.
+                self.observed.transfers_to_forwarded_users += 1;
+                let released = self.detach_for_transfer(call);
+                self.mark_overflowed(call);
+                self.send_to_voicemail(call);
                 self.dispatch_all(released);
             }
             TransferTarget::User(u) => {

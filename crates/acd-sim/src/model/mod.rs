@@ -59,6 +59,11 @@ pub struct User {
     pub language: String,
     pub logged_in: bool,
     pub dnd: bool,
+    /// Forward unconditional (`fwdu`) is on, to voicemail (`fwdtovm`): hunt groups skip the
+    /// user, and a call transferred to the user goes to voicemail.
+    pub fwdu: bool,
+    /// `fwdhg`: hunt-group calls follow the forward (rather than skipping the user).
+    pub fwdhg: bool,
     pub phone_fault: bool,
     pub voicemail: bool,
     pub deleted: bool,
@@ -80,6 +85,7 @@ impl User {
         !self.deleted
             && self.logged_in
             && !self.dnd
+            && !self.fwdu
             && !self.phone_fault
             && self.activity == Activity::Idle
     }
@@ -482,6 +488,8 @@ impl Model {
             language: u.language.clone(),
             logged_in: u.logged_in,
             dnd: u.dnd,
+            fwdu: false,
+            fwdhg: true,
             phone_fault: u.phone_fault,
             voicemail: u.voicemail,
             deleted: false,
@@ -617,6 +625,7 @@ impl Model {
             name: u.name.clone(),
             logged_in: u.logged_in,
             dnd: u.dnd,
+            forwarded: u.fwdu,
             phone_fault: u.phone_fault,
             phone: u.phone_state(),
         }

@@ -701,3 +701,38 @@ fn a_transfer_of_a_call_already_ringing_is_counted() {
     transfer(&mut m, "203");
     assert_eq!(m.summary().observed.transfers_to_ringing_calls, 1);
 }
+
+/// Forward unconditional as IP Office renders it (issue 24, item 2): the hunt group skips the
+/// user, and a call transferred to the user goes to the forward destination (voicemail here),
+/// counted; forwarding off, the user takes calls again.
+#[test]
+fn a_forwarded_user_is_skipped_by_hunting_and_a_transfer_to_them_is_forwarded() {
+    let mut m = model("longest_waiting", "");
+    assert!(m
+        .apply(ModelAction::SetForward {
+            user: "201".into(),
+            on: true,
+        })
+        .is_success());
+    assert!(m.user_snapshot(&m.users()[0]).forwarded);
+    assert!(!m.users()[0].available());
+    let hunted = inject(&mut m, "Q", 60, None);
+    assert!(!ringing(&m, hunted).contains(&"201".to_string()));
+    let sent = inject(&mut m, "Q", 60, None);
+    assert!(m
+        .apply(ModelAction::BlindTransfer {
+            call: sent,
+            view: View::Queue("Q".into()),
+            target: "201".into(),
+        })
+        .is_success());
+    assert!(m
+        .call(sent)
+        .is_some_and(|c| c.phase == CallPhase::Voicemail && !c.ringing.contains(&0)));
+    assert_eq!(m.summary().observed.transfers_to_forwarded_users, 1);
+    m.apply(ModelAction::SetForward {
+        user: "201".into(),
+        on: false,
+    });
+    assert!(!m.user_snapshot(&m.users()[0]).forwarded);
+}

@@ -81,6 +81,9 @@ pub struct UserSnapshot {
     pub name: String,
     pub logged_in: bool,
     pub dnd: bool,
+    /// Forward unconditional is on.
+    #[serde(default)]
+    pub forwarded: bool,
     pub phone_fault: bool,
     pub phone: PhoneState,
 }
@@ -171,6 +174,11 @@ pub enum ModelAction {
         user: String,
         on: bool,
     },
+    /// `UpdateUser.fwdu` (or short codes 0/1): forward unconditional on or off, to voicemail.
+    SetForward {
+        user: String,
+        on: bool,
+    },
 }
 
 impl ModelAction {
@@ -188,6 +196,7 @@ impl ModelAction {
             ModelAction::RemoveQueueMembers { .. } => "remove_queue_members",
             ModelAction::SetServiceMode { .. } => "set_service_mode",
             ModelAction::SetDnd { .. } => "set_dnd",
+            ModelAction::SetForward { .. } => "set_forward",
         }
     }
 }

@@ -50,6 +50,9 @@ pub fn notify_user(model: &Model, u: usize) -> Option<pb::NotifyUser> {
         featuresavailable: crate::model::features::USER_CONFIG as i32,
         language: user.language.clone(),
         dnd: user.dnd,
+        fwdu: user.fwdu,
+        fwdhg: user.fwdhg,
+        fwdtovm: user.fwdu,
         voicemail: user.voicemail,
         loggedinextn: if user.logged_in {
             user.extn.clone()

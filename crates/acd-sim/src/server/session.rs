@@ -514,14 +514,22 @@ impl SimConnection {
                     return ResultCode::SubscriptionInvalid;
                 };
                 let extn = model.users()[user].extn.clone();
+                // (DND or forward, on or off), in the order the update gives them.
                 let mut actions = Vec::new();
                 if let Some(sac) = &update.sac {
-                    actions.push(sac.set != 0);
+                    actions.push((false, sac.set != 0));
+                }
+                if let Some(fwdu) = &update.fwdu {
+                    actions.push((true, fwdu.set));
                 }
                 for sc in &update.shortcodedata {
+                    // The guide's user short codes: 0/1 set/unset forward unconditional,
+                    // 7/8 set/unset DND.
                     match sc.code {
-                        7 => actions.push(true),
-                        8 => actions.push(false),
+                        0 => actions.push((true, true)),
+                        1 => actions.push((true, false)),
+                        7 => actions.push((false, true)),
+                        8 => actions.push((false, false)),
                         _ => return ResultCode::CallControlUnsupported,
                     }
                 }
@@ -529,10 +537,12 @@ impl SimConnection {
                     return ResultCode::CallControlUnsupported;
                 }
                 let mut code = ResultCode::Success;
-                for on in actions {
-                    code = model.apply(ModelAction::SetDnd {
-                        user: extn.clone(),
-                        on,
+                for (forward, on) in actions {
+                    let user = extn.clone();
+                    code = model.apply(if forward {
+                        ModelAction::SetForward { user, on }
+                    } else {
+                        ModelAction::SetDnd { user, on }
                     });
                 }
                 code

@@ -25,6 +25,7 @@ fn report(agent: &str, dnd: bool) -> ConnectionEvent {
             logged_in: true,
             dnd,
             phone_fault: false,
+            forwarded: false,
         },
         phone: PhoneState::Idle,
     }))

@@ -38,6 +38,12 @@ impl Translator {
                         logged_in: !nu.loggedoff,
                         dnd: nu.dnd,
                         phone_fault: nu.extnfault,
+                        // Forward unconditional sends the engine's transfers elsewhere whatever
+                        // `fwdhg` says (that only decides whether hunt-group calls follow the
+                        // forward or skip the user). Forward on busy never meets an offer (the
+                        // engine offers idle agents only); forward on no answer acts only once
+                        // an offer rang out, and is then a call leaving the phone unanswered.
+                        forwarded: nu.fwdu,
                     });
                     self.agent_changed(sub, &mut events);
                 }

@@ -471,7 +471,8 @@ fn presence_comes_from_the_user_notify() {
         Presence {
             logged_in: false,
             dnd: true,
-            phone_fault: false
+            phone_fault: false,
+            forwarded: false,
         }
     );
     assert_eq!(s.phone, PhoneState::OnCall);
@@ -803,4 +804,40 @@ fn a_transfer_on_its_way_to_another_agent_keeps_the_long_grace() {
     );
     assert!(matches!(&ev[0], Event::CallRinging { call: CallId(1), agent } if agent.0 == "202"));
     assert_eq!(t.next_ending(), None);
+}
+
+/// Issue 24, item 2: the user record's `fwdu` (field 21) is the agent's forward unconditional;
+/// with it on, calls the engine sends there go elsewhere.
+#[test]
+fn forward_unconditional_comes_from_the_user_notify() {
+    let (mut t, now) = setup();
+    let forwarded = |fwdu: bool, fwdhg: bool| pb::Notify {
+        subscribe_id: U,
+        notify_id: 3,
+        label: String::new(),
+        payload: Some(Payload::User(pb::NotifyUser {
+            extn: "201".into(),
+            name: "Anna".into(),
+            fwdu,
+            fwdhg,
+            fwdunumber: "209".into(),
+            ..Default::default()
+        })),
+    };
+    for (fwdu, fwdhg) in [(true, true), (false, true), (true, false)] {
+        let ev = t.notify(&forwarded(fwdu, fwdhg), now);
+        let [Event::AgentChanged(s)] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(s.presence.forwarded, fwdu, "fwdu {fwdu} fwdhg {fwdhg}");
+        assert!(s.presence.logged_in && !s.presence.dnd);
+    }
+    // The field numbers are the wire's: fwdu = 21 (varint tag 0xA8 0x01).
+    use prost::Message;
+    let bytes = pb::NotifyUser {
+        fwdu: true,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    assert_eq!(bytes, vec![0xA8, 0x01, 0x01]);
 }
