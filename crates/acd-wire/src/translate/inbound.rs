@@ -3,7 +3,7 @@
 //! calls queueing or gone per queue, an agent's presence and phone per user, members and service
 //! mode per queue, and the first snapshot of a fresh subscription (or its settle time).
 
-use super::{Translator, UserLeg};
+use super::{Translator, UserLeg, TRANSFER_END_GRACE};
 use crate::pb;
 use crate::pb::call_info::State;
 use acd_core::{
@@ -114,6 +114,21 @@ impl Translator {
                 legs.resubscribed_queue = None;
             }
             let queued = waiting_in_queue(ci);
+            if !queued {
+                // A reporting queue follows the call to the agent the engine sent it to and shows
+                // it ringing there: the transfer has arrived, though that agent's own notify may
+                // never show it (a short ring folded away while a notify waited for its ack). Its
+                // leaving the queue's report next is then its end, not a transfer on its way.
+                if let Some(mut legs) = self.legs.get_mut(&call) {
+                    if legs
+                        .transfer_to
+                        .as_ref()
+                        .is_some_and(|agent| shows_at(ci, agent))
+                    {
+                        legs.transfer_arrived = true;
+                    }
+                }
+            }
             let Some(q) = self.queues.get_mut(&sub) else {
                 return;
             };
@@ -129,6 +144,14 @@ impl Translator {
             if let Some(agent) = self.answered_by(ci) {
                 events.push(Event::CallAnswered { call, agent });
             }
+            if at_voicemail(ci.state()) {
+                if let Some(mut legs) = self.legs.get_mut(&call) {
+                    if legs.users.is_empty() && !legs.at_voicemail {
+                        legs.at_voicemail = true;
+                        events.push(Event::CallEnded { call });
+                    }
+                }
+            }
         }
         for lost in &cc.calllost {
             let Some(call) = self.by_leg.get(&(sub, lost.callid)).copied() else {
@@ -138,7 +161,25 @@ impl Translator {
                 .queues
                 .get_mut(&sub)
                 .is_some_and(|q| q.queued.remove(&lost.callid));
-            self.drop_leg(sub, lost.callid, now);
+            let reported_nowhere = self.drop_leg(sub, lost.callid, now);
+            if reported_nowhere {
+                if let Some(mut legs) = self.legs.get_mut(&call) {
+                    // A reporting subscription follows a call out of the queue until Finish or
+                    // the call's end, so losing a call that had left the queue, with no agent's
+                    // phone showing it, is its end (the engine's transfer sending it to a
+                    // forward or a voicemail shows no phone at all). A call lost shortly after
+                    // the engine's transfer to an agent ends too: after the short grace if that
+                    // agent's phone showed it (the caller hung up there; a late report of the
+                    // queue had shown it queueing meanwhile), else unless the phone shows it
+                    // within the transfer grace (it is on its way).
+                    let transferred_recently = legs
+                        .transfer_sent_at
+                        .is_some_and(|sent| now.duration_since(sent) <= TRANSFER_END_GRACE);
+                    if !was_queued || transferred_recently {
+                        legs.ending = true;
+                    }
+                }
+            }
             if was_queued {
                 events.push(Event::CallLeftQueue {
                     call,
@@ -288,6 +329,32 @@ fn waiting_in_queue(ci: &pb::CallInfo) -> bool {
         State::Ringing => ci.queueinfo.is_some(),
         _ => false,
     }
+}
+
+/// The call's report shows it ringing at, or connected to, `agent`'s extension.
+fn shows_at(ci: &pb::CallInfo, agent: &AgentId) -> bool {
+    let ringing_there = ci.state() == State::Ringing
+        && ci.targets.as_ref().is_some_and(|t| {
+            t.target
+                .iter()
+                .any(|t| t.partyinfo.as_ref().is_some_and(|p| p.number == agent.0))
+        });
+    let connected_there = ci.state() == State::Connected
+        && ci
+            .connectedparty
+            .as_ref()
+            .is_some_and(|p| p.number == agent.0);
+    ringing_there || connected_there
+}
+
+/// IP Office shows the call at a voicemail (the queue's own, or the mailbox of a forward the
+/// engine's transfer met). Its `featuresavailable` there offers no transfer: IP Office would
+/// answer one with success and do nothing, so the call is out of any routing's reach.
+fn at_voicemail(state: State) -> bool {
+    matches!(
+        state,
+        State::Ringingvoicemail | State::Answeredbyvoicemail | State::Leavingvoicemailmessage
+    )
 }
 
 /// The agent's phone as the routing core sees it: busy beats ringing beats after-call work.

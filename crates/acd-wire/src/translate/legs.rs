@@ -42,6 +42,11 @@ pub(super) struct Legs {
     /// That agent's user subscription has shown the call since the transfer: the transfer has
     /// arrived, so the call's legs going away now is not a transfer in flight.
     pub transfer_arrived: bool,
+    /// A queue subscription showed the call at voicemail with no agent's phone on it: it is out
+    /// of the engine's reach (IP Office offers no transfer there) and was reported ended then;
+    /// its mapping stays only so later reports of it are recognised, and goes without a second
+    /// end.
+    pub at_voicemail: bool,
 }
 
 impl Legs {

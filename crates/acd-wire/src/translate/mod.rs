@@ -285,8 +285,11 @@ impl Translator {
         let due = self.legs.due(now);
         let mut events = Vec::with_capacity(due.len());
         for call in due {
+            let reported = self.legs.get(&call).is_some_and(|l| l.at_voicemail);
             self.forget_call(call);
-            events.push(Event::CallEnded { call });
+            if !reported {
+                events.push(Event::CallEnded { call });
+            }
         }
         #[cfg(test)]
         self.assert_consistent();

@@ -841,3 +841,183 @@ fn forward_unconditional_comes_from_the_user_notify() {
     .encode_to_vec();
     assert_eq!(bytes, vec![0xA8, 0x01, 0x01]);
 }
+
+/// Seed 804097 (and 7720): the engine's transfer met the agent's forward unconditional, which
+/// sends the call to voicemail. The reporting queue then shows it LEAVINGVOICEMAILMESSAGE with
+/// no transfer among its features and no phone shows it: IP Office answers a transfer there
+/// with success and does nothing, and the engine, believing the call was back in its queue,
+/// offered it again 40 s after the caller had left the message and gone. The call is out of
+/// reach the moment the queue shows it at voicemail: it is reported ended once.
+#[test]
+fn a_call_the_queue_shows_at_voicemail_is_ended_at_once_and_once_only() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    let mut vm = callinfo(5, b"g", State::Leavingvoicemailmessage);
+    vm.featuresavailable = (Features::DROP | Features::FINISH) as i32;
+    let ev = t.notify(
+        &cc(Q, vec![vm.clone()], vec![]),
+        now + Duration::from_millis(300),
+    );
+    assert!(
+        matches!(
+            &ev[..],
+            [
+                Event::CallLeftQueue {
+                    call: CallId(1),
+                    ..
+                },
+                Event::CallEnded { call: CallId(1) }
+            ]
+        ),
+        "{ev:?}"
+    );
+    // Reported again while the caller speaks, then lost when they hang up: no second end.
+    assert!(t
+        .notify(&cc(Q, vec![vm], vec![]), now + Duration::from_secs(5))
+        .is_empty());
+    let gone = now + Duration::from_secs(40);
+    assert!(t.notify(&cc(Q, vec![], vec![5]), gone).is_empty());
+    assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+    assert!(t.due_endings(gone + END_GRACE).is_empty());
+    assert_eq!(t.next_ending(), None);
+}
+
+/// A reporting queue follows a call until Finish or its end: losing a call that had left the
+/// queue and that no phone shows is the call's end, after the short grace (it was kept for the
+/// 300 s orphan grace). A call that left an ephemeral queue for the engine's transfer to an
+/// agent is on its way there: if no phone ever shows it (a forward took it elsewhere), it ends
+/// after the transfer grace.
+#[test]
+fn a_call_lost_out_of_the_queue_with_no_phone_showing_it_ends_soon() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.notify(
+        &cc(Q, vec![callinfo(5, b"g", State::Connected)], vec![]),
+        now,
+    );
+    let gone = now + Duration::from_secs(30);
+    t.notify(&cc(Q, vec![], vec![5]), gone);
+    assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    let left = now + Duration::from_millis(200);
+    t.notify(&cc(Q, vec![], vec![1]), left);
+    assert_eq!(t.next_ending(), Some(left + TRANSFER_END_GRACE));
+    let ev = t.due_endings(left + TRANSFER_END_GRACE);
+    assert!(
+        matches!(&ev[..], [Event::CallEnded { call: CallId(1) }]),
+        "{ev:?}"
+    );
+
+    // Without a transfer of ours, a call leaving an ephemeral queue keeps the orphan grace
+    // (the core decides from its own state what its leaving means).
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(&cc(Q, vec![], vec![1]), now);
+    assert_eq!(t.next_ending(), Some(now + ORPHAN_GRACE));
+}
+
+/// Seeds 3036 and 7536: the caller hangs up while the engine's transfer rings. A reporting
+/// queue showed the call ringing at that agent (the agent's own notify never did: the ring was
+/// folded away), or the agent's phone showed it and a late report of the queue showed it
+/// queueing again before losing it. Either way the call is gone: it ends after the short
+/// grace, not the transfer grace that let the ring timer blame the agent 15 s later.
+#[test]
+fn a_call_lost_after_the_transfer_was_seen_ringing_ends_after_the_short_grace() {
+    let ringing_at = |agent: &str| {
+        let mut ci = callinfo(5, b"g", State::Ringing);
+        ci.targets = Some(pb::Targets {
+            target: vec![pb::Target {
+                partyinfo: Some(pb::PartyInfo {
+                    number: agent.into(),
+                    ..Default::default()
+                }),
+            }],
+        });
+        ci
+    };
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    t.notify(
+        &cc(Q, vec![ringing_at("201")], vec![]),
+        now + Duration::from_millis(100),
+    );
+    let gone = now + Duration::from_secs(2);
+    t.notify(&cc(Q, vec![], vec![5]), gone);
+    assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+
+    // Ringing at someone else is not the engine's transfer arriving.
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    t.notify(
+        &cc(Q, vec![ringing_at("202")], vec![]),
+        now + Duration::from_millis(100),
+    );
+    let gone = now + Duration::from_secs(2);
+    t.notify(&cc(Q, vec![], vec![5]), gone);
+    assert_eq!(t.next_ending(), Some(gone + TRANSFER_END_GRACE));
+
+    // The agent's phone showed it; a late queue report shows it queueing; then all is lost.
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.command_sent(&transfer_to(1, "201"), now);
+    t.notify(&cc(U, vec![callinfo(7, b"g", State::Ringing)], vec![]), now);
+    t.notify(&cc(U, vec![], vec![7]), now + Duration::from_millis(100));
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now + Duration::from_millis(300),
+    );
+    let gone = now + Duration::from_millis(700);
+    t.notify(&cc(Q, vec![], vec![5]), gone);
+    assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+}
