@@ -248,6 +248,16 @@ impl Engine {
             if let Phase::LeftQueue { deadline } = call.phase {
                 ringing_elsewhere = Some((call.queue, deadline));
             }
+            // A call this engine believes waiting rings at an agent it did not offer it to:
+            // the queue's report that it left is on its way (notifies of different
+            // subscriptions are not ordered). Another engine put it there (a twin's leader
+            // that is gone, the other engine of a pair), or a person did. Offering it now
+            // would take it from a ringing phone; it is held like a call that left the queue,
+            // for that agent's ring time, and routed again if its queue reports it back.
+            if call.phase == Phase::Waiting && a.is_some() {
+                call.in_queue = false;
+                ringing_elsewhere = Some((call.queue, now));
+            }
         }
         // A call that left its queue and now rings at an agent is not abandoned while it
         // rings: someone else transferred it (the twin's leader, when this engine follows). It
@@ -260,6 +270,7 @@ impl Engine {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.phase = Phase::LeftQueue { deadline: extended };
             }
+            self.index_call(id);
             self.schedule_call(id, now);
         }
         // Informational: the agent's phone state arrives with AgentChanged, and RONA runs
@@ -379,6 +390,12 @@ impl Engine {
                 }
                 self.forget_call(id);
             }
+            // The engine's own exit to voicemail reached it before its result did: the wire
+            // layer ends a call its queue shows at voicemail (nothing can move it from there).
+            Phase::Exiting {
+                target: Target::Voicemail(_),
+                ..
+            } => self.finalize(id, CallOutcome::Overflowed, now),
             _ => self.finalize(id, CallOutcome::Abandoned, now),
         }
     }
@@ -535,11 +552,12 @@ impl Engine {
     /// It moves on at once, without waiting for the ring timeout and without the ring-no-answer
     /// not-ready penalty (the agent's availability already says they take no calls).
     fn decline_if_unreachable(&mut self, now: Timestamp, a: usize) {
+        let forwarded_away = self.forward_stops_offers(a);
         let agent = &self.agents[a];
         let unreachable = !agent.known
             || !agent.presence.logged_in
             || agent.presence.dnd
-            || agent.presence.forwarded
+            || forwarded_away
             || agent.presence.phone_fault;
         if !unreachable {
             return;

@@ -31,6 +31,7 @@ pub(super) fn profile(agent: &str, skills: &[(&str, u8)]) -> AgentProfile {
         agent: agent.into(),
         skills: skills.iter().map(|(s, l)| (s.to_string(), *l)).collect(),
         wrap_up_ms: None,
+        takes_calls_when_forwarded: false,
     }
 }
 
@@ -675,6 +676,22 @@ fn step_overflow_to_voicemail_then_accounted_as_overflowed() {
     assert_eq!(out.finished[0].wait_ms, 60_000);
     counters_balance(&sim.engine);
     assert_eq!(sim.engine.accounting()[&QueueId::from(Q)].overflowed, 1);
+}
+
+/// The queue shows the call at voicemail (the wire layer reports it ended) before the exit's
+/// result comes: still an overflow, not an abandoned call.
+#[test]
+fn an_exit_to_voicemail_ended_before_its_result_counts_as_overflowed() {
+    let mut sim = overflowing_to_voicemail_after_a_minute();
+    sim.call(1);
+    let out = sim.wait(60_000);
+    let id = transfers(&out)[0].0;
+    let out = sim.send(Event::CallEnded { call: CallId(1) }).clone();
+    assert_eq!(out.finished[0].outcome, CallOutcome::Overflowed);
+    sim.ok(id);
+    counters_balance(&sim.engine);
+    let q = &sim.engine.accounting()[&QueueId::from(Q)];
+    assert_eq!((q.overflowed, q.abandoned), (1, 0));
 }
 
 #[test]

@@ -115,3 +115,45 @@ fn an_exit_not_sent_is_judged_by_the_queue_report() {
     assert_eq!(out.finished[0].outcome, CallOutcome::Overflowed);
     counters_balance(&sim.engine);
 }
+
+/// Seeds 2131 and 6909: a call this engine believes waiting rings at an agent it never offered
+/// it to (the killed leader's transfer; the queue's report that the call left trails the
+/// agent's). Offered now, it would be taken from a ringing phone: it is held for that agent's
+/// ring time, its answer counts, and it is routed again only when its queue reports it back.
+#[test]
+fn a_waiting_call_ringing_at_an_agent_not_offered_by_us_is_held_until_back_in_queue() {
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    let out = sim.call(1).clone();
+    assert!(transfers(&out).is_empty(), "nobody is idle yet: {out:?}");
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2002".into(),
+    });
+    let out = sim.idle("2001").clone();
+    assert!(
+        transfers(&out).is_empty(),
+        "taken from a ringing phone: {out:?}"
+    );
+    let out = sim.wait(5_000);
+    assert!(transfers(&out).is_empty(), "{out:?}");
+    assert!(out.finished.is_empty(), "{out:?}");
+    // It rang out there and IP Office put it back in the queue: now it is routed.
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+
+    // Answered where it rang: counted once, as answered.
+    let mut sim = basic(PickStrategy::Linear, &["2001", "2002"]);
+    sim.call(1);
+    sim.send(Event::CallRinging {
+        call: CallId(1),
+        agent: "2002".into(),
+    });
+    let out = sim
+        .send(Event::CallAnswered {
+            call: CallId(1),
+            agent: "2002".into(),
+        })
+        .clone();
+    assert_eq!(out.finished[0].outcome, CallOutcome::Answered);
+    counters_balance(&sim.engine);
+}
