@@ -69,6 +69,7 @@ fn config(agents: usize) -> RoutingConfig {
                     agent: agent_name(a),
                     skills,
                     wrap_up_ms: None,
+                    takes_calls_when_forwarded: false,
                 },
             )
         })

@@ -493,6 +493,7 @@ mod tests {
                     agent,
                     skills: Default::default(),
                     wrap_up_ms: None,
+                    takes_calls_when_forwarded: false,
                 },
             );
         }

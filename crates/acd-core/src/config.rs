@@ -273,6 +273,11 @@ pub struct AgentProfile {
     pub skills: BTreeMap<String, SkillLevel>,
     /// Overrides the queue's wrap-up when set.
     pub wrap_up_ms: Option<Millis>,
+    /// The agent's forward unconditional leads to a phone they answer (a home worker's
+    /// mobile): calls are offered to them forwarded or not. Off by default: a forwarded agent
+    /// takes no queue calls.
+    #[serde(default)]
+    pub takes_calls_when_forwarded: bool,
 }
 
 /// A condition a call must meet for a route to apply. All conditions of a route must hold.

@@ -51,6 +51,9 @@ pub struct AgentDef {
     pub profile: Option<S<String>>,
     pub skills: Vec<SkillLevelDef>,
     pub wrap_up_ms: Option<u64>,
+    /// `take_calls_when_forwarded`: the agent's forward leads to a phone they answer (a
+    /// home worker's mobile), so a forward does not stop offers.
+    pub takes_calls_when_forwarded: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -441,7 +441,13 @@ fn skill_levels(w: &mut Walker<'_>, t: &DeTable<'_>) -> Vec<SkillLevelDef> {
 fn agent(w: &mut Walker<'_>, id: S<String>, t: &DeTable<'_>) -> AgentDef {
     w.check_keys(
         t,
-        &["name", "profile", "skills", "wrap_up"],
+        &[
+            "name",
+            "profile",
+            "skills",
+            "wrap_up",
+            "take_calls_when_forwarded",
+        ],
         &format!("agent `{}`", id.value),
     );
     let display_name = t
@@ -458,12 +464,17 @@ fn agent(w: &mut Walker<'_>, id: S<String>, t: &DeTable<'_>) -> AgentDef {
         .get("wrap_up")
         .and_then(|v| w.duration(v, "wrap_up", HOUR_MS))
         .map(|d| d.value);
+    let takes_calls_when_forwarded = t
+        .get("take_calls_when_forwarded")
+        .and_then(|v| w.boolean(v, "take_calls_when_forwarded"))
+        .unwrap_or(false);
     AgentDef {
         id,
         display_name,
         profile,
         skills,
         wrap_up_ms,
+        takes_calls_when_forwarded,
     }
 }
 

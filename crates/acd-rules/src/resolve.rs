@@ -243,6 +243,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 agent: AgentId(a.id.value.clone()),
                 skills: skills_map,
                 wrap_up_ms: a.wrap_up_ms,
+                takes_calls_when_forwarded: a.takes_calls_when_forwarded,
             },
         );
     }

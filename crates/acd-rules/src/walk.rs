@@ -116,6 +116,16 @@ impl Walker<'_> {
         }
     }
 
+    pub fn boolean(&mut self, value: &Value<'_>, field: &str) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(value, field, "true or false");
+                None
+            }
+        }
+    }
+
     /// A string or a list of strings (so `language = "deu"` and `language = ["deu", "eng"]`
     /// both read naturally).
     pub fn strings(&mut self, value: &Value<'_>, field: &str) -> Vec<S<String>> {

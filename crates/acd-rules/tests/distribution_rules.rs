@@ -242,3 +242,47 @@ helpers_when = "service_level < 80%"
         assert!(rendered.contains(words), "{words} missing:\n{rendered}");
     }
 }
+
+/// Issue 24: a forwarded agent takes no calls unless their rules say the forward leads to a
+/// phone they answer; the key takes only true or false.
+#[test]
+fn take_calls_when_forwarded_is_read_per_agent_and_checked() {
+    let text = r#"
+[skills]
+sales = "Sales"
+
+[agents.201]
+skills = { sales = 5 }
+take_calls_when_forwarded = true
+[agents.202]
+skills = { sales = 5 }
+
+[queues.Sales]
+agents = ["201", "202"]
+
+[[routes]]
+name = "all"
+queue = "Sales"
+requires = "sales"
+"#;
+    let checked = check(text);
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    let agents = &checked.config.agents;
+    assert!(agents[&"201".into()].takes_calls_when_forwarded);
+    assert!(!agents[&"202".into()].takes_calls_when_forwarded);
+
+    let wrong = text.replace(
+        "take_calls_when_forwarded = true",
+        "take_calls_when_forwarded = \"yes\"",
+    );
+    let checked = check(&wrong);
+    assert!(!checked.is_ok());
+    assert!(
+        checked
+            .report
+            .render()
+            .contains("take_calls_when_forwarded"),
+        "{}",
+        checked.report.render()
+    );
+}

@@ -166,6 +166,7 @@ pub fn routing(users: usize, queues: usize) -> RoutingConfig {
                 agent: id,
                 skills: Default::default(),
                 wrap_up_ms: None,
+                takes_calls_when_forwarded: false,
             },
         );
     }

@@ -156,3 +156,31 @@ fn forwarding_switched_on_while_the_call_rings_declines_it() {
             .is_none()
     );
 }
+
+/// An agent whose rules say `take_calls_when_forwarded` (their forward leads to a phone they
+/// answer, a home worker's mobile) is offered calls forwarded or not, and a forward switched on
+/// while it rings does not decline the call.
+#[test]
+fn an_agent_who_takes_calls_when_forwarded_is_offered_them_all_the_same() {
+    let mut profiles = vec![
+        profile("2001", &[("sales", 5)]),
+        profile("2002", &[("sales", 5)]),
+    ];
+    profiles[0].takes_calls_when_forwarded = true;
+    let mut sim = Sim::new(config(
+        vec![policy(Q, PickStrategy::Linear, &["2001", "2002"])],
+        profiles,
+    ));
+    sim.send(forwarded_event("2001", true, PhoneState::Idle));
+    sim.send(forwarded_event("2002", true, PhoneState::Idle));
+    assert_eq!(sim.availability("2001"), AgentAvailability::Idle);
+    assert_eq!(sim.availability("2002"), AgentAvailability::Forwarded);
+    let out = sim.call(1).clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+    let (cmd, ..) = transfers(&out)[0].clone();
+    sim.ok(cmd);
+    let out = sim
+        .at(1_000, forwarded_event("2001", true, PhoneState::Ringing))
+        .clone();
+    assert!(transfers(&out).is_empty(), "declined: {out:?}");
+}

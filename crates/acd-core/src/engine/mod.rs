@@ -276,6 +276,18 @@ impl Engine {
 
     // ----- agents -----
 
+    /// The agent's forward unconditional is on and sends the engine's calls away: they take
+    /// none, unless their rules say the forward leads to a phone they answer.
+    pub(crate) fn forward_stops_offers(&self, a: usize) -> bool {
+        let agent = &self.agents[a];
+        agent.presence.forwarded
+            && !self
+                .config
+                .agents
+                .get(&agent.id)
+                .is_some_and(|p| p.takes_calls_when_forwarded)
+    }
+
     fn availability(&self, a: usize, now: Timestamp) -> AgentAvailability {
         let agent = &self.agents[a];
         if !agent.known || !agent.presence.logged_in {
@@ -287,7 +299,7 @@ impl Engine {
         if agent.presence.dnd {
             return AgentAvailability::Dnd;
         }
-        if agent.presence.forwarded {
+        if self.forward_stops_offers(a) {
             return AgentAvailability::Forwarded;
         }
         match agent.phone {
