@@ -106,3 +106,48 @@ fn hot_twins_with_reporting_queues_hold_their_invariants() {
         );
     }
 }
+
+#[test]
+fn calls_sent_into_a_forward_and_calls_ringing_by_another_engine_hold_their_invariants() {
+    // Each was listed in dst-known-failures.txt before these fixes:
+    // - 804097 (one engine) and 7720 (a pair and a twin), reporting queues: the engine's transfer
+    //   met a forward switched on too late to be known, the call went to voicemail, and the
+    //   engine chased it for 40 s and 136 s after it had ended (no-transfer-of-a-gone-call);
+    // - 3629, ephemeral queues: the call left the queue for the leader's transfer and no phone
+    //   ever showed it; kept for the 300 s orphan grace and transferred 104.9 s after its end;
+    // - 2131 (a twin) and 6909 (a pair and a twin): a call rang at an agent because of the other
+    //   engine's transfer while this engine still believed it waiting, and offered it again
+    //   (no-double-transfer); 2131 also had the paused leader's frame, already written, held
+    //   back by the simulation until it woke.
+    let setup = Setup::shipped().unwrap();
+    for seed in [804097, 7720, 3629, 2131, 6909] {
+        let report = run_seed(&setup, seed, 40);
+        assert_eq!(
+            report.outcome,
+            Ok(()),
+            "seed {seed}: {:?}",
+            report.last_lines
+        );
+    }
+}
+
+#[test]
+fn termination_storms_are_met_with_a_backoff() {
+    // Seeds whose plan has IP Office terminate every subscription as soon as it is made, for a
+    // while (issue 24, item 3): the subscribe-rate invariant and every other hold.
+    let setup = Setup::shipped().unwrap();
+    let mut storms = 0;
+    for seed in 1..=12 {
+        let report = run_seed(&setup, seed, 1_000_000);
+        assert_eq!(
+            report.outcome,
+            Ok(()),
+            "seed {seed}: {:?}",
+            report.last_lines
+        );
+        if report.plan.contains("terminates every subscription made") {
+            storms += 1;
+        }
+    }
+    assert!(storms >= 3, "the seeds' plans have storms: {storms}");
+}

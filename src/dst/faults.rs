@@ -39,6 +39,9 @@ pub enum Fault {
     /// An agent (by position among the simulator's users) switches forward unconditional on
     /// or off, as a presence hub does, while calls wait.
     Forward { agent: usize, on: bool },
+    /// For `ms`, IP Office terminates every subscription as soon as it is made (a licence or
+    /// resource problem on a real system): the engine must back off, not storm it back.
+    TerminationStorm { ms: u64 },
 }
 
 impl fmt::Display for Fault {
@@ -68,6 +71,12 @@ impl fmt::Display for Fault {
                 "agent #{agent} switches forward unconditional {}",
                 if *on { "on" } else { "off" }
             ),
+            Fault::TerminationStorm { ms } => {
+                write!(
+                    f,
+                    "IP Office terminates every subscription made for {ms} ms"
+                )
+            }
         }
     }
 }
@@ -194,6 +203,14 @@ impl Plan {
             let off_at = at + rng.random_range(5_000..90_000);
             faults.push((at, Fault::Forward { agent, on: true }));
             faults.push((off_at, Fault::Forward { agent, on: false }));
+        }
+        // Termination storms (issue 24), from a stream of their own: one seed in six sees IP
+        // Office terminate every subscription as soon as it is made, for a while.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x24a5_7011);
+        if rng.random_bool(1.0 / 6.0) {
+            let at = rng.random_range(traffic_from..traffic_to);
+            let ms = rng.random_range(3_000..40_000);
+            faults.push((at, Fault::TerminationStorm { ms }));
         }
         // A resilient pair, from a stream of its own too: a third of the seeds run live-live
         // against a primary and a secondary with calls queueing on both, and most of those see

@@ -8,7 +8,7 @@ use acd_core::{
     AgentAvailability, AgentId, CallId, Command, CommandId, CommandKind, Decision, DecisionAction,
     Engine, Event, ExitReason, QueueId, Timestamp,
 };
-use acd_wire::translate::TRANSFER_END_GRACE;
+use acd_wire::translate::{END_GRACE, TRANSFER_END_GRACE};
 use acd_wire::LiveLive;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -67,6 +67,9 @@ pub struct Checker {
     /// When each call ended at IP Office (hang-ups included): a transfer of it long enough
     /// after that is the engine chasing a call that is not there.
     gone_at: HashMap<Vec<u8>, Timestamp>,
+    /// (call, agent) pairs the engine was told ring: only then can it know that the call's
+    /// leg vanishing there is an end and not a transfer still on its way.
+    ring_seen: HashSet<(CallId, AgentId)>,
 }
 
 impl Checker {
@@ -83,6 +86,7 @@ impl Checker {
             answer_seen: HashSet::new(),
             held_at: HashMap::new(),
             gone_at: HashMap::new(),
+            ring_seen: HashSet::new(),
         }
     }
 
@@ -98,6 +102,9 @@ impl Checker {
     }
 
     pub fn on_event(&mut self, now: Timestamp, event: &Event) {
+        if let Event::CallRinging { call, agent } = event {
+            self.ring_seen.insert((*call, agent.clone()));
+        }
         if let Event::CommandResult { id, outcome } = event {
             if let Some((call, _)) = self.transfers.remove(id) {
                 self.transfer_of.remove(&call);
@@ -163,6 +170,8 @@ impl Checker {
     /// Exits and penalties are judged against IP Office's truth at the moment they are taken.
     pub fn on_decisions(
         &mut self,
+        now: Timestamp,
+        ready: &[bool],
         decisions: &[Decision],
         engine: &Engine,
         model: &Model,
@@ -197,6 +206,7 @@ impl Checker {
                     }
                 }
                 DecisionAction::Rona { agent } => {
+                    self.no_ring_no_answer_after_hang_up(now, ready, d, agent, translator)?;
                     // Moving a call on after a ring timeout is fine; making the agent
                     // not-ready is a penalty, and needs the call to have rung there.
                     let penalised = matches!(
@@ -220,6 +230,54 @@ impl Checker {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// **no-ring-no-answer-after-hang-up**: a caller who hung up while the agent's phone rang
+    /// is no ring-no-answer: once IP Office has shown the end (the bound, plus the grace the
+    /// translator gives a vanished leg: the short one when the engine saw the call ring at
+    /// that agent, the transfer grace when it could still be on its way), the engine's ring
+    /// timer must not fire for it. Judged like the other timely invariants, from the last fault and while subscribed.
+    fn no_ring_no_answer_after_hang_up(
+        &self,
+        now: Timestamp,
+        ready: &[bool],
+        d: &Decision,
+        agent: &AgentId,
+        translator: &LiveLive,
+    ) -> Result<(), Violation> {
+        let Some(gcid) = translator.gcid_of(d.call) else {
+            return Ok(());
+        };
+        let Some(gone) = self.gone_at.get(gcid).copied() else {
+            return Ok(());
+        };
+        if !site_ready(ready, d.call.site().0) {
+            return Ok(());
+        }
+        // The short grace applies once the engine has seen the call ring there; a ring that
+        // no notify of the call's own system showed (too short, folded while a notify waited
+        // for its ack) leaves the call a transfer on its way until the transfer grace passes.
+        let rang_there = self.rang.contains(&(gcid.to_vec(), agent.0.clone()))
+            && self.ring_seen.contains(&(d.call, agent.clone()));
+        let grace = if rang_there {
+            END_GRACE
+        } else {
+            TRANSFER_END_GRACE
+        };
+        let heard_by = self.bound_ms + grace.as_millis() as u64;
+        if now.since(gone.max(self.disturbed_at)) >= heard_by {
+            return violated(
+                "no-ring-no-answer-after-hang-up",
+                format!(
+                    "ring-no-answer of {} (gcid {}) at agent {agent} {:.1} s after the caller \
+                     hung up",
+                    d.call,
+                    hex::encode(gcid),
+                    now.since(gone) as f64 / 1000.0
+                ),
+            );
         }
         Ok(())
     }

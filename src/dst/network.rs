@@ -86,6 +86,27 @@ impl Network {
         self.in_flight.remove(&key)
     }
 
+    /// When the next frame in one direction arrives.
+    pub fn next_arrival_toward(&self, dir: Direction) -> Option<Timestamp> {
+        self.in_flight
+            .iter()
+            .find(|(_, (d, _))| *d == dir)
+            .map(|(k, _)| k.0)
+    }
+
+    /// The next frame due in one direction only: a paused engine's frames already on the way
+    /// still arrive (the kernel and the network carry what a process wrote, whatever the
+    /// process does next), while frames for it wait until it runs.
+    pub fn pop_due_toward(&mut self, now: Timestamp, dir: Direction) -> Option<Vec<u8>> {
+        let key = self
+            .in_flight
+            .iter()
+            .take_while(|(k, _)| k.0 <= now)
+            .find(|(_, (d, _))| *d == dir)
+            .map(|(k, _)| *k)?;
+        self.in_flight.remove(&key).map(|(_, bytes)| bytes)
+    }
+
     /// Schedules a frame; `draw(max)` gives a delay in `0..=max` from the simulation's seeded
     /// random stream.
     pub fn send(

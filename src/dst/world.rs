@@ -23,7 +23,7 @@ use acd_wire::{AgentSelector, ConnectionConfig, ConnectionEvent, LiveLive, Queue
 use metrics_exporter_prometheus::PrometheusBuilder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,12 @@ const MAX_STEPS_PER_INSTANT: u32 = 100_000;
 /// Longer than any ring time the example rules give an offer (and than IP Office's 15 s
 /// default): a call another engine offered within this window is that engine's offer.
 const TWIN_RING_WINDOW_MS: u64 = 30_000;
+/// The subscribe-rate invariant's window and bound: a storm of terminations with the backoff
+/// gives about six Subscribes of one target in 10 s, a reconnect in the same window as many
+/// again; without a backoff it was hundreds a second.
+const SUBSCRIBE_WINDOW_MS: u64 = 10_000;
+const SUBSCRIBES_PER_WINDOW: usize = 16;
+
 /// The twin's second engine starts this much after the first (so the first leads at first).
 const TWIN_START_LAG_MS: u64 = 1_000;
 
@@ -63,6 +69,11 @@ struct Node {
     cut_until: Timestamp,
     /// The next campaign step (a twin's member only).
     campaign_at: Option<Timestamp>,
+    /// Per system: whether the timely invariants could judge it after the last step.
+    was_ready: Vec<bool>,
+    /// When each subscription target (per system) was last subscribed, within the window of
+    /// the subscribe-rate invariant.
+    subscribes: HashMap<String, VecDeque<Timestamp>>,
 }
 
 impl Node {
@@ -93,6 +104,8 @@ pub struct World {
     transferred_by: BTreeMap<crate::sim::model::types::SimCallId, (usize, Timestamp)>,
     /// Callers still to hang up as the engine transfers their call to an agent.
     hang_ups_armed: u32,
+    /// IP Office terminates every subscription as soon as it is made until then.
+    storm_until: Timestamp,
     /// Agents (extension) whose forward unconditional is on at IP Office, since when.
     forwarded_since: BTreeMap<String, Timestamp>,
     traffic_end: Timestamp,
@@ -171,6 +184,8 @@ impl World {
                 paused_until: Timestamp::ZERO,
                 cut_until: Timestamp::ZERO,
                 campaign_at: None,
+                was_ready: Vec::new(),
+                subscribes: HashMap::new(),
             })
             .collect();
         Ok(World {
@@ -194,6 +209,7 @@ impl World {
             primary_back_at: None,
             transferred_by: BTreeMap::new(),
             hang_ups_armed: 0,
+            storm_until: Timestamp::ZERO,
             forwarded_since: BTreeMap::new(),
             traffic_end: Timestamp(traffic_ms),
             hard_end: Timestamp(traffic_ms + 3_600_000),
@@ -286,8 +302,12 @@ impl World {
                 continue;
             }
             if now < n.paused_until {
-                // Nothing of a paused engine runs; its wake-up is its next time.
+                // Nothing of a paused engine runs; its wake-up is its next time. What it
+                // wrote before the pause still arrives.
                 times.push(Some(n.paused_until));
+                for l in &n.links {
+                    times.push(l.net.next_arrival_toward(Direction::ToPbx));
+                }
             } else {
                 let conn = n.conn.as_ref();
                 times.push(conn.and_then(LiveLive::poll_timeout));
@@ -370,6 +390,16 @@ impl World {
                 }
                 let ready = self.ready(i);
                 let node = &mut self.nodes[i];
+                // A system the engine sees again (its subscriptions made again after IP Office
+                // terminated them) is judged from then on, as after a reconnect.
+                let regained = ready
+                    .iter()
+                    .enumerate()
+                    .any(|(s, r)| *r && !node.was_ready.get(s).copied().unwrap_or(false));
+                if regained {
+                    node.checker.disturbed(t);
+                }
+                node.was_ready.clone_from(&ready);
                 node.checker.after_step(
                     t,
                     &ready,
@@ -460,6 +490,14 @@ impl World {
                 }
             }
             if !self.nodes[i].runs(t) {
+                if !self.nodes[i].dead {
+                    while let Some(bytes) = self.nodes[i].links[site]
+                        .net
+                        .pop_due_toward(t, Direction::ToPbx)
+                    {
+                        self.deliver(i, site, Direction::ToPbx, bytes)?;
+                    }
+                }
                 continue;
             }
             while let Some((dir, bytes)) = self.nodes[i].links[site].net.pop_due(t) {
@@ -487,9 +525,11 @@ impl World {
         let node = &self.nodes[i];
         (0..node.links.len())
             .map(|s| {
-                node.conn
-                    .as_ref()
-                    .is_some_and(|c| c.site_subscribed(Site(s as u8)) && node.routing.is_ready())
+                node.conn.as_ref().is_some_and(|c| {
+                    c.site_subscribed(Site(s as u8))
+                        && !c.site_resubscribing(Site(s as u8))
+                        && node.routing.is_ready()
+                })
             })
             .collect()
     }
@@ -567,6 +607,10 @@ impl World {
                 self.epoch += 1;
                 self.site_down_until[0] = t.plus(down_ms);
                 self.drop_site(0, "IP Office restarted");
+            }
+            Fault::TerminationStorm { ms } => {
+                self.storm_until = t.plus(ms);
+                self.terminate_every_subscription();
             }
             Fault::TerminateSubscriptions => {
                 for node in &mut self.nodes {
@@ -654,6 +698,16 @@ impl World {
 
     /// The twin's leader (the engine holding the lease now, else the first) is killed, paused
     /// or cut off from etcd.
+    fn terminate_every_subscription(&mut self) {
+        for node in &mut self.nodes {
+            for link in &mut node.links {
+                if let Some(pbx) = link.pbx.as_mut() {
+                    pbx.terminate_all("terminated");
+                }
+            }
+        }
+    }
+
     fn twin(&mut self, fault: TwinFault) {
         let t = self.now;
         let i = self.etcd.as_ref().and_then(|e| e.leader(t)).unwrap_or(0);
@@ -694,14 +748,60 @@ impl World {
             }
             Direction::ToPbx => {
                 self.trace.bytes(b"P", t.0, &bytes);
+                self.bounded_subscribe_rate(i, site, &bytes)?;
+                let storm = t < self.storm_until;
                 if let Some(pbx) = self.nodes[i].links[site].pbx.as_mut() {
                     let outcome = pbx.on_frame(t, &bytes, &mut self.model, self.pbx_faults);
                     if outcome.rejected {
                         self.pbx_faults.consume_rejection();
                     }
+                    if storm {
+                        pbx.terminate_all("terminated");
+                    }
                 }
                 self.transfers_from(i)?;
             }
+        }
+        Ok(())
+    }
+
+    /// **bounded-subscribe-rate**: no subscription target (a user, a queue, the lines) is
+    /// subscribed more than [`SUBSCRIBES_PER_WINDOW`] times on one link in any
+    /// [`SUBSCRIBE_WINDOW_MS`], whatever IP Office does: a subscription it keeps terminating
+    /// is made again with a growing delay (it was made again ~930 times a second, issue 24).
+    fn bounded_subscribe_rate(
+        &mut self,
+        i: usize,
+        site: usize,
+        bytes: &[u8],
+    ) -> Result<(), Violation> {
+        let t = self.now;
+        let Ok(acd_wire::pb::Message {
+            payload: Some(acd_wire::pb::message::Payload::Subscribe(sub)),
+        }) = acd_wire::framing::decode(bytes, Framing::Framed, usize::MAX)
+        else {
+            return Ok(());
+        };
+        let key = format!("{site} {:?}", sub.payload);
+        let times = self.nodes[i].subscribes.entry(key).or_default();
+        times.push_back(t);
+        while times
+            .front()
+            .is_some_and(|at| t.since(*at) >= SUBSCRIBE_WINDOW_MS)
+        {
+            times.pop_front();
+        }
+        if self.check && times.len() > SUBSCRIBES_PER_WINDOW {
+            return Err(Violation {
+                invariant: "bounded-subscribe-rate",
+                detail: format!(
+                    "{} subscribed the same target {} times in {} s on link {site}: {:?}",
+                    engine_name(i, self.etcd.is_some()),
+                    times.len(),
+                    SUBSCRIBE_WINDOW_MS / 1000,
+                    sub.payload
+                ),
+            });
         }
         Ok(())
     }
@@ -896,6 +996,8 @@ impl World {
             let node = &mut self.nodes[i];
             if let Some(conn) = node.conn.as_ref() {
                 node.checker.on_decisions(
+                    t,
+                    &ready,
                     node.routing.last_decisions(),
                     node.routing.engine(),
                     &self.model,
@@ -962,7 +1064,15 @@ impl World {
             else {
                 continue;
             };
-            if let Some(since) = self.forwarded_since.get(&agent.0) {
+            // The rules may say this agent's forward leads to a phone they answer.
+            let takes_them = self.nodes[i]
+                .routing
+                .engine()
+                .config()
+                .agents
+                .get(agent)
+                .is_some_and(|p| p.takes_calls_when_forwarded);
+            if let Some(since) = self.forwarded_since.get(&agent.0).filter(|_| !takes_them) {
                 if self.now.since((*since).max(disturbed_at)) > bound {
                     return Err(Violation {
                         invariant: "no-offer-to-a-forwarded-agent",

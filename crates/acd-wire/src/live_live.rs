@@ -99,6 +99,13 @@ impl LiveLive {
         )
     }
 
+    /// Whether some subscription of this system IP Office terminated is not made again yet.
+    pub fn site_resubscribing(&self, site: Site) -> bool {
+        self.sites
+            .get(usize::from(site.0))
+            .is_some_and(Connection::resubscribing)
+    }
+
     /// How many calls the translators keep a mapping for, all systems together.
     pub fn tracked_calls(&self) -> usize {
         self.sites

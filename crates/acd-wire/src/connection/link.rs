@@ -36,7 +36,7 @@ pub(crate) struct Link {
     /// Pings and write deadlines: this websocket's own signs of life.
     pub keepalive: Keepalive,
     /// Subscriptions IP Office terminated, waiting out their backoff.
-    terminations: Terminations,
+    pub(super) terminations: Terminations,
     /// Commands about calls whose queue is being subscribed again, waiting for its fresh
     /// snapshot (until the deadline) instead of being refused as if the call were gone.
     held: Vec<(Timestamp, Command)>,

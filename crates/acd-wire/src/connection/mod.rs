@@ -470,6 +470,14 @@ impl Connection {
         }
     }
 
+    /// Some subscription IP Office terminated is not made again yet (its backoff runs, or its
+    /// Subscribe awaits the answer): what the engine sees of that target is not current.
+    pub fn resubscribing(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| {
+            l.terminations.next_deadline().is_some() || l.requests.subscribes_pending() > 0
+        })
+    }
+
     /// After `shutdown`: every SubscribeEnd has been answered (or nothing was open).
     pub fn is_shut_down(&self) -> bool {
         match self.phase {
