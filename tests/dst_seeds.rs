@@ -132,6 +132,28 @@ fn calls_sent_into_a_forward_and_calls_ringing_by_another_engine_hold_their_inva
 }
 
 #[test]
+fn hang_ups_during_short_rings_storms_and_lost_exit_results_hold_their_invariants() {
+    // Found by this session's invariants and storms (issue 24), each failing before its fix:
+    // - 1096 (a pair and a twin), 3036 and 7536 (reporting queues): a caller who hung up during
+    //   a ring too short for the agent's notify to show was kept for the 20 s transfer grace, and
+    //   the ring timer blamed the agent (no-ring-no-answer-after-hang-up);
+    // - 3476: an exit to Support whose result was lost left the call shown queueing in Support
+    //   by Sales's reporting subscription, taken as waiting in Sales and never routed (liveness);
+    // - 9820: the ring timer's return, sent once a termination storm ended, moved a call the
+    //   agent had answered back into the queue (counters-match-truth).
+    let setup = Setup::shipped().unwrap();
+    for seed in [1096, 3036, 7536, 3476, 9820] {
+        let report = run_seed(&setup, seed, 40);
+        assert_eq!(
+            report.outcome,
+            Ok(()),
+            "seed {seed}: {:?}",
+            report.last_lines
+        );
+    }
+}
+
+#[test]
 fn termination_storms_are_met_with_a_backoff() {
     // Seeds whose plan has IP Office terminate every subscription as soon as it is made, for a
     // while (issue 24, item 3): the subscribe-rate invariant and every other hold.

@@ -113,7 +113,7 @@ impl Translator {
                 legs.ending = false;
                 legs.resubscribed_queue = None;
             }
-            let queued = waiting_in_queue(ci);
+            let queued = waiting_in_queue(ci) && !queueing_elsewhere(ci, &queue);
             if !queued {
                 // A reporting queue follows the call to the agent the engine sent it to and shows
                 // it ringing there: the transfer has arrived, though that agent's own notify may
@@ -141,7 +141,13 @@ impl Translator {
                     queue: queue.clone(),
                 });
             }
-            if let Some(agent) = self.answered_by(ci) {
+            let answered_by = self.answered_by(ci);
+            if let Some(mut legs) = self.legs.get_mut(&call) {
+                if queued || answered_by.is_some() {
+                    legs.connected_to = answered_by.clone();
+                }
+            }
+            if let Some(agent) = answered_by {
                 events.push(Event::CallAnswered { call, agent });
             }
             if at_voicemail(ci.state()) {
@@ -329,6 +335,19 @@ fn waiting_in_queue(ci: &pb::CallInfo) -> bool {
         State::Ringing => ci.queueinfo.is_some(),
         _ => false,
     }
+}
+
+/// A reporting subscription follows a call the engine moved to another queue until Finish, and
+/// shows it queueing there, the queue detail naming that queue: it no longer waits in this
+/// one. (Taken as waiting here, a call whose exit's result was lost was never handed over to
+/// its new queue and was not routed there; seed 3476.)
+/// The rules may name a queue by its hunt group's name or by its extension number, so the
+/// detail names another queue only when neither matches.
+fn queueing_elsewhere(ci: &pb::CallInfo, queue: &QueueId) -> bool {
+    ci.queueinfo.as_ref().is_some_and(|q| {
+        let named = |s: &str| !s.is_empty() && s.eq_ignore_ascii_case(&queue.0);
+        (!q.name.is_empty() || !q.number.is_empty()) && !named(&q.name) && !named(&q.number)
+    })
 }
 
 /// The call's report shows it ringing at, or connected to, `agent`'s extension.

@@ -47,6 +47,9 @@ pub(super) struct Legs {
     /// its mapping stays only so later reports of it are recognised, and goes without a second
     /// end.
     pub at_voicemail: bool,
+    /// A reporting queue's last report showed the call connected to this followed agent
+    /// (cleared when it shows the call queueing again).
+    pub connected_to: Option<acd_core::AgentId>,
 }
 
 impl Legs {

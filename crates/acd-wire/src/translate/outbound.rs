@@ -42,6 +42,11 @@ pub enum CommandRefused {
     UnknownCall(CallId),
     #[error("queue {0} has no active subscription")]
     UnknownQueue(QueueId),
+    /// IP Office last showed the call connected to a followed agent: a transfer would take the
+    /// caller from the agent talking to them (a ring timer that fired while the engine could
+    /// not see the answer, a late view).
+    #[error("{0} is connected to agent {1}; it is not moved from a talking agent")]
+    Answered(CallId, acd_core::AgentId),
 }
 
 impl CommandRefused {
@@ -49,6 +54,7 @@ impl CommandRefused {
         match self {
             CommandRefused::UnknownCall(_) => ResultCode::CallControlCallNotFound,
             CommandRefused::UnknownQueue(_) => ResultCode::RequestInvalidContext,
+            CommandRefused::Answered(..) => ResultCode::CallControlTransferFailed,
         }
     }
 }
@@ -100,7 +106,24 @@ impl Translator {
             .map(|w| Translated::Send(Box::new(w)))
     }
 
+    /// The followed agent IP Office last showed `call` connected to, by the agent's own
+    /// subscription or by a reporting queue that follows the call.
+    fn connected_to(&self, call: CallId) -> Option<acd_core::AgentId> {
+        let legs = self.legs.get(&call)?;
+        let on_a_phone = legs.users.iter().find_map(|(sub, callid)| {
+            let user = self.users.get(sub)?;
+            let leg = user.calls.get(callid)?;
+            (leg.state == State::Connected).then(|| user.agent.clone())
+        });
+        on_a_phone.or_else(|| legs.connected_to.clone())
+    }
+
     fn wire_command(&self, command: &Command) -> Result<WireCommand, CommandRefused> {
+        if let CommandKind::Transfer { call, .. } = &command.kind {
+            if let Some(agent) = self.connected_to(*call) {
+                return Err(CommandRefused::Answered(*call, agent));
+            }
+        }
         use pb::call_function::Action;
         let call_fn = |call: CallId, action: Action, arg1: &str| {
             // SetPriority and Finish are queue actions: they go to the queue leg even when

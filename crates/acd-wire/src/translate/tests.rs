@@ -272,16 +272,15 @@ fn a_call_ringing_at_an_agent_is_moved_with_redirect() {
     };
     let f = ucc.callfunction.as_ref().unwrap();
     assert_eq!((f.action, f.arg1.as_str()), (6, "3001"));
-    // Once connected, a transfer is a BlindTransfer again.
+    // Once connected, the engine moves it no more: the agent is talking to the caller.
     t.notify(
         &cc(U, vec![callinfo(1, b"g", State::Connected)], vec![]),
         now,
     );
-    let w = t.command(&transfer(2)).unwrap().sent();
-    let pb::subscribe_cmd::Payload::Callcontrol(ucc) = &w.payload else {
-        panic!()
-    };
-    assert_eq!(ucc.callfunction.as_ref().unwrap().action, 5);
+    assert!(matches!(
+        t.command(&transfer(2)),
+        Err(CommandRefused::Answered(CallId(1), _))
+    ));
 }
 
 #[test]
@@ -1020,4 +1019,92 @@ fn a_call_lost_after_the_transfer_was_seen_ringing_ends_after_the_short_grace() 
     let gone = now + Duration::from_millis(700);
     t.notify(&cc(Q, vec![], vec![5]), gone);
     assert_eq!(t.next_ending(), Some(gone + END_GRACE));
+}
+
+/// Seed 3476: the engine's exit moved a Sales call to Support and its result was lost. The
+/// Sales subscription (reporting) follows the call and shows it queueing with Support's queue
+/// detail: it no longer waits in Sales (taken as waiting there, it was never handed over to
+/// Support and was not routed for minutes). A queue named in the rules by its extension number
+/// is still this queue.
+#[test]
+fn a_call_shown_queueing_in_another_queue_has_left_this_one() {
+    let detail = |name: &str, number: &str| {
+        let mut ci = callinfo(5, b"g", State::Queueing);
+        ci.queueinfo = Some(pb::QueueInfo {
+            name: name.into(),
+            number: number.into(),
+            priority: 1,
+            ..Default::default()
+        });
+        ci
+    };
+    let (mut t, now) = setup();
+    let ev = t.notify(&cc(Q, vec![detail("Sales", "3001")], vec![]), now);
+    assert!(matches!(&ev[0], Event::CallQueued(_)), "{ev:?}");
+    let ev = t.notify(&cc(Q, vec![detail("Support", "3002")], vec![]), now);
+    assert!(
+        matches!(
+            &ev[..],
+            [Event::CallLeftQueue {
+                call: CallId(1),
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+
+    let mut t = Translator::new();
+    t.add_queue(Q, QueueId::from("3001"));
+    let ev = t.notify(&cc(Q, vec![detail("Sales", "3001")], vec![]), now);
+    assert!(matches!(&ev[0], Event::CallQueued(_)), "{ev:?}");
+}
+
+/// Seed 9820: while IP Office terminated every subscription the agent answered; the ring timer
+/// fired and its return to the queue went out once the reporting queue was back, moving the
+/// talking agent's caller into the queue again. A call IP Office shows connected to a followed
+/// agent is never transferred.
+#[test]
+fn a_call_shown_connected_to_an_agent_is_not_transferred() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    t.notify(&user_notify(U, false, false), now);
+    let mut connected = callinfo(5, b"g", State::Connected);
+    connected.connectedparty = Some(pb::PartyInfo {
+        number: "201".into(),
+        ..Default::default()
+    });
+    let ev = t.notify(&cc(Q, vec![connected], vec![]), now);
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::CallAnswered { .. })),
+        "{ev:?}"
+    );
+    let back = Command {
+        id: CommandId(9),
+        kind: CommandKind::Transfer {
+            call: CallId(1),
+            target: Target::Queue(QueueId::from("Sales")),
+            dial: "3001".into(),
+        },
+    };
+    assert!(matches!(
+        t.command(&back),
+        Err(CommandRefused::Answered(CallId(1), _))
+    ));
+    // Shown queueing again (the agent sent it back): it can be routed again.
+    t.notify(
+        &cc(
+            Q,
+            vec![in_queue(callinfo(5, b"g", State::Queueing))],
+            vec![],
+        ),
+        now,
+    );
+    assert!(t.command(&transfer_to(1, "202")).is_ok());
 }
