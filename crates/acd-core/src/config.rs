@@ -160,6 +160,11 @@ pub struct Rona {
     /// Offers in a row an agent lets ring out before being made not-ready (at least 1).
     #[serde(default = "Rona::default_misses")]
     pub not_ready_after_misses: u32,
+    /// A shorter ring for an offer made while another agent who could take the call is free:
+    /// a missed ring then costs the caller only this long before the next agent rings (IP
+    /// Office's collective ringing loses no time to one agent away from the phone).
+    #[serde(default)]
+    pub ring_when_others_free_ms: Option<Millis>,
 }
 
 impl Rona {
@@ -177,6 +182,7 @@ impl Rona {
             ring_timeout_ms: 15_000,
             not_ready_ms: 30_000,
             not_ready_after_misses: Self::DEFAULT_MISSES,
+            ring_when_others_free_ms: None,
         }
     }
 }

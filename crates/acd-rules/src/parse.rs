@@ -362,7 +362,12 @@ fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
     let t = w.table(v, field)?;
     w.check_keys(
         t,
-        &["ring", "not_ready", "not_ready_after"],
+        &[
+            "ring",
+            "not_ready",
+            "not_ready_after",
+            "ring_when_others_free",
+        ],
         &format!("`{field}`"),
     );
     let defaults = acd_core::RoutingConfig::default().default_rona;
@@ -388,10 +393,33 @@ fn rona(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Rona> {
         Some(v) => w.integer_in(v, "not_ready_after", 1..=100)? as u32,
         None => defaults.not_ready_after_misses,
     };
+    let ring_when_others_free = match t.get("ring_when_others_free") {
+        Some(v) => {
+            let short = w.duration(v, "ring_when_others_free", 10 * 60_000)?.value;
+            if !(1_000..=ring).contains(&short) {
+                w.error_help(
+                    v.span(),
+                    "rules::out-of-range",
+                    "`ring_when_others_free` must be at least one second and no longer than `ring`"
+                        .into(),
+                    "out of range",
+                    format!(
+                        "a shorter ring than `ring` ({} s) for when another agent is free, for \
+                         example \"8s\"",
+                        ring / 1000
+                    ),
+                );
+                return None;
+            }
+            Some(short)
+        }
+        None => defaults.ring_when_others_free_ms,
+    };
     Some(Rona {
         ring_timeout_ms: ring,
         not_ready_ms: not_ready,
         not_ready_after_misses: misses,
+        ring_when_others_free_ms: ring_when_others_free,
     })
 }
 

@@ -286,3 +286,47 @@ requires = "sales"
         checked.report.render()
     );
 }
+
+/// Issue 25: `ring_when_others_free` is read into the queue's and the default ring-no-answer
+/// policy, and refused when longer than `ring` or shorter than a second.
+#[test]
+fn ring_when_others_free_is_read_and_bounded_by_ring() {
+    let text = |rona: &str| {
+        format!(
+            r#"{BASE}
+[settings]
+default_rona = {{ {rona} }}
+
+[queues.Sales]
+agents = ["201", "202"]
+
+[[routes]]
+name = "all"
+queue = "Sales"
+requires = "sales"
+"#
+        )
+    };
+    let checked = check(&text(r#"ring = "15s", ring_when_others_free = "5s""#));
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    assert_eq!(
+        checked.config.default_rona.ring_when_others_free_ms,
+        Some(5_000)
+    );
+    assert_eq!(
+        check(BASE).config.default_rona.ring_when_others_free_ms,
+        None
+    );
+    for wrong in [
+        r#"ring = "15s", ring_when_others_free = "20s""#,
+        r#"ring = "15s", ring_when_others_free = "500ms""#,
+    ] {
+        let checked = check(&text(wrong));
+        assert!(!checked.is_ok(), "{wrong}");
+        assert!(
+            checked.report.render().contains("ring_when_others_free"),
+            "{}",
+            checked.report.render()
+        );
+    }
+}

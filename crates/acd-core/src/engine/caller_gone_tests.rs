@@ -184,3 +184,49 @@ fn an_agent_who_takes_calls_when_forwarded_is_offered_them_all_the_same() {
         .clone();
     assert!(transfers(&out).is_empty(), "declined: {out:?}");
 }
+
+/// Issue 25, missed rings at low load: with `ring_when_others_free`, an offer made while
+/// another agent who could take the call is free rings only that long, so a missed ring moves
+/// the caller on to the free colleague quickly; with nobody else free the full ring applies.
+#[test]
+fn a_short_ring_applies_while_another_eligible_agent_is_free() {
+    let mut p = policy(Q, PickStrategy::Linear, &["2001", "2002"]);
+    p.rona.ring_when_others_free_ms = Some(6_000);
+    let ring = p.rona.ring_timeout_ms;
+    let mut sim = Sim::new(config(
+        vec![p],
+        vec![
+            profile("2001", &[("sales", 5)]),
+            profile("2002", &[("sales", 5)]),
+        ],
+    ));
+    sim.idle("2001");
+    sim.idle("2002");
+    ringing_at_2001(&mut sim, 1);
+    let out = sim.wait(6_000);
+    assert!(
+        out.decisions
+            .iter()
+            .any(|d| matches!(d.action, DecisionAction::Rona { .. })),
+        "rang out after the short ring: {out:?}"
+    );
+
+    // Alone: the full ring.
+    let mut p = policy(Q, PickStrategy::Linear, &["2001"]);
+    p.rona.ring_when_others_free_ms = Some(6_000);
+    let mut sim = Sim::new(config(vec![p], vec![profile("2001", &[("sales", 5)])]));
+    sim.idle("2001");
+    ringing_at_2001(&mut sim, 1);
+    let out = sim.wait(ring - 1);
+    assert!(
+        !out.decisions
+            .iter()
+            .any(|d| matches!(d.action, DecisionAction::Rona { .. })),
+        "{out:?}"
+    );
+    let out = sim.wait(1);
+    assert!(out
+        .decisions
+        .iter()
+        .any(|d| matches!(d.action, DecisionAction::Rona { .. })));
+}

@@ -838,7 +838,9 @@ impl Engine {
         match outcome {
             CommandOutcome::Success => {
                 let q = state.queue;
-                let deadline = self.ring_deadline(q, at, now);
+                let deadline = self
+                    .short_ring_deadline(call, agent, at, now)
+                    .unwrap_or_else(|| self.ring_deadline(q, at, now));
                 if let Some(state) = self.calls.get_mut(&call) {
                     state.phase = Phase::Ringing { agent, deadline };
                 }
@@ -929,6 +931,28 @@ impl Engine {
     }
 
     /// When an offer made at `at` in queue `q` counts as ring-no-answer.
+    /// With `ring_when_others_free` set: the shorter ring, when another agent who could take
+    /// the call is free at this moment (its missed ring then moves on to them quickly).
+    fn short_ring_deadline(
+        &self,
+        id: CallId,
+        offered: usize,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let call = self.calls.get(&id)?;
+        let rona = self.queues[call.queue]
+            .policy
+            .as_ref()
+            .map_or(self.config.default_rona, |p| p.rona);
+        let short = rona.ring_when_others_free_ms?;
+        let someone_else_free = self.queues[call.queue]
+            .member_pos
+            .keys()
+            .any(|&b| b != offered && self.pair_preference(call, b, now).is_some());
+        someone_else_free.then(|| at.plus(short.min(rona.ring_timeout_ms)).max(now.plus(1)))
+    }
+
     fn ring_deadline(&self, q: usize, at: Timestamp, now: Timestamp) -> Timestamp {
         let ring_timeout = self.queues[q]
             .policy

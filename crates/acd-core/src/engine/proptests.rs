@@ -22,6 +22,7 @@ fn test_config() -> RoutingConfig {
         ring_timeout_ms: 8_000,
         not_ready_ms: 5_000,
         not_ready_after_misses: 1,
+        ring_when_others_free_ms: Some(4_000),
     };
     let mut c = config(
         vec![a, b],
