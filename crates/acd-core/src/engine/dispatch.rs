@@ -34,6 +34,10 @@ use crate::skill::{self, ExprDisplay, MAX_FIT};
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A queue with at most this many logged-in agents is scarce: its agents are spared from calls
+/// of better-staffed queues while it has callers waiting or is below target.
+const SCARCE_AGENTS: u64 = 2;
+
 /// Largest side of a joint assignment problem; larger ready sets are solved in slices.
 pub(crate) const JOINT_MAX: usize = 32;
 /// Candidates kept per call or per agent when building the ready set.
@@ -91,7 +95,12 @@ impl Engine {
         let queue = &self.queues[call.queue];
         let policy = queue.policy.as_ref().ok_or("queue not routed")?;
         let pos = *queue.member_pos.get(&a).ok_or("not serving this queue")?;
-        let tier = queue.member_tier.get(&a).copied().unwrap_or(0);
+        let mut tier = queue.member_tier.get(&a).copied().unwrap_or(0);
+        if tier == 0 && self.needed_where_scarce(a, call.queue, now) {
+            // Spent on a call others can take, they would be missing where few can: they take
+            // this queue's calls as a backup does, when no first-choice agent is free.
+            tier = 1;
+        }
         if tier == 2 && !queue.helpers_active {
             return Err("helper, and the queue is not in trouble");
         }
@@ -100,6 +109,34 @@ impl Engine {
         }
         let rank = self.strategy_rank(policy.strategy, call, a, pos, fit, now);
         Ok(Preference { tier, rank, fit })
+    }
+
+    /// Whether agent `a` is one of the few logged-in agents of another routed queue, fewer than
+    /// `q` has, while that queue has callers waiting or is below its service-level target (a
+    /// senior who alone takes Legal, and is also the best at Billing).
+    fn needed_where_scarce(&self, a: usize, q: usize, now: Timestamp) -> bool {
+        let agent = &self.agents[a];
+        if agent.queues.len() < 2 {
+            return false;
+        }
+        let mut here: Option<u64> = None;
+        agent.queues.iter().any(|&other| {
+            if other == q {
+                return false;
+            }
+            let Some(policy) = self.queues[other].policy.as_ref() else {
+                return false;
+            };
+            if self.queues[other].member_tier.get(&a).copied().unwrap_or(0) != 0 {
+                return false;
+            }
+            let few = self.staffed(other);
+            if few > SCARCE_AGENTS || few >= *here.get_or_insert_with(|| self.staffed(q)) {
+                return false;
+            }
+            !self.queues[other].waiting.is_empty()
+                || self.current_service_level(other, now) < policy.service_level_target
+        })
     }
 
     pub(super) fn pair_preference(

@@ -42,7 +42,7 @@ impl Engine {
     }
 
     /// First-choice and backup members logged in.
-    fn staffed(&self, q: usize) -> u64 {
+    pub(super) fn staffed(&self, q: usize) -> u64 {
         let queue = &self.queues[q];
         queue
             .members

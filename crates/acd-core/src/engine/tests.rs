@@ -1881,3 +1881,35 @@ fn a_queue_without_listed_agents_takes_its_disabled_members() {
     let out = sim.call(1).clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
 }
+
+/// Issue 25, a scarce skill: 2001 alone takes Legal and is also Billing's first choice. While
+/// Legal is below its target (here a caller gave up after 30 s), 2001 takes Billing calls only
+/// as a backup would: 2002, also free, gets the Billing caller. With Legal on target, 2001 is
+/// Billing's first choice again.
+#[test]
+fn an_agent_scarce_elsewhere_is_spared_while_that_queue_is_behind() {
+    let billing = || policy("Billing", PickStrategy::Linear, &["2001", "2002"]);
+    let legal = policy("Legal", PickStrategy::Linear, &["2001"]);
+    let profiles = || vec![profile("2001", &[]), profile("2002", &[])];
+    let mut sim = Sim::new(config(vec![billing(), legal], profiles()));
+    sim.send(agent_event("2001", true, PhoneState::OnCall));
+    sim.idle("2002");
+    sim.send(queued_call(1, "Legal", 1, Features::ALL_QUEUE_ACTIONS));
+    sim.at(30_000, Event::CallEnded { call: CallId(1) });
+    sim.send(agent_event("2002", true, PhoneState::OnCall));
+    sim.idle("2001");
+    sim.idle("2002");
+    let out = sim
+        .send(queued_call(2, "Billing", 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"), "{out:?}");
+
+    let legal = policy("Legal", PickStrategy::Linear, &["2001"]);
+    let mut sim = Sim::new(config(vec![billing(), legal], profiles()));
+    sim.idle("2001");
+    sim.idle("2002");
+    let out = sim
+        .send(queued_call(2, "Billing", 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+}
