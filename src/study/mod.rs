@@ -8,9 +8,11 @@
 //! modes to compare; [`report`] prints the table `BENCHMARKS.md` quotes; [`net`] compares the
 //! engine with and without the safety net for when no engine is up.
 
+pub mod baselines;
 pub mod cli;
 pub mod error;
 pub mod file;
+pub mod judge;
 pub mod load;
 pub mod net;
 pub mod outcomes;
