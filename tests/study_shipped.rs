@@ -88,10 +88,10 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
         );
         if name == "study-realistic-overflow.toml" {
             // Issue 25: its groups overflow, so each ring mode runs the Overflow Time sweep,
-            // with the file's members and with every qualified agent listed.
+            // and every qualified agent listed (where overflow brings nobody new).
             for mode in &study.settings.native_modes {
-                for every_qualified in [false, true] {
-                    for overflow_s in [0, 10, 20, 30] {
+                for (every_qualified, times) in [(false, &[0, 10, 20, 30][..]), (true, &[30][..])] {
+                    for &overflow_s in times {
                         // 30 s is the file's own Overflow Time: run once, as written.
                         let set_up = acd::study::baselines::NativeSetUp {
                             mode: *mode,
