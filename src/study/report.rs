@@ -21,6 +21,16 @@ pub const BEST_TUNED_RULE: &str = "per seed, the native set-up (any ring mode, O
      or membership run) with the highest SL among those that lose no more callers \
      (abandoned + voicemail) than the typical set-up losing fewest";
 
+/// A signed difference in points, one decimal, without a "-0.0" for a difference that
+/// rounds to nothing.
+fn signed(x: f64) -> String {
+    if x.abs() < 0.05 {
+        "+0.0".into()
+    } else {
+        format!("{x:+.1}")
+    }
+}
+
 /// `mean` or `mean ± sd` (over seeds), scaled.
 fn fig(s: &Spread, scale: f64, decimals: usize, seeds: usize) -> String {
     if seeds > 1 {
@@ -214,15 +224,17 @@ pub fn headline(report: &StudyReport) -> String {
             ),
             (false, _) => "does NOT meet".to_string(),
         };
+        // Lost callers with two decimals: the verdict compares them exactly, and one decimal
+        // could show equal figures beside a "does NOT meet".
         let _ = writeln!(
             out,
-            "**engine SL@{sl:.0}s minus best-tuned native: {:+.1} points** (per seed \
-             {:+.1}..{:+.1}, sd {:.1}); lost callers (abandoned + voicemail) {:.1} % against \
-             {:.1} %; right agent {} against {}; language match {} against {}: {verdict} the \
+            "**engine SL@{sl:.0}s minus best-tuned native: {} points** (per seed \
+             {}..{}, sd {:.1}); lost callers (abandoned + voicemail) {:.2} % against \
+             {:.2} %; right agent {} against {}; language match {} against {}: {verdict} the \
              goal (at most {GOAL_POINTS_BELOW} points below, no more callers lost).",
-            margin.mean,
-            margin.min,
-            margin.max,
+            signed(margin.mean),
+            signed(margin.min),
+            signed(margin.max),
             margin.sd,
             lost_e * 100.0,
             lost_n * 100.0,
@@ -236,12 +248,12 @@ pub fn headline(report: &StudyReport) -> String {
         let _ = writeln!(
             out,
             "\nengine SL@{sl:.0}s minus the typical set-up (the study file as written, best \
-             mode on average: {}): {:+.1} points (per seed {:+.1}..{:+.1}); lost {:.1} % \
-             against {:.1} %.",
+             mode on average: {}): {} points (per seed {}..{}); lost {:.2} % against \
+             {:.2} %.",
             typical.label,
-            margin.mean,
-            margin.min,
-            margin.max,
+            signed(margin.mean),
+            signed(margin.min),
+            signed(margin.max),
             engine.lost_rate_spread.mean * 100.0,
             typical.lost_rate_spread.mean * 100.0,
         );
@@ -535,7 +547,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("lost callers (abandoned + voicemail) 10.0 % against 10.0 %"),
+            md.contains("lost callers (abandoned + voicemail) 10.00 % against 10.00 %"),
             "{md}"
         );
         assert!(md.contains("right agent 90.0 % against 90.0 %"), "{md}");
@@ -591,7 +603,7 @@ mod tests {
     fn callers_sent_to_voicemail_are_shown_and_count_against_the_engine() {
         let md = markdown(&report([0.80, 0.82], [0.8, 0.8], 0.02));
         assert!(
-            md.contains("lost callers (abandoned + voicemail) 12.0 % against 10.0 %"),
+            md.contains("lost callers (abandoned + voicemail) 12.00 % against 10.00 %"),
             "{md}"
         );
         assert!(md.contains(": does NOT meet the goal"), "{md}");
