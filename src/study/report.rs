@@ -213,8 +213,13 @@ pub fn headline(report: &StudyReport) -> String {
     let pct = |s: Option<&Spread>| s.map_or("—".into(), |s| format!("{:.1} %", s.mean * 100.0));
     if let (Some(best), Some(margin)) = (report.best_tuned(), report.tuned_margin_spread()) {
         let (lost_e, lost_n) = (engine.lost_rate_spread.mean, best.lost_rate_spread.mean);
+        // "No more callers lost" in whole callers per seed, as the line prints them: a share
+        // differing in the fifth decimal is one caller in 30,000, and the reader must be able
+        // to see why the verdict is what it is.
+        let callers = |a: &ArmResult, rate: f64| (rate * a.offered as f64).round() as u64;
+        let (count_e, count_n) = (callers(engine, lost_e), callers(best, lost_n));
         let verdict = match (
-            margin.mean >= -GOAL_POINTS_BELOW && lost_e <= lost_n,
+            margin.mean >= -GOAL_POINTS_BELOW && count_e <= count_n,
             far_under_target(engine),
         ) {
             (true, None) => "meets".to_string(),
@@ -224,13 +229,11 @@ pub fn headline(report: &StudyReport) -> String {
             ),
             (false, _) => "does NOT meet".to_string(),
         };
-        // Lost callers with two decimals: the verdict compares them exactly, and one decimal
-        // could show equal figures beside a "does NOT meet".
         let _ = writeln!(
             out,
             "**engine SL@{sl:.0}s minus best-tuned native: {} points** (per seed \
-             {}..{}, sd {:.1}); lost callers (abandoned + voicemail) {:.2} % against \
-             {:.2} %; right agent {} against {}; language match {} against {}: {verdict} the \
+             {}..{}, sd {:.1}); lost callers (abandoned + voicemail) {:.2} % ({count_e} a \
+             seed) against {:.2} % ({count_n}); right agent {} against {}; language match {} against {}: {verdict} the \
              goal (at most {GOAL_POINTS_BELOW} points below, no more callers lost).",
             signed(margin.mean),
             signed(margin.min),
@@ -547,7 +550,9 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("lost callers (abandoned + voicemail) 10.00 % against 10.00 %"),
+            md.contains(
+                "lost callers (abandoned + voicemail) 10.00 % (10 a seed) against 10.00 % (10)"
+            ),
             "{md}"
         );
         assert!(md.contains("right agent 90.0 % against 90.0 %"), "{md}");
@@ -603,7 +608,9 @@ mod tests {
     fn callers_sent_to_voicemail_are_shown_and_count_against_the_engine() {
         let md = markdown(&report([0.80, 0.82], [0.8, 0.8], 0.02));
         assert!(
-            md.contains("lost callers (abandoned + voicemail) 12.00 % against 10.00 %"),
+            md.contains(
+                "lost callers (abandoned + voicemail) 12.00 % (12 a seed) against 10.00 % (10)"
+            ),
             "{md}"
         );
         assert!(md.contains(": does NOT meet the goal"), "{md}");
