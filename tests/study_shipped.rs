@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use acd::study::run::Distributor;
 use acd::study::{run_study, RunOptions, Study};
 
 fn shipped(name: &str) -> Study {
@@ -32,7 +33,17 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
             },
         )
         .unwrap();
-        assert_eq!(report.arms.len(), study.settings.native_modes.len() + 2);
+        let typical = report
+            .arms
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.distributor,
+                    Distributor::NativeTuned(_) | Distributor::BestTuned
+                )
+            })
+            .count();
+        assert_eq!(typical, study.settings.native_modes.len() + 2);
         let offered = report.arms[0].offered;
         assert!(offered > 500, "{name}: only {offered} calls in 4 h");
         for arm in &report.arms {
@@ -43,6 +54,59 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
                 "{name}: {}",
                 arm.label
             );
+            // Every arm's answers are judged by the same rules.
+            let right = arm.right_agent_rate.map(|s| s.mean);
+            assert!(
+                right.is_some_and(|r| (0.0..=1.0).contains(&r)),
+                "{name}: {}: {right:?}",
+                arm.label
+            );
+        }
+        // The best-tuned native is one of the native set-ups run on the seed, and loses no
+        // more callers than the typical set-up losing fewest.
+        let best = report.best_tuned().unwrap();
+        let chosen = best.seeds[0].chosen.clone().unwrap();
+        let natives: Vec<_> = report
+            .arms
+            .iter()
+            .filter(|a| a.distributor.is_native())
+            .collect();
+        let chosen_arm = natives.iter().find(|a| a.label == chosen).unwrap();
+        assert_eq!(chosen_arm.service_level, best.service_level, "{name}");
+        let fewest_lost = natives
+            .iter()
+            .filter(|a| matches!(a.distributor, Distributor::Native(_)))
+            .map(|a| a.lost_rate_spread.mean)
+            .fold(f64::INFINITY, f64::min);
+        assert!(best.lost_rate_spread.mean <= fewest_lost + 1e-12, "{name}");
+        assert!(
+            natives
+                .iter()
+                .all(|a| a.lost_rate_spread.mean > fewest_lost + 1e-12
+                    || a.service_level <= best.service_level),
+            "{name}: a set-up losing no more callers had a higher SL"
+        );
+        if name == "study-realistic-overflow.toml" {
+            // Issue 25: its groups overflow, so each ring mode runs the Overflow Time sweep,
+            // and every qualified agent listed (where overflow brings nobody new).
+            for mode in &study.settings.native_modes {
+                for (every_qualified, times) in [(false, &[0, 10, 20, 30][..]), (true, &[30][..])] {
+                    for &overflow_s in times {
+                        // 30 s is the file's own Overflow Time: run once, as written.
+                        let set_up = acd::study::baselines::NativeSetUp {
+                            mode: *mode,
+                            overflow_s: (overflow_s != 30).then_some(overflow_s),
+                            every_qualified,
+                        };
+                        let label = Distributor::NativeTuned(set_up).label();
+                        let typical = set_up.overflow_s.is_none() && !every_qualified;
+                        assert!(
+                            typical || report.arms.iter().any(|a| a.label == label),
+                            "{name}: no arm {label}"
+                        );
+                    }
+                }
+            }
         }
         let engine = report.engine().unwrap();
         let counters = engine.engine.as_ref().unwrap();

@@ -48,6 +48,15 @@ pub struct StudySettings {
     /// engine arm, and the same set-ups with no engine at all (see `net`).
     #[serde(default)]
     pub safety_net: Option<NetSweep>,
+    /// Also run the tuned native set-ups (`baselines`: the Overflow Time sweep and every
+    /// qualified agent listed, in each ring mode) and compare the engine with the best of them.
+    /// On by default; a study meant only to look at something else may turn it off.
+    #[serde(default = "yes")]
+    pub native_sweep: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_hours() -> f64 {

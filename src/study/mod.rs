@@ -5,12 +5,16 @@
 //! second) once per native ring mode and once with the engine distributing on the production
 //! path: the simulator's frames through the engine's own `acd_wire::Connection` and the
 //! daemon's routing loop, in virtual time ([`run::run_engine_arm`]). A study file ([`file`]) holds the scenario, the engine's rules and the
-//! modes to compare; [`report`] prints the table `BENCHMARKS.md` quotes; [`net`] compares the
+//! modes to compare; [`baselines`] tunes the native side (Overflow Times, every qualified agent
+//! listed) so the engine is measured against the best of it; [`judge`] says whether the right
+//! agent answered, for every arm alike; [`report`] prints the tables `BENCHMARKS.md` quotes; [`net`] compares the
 //! engine with and without the safety net for when no engine is up.
 
+pub mod baselines;
 pub mod cli;
 pub mod error;
 pub mod file;
+pub mod judge;
 pub mod load;
 pub mod net;
 pub mod outcomes;

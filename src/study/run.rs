@@ -13,7 +13,9 @@ use std::time::Instant;
 use acd_core::{Millis, Timestamp};
 use serde::Serialize;
 
+use super::baselines::{self, Candidate, NativeSetUp};
 use super::file::Study;
+use super::judge::{judge, AgentFits};
 use super::net::NativeAnswers;
 use super::outcomes::Outcomes;
 use crate::dst::{Plan, World};
@@ -41,7 +43,14 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Distributor {
+    /// IP Office's hunt groups in this ring mode, set up as the study file writes them: the
+    /// "typical" set-up.
     Native(RingMode),
+    /// IP Office's hunt groups tuned (see `baselines`): another Overflow Time, or every
+    /// qualified agent listed.
+    NativeTuned(NativeSetUp),
+    /// Per seed, the best of every native set-up above (see `baselines::best_tuned`).
+    BestTuned,
     /// The bound no router can beat with these agents: every agent in every routed queue,
     /// first come first served across them (see `pooled_scenario`).
     Pooled,
@@ -54,12 +63,26 @@ pub enum Distributor {
 }
 
 impl Distributor {
+    /// Whether IP Office distributed this arm's calls in the set-up being compared (not the
+    /// bound, not a net).
+    pub fn is_native(self) -> bool {
+        matches!(self, Distributor::Native(_) | Distributor::NativeTuned(_))
+    }
+
     pub fn label(self) -> String {
         match self {
             Distributor::Native(RingMode::Collective) => "native collective".into(),
             Distributor::Native(RingMode::Sequential) => "native sequential".into(),
             Distributor::Native(RingMode::Rotary) => "native rotary".into(),
             Distributor::Native(RingMode::LongestWaiting) => "native longest waiting".into(),
+            Distributor::NativeTuned(set_up) => {
+                format!(
+                    "{}, {}",
+                    Distributor::Native(set_up.mode).label(),
+                    set_up.tuning()
+                )
+            }
+            Distributor::BestTuned => "best-tuned native (per seed)".into(),
             Distributor::Pooled => "pooled bound".into(),
             Distributor::Engine => "acd engine".into(),
             Distributor::EngineNet(s) => format!("acd engine + safety net {s} s"),
@@ -98,6 +121,12 @@ impl Spread {
             max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         }
     }
+
+    /// The spread of the values there are; `None` when there are none (a rate of nothing).
+    pub fn of_some(values: impl IntoIterator<Item = Option<f64>>) -> Option<Spread> {
+        let v: Vec<f64> = values.into_iter().flatten().collect();
+        (!v.is_empty()).then(|| Spread::of(v))
+    }
 }
 
 /// One queue's figures in one arm, over the seeds. Calls count for the queue they arrived at.
@@ -109,8 +138,18 @@ pub struct QueueFigures {
     pub offered: Spread,
     pub service_level: Spread,
     pub abandon_rate: Spread,
+    /// Sent to a mailbox, the queue's or an agent's own, over offered.
+    pub voicemail_rate: Spread,
+    /// To the queue's mailbox, over offered.
+    pub queue_voicemail_rate: Spread,
+    /// To an agent's own mailbox, over offered.
+    pub personal_voicemail_rate: Spread,
     pub asa_s: Spread,
     pub longest_wait_s: Spread,
+    /// Answered by an agent meeting the route's first requirement (see `judge`).
+    pub right_agent_rate: Option<Spread>,
+    /// Answered by an agent speaking the caller's language, of the calls judged on it.
+    pub language_match_rate: Option<Spread>,
 }
 
 /// The figures of one seed of one arm.
@@ -120,9 +159,24 @@ pub struct SeedFigures {
     pub offered: u64,
     pub service_level: f64,
     pub abandon_rate: f64,
+    /// Sent to a mailbox (queue or personal) over offered.
+    pub voicemail_rate: f64,
+    /// Sent to the queue's mailbox over offered.
+    pub queue_voicemail_rate: f64,
+    /// Sent to an agent's own mailbox over offered.
+    pub personal_voicemail_rate: f64,
+    /// Abandoned plus sent to voicemail, over offered: callers nobody answered.
+    pub lost_rate: f64,
     pub asa_s: f64,
     pub longest_wait_s: f64,
     pub occupancy: f64,
+    /// Answered by an agent meeting the route's first requirement (see `judge`).
+    pub right_agent_rate: Option<f64>,
+    /// Answered by an agent speaking the caller's language, of the calls judged on it.
+    pub language_match_rate: Option<f64>,
+    /// For the best-tuned arm: which native set-up was best on this seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
     /// Calls IP Office answered by its own hunting, not after an engine transfer (see
     /// `net::NativeAnswers`): in an engine arm, the calls the safety net took.
     pub native_answered: u64,
@@ -148,6 +202,12 @@ pub struct ArmResult {
     pub seeds: Vec<SeedFigures>,
     pub service_level_spread: Spread,
     pub abandon_rate_spread: Spread,
+    pub voicemail_rate_spread: Spread,
+    pub queue_voicemail_rate_spread: Spread,
+    pub personal_voicemail_rate_spread: Spread,
+    pub lost_rate_spread: Spread,
+    pub right_agent_rate: Option<Spread>,
+    pub language_match_rate: Option<Spread>,
     pub asa_spread: Spread,
     pub longest_wait_spread: Spread,
     pub occupancy_spread: Spread,
@@ -206,12 +266,33 @@ impl StudyReport {
             .find(|a| a.distributor == Distributor::Pooled)
     }
 
-    /// The native arm with the highest mean service level.
+    /// The typical native arm (the study file as written) with the highest mean service
+    /// level.
     pub fn best_native(&self) -> Option<&ArmResult> {
         self.arms
             .iter()
             .filter(|a| matches!(a.distributor, Distributor::Native(_)))
             .max_by(|a, b| a.service_level.total_cmp(&b.service_level))
+    }
+
+    /// The best-tuned native arm: per seed, the best of every native set-up run.
+    pub fn best_tuned(&self) -> Option<&ArmResult> {
+        self.arms
+            .iter()
+            .find(|a| a.distributor == Distributor::BestTuned)
+    }
+
+    /// The engine's SL minus the best-tuned native's, seed by seed, in points: the headline.
+    pub fn tuned_margin_spread(&self) -> Option<Spread> {
+        let engine = self.engine()?;
+        let native = self.best_tuned()?;
+        Some(Spread::of(
+            engine
+                .seeds
+                .iter()
+                .zip(&native.seeds)
+                .map(|(e, n)| (e.service_level - n.service_level) * 100.0),
+        ))
     }
 
     /// Engine service level minus the best native one, in percentage points (means).
@@ -257,14 +338,20 @@ pub fn run_study_with(
         .map(|i| first_seed.wrapping_add(i))
         .collect();
     let mut per_arm: Vec<Vec<SeedArm>> = Vec::new();
+    let mut best: Vec<SeedArm> = Vec::new();
     for (done, &seed) in seed_list.iter().enumerate() {
-        for (i, arm) in run_seed(study, hours, seed)?.into_iter().enumerate() {
+        let arms = run_seed(study, hours, seed)?;
+        best.extend(best_tuned_of(&arms));
+        for (i, arm) in arms.into_iter().enumerate() {
             match per_arm.get_mut(i) {
                 Some(runs) => runs.push(arm),
                 None => per_arm.push(vec![arm]),
             }
         }
         seed_done(done + 1, seed_list.len());
+    }
+    if best.len() == seed_list.len() {
+        per_arm.push(best);
     }
     let targets = |name: &str| {
         study
@@ -295,6 +382,7 @@ pub fn run_study_with(
 }
 
 /// One arm's run on one seed.
+#[derive(Clone)]
 struct SeedArm {
     distributor: Distributor,
     summary: SimSummary,
@@ -302,11 +390,43 @@ struct SeedArm {
     engine: Option<EngineCounters>,
     wall_ms: f64,
     native_answered: u64,
+    /// Who answered, judged by the study's rules.
+    fits: AgentFits,
+    /// For the best-tuned arm: the set-up chosen on this seed.
+    chosen: Option<String>,
+}
+
+impl SeedArm {
+    fn lost_rate(&self) -> f64 {
+        let t = &self.summary.totals;
+        ratio(t.abandoned + t.voicemail, t.offered)
+    }
+}
+
+/// The seed's best-tuned native set-up (`baselines::best_tuned`), as an arm of its own.
+fn best_tuned_of(arms: &[SeedArm]) -> Option<SeedArm> {
+    let native: Vec<&SeedArm> = arms.iter().filter(|a| a.distributor.is_native()).collect();
+    let candidates: Vec<Candidate> = native
+        .iter()
+        .map(|a| Candidate {
+            service_level: a.summary.totals.service_level,
+            lost: a.lost_rate(),
+            typical: matches!(a.distributor, Distributor::Native(_)),
+        })
+        .collect();
+    let chosen = native.get(baselines::best_tuned(&candidates)?)?;
+    Some(SeedArm {
+        distributor: Distributor::BestTuned,
+        chosen: Some(chosen.distributor.label()),
+        wall_ms: 0.0,
+        ..(*chosen).clone()
+    })
 }
 
 fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimError> {
     let mut base = study.scenario.clone();
     base.sim.seed = seed;
+    base.sim.answer_log = true;
     let driver_options = DriverOptions {
         duration_ms: (hours * 3_600_000.0).round() as Millis,
         command_latency_ms: study.settings.command_latency_ms,
@@ -317,28 +437,31 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
             .queues
             .contains_key(&acd_core::QueueId::from(name))
     };
-    let mut arms = Vec::new();
-    for &mode in &study.settings.native_modes {
-        let mut scenario = base.clone();
-        for q in scenario.queues.iter_mut().filter(|q| routed(&q.name)) {
-            q.ring_mode = mode;
-        }
-        arms.push(native_arm(
-            Distributor::Native(mode),
-            &scenario,
-            driver_options,
-        )?);
-    }
-    let pooled = pooled_scenario(&base, routed);
-    arms.push(native_arm(Distributor::Pooled, &pooled, driver_options)?);
-    let scenario = engine_scenario(&base, routed);
     // Virtual time 0 is the study's start for the engine: its rules' offsets move instead of
-    // the clock (see `start`).
+    // the clock (see `start`). Every arm's answers are judged with these same rules.
     let start = study.start.map(|s| s.instant(&study.rules.utc_offsets));
     let rules = match start {
         Some(at) => Arc::new(super::start::rebase(&study.rules, at)),
         None => study.rules.clone(),
     };
+    let mut arms = Vec::new();
+    for &mode in &study.settings.native_modes {
+        let scenario = NativeSetUp::typical(mode).apply(&base, &study.rules, &routed);
+        arms.push(native_arm(
+            Distributor::Native(mode),
+            &scenario,
+            &rules,
+            driver_options,
+        )?);
+    }
+    let pooled = pooled_scenario(&base, routed);
+    arms.push(native_arm(
+        Distributor::Pooled,
+        &pooled,
+        &rules,
+        driver_options,
+    )?);
+    let scenario = engine_scenario(&base, routed);
     arms.push(engine_arm(
         Distributor::Engine,
         &scenario,
@@ -363,8 +486,21 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
         arms.push(native_arm(
             Distributor::NoEngineNet(*after_s),
             &scenario,
+            &rules,
             driver_options,
         )?);
+    }
+    // The tuned native set-ups, when the study asks for them (see `baselines`).
+    if study.settings.native_sweep {
+        let sweep = baselines::sweep(&base, &study.rules, &routed, &study.settings.native_modes);
+        for (set_up, scenario) in sweep {
+            arms.push(native_arm(
+                Distributor::NativeTuned(set_up),
+                &scenario,
+                &rules,
+                driver_options,
+            )?);
+        }
     }
     Ok(arms)
 }
@@ -373,6 +509,7 @@ fn run_seed(study: &Study, hours: f64, seed: u64) -> Result<Vec<SeedArm>, SimErr
 fn native_arm(
     distributor: Distributor,
     scenario: &Scenario,
+    rules: &RoutingConfig,
     options: DriverOptions,
 ) -> Result<SeedArm, SimError> {
     let mut native = NativeAnswers::default();
@@ -391,6 +528,8 @@ fn native_arm(
         engine: None,
         wall_ms: started.elapsed().as_secs_f64() * 1000.0,
         native_answered: native.answered,
+        fits: judge(rules, driver.model().answers()),
+        chosen: None,
     })
 }
 
@@ -402,8 +541,15 @@ fn engine_arm(
     options: DriverOptions,
 ) -> Result<SeedArm, SimError> {
     let mut native = NativeAnswers::default();
-    let (summary, occupancy, counters, wall_ms) =
-        run_engine_arm_sampled(scenario, rules, options, |m| native.sample(m))?;
+    let mut fits = AgentFits::default();
+    let judge_with = rules.clone();
+    let (summary, occupancy, counters, wall_ms) = run_engine_arm_sampled(
+        scenario,
+        rules,
+        options,
+        |m| native.sample(m),
+        |m| fits = judge(&judge_with, m.answers()),
+    )?;
     Ok(SeedArm {
         distributor,
         summary,
@@ -411,6 +557,8 @@ fn engine_arm(
         engine: Some(counters),
         wall_ms,
         native_answered: native.answered,
+        fits,
+        chosen: None,
     })
 }
 
@@ -471,9 +619,16 @@ fn fold_seeds(
                 offered: t.offered,
                 service_level: t.service_level,
                 abandon_rate: ratio(t.abandoned, t.offered),
+                voicemail_rate: ratio(t.voicemail, t.offered),
+                queue_voicemail_rate: ratio(t.voicemail - t.personal_voicemail, t.offered),
+                personal_voicemail_rate: ratio(t.personal_voicemail, t.offered),
+                lost_rate: r.lost_rate(),
                 asa_s: t.asa_s,
                 longest_wait_s: t.longest_wait_s,
                 occupancy: r.occupancy,
+                right_agent_rate: r.fits.total.right_agent_rate(),
+                language_match_rate: r.fits.total.language_rate(),
+                chosen: r.chosen.clone(),
                 native_answered: r.native_answered,
             }
         })
@@ -500,13 +655,23 @@ fn fold_seeds(
                         .map(f),
                 )
             };
+            let fit = |f: &dyn Fn(&super::judge::AgentFit) -> Option<f64>| {
+                Spread::of_some(runs.iter().map(|r| r.fits.queues.get(&name).and_then(f)))
+            };
             QueueFigures {
                 target: target(&name),
                 offered: per(&|q| q.offered as f64),
                 service_level: per(&|q| q.service_level),
                 abandon_rate: per(&|q| ratio(q.abandoned, q.offered)),
+                voicemail_rate: per(&|q| ratio(q.voicemail, q.offered)),
+                queue_voicemail_rate: per(&|q| {
+                    ratio(q.voicemail - q.personal_voicemail, q.offered)
+                }),
+                personal_voicemail_rate: per(&|q| ratio(q.personal_voicemail, q.offered)),
                 asa_s: per(&|q| q.asa_s),
                 longest_wait_s: per(&|q| q.longest_wait_s),
+                right_agent_rate: fit(&|q| q.right_agent_rate()),
+                language_match_rate: fit(&|q| q.language_rate()),
                 name,
             }
         })
@@ -524,6 +689,12 @@ fn fold_seeds(
         / n;
     let service_level_spread = spread(|f| f.service_level);
     let abandon_rate_spread = spread(|f| f.abandon_rate);
+    let voicemail_rate_spread = spread(|f| f.voicemail_rate);
+    let queue_voicemail_rate_spread = spread(|f| f.queue_voicemail_rate);
+    let personal_voicemail_rate_spread = spread(|f| f.personal_voicemail_rate);
+    let lost_rate_spread = spread(|f| f.lost_rate);
+    let right_agent_rate = Spread::of_some(figures.iter().map(|f| f.right_agent_rate));
+    let language_match_rate = Spread::of_some(figures.iter().map(|f| f.language_match_rate));
     let asa_spread = spread(|f| f.asa_s);
     let longest_wait_spread = spread(|f| f.longest_wait_s);
     let occupancy_spread = spread(|f| f.occupancy);
@@ -543,6 +714,12 @@ fn fold_seeds(
         seeds: figures,
         service_level_spread,
         abandon_rate_spread,
+        voicemail_rate_spread,
+        queue_voicemail_rate_spread,
+        personal_voicemail_rate_spread,
+        lost_rate_spread,
+        right_agent_rate,
+        language_match_rate,
         asa_spread,
         longest_wait_spread,
         occupancy_spread,
@@ -620,7 +797,7 @@ pub fn run_engine_arm(
     rules: Arc<RoutingConfig>,
     options: DriverOptions,
 ) -> Result<(SimSummary, f64, EngineCounters, f64), SimError> {
-    run_engine_arm_sampled(scenario, rules, options, |_| ())
+    run_engine_arm_sampled(scenario, rules, options, |_| (), |_| ())
 }
 
 /// [`run_engine_arm`], showing `sample` the model every [`OCCUPANCY_SAMPLE_MS`].
@@ -629,6 +806,7 @@ fn run_engine_arm_sampled(
     rules: Arc<RoutingConfig>,
     options: DriverOptions,
     mut sample: impl FnMut(&crate::sim::model::Model),
+    at_end: impl FnOnce(&crate::sim::model::Model),
 ) -> Result<(SimSummary, f64, EngineCounters, f64), SimError> {
     let started = Instant::now();
     let plan = Plan::calm(options.command_latency_ms);
@@ -648,6 +826,7 @@ fn run_engine_arm_sampled(
         sample(world.model());
         Ok(occupancy_sample(world.model()))
     })?;
+    at_end(world.model());
     let report = world.routing().report();
     let counters = EngineCounters {
         events: report.events,

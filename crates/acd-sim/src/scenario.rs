@@ -59,6 +59,11 @@ pub struct SimSettings {
     /// skill level 0 talks than one at level 10 (talk × (1 + k)). 0, the default, makes talk
     /// time independent of who answers.
     pub skill_talk_factor: f64,
+    /// Keep a log of every answer (the call as it arrived and who took it, see
+    /// `Model::answers`): the routing study sets it to judge the answering agents; never read
+    /// from a file, since a long simulator run would only grow it.
+    #[serde(skip)]
+    pub answer_log: bool,
 }
 
 impl Default for SimSettings {
@@ -75,6 +80,7 @@ impl Default for SimSettings {
             no_answer_probability: 0.0,
             wrap_up: Dist::fixed_s(0.0),
             skill_talk_factor: 0.0,
+            answer_log: false,
         }
     }
 }

@@ -16,7 +16,10 @@ pub struct QueueStats {
     pub offered: u64,
     pub answered: u64,
     pub abandoned: u64,
+    /// Every caller who ended in a mailbox, the queue's or an agent's own.
     pub voicemail: u64,
+    /// Of `voicemail`, those who ended in an agent's own mailbox.
+    pub personal_voicemail: u64,
     pub dropped: u64,
     pub overflowed: u64,
     /// Callers who found the queue at its limit with no voicemail and heard busy: also
@@ -52,6 +55,7 @@ impl QueueStats {
         self.answered += o.answered;
         self.abandoned += o.abandoned;
         self.voicemail += o.voicemail;
+        self.personal_voicemail += o.personal_voicemail;
         self.dropped += o.dropped;
         self.overflowed += o.overflowed;
         self.blocked += o.blocked;
@@ -71,6 +75,7 @@ impl QueueStats {
             overflowed: self.overflowed,
             blocked: self.blocked,
             voicemail: self.voicemail,
+            personal_voicemail: self.personal_voicemail,
             dropped: self.dropped,
             in_progress: self.offered.saturating_sub(ended),
             service_level: ratio(self.answered_within_sl, self.answered + self.abandoned),
@@ -91,7 +96,12 @@ pub struct QueueSummary {
     /// Lost at the queue limit (included in `abandoned`).
     #[serde(default)]
     pub blocked: u64,
+    /// Ended in a mailbox: the queue's or an agent's own.
     pub voicemail: u64,
+    /// Of `voicemail`, ended in an agent's own mailbox (a transfer that rang out at an agent
+    /// with voicemail on, or went to a forwarded agent).
+    #[serde(default)]
+    pub personal_voicemail: u64,
     pub dropped: u64,
     pub in_progress: u64,
     /// Answered within the threshold over answered plus abandoned (0..1).

@@ -172,7 +172,7 @@ impl Model {
                 self.observed.transfers_to_forwarded_users += 1;
                 let released = self.detach_for_transfer(call);
                 self.mark_overflowed(call);
-                self.send_to_voicemail(call);
+                self.send_to_personal_voicemail(call);
                 self.dispatch_all(released);
             }
             TransferTarget::User(u) => {

@@ -18,7 +18,7 @@ use std::cmp::Reverse;
 use acd_core::{CallAttributes, Millis, QueueServiceMode};
 use rand::Rng;
 
-use super::{proficiency, Activity, Call, CallPhase, Dest, Ev, Model, SimCallId};
+use super::{proficiency, Activity, Answer, Call, CallPhase, Dest, Ev, Mailbox, Model, SimCallId};
 use crate::scenario::OverflowMode;
 use crate::scenario::RingMode;
 
@@ -394,6 +394,18 @@ impl Model {
             }
             let language = c.attributes.language.clone();
             let extn = self.users[a].extn.clone();
+            if let Some(log) = self.answer_log.as_mut() {
+                log.push(Answer {
+                    queue: self
+                        .queues
+                        .get(c.origin_queue)
+                        .map(|q| q.name.clone())
+                        .unwrap_or_default(),
+                    attributes: c.attributes.clone(),
+                    arrived_at: c.arrived_at,
+                    agent: extn.clone(),
+                });
+            }
             self.observed.record_answer(language, extn);
         }
         // Who answers decides how long the call takes (see `proficiency`), whoever routed it.
@@ -448,7 +460,7 @@ impl Model {
             return;
         }
         let released = self.leave_queue(id);
-        self.send_to_voicemail(id);
+        self.send_to_personal_voicemail(id);
         self.dispatch_all(released);
     }
 
@@ -596,8 +608,17 @@ impl Model {
         }
     }
 
-    /// The caller leaves a message, then hangs up.
+    /// The caller leaves a message in the queue's mailbox, then hangs up.
     pub(super) fn send_to_voicemail(&mut self, id: SimCallId) {
+        self.leave_message(id, Mailbox::Queue);
+    }
+
+    /// The caller leaves a message in an agent's own mailbox, then hangs up.
+    pub(super) fn send_to_personal_voicemail(&mut self, id: SimCallId) {
+        self.leave_message(id, Mailbox::Personal);
+    }
+
+    fn leave_message(&mut self, id: SimCallId, mailbox: Mailbox) {
         let duration = self
             .voicemail_message
             .sample(&mut self.misc_rng)
@@ -611,6 +632,9 @@ impl Model {
         if !c.answered {
             if let Some(s) = self.stats.get_mut(c.origin_queue) {
                 s.voicemail += 1;
+                if mailbox == Mailbox::Personal {
+                    s.personal_voicemail += 1;
+                }
             }
         }
         c.phase = CallPhase::Voicemail;

@@ -100,6 +100,27 @@ impl User {
     }
 }
 
+/// One answered call: the caller as they arrived and the agent who answered, so a study can
+/// judge afterwards whether the right agent took it, whoever distributed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The queue the call first arrived at (the one its figures count for).
+    pub queue: String,
+    pub attributes: CallAttributes,
+    pub arrived_at: Timestamp,
+    /// The answering agent's extension.
+    pub agent: String,
+}
+
+/// Whose mailbox a caller ends in: the queue's (its voicemail timer, queue limit, night
+/// service, a transfer to voicemail) or an agent's own (a transfer that rang out at an agent
+/// with voicemail on, or went to an agent forwarded to voicemail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mailbox {
+    Queue,
+    Personal,
+}
+
 /// Where a call goes when a queue sends it away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
@@ -310,6 +331,8 @@ pub struct Model {
     /// Transfers to a user, with whether the call was already ringing, while someone
     /// watches who sends them (the simulation's twin of engines); `None`: not kept.
     transfer_log: Option<Vec<(SimCallId, bool)>>,
+    /// Every answer, when asked for (`sim.answer_log`, [`Model::keep_answer_log`]).
+    answer_log: Option<Vec<Answer>>,
     /// What each change touched, for protocol sessions to render only what it concerns.
     journal: journal::Journal,
     dirty_calls: BTreeSet<SimCallId>,
@@ -381,6 +404,7 @@ impl Model {
             arrivals_stopped: false,
             sites: sites::Sites::new(stream(seed, 4, 0)),
             transfer_log: None,
+            answer_log: s.answer_log.then(Vec::new),
             journal: journal::Journal::new(0),
             dirty_calls: BTreeSet::new(),
             dirty_users: BTreeSet::new(),
@@ -737,6 +761,16 @@ impl Model {
         }
         self.flush();
         true
+    }
+
+    /// Keeps a log of every answer from now on, for [`Model::answers`].
+    pub fn keep_answer_log(&mut self) {
+        self.answer_log.get_or_insert_with(Vec::new);
+    }
+
+    /// Every answer since the log was asked for, in order (empty when it was not).
+    pub fn answers(&self) -> &[Answer] {
+        self.answer_log.as_deref().unwrap_or_default()
     }
 
     /// Keeps a log of transfers to users from now on, for [`Model::take_transfers`].

@@ -736,3 +736,102 @@ fn a_forwarded_user_is_skipped_by_hunting_and_a_transfer_to_them_is_forwarded() 
     });
     assert!(!m.user_snapshot(&m.users()[0]).forwarded);
 }
+
+/// Issue 25: queue voicemail and the agents' own (personal) voicemail are different outcomes
+/// for a contact centre (a personal mailbox is a caller nobody in the queue will call back),
+/// so the counters tell them apart: a queue's voicemail timer is the queue's, a transfer that
+/// rings out at an agent with voicemail on, or goes to a forwarded agent, is personal.
+#[test]
+fn queue_voicemail_and_personal_voicemail_are_counted_apart() {
+    let text = r#"
+        [sim]
+        seed = 3
+        answer_delay = { dist = "fixed", s = 1 }
+        voicemail_message = { dist = "fixed", s = 30 }
+        [[user]]
+        extn = "201"
+        name = "A"
+        voicemail = true
+        no_answer_s = 10
+        no_answer_probability = 1
+        [[user]]
+        extn = "202"
+        name = "B"
+        [[queue]]
+        name = "Q"
+        extn = "3000"
+        members = ["201", "202"]
+        disabled_members = ["201", "202"]
+        voicemail = true
+        voicemail_after_s = 60
+    "#;
+    let mut m = Model::new(&Scenario::from_toml_str(text, Path::new(".")).unwrap()).unwrap();
+    let to_mailbox = inject(&mut m, "Q", 60, None);
+    let rung_out = inject(&mut m, "Q", 60, None);
+    let forwarded = inject(&mut m, "Q", 60, None);
+    let transfer = |m: &mut Model, call, to: &str| {
+        assert!(m
+            .apply(ModelAction::BlindTransfer {
+                call,
+                view: View::Queue("Q".into()),
+                target: to.into(),
+            })
+            .is_success());
+    };
+    transfer(&mut m, rung_out, "201");
+    m.apply(ModelAction::SetForward {
+        user: "202".into(),
+        on: true,
+    });
+    transfer(&mut m, forwarded, "202");
+    at(&mut m, 11);
+    for call in [rung_out, forwarded] {
+        assert_eq!(m.call(call).map(|c| c.phase), Some(CallPhase::Voicemail));
+    }
+    at(&mut m, 61);
+    assert_eq!(
+        m.call(to_mailbox).map(|c| c.phase),
+        Some(CallPhase::Voicemail)
+    );
+    let s = &m.summary().queues["Q"];
+    assert_eq!((s.voicemail, s.personal_voicemail), (3, 2), "{s:?}");
+}
+
+/// The study judges who answered each call against the rules (the right-agent rate), so the
+/// model can keep a log of every answer: the call as it arrived and the agent who took it.
+#[test]
+fn answers_are_logged_with_the_caller_and_the_agent_only_when_asked() {
+    let mut m = model("longest_waiting", "");
+    let c = inject(&mut m, "Q", 60, None);
+    at(&mut m, 5);
+    assert!(agent(&m, c).is_some());
+    assert!(m.answers().is_empty(), "no log unless asked");
+
+    let mut m = model("longest_waiting", "");
+    m.keep_answer_log();
+    let c = m
+        .inject_call(
+            "Q",
+            InjectedCall {
+                attributes: CallAttributes {
+                    language: "deu".into(),
+                    did: "4930".into(),
+                    ..CallAttributes::default()
+                },
+                priority: 1,
+                talk_ms: 60_000,
+                patience_ms: None,
+            },
+        )
+        .unwrap();
+    at(&mut m, 5);
+    let who = agent(&m, c).unwrap();
+    let log = m.answers();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].queue.as_str(), log[0].agent.as_str()),
+        ("Q", who.as_str())
+    );
+    assert_eq!(log[0].attributes.language, "deu");
+    assert_eq!(log[0].arrived_at, Timestamp(0));
+}
