@@ -11,7 +11,7 @@ use super::run::{run_study_with, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 9] = [
+pub const SHIPPED: [(&str, &str); 11] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -47,6 +47,14 @@ pub const SHIPPED: [(&str, &str); 9] = [
     (
         "scenarios/study-safety-net.toml",
         include_str!("../../scenarios/study-safety-net.toml"),
+    ),
+    (
+        "scenarios/study-low-load-missed-rings.toml",
+        include_str!("../../scenarios/study-low-load-missed-rings.toml"),
+    ),
+    (
+        "scenarios/study-scarce-senior.toml",
+        include_str!("../../scenarios/study-scarce-senior.toml"),
     ),
 ];
 
