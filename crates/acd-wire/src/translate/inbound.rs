@@ -262,6 +262,16 @@ impl Translator {
                     agent: agent.clone(),
                 });
             }
+            // The offer rang out into the agent's own mailbox (the user's No Answer Time ran
+            // out before the engine's ring): nothing can move the call from there any more.
+            if at_voicemail(state) && !answered {
+                if let Some(mut legs) = self.legs.get_mut(&call) {
+                    if !legs.at_voicemail {
+                        legs.at_voicemail = true;
+                        events.push(Event::CallEnded { call });
+                    }
+                }
+            }
             u.calls.insert(
                 ci.callid,
                 UserLeg {

@@ -1108,3 +1108,47 @@ fn a_call_shown_connected_to_an_agent_is_not_transferred() {
     );
     assert!(t.command(&transfer_to(1, "202")).is_ok());
 }
+
+/// Issue 25 (voicemail): the engine's offer rang out into the agent's own mailbox (the user's
+/// No Answer Time ran out before the engine's ring). The agent's appearance shows it at
+/// voicemail: the call is ended for routing at once, and once, instead of being chased with
+/// transfers IP Office ignores.
+#[test]
+fn an_offer_that_rang_into_the_agents_mailbox_is_ended_at_once() {
+    let (mut t, now) = setup();
+    t.notify(
+        &cc(Q, vec![callinfo(1, b"g1", State::Queueing)], vec![]),
+        now,
+    );
+    t.notify(&user_notify(U, false, false), now);
+    t.command_sent(&transfer_to(1, "201"), now);
+    t.notify(&cc(Q, vec![], vec![1]), now);
+    t.notify(
+        &cc(U, vec![callinfo(7, b"g1", State::Ringing)], vec![]),
+        now,
+    );
+    let later = now + Duration::from_secs(15);
+    let ev = t.notify(
+        &cc(
+            U,
+            vec![callinfo(7, b"g1", State::Answeredbyvoicemail)],
+            vec![],
+        ),
+        later,
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::CallEnded { call: CallId(1) })),
+        "{ev:?}"
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::CallAnswered { .. })),
+        "{ev:?}"
+    );
+    let ev = t.notify(&cc(U, vec![], vec![7]), later + Duration::from_secs(20));
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::CallEnded { .. })),
+        "{ev:?}"
+    );
+    assert!(t.due_endings(later + Duration::from_secs(60)).is_empty());
+}
