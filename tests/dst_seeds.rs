@@ -13,6 +13,20 @@ fn known() -> KnownFailures {
     KnownFailures::parse(&text).unwrap()
 }
 
+/// Each seed runs to its end with every invariant holding (the trace's last lines on failure).
+fn every_seed_holds(seeds: &[u64]) {
+    let setup = Setup::shipped().unwrap();
+    for &seed in seeds {
+        let report = run_seed(&setup, seed, 40);
+        assert_eq!(
+            report.outcome,
+            Ok(()),
+            "seed {seed}: {:?}",
+            report.last_lines
+        );
+    }
+}
+
 #[test]
 fn two_hundred_seeds_hold_every_invariant() {
     let summary = run_cli(&DstOptions {
@@ -95,16 +109,7 @@ fn hot_twins_with_reporting_queues_hold_their_invariants() {
     // who hung up while ringing kept for the 300 s orphan grace and offered again (2452), and
     // an answered call sent back to the queue after a restart because the queue's report of
     // the answer was ignored (706: counters-match-truth; 2547: liveness).
-    let setup = Setup::shipped().unwrap();
-    for seed in [706, 1138, 1444, 2452, 2511, 2547, 2937] {
-        let report = run_seed(&setup, seed, 40);
-        assert_eq!(
-            report.outcome,
-            Ok(()),
-            "seed {seed}: {:?}",
-            report.last_lines
-        );
-    }
+    every_seed_holds(&[706, 1138, 1444, 2452, 2511, 2547, 2937]);
 }
 
 #[test]
@@ -119,16 +124,7 @@ fn calls_sent_into_a_forward_and_calls_ringing_by_another_engine_hold_their_inva
     //   engine's transfer while this engine still believed it waiting, and offered it again
     //   (no-double-transfer); 2131 also had the paused leader's frame, already written, held
     //   back by the simulation until it woke.
-    let setup = Setup::shipped().unwrap();
-    for seed in [804097, 7720, 3629, 2131, 6909] {
-        let report = run_seed(&setup, seed, 40);
-        assert_eq!(
-            report.outcome,
-            Ok(()),
-            "seed {seed}: {:?}",
-            report.last_lines
-        );
-    }
+    every_seed_holds(&[804097, 7720, 3629, 2131, 6909]);
 }
 
 #[test]
@@ -141,16 +137,7 @@ fn hang_ups_during_short_rings_storms_and_lost_exit_results_hold_their_invariant
     //   by Sales's reporting subscription, taken as waiting in Sales and never routed (liveness);
     // - 9820: the ring timer's return, sent once a termination storm ended, moved a call the
     //   agent had answered back into the queue (counters-match-truth).
-    let setup = Setup::shipped().unwrap();
-    for seed in [1096, 3036, 7536, 3476, 9820] {
-        let report = run_seed(&setup, seed, 40);
-        assert_eq!(
-            report.outcome,
-            Ok(()),
-            "seed {seed}: {:?}",
-            report.last_lines
-        );
-    }
+    every_seed_holds(&[1096, 3036, 7536, 3476, 9820]);
 }
 
 #[test]

@@ -119,7 +119,9 @@ impl Engine {
         if agent.queues.len() < 2 {
             return false;
         }
-        let mut here: Option<u64> = None;
+        // Counting stops past the scarce limit: only "fewer than here" matters, never how many.
+        let limit = SCARCE_AGENTS as usize + 1;
+        let here = self.staffed_up_to(q, limit);
         agent.queues.iter().any(|&other| {
             if other == q {
                 return false;
@@ -130,8 +132,8 @@ impl Engine {
             if self.queues[other].member_tier.get(&a).copied().unwrap_or(0) != 0 {
                 return false;
             }
-            let few = self.staffed(other);
-            if few > SCARCE_AGENTS || few >= *here.get_or_insert_with(|| self.staffed(q)) {
+            let few = self.staffed_up_to(other, limit);
+            if few > SCARCE_AGENTS || few >= here {
                 return false;
             }
             !self.queues[other].waiting.is_empty()

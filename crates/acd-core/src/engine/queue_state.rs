@@ -43,12 +43,19 @@ impl Engine {
 
     /// First-choice and backup members logged in.
     pub(super) fn staffed(&self, q: usize) -> u64 {
+        self.staffed_up_to(q, usize::MAX)
+    }
+
+    /// The same, counted no further than `limit` (enough to tell whether a queue is scarce
+    /// without walking all its members on every pairing the dispatcher weighs).
+    pub(super) fn staffed_up_to(&self, q: usize, limit: usize) -> u64 {
         let queue = &self.queues[q];
         queue
             .members
             .iter()
             .filter(|a| queue.member_tier.get(a).copied().unwrap_or(0) < 2)
             .filter(|a| self.agents[**a].counted_logged_in)
+            .take(limit)
             .count() as u64
     }
 

@@ -841,14 +841,8 @@ fn forward_unconditional_comes_from_the_user_notify() {
     assert_eq!(bytes, vec![0xA8, 0x01, 0x01]);
 }
 
-/// Seed 804097 (and 7720): the engine's transfer met the agent's forward unconditional, which
-/// sends the call to voicemail. The reporting queue then shows it LEAVINGVOICEMAILMESSAGE with
-/// no transfer among its features and no phone shows it: IP Office answers a transfer there
-/// with success and does nothing, and the engine, believing the call was back in its queue,
-/// offered it again 40 s after the caller had left the message and gone. The call is out of
-/// reach the moment the queue shows it at voicemail: it is reported ended once.
-#[test]
-fn a_call_the_queue_shows_at_voicemail_is_ended_at_once_and_once_only() {
+/// Call 5 queueing in a reporting queue (CallId 1), and the engine's transfer of it to 201 sent.
+fn sent_to_201_from_a_reporting_queue() -> (Translator, Timestamp) {
     let (mut t, now) = setup();
     t.notify(
         &cc(
@@ -859,6 +853,18 @@ fn a_call_the_queue_shows_at_voicemail_is_ended_at_once_and_once_only() {
         now,
     );
     t.command_sent(&transfer_to(1, "201"), now);
+    (t, now)
+}
+
+/// Seed 804097 (and 7720): the engine's transfer met the agent's forward unconditional, which
+/// sends the call to voicemail. The reporting queue then shows it LEAVINGVOICEMAILMESSAGE with
+/// no transfer among its features and no phone shows it: IP Office answers a transfer there
+/// with success and does nothing, and the engine, believing the call was back in its queue,
+/// offered it again 40 s after the caller had left the message and gone. The call is out of
+/// reach the moment the queue shows it at voicemail: it is reported ended once.
+#[test]
+fn a_call_the_queue_shows_at_voicemail_is_ended_at_once_and_once_only() {
+    let (mut t, now) = sent_to_201_from_a_reporting_queue();
     let mut vm = callinfo(5, b"g", State::Leavingvoicemailmessage);
     vm.featuresavailable = (Features::DROP | Features::FINISH) as i32;
     let ev = t.notify(
@@ -958,16 +964,7 @@ fn a_call_lost_after_the_transfer_was_seen_ringing_ends_after_the_short_grace() 
         });
         ci
     };
-    let (mut t, now) = setup();
-    t.notify(
-        &cc(
-            Q,
-            vec![in_queue(callinfo(5, b"g", State::Queueing))],
-            vec![],
-        ),
-        now,
-    );
-    t.command_sent(&transfer_to(1, "201"), now);
+    let (mut t, now) = sent_to_201_from_a_reporting_queue();
     t.notify(
         &cc(Q, vec![ringing_at("201")], vec![]),
         now + Duration::from_millis(100),
@@ -977,16 +974,7 @@ fn a_call_lost_after_the_transfer_was_seen_ringing_ends_after_the_short_grace() 
     assert_eq!(t.next_ending(), Some(gone + END_GRACE));
 
     // Ringing at someone else is not the engine's transfer arriving.
-    let (mut t, now) = setup();
-    t.notify(
-        &cc(
-            Q,
-            vec![in_queue(callinfo(5, b"g", State::Queueing))],
-            vec![],
-        ),
-        now,
-    );
-    t.command_sent(&transfer_to(1, "201"), now);
+    let (mut t, now) = sent_to_201_from_a_reporting_queue();
     t.notify(
         &cc(Q, vec![ringing_at("202")], vec![]),
         now + Duration::from_millis(100),
@@ -996,16 +984,7 @@ fn a_call_lost_after_the_transfer_was_seen_ringing_ends_after_the_short_grace() 
     assert_eq!(t.next_ending(), Some(gone + TRANSFER_END_GRACE));
 
     // The agent's phone showed it; a late queue report shows it queueing; then all is lost.
-    let (mut t, now) = setup();
-    t.notify(
-        &cc(
-            Q,
-            vec![in_queue(callinfo(5, b"g", State::Queueing))],
-            vec![],
-        ),
-        now,
-    );
-    t.command_sent(&transfer_to(1, "201"), now);
+    let (mut t, now) = sent_to_201_from_a_reporting_queue();
     t.notify(&cc(U, vec![callinfo(7, b"g", State::Ringing)], vec![]), now);
     t.notify(&cc(U, vec![], vec![7]), now + Duration::from_millis(100));
     t.notify(
