@@ -3,6 +3,7 @@
 //! calls queueing or gone per queue, an agent's presence and phone per user, members and service
 //! mode per queue, and the first snapshot of a fresh subscription (or its settle time).
 
+use super::legs::LegTable;
 use super::{Translator, UserLeg, TRANSFER_END_GRACE};
 use crate::pb;
 use crate::pb::call_info::State;
@@ -150,13 +151,10 @@ impl Translator {
             if let Some(agent) = answered_by {
                 events.push(Event::CallAnswered { call, agent });
             }
-            if at_voicemail(ci.state()) {
-                if let Some(mut legs) = self.legs.get_mut(&call) {
-                    if legs.users.is_empty() && !legs.at_voicemail {
-                        legs.at_voicemail = true;
-                        events.push(Event::CallEnded { call });
-                    }
-                }
+            // Shown at voicemail with no agent's phone on it: the queue's mailbox, or a forward's.
+            let on_no_phone = self.legs.get(&call).is_some_and(|l| l.users.is_empty());
+            if at_voicemail(ci.state()) && on_no_phone {
+                ended_at_voicemail(&mut self.legs, call, events);
             }
         }
         for lost in &cc.calllost {
@@ -265,12 +263,7 @@ impl Translator {
             // The offer rang out into the agent's own mailbox (the user's No Answer Time ran
             // out before the engine's ring): nothing can move the call from there any more.
             if at_voicemail(state) && !answered {
-                if let Some(mut legs) = self.legs.get_mut(&call) {
-                    if !legs.at_voicemail {
-                        legs.at_voicemail = true;
-                        events.push(Event::CallEnded { call });
-                    }
-                }
+                ended_at_voicemail(&mut self.legs, call, events);
             }
             u.calls.insert(
                 ci.callid,
@@ -374,6 +367,17 @@ fn shows_at(ci: &pb::CallInfo, agent: &AgentId) -> bool {
             .as_ref()
             .is_some_and(|p| p.number == agent.0);
     ringing_there || connected_there
+}
+
+/// A call IP Office shows at a voicemail is out of any routing's reach: reported ended once,
+/// its mapping kept so later reports of it are recognised (see `Legs::at_voicemail`).
+fn ended_at_voicemail(legs: &mut LegTable, call: CallId, events: &mut Vec<Event>) {
+    if let Some(mut legs) = legs.get_mut(&call) {
+        if !legs.at_voicemail {
+            legs.at_voicemail = true;
+            events.push(Event::CallEnded { call });
+        }
+    }
 }
 
 /// IP Office shows the call at a voicemail (the queue's own, or the mailbox of a forward the
