@@ -26,7 +26,9 @@ enum Command {
         config: PathBuf,
     },
     /// Run the engine against the embedded IP Office simulator, with the example rules, over
-    /// the real protocol (wss on loopback); prints a live line and a JSON summary at the end.
+    /// the real protocol (wss on loopback); prints a live line, then IP Office's own hunt groups
+    /// on the same callers beside the engine, and a JSON summary at the end. By default one
+    /// simulated hour in a minute.
     Demo {
         /// How long to run (real time).
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -36,7 +38,7 @@ enum Command {
         metrics_addr: std::net::SocketAddr,
         /// Simulated seconds per real second. The engine runs on the same simulated clock, so its
         /// wrap-up, steps and ring timeouts last what they would for real callers.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 60.0)]
         speed: f64,
         /// Rules directory (default: the built-in example ruleset).
         #[arg(long)]

@@ -1,9 +1,11 @@
 //! `acd demo`: the whole product on one machine in one command. The simulator plays IP Office
 //! (default scenario), the engine connects to it over the real protocol (wss on loopback, the
 //! simulator's self-signed certificate pinned by fingerprint), routes with the example rules,
-//! serves metrics, prints a live line every second and a JSON summary at the end.
+//! serves metrics, prints a live line every second, then IP Office's own hunt groups on the
+//! same callers side by side with the engine (`demo_comparison`), and a JSON summary.
 
 use super::config::{DaemonConfig, LogFormat, PbxConfig, RoutingSection};
+use super::demo_comparison::{self, DemoComparison};
 use super::runtime::{self, Control, LiveStatus, RunReport};
 use super::{example_rules, http, logging, serve, telemetry};
 use crate::sim::server::{SimServer, SimServerConfig, TlsMode};
@@ -64,6 +66,8 @@ pub struct DemoSummary {
     pub not_in_ip_office: Vec<String>,
     pub engine: RunReport,
     pub simulator: SimSummary,
+    /// The engine beside IP Office's hunt groups alone, on the same callers.
+    pub comparison: DemoComparison,
 }
 
 pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
@@ -103,6 +107,9 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         .map(|q| q.name.clone())
         .collect();
     let rule_queues: Vec<String> = routing.queues.keys().map(|q| q.0.clone()).collect();
+    // Who answered each call, so both sides are judged by the rules alike.
+    scenario.sim.answer_log = true;
+    let as_configured = scenario.clone();
     scenario.set_up_for_engine(is_routed);
     let credentials = scenario.service_users.first().cloned().ok_or_else(|| {
         DemoError::Rules("the scenario has no [[service_user]] to log in with".into())
@@ -113,7 +120,7 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         tls: TlsMode::SelfSigned,
         scenario,
         speed: opts.speed,
-        tick: Duration::from_millis(20),
+        tick: clock_tick(opts.speed),
         max_connections: crate::sim::server::MAX_CONNECTIONS,
         secondary_listen: None,
     })
@@ -204,7 +211,20 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         eprintln!();
     }
     let simulator = sim.summary();
+    let engine_answers = sim.with_model(|m| m.answers().to_vec());
     sim.shutdown().await;
+    let duration_ms = (simulator.virtual_seconds * 1000.0).round() as u64;
+    let comparison = demo_comparison::compare(
+        &as_configured,
+        &routing,
+        &is_routed,
+        duration_ms,
+        &simulator,
+        &engine_answers,
+    )?;
+    if opts.live {
+        eprint!("{}", demo_comparison::render(&comparison));
+    }
     let _ = stop_http_tx.send(());
     let _ = http_task.await;
     Ok(DemoSummary {
@@ -215,7 +235,16 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
         not_in_ip_office: absent.iter().map(|q| not_in_ip_office(q)).collect(),
         engine: report,
         simulator,
+        comparison,
     })
+}
+
+/// How often the simulator's clock advances, in real time: often enough that one step is at
+/// most 0.2 simulated seconds (a step of 1.2 s at 60× would delay every ring, answer and
+/// transfer by up to that much and cost callers their service level), never more often than
+/// every 2 ms.
+fn clock_tick(speed: f64) -> Duration {
+    Duration::from_secs_f64((0.2 / speed.max(1.0)).clamp(0.002, 0.02))
 }
 
 /// The rules' queues that IP Office does not have (`routed` holds those it has).
@@ -280,5 +309,16 @@ mod tests {
             "Billing: not in IP Office — no calls can reach it"
         );
         assert!(absent_queues(&routed, &routed).is_empty());
+    }
+
+    #[test]
+    fn the_simulated_clock_steps_at_most_a_fifth_of_a_second() {
+        for speed in [1.0, 10.0, 60.0, 100.0] {
+            let step = clock_tick(speed).as_secs_f64() * speed;
+            assert!(step <= 0.2 + 1e-9, "speed {speed}: {step} s a step");
+        }
+        // Never busier than every 2 ms, whatever the speed.
+        assert_eq!(clock_tick(1000.0), Duration::from_millis(2));
+        assert_eq!(clock_tick(1.0), Duration::from_millis(20));
     }
 }

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod demo_comparison;
 pub mod engine_lock;
 pub mod example_rules;
 pub mod http;

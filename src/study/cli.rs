@@ -11,7 +11,7 @@ use super::run::{run_study_with, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 11] = [
+pub const SHIPPED: [(&str, &str); 12] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -55,6 +55,10 @@ pub const SHIPPED: [(&str, &str); 11] = [
     (
         "scenarios/study-scarce-senior.toml",
         include_str!("../../scenarios/study-scarce-senior.toml"),
+    ),
+    (
+        "scenarios/study-demo.toml",
+        include_str!("../../scenarios/study-demo.toml"),
     ),
 ];
 

@@ -7,6 +7,11 @@
 //! (`[sim]`, `[[user]]`, `[[queue]]`, …); `[study]` and `[rules]` are added beside it, and
 //! `[rules]` holds exactly what a file in `routing-rules/` would (`[rules.settings]`,
 //! `[rules.agents.2001]`, `[[rules.routes]]`, …).
+//!
+//! One exception keeps a study of the demo from drifting away from the demo: `[study] scenario
+//! = "built-in"` and `rules = "built-in"` take the scenario and the example rules `acd demo`
+//! runs (built into the binary from `scenarios/default.toml` and `routing-rules/`) instead of
+//! copies in the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +58,16 @@ pub struct StudySettings {
     /// On by default; a study meant only to look at something else may turn it off.
     #[serde(default = "yes")]
     pub native_sweep: bool,
+    /// "built-in": the scenario `acd demo` runs, instead of one written in this file.
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// "built-in": the example rules `acd demo` runs, instead of a `[rules]` table.
+    #[serde(default)]
+    pub rules: Option<String>,
 }
+
+/// The only value `[study] scenario` and `[study] rules` take.
+const BUILT_IN: &str = "built-in";
 
 fn yes() -> bool {
     true
@@ -129,23 +143,56 @@ impl Study {
             .map(str::parse::<StudyStart>)
             .transpose()
             .map_err(|e| invalid(format!("[study] start: {e}")))?;
-        let rules = table
-            .remove("rules")
-            .ok_or_else(|| invalid("missing [rules] table".into()))?;
-        let rules_text = match rules {
-            toml::Value::Table(t) => toml::to_string(&t)
-                .map_err(|e| invalid(format!("[rules] cannot be re-serialised: {e}")))?,
-            _ => return Err(invalid("[rules] must be a table".into())),
-        };
-        let scenario_text = toml::to_string(&table)
-            .map_err(|e| invalid(format!("scenario cannot be re-serialised: {e}")))?;
-        let scenario = Scenario::from_toml_str(&scenario_text, base_dir).map_err(|source| {
-            StudyError::Scenario {
-                path: path.to_path_buf(),
-                source: Box::new(source),
+        let rules = match (table.remove("rules"), settings.rules.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "both a [rules] table and [study] rules: keep one".into(),
+                ))
             }
+            (Some(toml::Value::Table(t)), None) => {
+                let text = toml::to_string(&t)
+                    .map_err(|e| invalid(format!("[rules] cannot be re-serialised: {e}")))?;
+                compile_rules(&text, path)?
+            }
+            (Some(_), None) => return Err(invalid("[rules] must be a table".into())),
+            (None, Some(BUILT_IN)) => built_in_rules(path)?,
+            (None, Some(other)) => {
+                return Err(invalid(format!(
+                    "[study] rules = \"{other}\": the only value is \"{BUILT_IN}\" (the \
+                     example rules `acd demo` runs); give a directory with --rules DIR"
+                )))
+            }
+            (None, None) => {
+                return Err(invalid(format!(
+                    "missing [rules] table (or [study] rules = \"{BUILT_IN}\")"
+                )))
+            }
+        };
+        let scenario = match settings.scenario.as_deref() {
+            None => {
+                let text = toml::to_string(&table)
+                    .map_err(|e| invalid(format!("scenario cannot be re-serialised: {e}")))?;
+                Scenario::from_toml_str(&text, base_dir)
+            }
+            Some(BUILT_IN) if table.is_empty() => Scenario::default_scenario(),
+            Some(BUILT_IN) => {
+                let extra: Vec<&String> = table.keys().collect();
+                return Err(invalid(format!(
+                    "[study] scenario = \"{BUILT_IN}\" takes the demo's scenario as it is, but \
+                     the file also has {extra:?}"
+                )));
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "[study] scenario = \"{other}\": the only value is \"{BUILT_IN}\" (the \
+                     scenario `acd demo` runs)"
+                )))
+            }
+        }
+        .map_err(|source| StudyError::Scenario {
+            path: path.to_path_buf(),
+            source: Box::new(source),
         })?;
-        let rules = compile_rules(&rules_text, path)?;
         check_fit(&scenario, &rules).map_err(invalid)?;
         check_sweep(settings.safety_net.as_ref(), &scenario, &rules).map_err(invalid)?;
         Ok(Study {
@@ -259,6 +306,21 @@ fn check_proficiencies(scenario: &Scenario, rules: &RoutingConfig) -> Result<(),
     Ok(())
 }
 
+/// The example rules `acd demo` runs, checked as `acd rules check routing-rules/` would.
+fn built_in_rules(path: &Path) -> Result<RoutingConfig, StudyError> {
+    let files = crate::daemon::example_rules::FILES
+        .iter()
+        .map(|(name, text)| acd_rules::SourceFile::new(name.to_string(), text.to_string()))
+        .collect();
+    match acd_rules::check_sources(files).into_result() {
+        Ok((config, _warnings)) => Ok(config),
+        Err(report) => Err(StudyError::Rules {
+            path: path.to_path_buf(),
+            report: report.render(),
+        }),
+    }
+}
+
 fn compile_rules(text: &str, path: &Path) -> Result<RoutingConfig, StudyError> {
     let name = format!(
         "{}#rules",
@@ -315,6 +377,45 @@ mod tests {
         assert_eq!(s.settings.native_modes.len(), 4);
         assert_eq!(s.scenario.queues[0].name, "Q");
         assert!(s.rules.queues.contains_key(&acd_core::QueueId::from("Q")));
+    }
+
+    #[test]
+    fn the_demos_scenario_and_rules_come_from_the_binary() {
+        let text = "[study]\nname = \"demo\"\nscenario = \"built-in\"\nrules = \"built-in\"\n";
+        let s = Study::from_toml_str(text, Path::new("d.toml"), Path::new(".")).unwrap();
+        let demo = Scenario::default_scenario().unwrap();
+        let names = |s: &Scenario| s.queues.iter().map(|q| q.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&s.scenario), names(&demo));
+        assert_eq!(s.scenario.users.len(), demo.users.len());
+        // Every route of the example rules, in order.
+        let routes: Vec<&str> = s.rules.routes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(routes.first(), Some(&"VIP German sales"), "{routes:?}");
+        assert_eq!(routes.len(), 5, "{routes:?}");
+    }
+
+    #[test]
+    fn built_in_sources_are_refused_when_mixed_or_misnamed() {
+        let refused = |text: &str, says: &str| {
+            let e = Study::from_toml_str(text, Path::new("d.toml"), Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        };
+        // A [rules] table and rules = "built-in" together: which one ran would be a guess.
+        refused(
+            &SMALL.replace("hours = 1\n", "hours = 1\nrules = \"built-in\"\n"),
+            "keep one",
+        );
+        refused(
+            &SMALL.replace("hours = 1\n", "hours = 1\nscenario = \"built-in\"\n"),
+            "also has",
+        );
+        refused(
+            "[study]\nname = \"x\"\nscenario = \"default.toml\"\nrules = \"built-in\"\n",
+            "the only value",
+        );
+        refused(
+            "[study]\nname = \"x\"\nscenario = \"built-in\"\n",
+            "missing [rules]",
+        );
     }
 
     #[test]

@@ -690,14 +690,19 @@ mod tests {
         let cfg = example();
         let text = explain_call(
             &cfg,
-            &call("queue=Sales language=deu time=10:00 waited=45s"),
+            &call("queue=Sales language=deu time=10:00 waited=8s"),
             Timestamp(0),
         );
         assert!(
-            text.contains("step 1 after 30s: widen to deu >= 5 AND (sales OR billing)  (in force)"),
+            text.contains("step 1 after 5s: widen to deu >= 5  (in force)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("step 2 after 12s: widen to sales OR support  (in force)"),
             "{text}"
         );
         assert!(text.contains("  eligible     2005"), "{text}");
+        assert!(text.contains("  not eligible 2003"), "{text}");
         let text = explain_call(
             &cfg,
             &call("queue=Sales language=deu time=10:00 waited=4m"),
