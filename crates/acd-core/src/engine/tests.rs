@@ -1882,16 +1882,18 @@ fn a_queue_without_listed_agents_takes_its_disabled_members() {
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
 }
 
-/// Issue 25, a scarce skill: 2001 alone takes Legal and is also Billing's first choice. While
-/// Legal is below its target (here a caller gave up after 30 s), 2001 takes Billing calls only
-/// as a backup would: 2002, also free, gets the Billing caller. With Legal on target, 2001 is
-/// Billing's first choice again.
+/// Issue 25, a scarce skill: 2001 alone takes Legal and is also Billing's first choice. 2001
+/// takes Billing calls only as a backup would, whether Legal is behind or on target: 2002, also
+/// free, gets the Billing caller. With 2002 busy, 2001 still takes it (a backup, not excluded);
+/// once Legal has a second and a third agent it is no longer scarce, and 2001 is Billing's
+/// first choice again.
 #[test]
-fn an_agent_scarce_elsewhere_is_spared_while_that_queue_is_behind() {
+fn an_agent_scarce_elsewhere_takes_other_calls_only_as_a_backup() {
     let billing = || policy("Billing", PickStrategy::Linear, &["2001", "2002"]);
-    let legal = policy("Legal", PickStrategy::Linear, &["2001"]);
+    let legal = || policy("Legal", PickStrategy::Linear, &["2001"]);
     let profiles = || vec![profile("2001", &[]), profile("2002", &[])];
-    let mut sim = Sim::new(config(vec![billing(), legal], profiles()));
+    // Legal behind its target: a caller gave up after 30 s.
+    let mut sim = Sim::new(config(vec![billing(), legal()], profiles()));
     sim.send(agent_event("2001", true, PhoneState::OnCall));
     sim.idle("2002");
     sim.send(queued_call(1, "Legal", 1, Features::ALL_QUEUE_ACTIONS));
@@ -1904,12 +1906,37 @@ fn an_agent_scarce_elsewhere_is_spared_while_that_queue_is_behind() {
         .clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2002"), "{out:?}");
 
-    let legal = policy("Legal", PickStrategy::Linear, &["2001"]);
-    let mut sim = Sim::new(config(vec![billing(), legal], profiles()));
+    // Legal on target (nobody has called): still spared.
+    let mut sim = Sim::new(config(vec![billing(), legal()], profiles()));
     sim.idle("2001");
     sim.idle("2002");
     let out = sim
         .send(queued_call(2, "Billing", 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2002"), "{out:?}");
+
+    // The colleague busy: the spared agent takes the Billing caller as a backup.
+    let mut sim = Sim::new(config(vec![billing(), legal()], profiles()));
+    sim.idle("2001");
+    sim.send(agent_event("2002", true, PhoneState::OnCall));
+    let out = sim
+        .send(queued_call(3, "Billing", 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
+
+    // Legal staffed like Billing: nobody is scarce, linear order holds.
+    let wide_legal = policy("Legal", PickStrategy::Linear, &["2001", "2003", "2004"]);
+    let billing3 = policy("Billing", PickStrategy::Linear, &["2001", "2002", "2005"]);
+    let mut profiles = profiles();
+    for extn in ["2003", "2004", "2005"] {
+        profiles.push(profile(extn, &[]));
+    }
+    let mut sim = Sim::new(config(vec![billing3, wide_legal], profiles));
+    for extn in ["2001", "2002", "2003", "2004", "2005"] {
+        sim.idle(extn);
+    }
+    let out = sim
+        .send(queued_call(4, "Billing", 1, Features::ALL_QUEUE_ACTIONS))
         .clone();
     assert_eq!(offered_agent(&out).as_deref(), Some("2001"), "{out:?}");
 }
