@@ -43,7 +43,20 @@ fn shipped_studies_offer_every_arm_the_same_callers() {
                 )
             })
             .count();
-        assert_eq!(typical, study.settings.native_modes.len() + 2);
+        // The typical native modes, the two pooled bounds and the engine.
+        assert_eq!(typical, study.settings.native_modes.len() + 3);
+        // Issue 25: no arm beats the bound the tables measure against.
+        let bound = report.bound().unwrap();
+        for arm in &report.arms {
+            assert!(
+                arm.service_level <= bound.service_level,
+                "{name}: {} {} above {} {}",
+                arm.label,
+                arm.service_level,
+                bound.label,
+                bound.service_level
+            );
+        }
         let offered = report.arms[0].offered;
         assert!(offered > 500, "{name}: only {offered} calls in 4 h");
         for arm in &report.arms {

@@ -11,7 +11,7 @@ use super::run::{run_study_with, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 12] = [
+pub const SHIPPED: [(&str, &str); 14] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -55,6 +55,14 @@ pub const SHIPPED: [(&str, &str); 12] = [
     (
         "scenarios/study-scarce-senior.toml",
         include_str!("../../scenarios/study-scarce-senior.toml"),
+    ),
+    (
+        "scenarios/study-personal-voicemail.toml",
+        include_str!("../../scenarios/study-personal-voicemail.toml"),
+    ),
+    (
+        "scenarios/study-personal-voicemail-mistake.toml",
+        include_str!("../../scenarios/study-personal-voicemail-mistake.toml"),
     ),
     (
         "scenarios/study-demo.toml",

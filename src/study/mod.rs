@@ -7,10 +7,12 @@
 //! daemon's routing loop, in virtual time ([`run::run_engine_arm`]). A study file ([`file`]) holds the scenario, the engine's rules and the
 //! modes to compare; [`baselines`] tunes the native side (Overflow Times, every qualified agent
 //! listed) so the engine is measured against the best of it; [`judge`] says whether the right
-//! agent answered, for every arm alike; [`report`] prints the tables `BENCHMARKS.md` quotes; [`net`] compares the
+//! agent answered, for every arm alike; [`bound`] is what the same agents could do with every
+//! call open to every agent; [`report`] prints the tables `BENCHMARKS.md` quotes; [`net`] compares the
 //! engine with and without the safety net for when no engine is up.
 
 pub mod baselines;
+pub mod bound;
 pub mod cli;
 pub mod error;
 pub mod file;

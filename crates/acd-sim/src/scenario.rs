@@ -64,6 +64,13 @@ pub struct SimSettings {
     /// from a file, since a long simulator run would only grow it.
     #[serde(skip)]
     pub answer_log: bool,
+    /// A free agent takes a caller still within the service-level threshold before one
+    /// already past it (each by priority, then arrival): the routing study's bound sets it,
+    /// because first come, first served spends agents on callers the service level already
+    /// counts as missed while newer ones wait past it. Never read from a file: no IP Office
+    /// hunts this way.
+    #[serde(skip)]
+    pub in_time_first: bool,
 }
 
 impl Default for SimSettings {
@@ -81,6 +88,7 @@ impl Default for SimSettings {
             wrap_up: Dist::fixed_s(0.0),
             skill_talk_factor: 0.0,
             answer_log: false,
+            in_time_first: false,
         }
     }
 }

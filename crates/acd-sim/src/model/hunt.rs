@@ -673,8 +673,9 @@ impl Model {
         if !self.users.get(a).is_some_and(|u| u.available()) {
             return;
         }
-        // (queue order, the call's queue, the group `a` serves it through, the call)
-        let mut best: Option<(QueueOrder, usize, usize, SimCallId)> = None;
+        // (whether the caller is past the service level when `in_time_first` asks, queue order,
+        // the call's queue, the group `a` serves it through, the call)
+        let mut best: Option<(bool, QueueOrder, usize, usize, SimCallId)> = None;
         let mut collective: Option<(QueueOrder, SimCallId)> = None;
         for (gi, group) in self.queues.iter().enumerate() {
             if group.deleted || !group.members.iter().any(|m| m.user == a && !m.disabled) {
@@ -701,10 +702,16 @@ impl Model {
                     }
                     match c.phase {
                         CallPhase::Queued => {
-                            if best.is_none_or(|(k, _, _, _)| (prio, seq) < k) {
-                                best = Some(((prio, seq), qi, gi, id));
+                            let late =
+                                self.in_time_first && self.now.since(c.arrived_at) >= self.sl_ms;
+                            if best.is_none_or(|(l, k, _, _, _)| (late, (prio, seq)) < (l, k)) {
+                                best = Some((late, (prio, seq), qi, gi, id));
                             }
-                            break;
+                            // The queue's first call in time is its best; a late one before
+                            // it is taken only if no queue has a call in time.
+                            if !late {
+                                break;
+                            }
                         }
                         CallPhase::Ringing
                             if !overflow
@@ -718,7 +725,7 @@ impl Model {
                 }
             }
         }
-        if let Some((_, q, group, id)) = best {
+        if let Some((_, _, q, group, id)) = best {
             self.note_rotary(group, a);
             self.ring(id, vec![a], Some(q));
         } else if let Some((_, id)) = collective {

@@ -312,6 +312,8 @@ pub struct Model {
     stats: Vec<QueueStats>,
     observed: Observed,
     sl_ms: Millis,
+    /// `sim.in_time_first`: free agents serve callers within `sl_ms` first.
+    in_time_first: bool,
     voicemail_message: Dist,
     defaults: AgentDefaults,
     /// `k` of the proficiency rule.
@@ -388,6 +390,7 @@ impl Model {
             stats: Vec::new(),
             observed: Observed::default(),
             sl_ms: seconds_to_ms(s.service_level_s),
+            in_time_first: s.in_time_first,
             voicemail_message: s.voicemail_message.clone(),
             defaults: AgentDefaults {
                 answer_delay: s.answer_delay.clone(),

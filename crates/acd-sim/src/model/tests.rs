@@ -169,6 +169,31 @@ fn longest_waiting_rings_the_agent_idle_longest() {
     assert_eq!(ringing(&m, d), ["202"]);
 }
 
+/// The study's bound (`sim.in_time_first`): a free agent takes a caller still within the
+/// service-level threshold (20 s) before one already past it; IP Office takes the oldest.
+#[test]
+fn in_time_first_serves_a_caller_within_the_threshold_before_a_late_one() {
+    for in_time_first in [false, true] {
+        let mut m = model_members("sequential", r#"["202"]"#, "");
+        m.in_time_first = in_time_first;
+        let first = inject(&mut m, "Q", 60, None);
+        at(&mut m, 10);
+        let late = inject(&mut m, "Q", 60, None);
+        at(&mut m, 50);
+        let in_time = inject(&mut m, "Q", 60, None);
+        at(&mut m, 61);
+        // B finished the first call at 61 s: the second caller has waited 51 s, the third 11 s.
+        assert_eq!(agent(&m, first), None);
+        let (taken, waiting) = if in_time_first {
+            (in_time, late)
+        } else {
+            (late, in_time)
+        };
+        assert_eq!(ringing(&m, taken), ["202"], "in_time_first {in_time_first}");
+        assert!(ringing(&m, waiting).is_empty());
+    }
+}
+
 #[test]
 fn collective_rings_everyone_and_the_first_to_answer_wins() {
     let mut m = model("collective", "");
