@@ -20,14 +20,18 @@ use super::state::{Pending, Phase};
 use super::Engine;
 use crate::command::{CommandId, CommandKind};
 use crate::config::Delivery;
-use crate::event::CommandOutcome;
+use crate::event::{CommandOutcome, PhoneState};
 use crate::ids::CallId;
 use crate::time::{Millis, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// How long a membership change may go unreported by IP Office (or stay refused) before it is
-/// sent again, if still wanted: twice IP Office's request timeout.
+/// How long a membership change may go unreported by IP Office before it is sent again, if
+/// still wanted: twice IP Office's request timeout.
 pub(crate) const MEMBER_RESEND_MS: Millis = 10_000;
+/// How long after IP Office refused a membership change (or did not answer) it is tried again:
+/// long enough not to hammer a refusing system, short enough that an agent IP Office may ring
+/// is not kept from other queues' calls for long (as a refused transfer's agent).
+pub(crate) const MEMBER_RETRY_AFTER_REFUSAL_MS: Millis = 5_000;
 
 /// A membership change the engine sent and IP Office has not reported yet.
 #[derive(Debug, Clone, Copy)]
@@ -35,9 +39,19 @@ struct Sent {
     enabled: bool,
     at: Timestamp,
     cmd: CommandId,
-    /// IP Office refused it (or it was not sent): the reported state stands, and the change
-    /// is not tried again before `at + MEMBER_RESEND_MS`.
+    /// IP Office refused it (or it was not sent, or not answered): the reported state stands,
+    /// and the change is not tried again before `at + MEMBER_RETRY_AFTER_REFUSAL_MS`.
     refused: bool,
+}
+
+impl Sent {
+    fn lapses_at(&self) -> Timestamp {
+        self.at.plus(if self.refused {
+            MEMBER_RETRY_AFTER_REFUSAL_MS
+        } else {
+            MEMBER_RESEND_MS
+        })
+    }
 }
 
 /// What the engine tracks for collective delivery, per (queue, agent) slot pair.
@@ -122,7 +136,7 @@ impl Engine {
         self.collective
             .sent
             .range((q, 0)..=(q, usize::MAX))
-            .map(|(_, s)| s.at.plus(MEMBER_RESEND_MS))
+            .map(|(_, s)| s.lapses_at())
             .min()
     }
 
@@ -173,7 +187,7 @@ impl Engine {
             };
             let confirmed = !sent.refused && reported.get(&key.1) == Some(&sent.enabled);
             let unlisted = !reported.contains_key(&key.1);
-            if confirmed || unlisted || now >= sent.at.plus(MEMBER_RESEND_MS) {
+            if confirmed || unlisted || now >= sent.lapses_at() {
                 self.collective.sent.remove(&key);
             }
         }
@@ -191,9 +205,16 @@ impl Engine {
         } else {
             BTreeSet::new()
         };
-        // Never disable a member while it rings for one of this queue's calls.
-        for (&a, call) in &self.collective.ringing {
-            if self.calls.get(call).is_some_and(|c| c.queue == q) {
+        // Never disable a member while it may ring for one of this queue's calls: shown
+        // ringing for one, or ringing and not yet shown for which call (the phone's state and
+        // the call's ring come as separate events), unless the engine's own offer rings it.
+        for &(a, _) in &listed {
+            let agent = &self.agents[a];
+            let rings_here = match self.collective.ringing.get(&a) {
+                Some(call) => self.calls.get(call).is_some_and(|c| c.queue == q),
+                None => agent.phone == PhoneState::Ringing && agent.reserved_for.is_none(),
+            };
+            if rings_here {
                 wanted.insert(a);
             }
         }
@@ -251,20 +272,19 @@ impl Engine {
     /// of the call IP Office serves next. IP Office rings every enabled member at once, so
     /// only one tier at a time.
     fn wanted_members(&self, q: usize, now: Timestamp) -> BTreeSet<usize> {
-        let Some(head) = self.collective_head(q).and_then(|id| self.calls.get(&id)) else {
+        let Some(head_id) = self.collective_head(q) else {
+            return BTreeSet::new();
+        };
+        let Some(head) = self.calls.get(&head_id) else {
             return BTreeSet::new();
         };
         let mut best: Option<u8> = None;
         let mut chosen = BTreeSet::new();
         for &a in &self.queues[q].members {
-            // A member ringing for one of this queue's calls holds its tier: the next tier is
-            // rung only when none of this one is free or ringing here.
-            let rings_here = self
-                .collective
-                .ringing
-                .get(&a)
-                .and_then(|call| self.calls.get(call))
-                .is_some_and(|c| c.queue == q);
+            // A member ringing for the head call holds its tier: the next tier joins the ring
+            // only when none of this one is free or ringing for it. (Members ringing for an
+            // older call do not: IP Office cannot ring them for this one.)
+            let rings_here = self.collective.ringing.get(&a) == Some(&head_id);
             let Ok(pref) = self.preference(head, a, now, !rings_here) else {
                 continue;
             };
@@ -323,7 +343,9 @@ impl Engine {
         if sent.cmd != id || outcome == CommandOutcome::Success {
             return;
         }
+        // The retry counts from the refusal, not from the sending.
         sent.refused = true;
+        sent.at = now;
         self.schedule_queue(q, now);
     }
 }
