@@ -70,6 +70,15 @@ pub(crate) struct CollectiveState {
     pub any_collective: bool,
 }
 
+/// The call IP Office serves next in a queue, as far as the engine knows.
+enum Head {
+    Call(CallId),
+    /// Only calls not reported again since the link restarted: whether they still wait is not
+    /// known yet, so membership stays as it is.
+    Unknown,
+    Nobody,
+}
+
 impl CollectiveState {
     fn has_work(&self) -> bool {
         self.any_collective || !self.enabled_by_engine.is_empty() || !self.sent.is_empty()
@@ -200,24 +209,27 @@ impl Engine {
             .enabled_by_engine
             .retain(|(eq, ea)| *eq != q || reported.contains_key(ea));
 
-        let mut wanted = if collective {
+        let wanted = if collective {
             self.wanted_members(q, now)
         } else {
-            BTreeSet::new()
+            Some(BTreeSet::new())
         };
         // Never disable a member while it may ring for one of this queue's calls: shown
         // ringing for one, or ringing and not yet shown for which call (the phone's state and
         // the call's ring come as separate events), unless the engine's own offer rings it.
-        for &(a, _) in &listed {
+        // (Only kept: a phone ringing is no reason to enable anyone.)
+        let may_ring_here = |a: usize| {
             let agent = &self.agents[a];
-            let rings_here = match self.collective.ringing.get(&a) {
+            match self.collective.ringing.get(&a) {
                 Some(call) => self.calls.get(call).is_some_and(|c| c.queue == q),
                 None => agent.phone == PhoneState::Ringing && agent.reserved_for.is_none(),
-            };
-            if rings_here {
-                wanted.insert(a);
             }
-        }
+        };
+        let kept: BTreeSet<usize> = listed
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| may_ring_here(*a))
+            .collect();
         let mut changed = false;
         for &(a, reported_enabled) in &listed {
             if !collective && !self.collective.enabled_by_engine.contains(&(q, a)) {
@@ -233,7 +245,9 @@ impl Engine {
             if believed || reported_enabled {
                 engaged.insert(a);
             }
-            let want = wanted.contains(&a);
+            // Unknown (only calls not yet reported again since the link restarted): as it is.
+            let want = wanted.as_ref().map_or(believed, |w| w.contains(&a))
+                || (believed && kept.contains(&a));
             // A refused change is tried again only once it lapses; a change of mind while
             // one is on its way is sent at once (it is not a repeat).
             if want == believed || sent.is_some_and(|s| s.refused) {
@@ -270,13 +284,15 @@ impl Engine {
     /// The members IP Office should ring for queue `q` now: those of the best tier (first
     /// choice, else backup, else helpers while active) who are free and meet the requirement
     /// of the call IP Office serves next. IP Office rings every enabled member at once, so
-    /// only one tier at a time.
-    fn wanted_members(&self, q: usize, now: Timestamp) -> BTreeSet<usize> {
-        let Some(head_id) = self.collective_head(q) else {
-            return BTreeSet::new();
+    /// only one tier at a time. `None`: unknown until the queue is reported again.
+    fn wanted_members(&self, q: usize, now: Timestamp) -> Option<BTreeSet<usize>> {
+        let head_id = match self.collective_head(q) {
+            Head::Call(id) => id,
+            Head::Unknown => return None,
+            Head::Nobody => return Some(BTreeSet::new()),
         };
         let Some(head) = self.calls.get(&head_id) else {
-            return BTreeSet::new();
+            return Some(BTreeSet::new());
         };
         let mut best: Option<u8> = None;
         let mut chosen = BTreeSet::new();
@@ -299,16 +315,23 @@ impl Engine {
                 }
             }
         }
-        chosen
+        Some(chosen)
     }
 
     /// The call of queue `q` IP Office serves next, as IP Office orders its queue (priority,
     /// then arrival): the first one not yet ringing, since a newly enabled member is rung for
     /// a call still waiting before it joins one already ringing; else the first ringing one.
-    fn collective_head(&self, q: usize) -> Option<CallId> {
+    /// Calls no queue has reported since the link restarted are not known to wait (as for
+    /// offers); with only such calls the head is unknown.
+    fn collective_head(&self, q: usize) -> Head {
         let mut waiting = None;
         let mut ringing = None;
+        let mut unknown = false;
         for call in self.calls.values().filter(|c| c.queue == q) {
+            if call.unconfirmed {
+                unknown |= call.phase == Phase::Waiting;
+                continue;
+            }
             let rings = self.rings_at_members(call.id);
             let queued = match call.phase {
                 Phase::Waiting => call.deferred_answer.is_none(),
@@ -324,7 +347,11 @@ impl Engine {
                 *slot = Some((key, call.id));
             }
         }
-        waiting.or(ringing).map(|(_, id)| id)
+        match waiting.or(ringing) {
+            Some((_, id)) => Head::Call(id),
+            None if unknown => Head::Unknown,
+            None => Head::Nobody,
+        }
     }
 
     /// IP Office's answer to a membership change: a refusal (or a command a twin's follower

@@ -420,3 +420,89 @@ fn members_ringing_for_an_older_call_do_not_keep_the_backup_from_the_next_one() 
     let out = sim.call(2).clone();
     assert_eq!(enabled_now(&out, true), ["2004"], "{out:?}");
 }
+
+#[test]
+fn a_phone_ringing_for_an_offer_of_another_queue_never_enables_the_member() {
+    // 2001 serves Sales (collective) and Billing (offers). A Billing offer rings out at 2001:
+    // until the phone's idle report, nothing says which call rang there, and that is no reason
+    // to enable 2001 in Sales, where it would then be kept from Billing's next call.
+    let mut sales = policy(Q, PickStrategy::LongestIdle, &["2001"]);
+    sales.delivery = Delivery::Collective;
+    let billing = policy(OTHER, PickStrategy::LongestIdle, &["2001"]);
+    let mut sim = Sim::new(config(
+        vec![sales, billing],
+        vec![profile("2001", &[("sales", 5)])],
+    ));
+    sim.send(members_event(Q, "300", &[("2001", false)]));
+    sim.send(members_event(OTHER, "301", &[("2001", false)]));
+    sim.idle("2001");
+    let out = sim
+        .send(queued_call(1, OTHER, 1, Features::ALL_QUEUE_ACTIONS))
+        .clone();
+    let t = transfers(&out);
+    assert_eq!(offered_agent(&out).as_deref(), Some("2001"));
+    sim.ok(t[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: OTHER.into(),
+    });
+    ring(&mut sim, 1, "2001");
+    // A Sales caller waits meanwhile: 2001 rings for Billing's call, so is not enabled.
+    let out = sim.call(2).clone();
+    assert!(member_changes(&out).is_empty(), "{out:?}");
+    // Ring-no-answer: the engine takes the call back; the phone still shows ringing.
+    let out = sim.wait(20_000);
+    assert!(enabled_now(&out, true).is_empty(), "{out:?}");
+}
+
+#[test]
+fn calls_not_reported_since_a_link_restart_neither_choose_members_nor_empty_the_group() {
+    let mut sim = collective_sim(skill("sales", 1));
+    // German callers need support (only 2003 has it); everyone else sales.
+    let mut cfg = sim.engine.config().clone();
+    cfg.routes.insert(
+        0,
+        Route {
+            name: "german".into(),
+            conditions: vec![crate::config::Condition::Language(vec!["deu".into()])],
+            requires: skill("support", 1),
+            steps: Vec::new(),
+            priority: None,
+        },
+    );
+    sim.send(Event::RulesChanged(Arc::new(cfg)));
+    let out = sim
+        .send(Event::CallQueued(QueuedCall {
+            call: CallId(1),
+            queue: Q.into(),
+            attributes: CallAttributes {
+                language: "deu".into(),
+                ..CallAttributes::default()
+            },
+            features: Features::ALL_QUEUE_ACTIONS,
+            pbx_priority: 1,
+        }))
+        .clone();
+    assert_eq!(enabled_now(&out, true), ["2003"]);
+    sim.send(members_event(
+        Q,
+        "300",
+        &[
+            ("2001", false),
+            ("2002", false),
+            ("2003", true),
+            ("2004", false),
+        ],
+    ));
+    // The link restarts: whether call 1 still waits is unknown until its queue reports it.
+    let out = sim
+        .send(Event::LinkRestarted(crate::ids::Site::PRIMARY))
+        .clone();
+    assert!(member_changes(&out).is_empty(), "kept as it is: {out:?}");
+    // A new caller, reported, is the one known to wait: members for it, not for call 1.
+    let out = sim.call(2).clone();
+    let mut on = enabled_now(&out, true);
+    on.sort();
+    assert_eq!(on, ["2001", "2002"], "{out:?}");
+    assert_eq!(enabled_now(&out, false), ["2003"], "{out:?}");
+}
