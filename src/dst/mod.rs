@@ -9,6 +9,7 @@
 //! under a seeded fault injector, thousands of seeds in CI.
 
 pub mod cli;
+mod collective;
 mod faults;
 mod invariants;
 mod lease;
