@@ -117,6 +117,20 @@ impl Engine {
         self.collective.engaged.contains(&a)
     }
 
+    /// Whether agent `a` is listed in a hunt group other than `q` whose membership the engine
+    /// manages: IP Office may ring them for that group's calls.
+    pub(super) fn rung_by_another_group(&self, a: usize, q: usize) -> bool {
+        let id = &self.agents[a].id;
+        (0..self.queues.len()).any(|other| {
+            other != q
+                && self.manages_members(other)
+                && self.queues[other]
+                    .pbx_members
+                    .iter()
+                    .any(|m| &m.agent == id)
+        })
+    }
+
     /// IP Office's hunt group rings `call` at agent `a`.
     pub(super) fn note_member_ringing(&mut self, a: usize, call: CallId) {
         self.collective.ringing.insert(a, call);

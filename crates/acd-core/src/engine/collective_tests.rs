@@ -506,3 +506,52 @@ fn calls_not_reported_since_a_link_restart_neither_choose_members_nor_empty_the_
     assert_eq!(on, ["2001", "2002"], "{out:?}");
     assert_eq!(enabled_now(&out, false), ["2003"], "{out:?}");
 }
+
+#[test]
+fn a_ring_reported_after_an_overflow_took_the_call_from_the_group_does_not_lose_it() {
+    // Sales is collective and overflows after 30 s to Billing (offers, 2005). The call rings at
+    // 2001 when the overflow moves it; the ring's report comes after the move.
+    let mut cfg = collective_sim(skill("sales", 1)).engine.config().clone();
+    cfg.routes[0].conditions = vec![crate::config::Condition::Queue(vec![Q.into()])];
+    cfg.routes[0].steps = vec![Step {
+        after_ms: 30_000,
+        action: StepAction::Overflow(Target::Queue(OTHER.into())),
+        when: Vec::new(),
+    }];
+    cfg.queues.insert(
+        OTHER.into(),
+        policy(OTHER, PickStrategy::LongestIdle, &["2005"]),
+    );
+    cfg.agents
+        .insert("2005".into(), profile("2005", &[("sales", 5)]));
+    let mut sim = Sim::new(cfg);
+    sim.send(all_disabled());
+    sim.send(members_event(OTHER, "301", &[("2005", false)]));
+    sim.idle("2001");
+    sim.send(agent_event("2005", true, PhoneState::OnCall));
+    sim.call(1);
+    let out = sim.wait(30_001);
+    let exit = transfers(&out);
+    assert_eq!(exit.len(), 1, "{out:?}");
+    sim.ok(exit[0].0);
+    sim.send(Event::CallLeftQueue {
+        call: CallId(1),
+        queue: Q.into(),
+    });
+    sim.send(queued_call(1, OTHER, 1, Features::ALL_QUEUE_ACTIONS));
+    // The trailing report of the ring in Sales.
+    ring(&mut sim, 1, "2001");
+    sim.send(agent_event("2001", true, PhoneState::Idle));
+    // Billing's agent frees up a minute later: the call still waits there and is offered.
+    let out = sim
+        .at(60_000, agent_event("2005", true, PhoneState::Idle))
+        .clone();
+    assert_eq!(offered_agent(&out).as_deref(), Some("2005"), "{out:?}");
+    assert!(
+        sim.engine
+            .accounting()
+            .get(&QueueId::from(OTHER))
+            .is_some_and(|c| c.abandoned == 0),
+        "not counted abandoned"
+    );
+}

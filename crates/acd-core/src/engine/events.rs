@@ -293,6 +293,12 @@ impl Engine {
             return false;
         };
         let q = call.queue;
+        if !self.manages_members(q) && self.rung_by_another_group(a, q) {
+            // A member of a collective group the call was in until the engine moved it (an
+            // overflow while it rang there, the ring's report trailing the move): IP Office's
+            // transfer took it off that phone. Not another engine's transfer to hold for.
+            return call.phase == Phase::Waiting;
+        }
         let left = match call.phase {
             Phase::Waiting => None,
             Phase::LeftQueue { deadline } => Some(deadline),
