@@ -3,7 +3,7 @@
 //! with `acd dst` on a release build), and the same seed twice gives the same trace.
 
 use acd::dst::cli::{run_cli, DstOptions, KnownFailures};
-use acd::dst::{run_seed, Setup};
+use acd::dst::{run_plan, run_seed, Plan, Setup};
 
 fn known() -> KnownFailures {
     let text = std::fs::read_to_string(
@@ -73,8 +73,12 @@ fn the_primary_fails_with_calls_queued_on_both_systems_and_the_secondarys_go_on_
     // hang-ups while ringing and forwards joined its plan, 6 and 10 before issue 25's
     // example rules). The primary's callers are cut off with
     // it; the secondary's must be routed over the secondary's link, which never went down.
+    // By offers: the seed's draw of collective delivery (issue 25, a stream of its own) is set
+    // aside, since this test counts the engine's transfers on the secondary.
     let setup = Setup::shipped().unwrap();
-    let report = run_seed(&setup, 38, 1_000_000);
+    let mut plan = Plan::draw(38, setup.traffic_ms);
+    plan.collective = None;
+    let report = run_plan(&setup, 38, plan, 1_000_000);
     assert_eq!(report.outcome, Ok(()), "{:?}", report.last_lines);
     let lines = &report.last_lines;
     let failed = lines

@@ -132,6 +132,9 @@ pub struct Plan {
     pub pair: Option<f64>,
     /// A hot twin of engines, and what happens to its leader. `None`: one engine, alone.
     pub twin: Option<TwinPlan>,
+    /// Collective delivery (issue 25) for the routed queues whose bit is set, in the rules'
+    /// queue order (see `collective.rs`). `None`: every queue by offers.
+    pub collective: Option<u64>,
 }
 
 impl Plan {
@@ -246,9 +249,20 @@ impl Plan {
                 fault,
             }
         });
+        // Collective delivery, from a stream of its own: a quarter of the seeds deliver some
+        // routed queues (half of those seeds: every one) through IP Office's collective ringing.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc011_ec71);
+        let collective = rng.random_bool(0.25).then(|| {
+            if rng.random_bool(0.5) {
+                u64::MAX
+            } else {
+                rng.random::<u64>()
+            }
+        });
         faults.sort_by_key(|(at, _)| *at);
         Plan {
             twin,
+            collective,
             delays,
             engine_start_ms,
             ephemeral,
@@ -278,6 +292,7 @@ impl Plan {
             faults: Vec::new(),
             pair: None,
             twin: None,
+            collective: None,
         }
     }
 }
@@ -304,6 +319,9 @@ impl fmt::Display for Plan {
                 "; live-live pair, {:.0} % of callers on the secondary",
                 share * 100.0
             )?;
+        }
+        if let Some(mask) = self.collective {
+            write!(f, "; collective delivery (queue mask {mask:#x})")?;
         }
         if let Some(t) = &self.twin {
             write!(

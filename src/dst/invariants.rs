@@ -6,7 +6,7 @@ use crate::sim::model::types::CallPhase;
 use crate::sim::model::Model;
 use acd_core::{
     AgentAvailability, AgentId, CallId, Command, CommandId, CommandKind, Decision, DecisionAction,
-    Engine, Event, ExitReason, QueueId, Timestamp,
+    Delivery, Engine, Event, ExitReason, QueueId, Timestamp,
 };
 use acd_wire::translate::{END_GRACE, TRANSFER_END_GRACE};
 use acd_wire::LiveLive;
@@ -70,6 +70,15 @@ pub struct Checker {
     /// (call, agent) pairs the engine was told ring: only then can it know that the call's
     /// leg vanishing there is an end and not a transfer still on its way.
     ring_seen: HashSet<(CallId, AgentId)>,
+    /// Per collectively delivered queue (issue 25), the call IP Office serves next and since
+    /// when: the engine enables members for that call only, so liveness gives it the bound
+    /// from the moment it came first.
+    heads: HashMap<String, (crate::sim::model::SimCallId, Timestamp)>,
+    /// The last step at which each agent's phone rang (IP Office keeps their idle time from
+    /// before the ring): once a ring ends, the engine gets the bound to react, as after a hold
+    /// (a member IP Office rang for a collective group stays enabled until its disable is
+    /// reported).
+    rang_at: HashMap<String, Timestamp>,
 }
 
 impl Checker {
@@ -87,6 +96,8 @@ impl Checker {
             held_at: HashMap::new(),
             gone_at: HashMap::new(),
             ring_seen: HashSet::new(),
+            heads: HashMap::new(),
+            rang_at: HashMap::new(),
         }
     }
 
@@ -301,6 +312,7 @@ impl Checker {
                 for &u in &call.ringing {
                     if let Some(user) = model.users().get(u) {
                         self.rang.insert((call.gcid.clone(), user.extn.clone()));
+                        self.rang_at.insert(user.extn.clone(), now);
                     }
                 }
             }
@@ -325,11 +337,33 @@ impl Checker {
                 self.held_at.insert(agent.clone(), now);
             }
         }
+        self.note_heads(now, engine, model);
         accounting(engine)?;
         if judge && now.since(self.disturbed_at) >= self.bound_ms {
             self.liveness(now, ready, engine, model)?;
         }
         Ok(())
+    }
+
+    /// Keeps, per collectively delivered queue, the call IP Office serves next and since when.
+    fn note_heads(&mut self, now: Timestamp, engine: &Engine, model: &Model) {
+        for q in model.queues() {
+            let collective = engine
+                .config()
+                .queues
+                .get(&QueueId(q.name.clone()))
+                .is_some_and(|p| p.delivery == Delivery::Collective);
+            let head = collective.then(|| serves_next(model, q)).flatten();
+            match head {
+                Some(id) if self.heads.get(&q.name).is_some_and(|(h, _)| *h == id) => {}
+                Some(id) => {
+                    self.heads.insert(q.name.clone(), (id, now));
+                }
+                None => {
+                    self.heads.remove(&q.name);
+                }
+            }
+        }
     }
 
     /// No routable call waits longer than the bound beside an idle agent the rules make
@@ -353,8 +387,21 @@ impl Checker {
                 continue;
             };
             let queue = QueueId(q.name.clone());
-            if !engine.config().queues.contains_key(&queue) {
+            let Some(policy) = engine.config().queues.get(&queue) else {
                 continue;
+            };
+            // Collective delivery (issue 25): IP Office rings the enabled members for the call
+            // it serves next, so the engine enables those eligible for that call only; a later
+            // call waits for its turn however its own requirement compares.
+            if policy.delivery == Delivery::Collective {
+                let head_for = self
+                    .heads
+                    .get(&q.name)
+                    .filter(|(id, _)| *id == call.id)
+                    .map(|(_, since)| now.since(*since));
+                if head_for.is_none_or(|ms| ms < self.bound_ms) {
+                    continue;
+                }
             }
             // Offered already: the engine's transfer (to another eligible agent, since it
             // forgives a single missed offer) is on its way and IP Office still shows the call
@@ -375,6 +422,13 @@ impl Checker {
                     continue;
                 };
                 if !user.available() || now.since(user.idle_since) < self.bound_ms {
+                    continue;
+                }
+                let rang_recently = self
+                    .rang_at
+                    .get(&user.extn)
+                    .is_some_and(|t| now.since(*t) < self.bound_ms);
+                if rang_recently {
                     continue;
                 }
                 // The engine does not offer a call again to an agent who let it ring out.
@@ -524,4 +578,17 @@ fn accounting(engine: &Engine) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// The first call of `queue` still queued (not ringing) in IP Office's own order (priority,
+/// then arrival): the one a member enabled now is rung for.
+fn serves_next(
+    model: &Model,
+    queue: &crate::sim::model::Queue,
+) -> Option<crate::sim::model::SimCallId> {
+    queue.waiting_calls().find(|id| {
+        model
+            .call(*id)
+            .is_some_and(|c| c.phase == CallPhase::Queued)
+    })
 }

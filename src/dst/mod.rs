@@ -9,6 +9,7 @@
 //! under a seeded fault injector, thousands of seeds in CI.
 
 pub mod cli;
+mod collective;
 mod faults;
 mod invariants;
 mod lease;
@@ -83,7 +84,11 @@ impl Setup {
 
 /// Runs one seed to quiescence. A panic anywhere on the path is a violation too.
 pub fn run_seed(setup: &Setup, seed: u64, keep_lines: usize) -> SeedReport {
-    let plan = Plan::draw(seed, setup.traffic_ms);
+    run_plan(setup, seed, Plan::draw(seed, setup.traffic_ms), keep_lines)
+}
+
+/// Runs one seed on a plan given (a seed's own, with one part set aside by a test).
+pub fn run_plan(setup: &Setup, seed: u64, plan: Plan, keep_lines: usize) -> SeedReport {
     let plan_text = plan.to_string();
     let mut world = match World::new(
         seed,

@@ -129,6 +129,10 @@ impl World {
         traffic_ms: u64,
         keep_lines: usize,
     ) -> Result<World, crate::sim::SimError> {
+        let rules = match plan.collective {
+            Some(mask) => Arc::new(super::collective::deliver_collectively(&rules, mask)),
+            None => rules,
+        };
         let scenario = simulation_scenario(seed, plan, scenario, &rules);
         World::build(seed, plan, &scenario, rules, traffic_ms, keep_lines, true)
     }
@@ -1214,6 +1218,7 @@ fn simulation_scenario(
     {
         t.calls_per_hour *= plan.load;
     }
+    super::collective::set_up_groups(&mut scenario, rules);
     scenario.set_up_for_engine(|name| rules.queues.keys().any(|r| r.0 == name));
     scenario
 }

@@ -213,6 +213,19 @@ pub struct Calendar {
     pub at_close: AtClose,
 }
 
+/// How the engine gets a queue's waiting calls to its agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Delivery {
+    /// The engine transfers each call to the one agent it chose (BlindTransfer).
+    #[default]
+    Offer,
+    /// The engine keeps the agents it chose enabled as members of the queue's IP Office hunt
+    /// group (ring mode Collective, set by the administrator) and IP Office rings them
+    /// together (UpdateQueue `addmember`). No transfers to agents; per-call requirements
+    /// apply to the call IP Office serves next only.
+    Collective,
+}
+
 /// Routing policy for one IP Office queue the engine controls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuePolicy {
@@ -246,6 +259,8 @@ pub struct QueuePolicy {
     /// when no first-choice or backup agent allowed to take the call is free).
     pub helpers: Vec<AgentId>,
     pub helpers_when: Vec<StateTest>,
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 impl QueuePolicy {
@@ -268,6 +283,7 @@ impl QueuePolicy {
             backup_agents: Vec::new(),
             helpers: Vec::new(),
             helpers_when: Vec::new(),
+            delivery: Delivery::Offer,
         }
     }
 }

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod calendar;
+pub mod collective;
 pub mod commands;
 pub mod cost;
 pub mod diag;
@@ -181,6 +182,7 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Checked {
             .map(|l| l.compile(|| position(&l.loc)))
             .collect();
         never_matches::check(&merged, &config, &mut diags);
+        collective::check(&merged, &mut diags);
         graph::check(&merged, &config, &mut diags, &position);
     }
     report.diags = diags;

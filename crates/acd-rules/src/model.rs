@@ -3,8 +3,8 @@
 
 use crate::diag::Loc;
 use acd_core::{
-    AtClose, Balance, Condition, Holiday, PickStrategy, Priority, PriorityOrder, Rona, SkillExpr,
-    StateTest, Target, UtcOffsets,
+    AtClose, Balance, Condition, Delivery, Holiday, PickStrategy, Priority, PriorityOrder, Rona,
+    SkillExpr, StateTest, Target, UtcOffsets,
 };
 
 /// A value and where it was written.
@@ -83,6 +83,8 @@ pub struct QueueDef {
     pub backup_agents: Vec<S<String>>,
     pub helpers: Vec<S<String>>,
     pub helpers_when: Vec<StateTest>,
+    /// `delivery = "collective"`, located; `None`: offers (the default).
+    pub delivery: Option<S<Delivery>>,
 }
 
 #[derive(Debug, Clone)]

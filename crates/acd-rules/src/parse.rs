@@ -11,8 +11,8 @@ use crate::target::{check_number_pattern, parse_target};
 use crate::time_zone::{closest_zones, zone_offsets};
 use crate::walk::{Value, Walker};
 use acd_core::{
-    AtClose, Balance, Condition, Holiday, PickStrategy, Priority, PriorityOrder, QueueId, Rona,
-    SkillExpr, StateTest, Target, TrunkKind, UtcOffsets,
+    AtClose, Balance, Condition, Delivery, Holiday, PickStrategy, Priority, PriorityOrder, QueueId,
+    Rona, SkillExpr, StateTest, Target, TrunkKind, UtcOffsets,
 };
 use toml::de::{DeTable, DeValue};
 
@@ -578,9 +578,11 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
             "backup_agents",
             "helpers",
             "helpers_when",
+            "delivery",
         ],
         &format!("queue `{}`", name.value),
     );
+    let delivery = t.get("delivery").and_then(|v| delivery(w, v));
     let seed = t
         .get("seed")
         .and_then(|v| w.integer_in(v, "seed", 0..=i64::MAX))
@@ -742,7 +744,31 @@ fn queue(w: &mut Walker<'_>, name: S<String>, t: &DeTable<'_>) -> QueueDef {
         helpers,
         helpers_when,
         when_no_qualified,
+        delivery,
     }
+}
+
+/// `delivery`: how the engine gets the queue's calls to agents (see FORMAT.md).
+fn delivery(w: &mut Walker<'_>, v: &Value<'_>) -> Option<S<Delivery>> {
+    let s = w.string(v, "delivery")?;
+    let value = match s.value.as_str() {
+        "offer" => Delivery::Offer,
+        "collective" => Delivery::Collective,
+        other => {
+            w.error_help(
+                s.loc.span.clone(),
+                "rules::unknown-delivery",
+                format!("unknown delivery \"{other}\""),
+                "unknown delivery",
+                "delivery is \"offer\" (the engine transfers each call to one agent, the \
+                 default) or \"collective\" (the engine enables the chosen members of the \
+                 hunt group and IP Office rings them together)"
+                    .into(),
+            );
+            return None;
+        }
+    };
+    Some(S { value, loc: s.loc })
 }
 
 /// A queue-state condition at `v`, with a caret under the part that is wrong.

@@ -6,8 +6,8 @@ use crate::diag::{suggest, Diag, Loc};
 use crate::model::*;
 use crate::target::format_target;
 use acd_core::{
-    AgentId, AgentProfile, Calendar, Pattern, QueueId, QueuePolicy, Route, RoutingConfig, Step,
-    StepAction, Target,
+    AgentId, AgentProfile, Calendar, Delivery, Pattern, QueueId, QueuePolicy, Route, RoutingConfig,
+    Step, StepAction, Target,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -389,6 +389,7 @@ pub fn compile(def: &RulesDef, diags: &mut Vec<Diag>) -> RoutingConfig {
                 backup_agents,
                 helpers,
                 helpers_when: q.helpers_when.clone(),
+                delivery: q.delivery.as_ref().map_or(Delivery::Offer, |d| d.value),
             },
         );
     }

@@ -2,7 +2,8 @@
 //! mistakes reported where they were made.
 
 use acd_core::{
-    AtClose, Comparison, Condition, Holiday, PriorityOrder, QueueId, QueueMetric, StateTest, Target,
+    AtClose, Comparison, Condition, Delivery, Holiday, PriorityOrder, QueueId, QueueMetric,
+    StateTest, Target,
 };
 use acd_rules::check_sources;
 use acd_store::SourceFile;
@@ -329,4 +330,59 @@ requires = "sales"
             checked.report.render()
         );
     }
+}
+
+/// Issue 25, the collective race: `delivery` is read into the queue's policy ("offer" unless
+/// set), a wrong value is refused with the two choices, and a collective queue whose routes
+/// start with different requirements draws a warning naming them.
+#[test]
+fn delivery_is_read_refused_when_unknown_and_mixed_requirements_are_warned() {
+    let text = |delivery: &str, second_requires: &str| {
+        format!(
+            r#"{BASE}
+[queues.Sales]
+agents = ["201", "202"]
+{delivery}
+
+[[routes]]
+name = "German"
+queue = "Sales"
+language = "deu"
+requires = "{second_requires}"
+
+[[routes]]
+name = "all"
+queue = "Sales"
+requires = "sales"
+"#
+        )
+    };
+    let sales = QueueId::from("Sales");
+    let checked = check(&text("", "sales"));
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    assert_eq!(checked.config.queues[&sales].delivery, Delivery::Offer);
+
+    let checked = check(&text(r#"delivery = "collective""#, "sales"));
+    assert!(checked.is_ok(), "{}", checked.report.render());
+    assert_eq!(checked.report.warnings(), 0, "{}", checked.report.render());
+    assert_eq!(checked.config.queues[&sales].delivery, Delivery::Collective);
+
+    let checked = check(&text(r#"delivery = "collective""#, "deu"));
+    assert!(checked.is_ok(), "a warning, not an error");
+    let rendered = checked.report.render();
+    assert!(
+        rendered.contains("collective-mixed-requirements")
+            && rendered.contains("\"German\" requires deu"),
+        "{rendered}"
+    );
+    // The same routes under offers: each call gets its own requirement, nothing to say.
+    assert_eq!(check(&text("", "deu")).report.warnings(), 0);
+
+    let checked = check(&text(r#"delivery = "together""#, "sales"));
+    assert!(!checked.is_ok());
+    assert!(
+        checked.report.render().contains("unknown delivery"),
+        "{}",
+        checked.report.render()
+    );
 }

@@ -148,6 +148,15 @@ impl Engine {
         a: usize,
         now: Timestamp,
     ) -> Option<Preference> {
+        // Collective delivery: IP Office rings the members the engine enabled; a call ringing
+        // at members is not taken from their phones; an agent IP Office may ring any moment
+        // for such a group is not offered another queue's call.
+        if self.delivers_collectively(call.queue)
+            || self.rings_at_members(call.id)
+            || self.engaged_collectively(a)
+        {
+            return None;
+        }
         self.preference(call, a, now, true).ok()
     }
 

@@ -236,6 +236,11 @@ impl Engine {
 
     pub(super) fn on_call_ringing(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
         let a = self.agent_ix.get(agent).copied();
+        if let Some(a) = a {
+            if self.rings_at_member(now, id, a) {
+                return;
+            }
+        }
         let mut ringing_elsewhere = None;
         if let Some(call) = self.calls.get_mut(&id) {
             let offered_to = match call.phase {
@@ -277,6 +282,40 @@ impl Engine {
         // from our transfer. A call ringing someone other than the agent we offered it to
         // (forwarding, native distribution) keeps our agent reserved until that agent's ring
         // timeout or an answer report, whichever comes first, so the offer never dangles.
+    }
+
+    /// A call of a queue whose hunt group the engine manages (collective delivery) rings at
+    /// member `a`: IP Office's own ringing, the normal path, not another engine's transfer. The
+    /// call stays where it is (still queued, as IP Office reports it), is neither offered nor
+    /// counted abandoned while it rings, and ends by an answer or the caller's hang-up.
+    fn rings_at_member(&mut self, now: Timestamp, id: CallId, a: usize) -> bool {
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        let q = call.queue;
+        if !self.manages_members(q) && self.rung_by_another_group(a, q) {
+            // A member of a collective group the call was in until the engine moved it (an
+            // overflow while it rang there, the ring's report trailing the move): IP Office's
+            // transfer took it off that phone. Not another engine's transfer to hold for.
+            return call.phase == Phase::Waiting;
+        }
+        let left = match call.phase {
+            Phase::Waiting => None,
+            Phase::LeftQueue { deadline } => Some(deadline),
+            _ => return false,
+        };
+        if !self.manages_members(q) {
+            return false;
+        }
+        self.note_member_ringing(a, id);
+        if let Some(deadline) = left {
+            let extended = self.ring_deadline(q, now, now).max(deadline);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.phase = Phase::LeftQueue { deadline: extended };
+            }
+            self.schedule_call(id, now);
+        }
+        true
     }
 
     pub(super) fn on_call_answered(&mut self, now: Timestamp, id: CallId, agent: &AgentId) {
@@ -327,6 +366,8 @@ impl Engine {
             call.last_step,
             call.required.clone(),
         );
+        // Answered: the other members' phones stop ringing for it.
+        self.forget_member_rings(id);
         self.finalize(id, CallOutcome::Answered, now);
         // Keep the record so the agent's call end can start wrap-up for the right queue.
         if let Some(call) = self.calls.get_mut(&id) {
@@ -462,6 +503,9 @@ impl Engine {
             self.drop_stale_answers(&snapshot.agent);
             self.left_the_phone_unanswered(now, a);
         }
+        if snapshot.phone != PhoneState::Ringing {
+            self.member_stopped_ringing(a);
+        }
         self.decline_if_unreachable(now, a);
         self.refresh_agent(a, now);
     }
@@ -540,6 +584,7 @@ impl Engine {
             return;
         };
         self.agents[a].known = false;
+        self.member_stopped_ringing(a);
         if self.agents[a].on_call.is_some() {
             self.end_agent_call(now, a);
         }
@@ -575,7 +620,13 @@ impl Engine {
     pub(super) fn on_queue_changed(&mut self, now: Timestamp, snapshot: QueueSnapshot) {
         let q = self.queue_slot(&snapshot.queue);
         let queue = &mut self.queues[q];
-        let membership_changed = queue.pbx_members != snapshot.members;
+        // Who is listed decides who serves the queue; a member enabled or disabled (collective
+        // delivery does it on every call) changes nothing the indexes hold.
+        let membership_changed = !queue
+            .pbx_members
+            .iter()
+            .map(|m| &m.agent)
+            .eq(snapshot.members.iter().map(|m| &m.agent));
         queue.extension = Some(snapshot.extension).filter(|e| !e.is_empty());
         queue.pbx_members = snapshot.members;
         queue.service_mode = snapshot.service_mode;
@@ -611,7 +662,7 @@ impl Engine {
             Pending::Offer { call, .. } | Pending::Return { call } | Pending::Exit { call } => {
                 Some(call)
             }
-            Pending::Other => None,
+            Pending::Member { .. } | Pending::Other => None,
         };
         if let Some(call) = transfer_call {
             if self.in_flight.get(&call) == Some(&id) {
@@ -807,6 +858,7 @@ impl Engine {
                     }
                 }
             }
+            Pending::Member { queue, agent } => self.member_result(now, id, queue, agent, outcome),
             Pending::Other => {}
         }
     }
@@ -953,7 +1005,7 @@ impl Engine {
         someone_else_free.then(|| at.plus(short.min(rona.ring_timeout_ms)).max(now.plus(1)))
     }
 
-    fn ring_deadline(&self, q: usize, at: Timestamp, now: Timestamp) -> Timestamp {
+    pub(super) fn ring_deadline(&self, q: usize, at: Timestamp, now: Timestamp) -> Timestamp {
         let ring_timeout = self.queues[q]
             .policy
             .as_ref()
@@ -997,6 +1049,7 @@ impl Engine {
     /// Removes a call record (already accounted) and its timer.
     pub(super) fn forget_call(&mut self, id: CallId) {
         self.set_timer(super::state::TimerKey::Call(id), None);
+        self.forget_member_rings(id);
         if let Some(call) = self.calls.get(&id) {
             if let Some(key) = call.wait_key {
                 let (q, need) = (call.queue, call.need);

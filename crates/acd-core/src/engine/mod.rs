@@ -6,6 +6,7 @@
 //! compatible marks one of them dirty, the engine keeps the invariant that at rest no free,
 //! eligible agent is left beside a routable call, so a single event never needs a full scan.
 
+mod collective;
 mod dispatch;
 mod events;
 mod explain;
@@ -17,6 +18,8 @@ mod timers;
 
 #[cfg(test)]
 mod caller_gone_tests;
+#[cfg(test)]
+mod collective_tests;
 #[cfg(test)]
 mod lookup_tests;
 #[cfg(test)]
@@ -84,6 +87,8 @@ pub struct Engine {
     /// Calls that arrived in a routed queue from outside: a call moving between routed queues
     /// is offered to each, but arrives once.
     arrivals: u64,
+    /// Hunt-group membership the engine manages for collective delivery.
+    collective: collective::CollectiveState,
     last_now: Timestamp,
     out: Output,
 }
@@ -110,6 +115,7 @@ impl Engine {
             needs: Vec::new(),
             counters: BTreeMap::new(),
             arrivals: 0,
+            collective: Default::default(),
             last_now: Timestamp::ZERO,
             out: Output::default(),
         };
@@ -128,6 +134,7 @@ impl Engine {
         self.advance(now);
         self.refresh_helpers(now);
         self.refresh_service_levels(now);
+        self.sync_collective(now);
         self.dispatch(now);
         std::mem::take(&mut self.out)
     }
@@ -565,6 +572,10 @@ impl Engine {
             agent.counted_logged_in = false;
         }
         self.skill_idle.clear();
+        self.collective.any_collective = config
+            .queues
+            .values()
+            .any(|p| p.delivery == crate::config::Delivery::Collective);
         for q in 0..self.queues.len() {
             let policy = config.queues.get(&self.queues[q].id).cloned();
             let (backup, helpers) = policy.as_ref().map_or((Vec::new(), Vec::new()), |p| {

@@ -328,9 +328,22 @@ impl CallState {
 /// What a command in flight was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pending {
-    Offer { call: CallId, agent: usize },
-    Return { call: CallId },
-    Exit { call: CallId },
+    Offer {
+        call: CallId,
+        agent: usize,
+    },
+    Return {
+        call: CallId,
+    },
+    Exit {
+        call: CallId,
+    },
+    /// Enabling or disabling agent `agent` in queue `queue`'s hunt group (collective
+    /// delivery).
+    Member {
+        queue: usize,
+        agent: usize,
+    },
     Other,
 }
 

@@ -57,6 +57,7 @@ impl Engine {
     }
 
     fn on_call_timer(&mut self, now: Timestamp, id: CallId) {
+        let rings_at_members = self.rings_at_members(id);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -73,6 +74,15 @@ impl Engine {
                     self.dirty_calls.insert(id);
                 }
                 self.apply_due_steps(now, id);
+            }
+            Phase::LeftQueue { deadline } if deadline <= now && rings_at_members => {
+                // Still ringing at members of its hunt group (collective delivery): not
+                // abandoned while it rings; its end or an answer decides.
+                let q = call.queue;
+                let extended = self.ring_deadline(q, now, now);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.phase = Phase::LeftQueue { deadline: extended };
+                }
             }
             Phase::LeftQueue { deadline } if deadline <= now => {
                 self.finalize(id, CallOutcome::Abandoned, now);
@@ -136,10 +146,14 @@ impl Engine {
         let queue = &self.queues[q];
         let has_calendar = queue.policy.as_ref().is_some_and(|p| p.calendar.is_some());
         let minute = (has_calendar && !queue.waiting.is_empty()).then(|| next_minute(now));
-        let at = [minute, self.next_helpers_change(q, now)]
-            .into_iter()
-            .flatten()
-            .min();
+        let at = [
+            minute,
+            self.next_helpers_change(q, now),
+            self.member_resend_due(q),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         self.set_timer(TimerKey::Queue(q), at);
     }
 
