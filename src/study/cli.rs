@@ -11,7 +11,7 @@ use super::run::{run_study_with, RunOptions, StudyReport};
 use super::start::StudyStart;
 
 /// The studies shipped with the repository, run when no file is named.
-pub const SHIPPED: [(&str, &str); 14] = [
+pub const SHIPPED: [(&str, &str); 18] = [
     (
         "scenarios/study-single-skill.toml",
         include_str!("../../scenarios/study-single-skill.toml"),
@@ -67,6 +67,22 @@ pub const SHIPPED: [(&str, &str); 14] = [
     (
         "scenarios/study-demo.toml",
         include_str!("../../scenarios/study-demo.toml"),
+    ),
+    (
+        "scenarios/study-low-load-missed-rings-collective.toml",
+        include_str!("../../scenarios/study-low-load-missed-rings-collective.toml"),
+    ),
+    (
+        "scenarios/study-single-skill-collective.toml",
+        include_str!("../../scenarios/study-single-skill-collective.toml"),
+    ),
+    (
+        "scenarios/study-realistic-overflow-collective.toml",
+        include_str!("../../scenarios/study-realistic-overflow-collective.toml"),
+    ),
+    (
+        "scenarios/study-multi-skill-collective.toml",
+        include_str!("../../scenarios/study-multi-skill-collective.toml"),
     ),
 ];
 
