@@ -240,9 +240,9 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoSummary, DemoError> {
 }
 
 /// How often the simulator's clock advances, in real time: often enough that one step is at
-/// most 0.2 simulated seconds (a step of 1.2 s at 60× would delay every ring, answer and
-/// transfer by up to that much and cost callers their service level), never more often than
-/// every 2 ms.
+/// most 0.2 simulated seconds up to 100× (a step of 1.2 s at 60× would delay every ring,
+/// answer and transfer by up to that much and cost callers their service level), and never
+/// more often than every 2 ms, so faster speeds take longer steps.
 fn clock_tick(speed: f64) -> Duration {
     Duration::from_secs_f64((0.2 / speed.max(1.0)).clamp(0.002, 0.02))
 }

@@ -14,20 +14,13 @@
 
 use crate::sim::driver::{DriverOptions, NativeRouter, VirtualDriver};
 use crate::sim::model::Answer;
-use crate::sim::scenario::RingMode;
 use crate::sim::{Scenario, SimError, SimSummary};
 use crate::study::baselines::{self, Candidate, NativeSetUp};
+use crate::study::file::all_modes;
 use crate::study::judge::judge;
+use crate::study::run::Distributor;
 use acd_core::RoutingConfig;
 use serde::Serialize;
-
-/// The ring modes a careful administrator chooses among.
-const MODES: [RingMode; 4] = [
-    RingMode::Collective,
-    RingMode::Sequential,
-    RingMode::Rotary,
-    RingMode::LongestWaiting,
-];
 
 /// One way of routing the demo's callers, and how they fared.
 #[derive(Debug, Clone, Serialize)]
@@ -82,33 +75,28 @@ pub fn compare(
         ..DriverOptions::default()
     };
     let configured = run_native(as_configured, options)?;
-    let mut candidates = vec![(
-        "IP Office hunt groups, best of the set-ups tried: as configured".to_string(),
-        configured.clone(),
-        true,
-    )];
-    for mode in MODES {
-        let set_up = NativeSetUp::typical(mode);
-        let scenario = set_up.apply(as_configured, rules, routed);
-        candidates.push((describe(&set_up), run_native(&scenario, options)?, true));
+    // The configured set-up first: `best_tuned` falls back to it.
+    let mut candidates = vec![("as configured".to_string(), configured.clone(), true)];
+    let modes = all_modes();
+    for &mode in &modes {
+        let scenario = NativeSetUp::typical(mode).apply(as_configured, rules, routed);
+        let name = Distributor::Native(mode).label();
+        candidates.push((name, run_native(&scenario, options)?, true));
     }
-    for (set_up, scenario) in baselines::sweep(as_configured, rules, routed, &MODES) {
-        candidates.push((describe(&set_up), run_native(&scenario, options)?, false));
+    for (set_up, scenario) in baselines::sweep(as_configured, rules, routed, &modes) {
+        let name = Distributor::NativeTuned(set_up).label();
+        candidates.push((name, run_native(&scenario, options)?, false));
     }
     let weighed: Vec<Candidate> = candidates
         .iter()
         .map(|(_, (summary, _), typical)| Candidate {
             service_level: summary.totals.service_level,
-            lost: lost_share(summary),
+            lost: summary.totals.lost_share(),
             typical: *typical,
         })
         .collect();
-    // `best_tuned` picks among the candidates, of which the configured set-up is the first.
-    let best = baselines::best_tuned(&weighed).unwrap_or(0);
-    let (best_name, best_run) = match candidates.get(best) {
-        Some((name, run, _)) => (name.clone(), run.clone()),
-        None => (candidates_first_name(), configured.clone()),
-    };
+    let (best_name, best_run, _) = &candidates[baselines::best_tuned(&weighed).unwrap_or(0)];
+    let best_name = format!("IP Office hunt groups, best of the set-ups tried: {best_name}");
 
     let sides = vec![
         side(
@@ -141,23 +129,6 @@ pub fn compare(
     })
 }
 
-fn candidates_first_name() -> String {
-    "IP Office hunt groups, best of the set-ups tried: as configured".into()
-}
-
-fn describe(set_up: &NativeSetUp) -> String {
-    let mode = match set_up.mode {
-        RingMode::Collective => "collective",
-        RingMode::Sequential => "sequential",
-        RingMode::Rotary => "rotary",
-        RingMode::LongestWaiting => "longest waiting",
-    };
-    format!(
-        "IP Office hunt groups, best of the set-ups tried: {mode}, {}",
-        set_up.tuning()
-    )
-}
-
 fn run_native(
     scenario: &Scenario,
     options: DriverOptions,
@@ -167,15 +138,6 @@ fn run_native(
     let mut driver = VirtualDriver::new(&scenario, NativeRouter, options)?;
     let summary = driver.run();
     Ok((summary, driver.model().answers().to_vec()))
-}
-
-fn lost_share(summary: &SimSummary) -> f64 {
-    let t = &summary.totals;
-    if t.offered == 0 {
-        0.0
-    } else {
-        (t.abandoned + t.voicemail) as f64 / t.offered as f64
-    }
 }
 
 fn side(
@@ -211,9 +173,17 @@ fn side(
 /// The side-by-side table an operator reads at the end of the demo.
 pub fn render(c: &DemoComparison) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} %"));
+    let heading = "routing (the same callers for each)";
+    let w = c
+        .sides
+        .iter()
+        .map(|s| s.routing.chars().count())
+        .chain([heading.len()])
+        .max()
+        .unwrap_or(0);
     let mut out = format!(
-        "{:<78} {:>8} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10} {:>7}\n",
-        "routing (the same callers for each)",
+        "{:<w$} {:>8} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10} {:>7}\n",
+        heading,
         "offered",
         format!("SL@{:.0}s", c.service_level_threshold_s),
         "abandoned",
@@ -225,7 +195,7 @@ pub fn render(c: &DemoComparison) -> String {
     );
     for s in &c.sides {
         out.push_str(&format!(
-            "{:<78} {:>8} {:>6.1} % {:>8.1} % {:>9.1} % {:>9.1} % {:>12} {:>10} {:>5.1} s\n",
+            "{:<w$} {:>8} {:>6.1} % {:>8.1} % {:>9.1} % {:>9.1} % {:>12} {:>10} {:>5.1} s\n",
             s.routing,
             s.offered,
             s.service_level_pct,

@@ -85,7 +85,8 @@ fn default_latency() -> u64 {
     20
 }
 
-fn all_modes() -> Vec<RingMode> {
+/// Every ring mode IP Office offers a hunt group.
+pub(crate) fn all_modes() -> Vec<RingMode> {
     vec![
         RingMode::Collective,
         RingMode::Sequential,

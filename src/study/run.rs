@@ -403,8 +403,7 @@ struct SeedArm {
 
 impl SeedArm {
     fn lost_rate(&self) -> f64 {
-        let t = &self.summary.totals;
-        ratio(t.abandoned + t.voicemail, t.offered)
+        self.summary.totals.lost_share()
     }
 }
 

@@ -114,6 +114,18 @@ pub struct QueueSummary {
     pub probability_wait: f64,
 }
 
+impl QueueSummary {
+    /// Callers lost: abandoned plus sent to a mailbox (the queue's or an agent's own), over
+    /// offered (0..1; 0 with nothing offered).
+    pub fn lost_share(&self) -> f64 {
+        if self.offered == 0 {
+            0.0
+        } else {
+            (self.abandoned + self.voicemail) as f64 / self.offered as f64
+        }
+    }
+}
+
 /// What the simulator saw a router do, so tests can check routing from IP Office's side
 /// rather than trusting the router's own account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
